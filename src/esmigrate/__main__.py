@@ -1,0 +1,3 @@
+from esmigrate.cli import main
+
+main()

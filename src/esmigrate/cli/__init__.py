@@ -1,0 +1,37 @@
+"""The ``esmigrate`` command: a thin shell over :mod:`esmigrate.command`.
+
+Each sub-module adds the verbs of one area; nothing here holds logic beyond parsing and printing.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from esmigrate.cli import _devserver as _devserver
+from esmigrate.cli import _info as _info
+from esmigrate.cli._app import cli
+from esmigrate.exceptions import EsmigrateError
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the console script. User errors end in one paragraph, exit status 1."""
+    try:
+        return cli.main(args=argv, prog_name="esmigrate", standalone_mode=False)
+    except EsmigrateError as exc:
+        # One paragraph: the problem, then the fix.
+        click.echo(f"Error: {exc.message}" + (f" {exc.hint}" if exc.hint else ""), err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+__all__ = ["cli", "main"]

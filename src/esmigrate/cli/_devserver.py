@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from esmigrate import devserver
+from esmigrate.cli._app import AppState, cli, console, emit, pass_state
+
+
+@cli.group("dev-server")
+def dev_server() -> None:
+    """Run a real single-node OpenSearch locally (needs Java 17+ and Maven)."""
+
+
+port_option = click.option(
+    "--port", default=9200, show_default=True, help="HTTP port on 127.0.0.1."
+)
+
+
+def _describe(server: devserver.DevServer) -> dict[str, object]:
+    return {
+        "url": server.url,
+        "pid": server.pid,
+        "port": server.port,
+        "log_file": str(server.log_file),
+        "data_dir": str(server.data_dir),
+    }
+
+
+@dev_server.command("start")
+@port_option
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    help="Keep data in DIR between runs (default: fresh each start).",
+)
+@click.option(
+    "--heap",
+    default=devserver._node.DEFAULT_HEAP,
+    show_default=True,
+    help="JVM heap, e.g. 512m or 2g.",
+)
+@click.option("--foreground", is_flag=True, help="Run in this terminal until Ctrl-C.")
+@pass_state
+def start(state: AppState, port: int, data_dir: Path | None, heap: str, foreground: bool) -> None:
+    """Start the node in the background and wait until it answers."""
+    if not foreground and not state.json_output and devserver.status(port) is None:
+        console.print(
+            f"Starting OpenSearch {devserver.OPENSEARCH_VERSION} on port {port} "
+            "(the first start downloads the jars)..."
+        )
+    server, started = devserver.start(port, data_dir=data_dir, heap=heap, foreground=foreground)
+    if foreground:
+        return
+    data = {**_describe(server), "started": started}
+
+    def human() -> None:
+        if started:
+            console.print(f"OpenSearch is running at [bold]{server.url}[/bold] (pid {server.pid}).")
+        else:
+            console.print(f"Already running at [bold]{server.url}[/bold] (pid {server.pid}).")
+        console.print(f"Logs: {server.log_file}")
+
+    emit(state, data, human)
+
+
+@dev_server.command("stop")
+@port_option
+@pass_state
+def stop(state: AppState, port: int) -> None:
+    """Stop the node started on --port."""
+    server = devserver.stop(port)
+    data = {"stopped": server is not None, "port": port}
+
+    def human() -> None:
+        if server is None:
+            console.print(f"No esmigrate dev-server is running on port {port}.")
+        else:
+            console.print(f"Stopped the dev-server on port {port} (pid {server.pid}).")
+
+    emit(state, data, human)
+
+
+@dev_server.command("status")
+@port_option
+@pass_state
+def status(state: AppState, port: int) -> None:
+    """Say whether a node runs on --port (exit 3 when not)."""
+    server = devserver.status(port)
+    data = {"running": server is not None, **(_describe(server) if server else {"port": port})}
+
+    def human() -> None:
+        if server is None:
+            console.print(f"No esmigrate dev-server is running on port {port}.")
+        else:
+            console.print(f"Running at {server.url} (pid {server.pid}); logs: {server.log_file}")
+
+    emit(state, data, human)
+    if server is None:
+        raise click.exceptions.Exit(3)
+
+
+@dev_server.command("logs")
+@port_option
+@click.option("-n", "--lines", default=50, show_default=True, help="How many lines.")
+def logs(port: int, lines: int) -> None:
+    """Print the last lines of the node's log."""
+    click.echo(devserver.logs(port, lines))

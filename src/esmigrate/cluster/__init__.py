@@ -1,0 +1,21 @@
+"""Connection layer: :func:`connect` gives a :class:`Cluster`, the one interface to either engine."""
+
+from esmigrate.cluster._cluster import (
+    SUPPORTED,
+    Cluster,
+    Engine,
+    connect,
+    iter_bulk_errors,
+    parse_engine,
+)
+from esmigrate.cluster._errors import server_reason
+
+__all__ = [
+    "SUPPORTED",
+    "Cluster",
+    "Engine",
+    "connect",
+    "iter_bulk_errors",
+    "parse_engine",
+    "server_reason",
+]

@@ -1,0 +1,336 @@
+"""The one interface the rest of esmigrate uses to talk to a cluster.
+
+Elasticsearch 8/9 needs the official ``elasticsearch`` client (it refuses servers without the
+``X-Elastic-Product`` header, which OpenSearch does not send); OpenSearch 2/3 needs ``opensearch-py``.
+Both descend from the same 7.x client, so esmigrate speaks plain REST through either client's
+transport and keeps the few engine differences (point-in-time endpoints, compatibility headers)
+inside this module. Nothing outside ``esmigrate.cluster`` imports either client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+import elasticsearch
+import opensearchpy
+import orjson
+from elasticsearch.serializer import OrjsonSerializer
+
+from esmigrate.cluster._errors import translate
+from esmigrate.config import ConnectionSettings
+from esmigrate.exceptions import ClusterError, NotFoundError, UnsupportedEngine
+
+EngineName = Literal["opensearch", "elasticsearch"]
+
+#: Major versions esmigrate is built and tested for.
+SUPPORTED: dict[str, tuple[int, ...]] = {"opensearch": (2, 3), "elasticsearch": (8, 9)}
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What ``GET /`` reported."""
+
+    name: EngineName
+    version: tuple[int, int, int]
+    number: str
+    cluster_name: str
+
+    @property
+    def major(self) -> int:
+        return self.version[0]
+
+    def __str__(self) -> str:
+        label = "OpenSearch" if self.name == "opensearch" else "Elasticsearch"
+        return f"{label} {self.number}"
+
+
+class _OrjsonOpenSearchSerializer(opensearchpy.JSONSerializer):
+    """orjson for opensearch-py: several times faster than the stdlib on large pages."""
+
+    def loads(self, s: str | bytes) -> Any:
+        return orjson.loads(s)
+
+    def dumps(self, data: Any) -> str | bytes:
+        if isinstance(data, (str, bytes)):
+            return data
+        return orjson.dumps(data, default=self.default)
+
+
+def parse_engine(info: Mapping[str, Any]) -> Engine:
+    version = info.get("version") or {}
+    number = str(version.get("number", "0.0.0"))
+    name: EngineName = (
+        "opensearch" if version.get("distribution") == "opensearch" else "elasticsearch"
+    )
+    digits = [int(p) if p.isdigit() else 0 for p in number.split("-")[0].split(".")[:3]]
+    digits += [0] * (3 - len(digits))
+    engine = Engine(
+        name, (digits[0], digits[1], digits[2]), number, str(info.get("cluster_name", ""))
+    )
+    if name == "elasticsearch" and info.get("tagline") != "You Know, for Search":
+        raise UnsupportedEngine(
+            "The server does not identify as Elasticsearch or OpenSearch.",
+            hint="esmigrate supports Elasticsearch 8/9 and OpenSearch 2/3.",
+        )
+    if engine.major not in SUPPORTED[name]:
+        majors = "/".join(str(m) for m in SUPPORTED[name])
+        raise UnsupportedEngine(
+            f"{engine} is not supported.",
+            hint=f"esmigrate supports {str(engine).split()[0]} {majors}.",
+        )
+    return engine
+
+
+class Cluster:
+    """A connected cluster. Create with :func:`connect`; close when done (or use ``with``)."""
+
+    def __init__(self, settings: ConnectionSettings, engine: Engine, client: Any) -> None:
+        self.settings = settings
+        self.engine = engine
+        self._client = client
+        if engine.name == "elasticsearch":
+            compat = f"compatible-with={engine.major}"
+            self._json_headers = {
+                "accept": f"application/vnd.elasticsearch+json; {compat}",
+                "content-type": f"application/vnd.elasticsearch+json; {compat}",
+            }
+            self._ndjson_headers = {
+                "accept": f"application/vnd.elasticsearch+json; {compat}",
+                "content-type": f"application/vnd.elasticsearch+x-ndjson; {compat}",
+            }
+        else:
+            self._json_headers = {"accept": "application/json", "content-type": "application/json"}
+            self._ndjson_headers = {
+                "accept": "application/json",
+                "content-type": "application/x-ndjson",
+            }
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    @property
+    def where(self) -> str:
+        return self.settings.display_url
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        ndjson: bool = False,
+    ) -> Any:
+        """Send one REST request; returns the decoded JSON body.
+
+        Raises the matching :class:`~esmigrate.exceptions.ClusterError` subclass with the
+        server's root cause. ``body`` may be pre-encoded bytes (bulk bodies are).
+        """
+        headers = self._ndjson_headers if ndjson else self._json_headers
+        clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        # The query string is built here rather than passed as `params`: the clients interpret
+        # some parameter names themselves (opensearch-py takes `timeout` as its socket timeout).
+        url = f"{path}?{urlencode(clean)}" if clean else path
+        try:
+            if self.engine.name == "elasticsearch":
+                response = self._client.perform_request(method, url, headers=headers, body=body)
+                return response.body
+            return self._client.transport.perform_request(method, url, headers=headers, body=body)
+        except Exception as exc:
+            mapped = translate(exc, method, path, self.where)
+            if mapped is None:
+                raise
+            raise mapped from None
+
+    # -- cluster ---------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/")
+        return result
+
+    def health(
+        self,
+        index: str | None = None,
+        *,
+        wait_for_status: str | None = None,
+        timeout: str = "30s",
+    ) -> dict[str, Any]:
+        path = "/_cluster/health" + (f"/{_p(index)}" if index else "")
+        result: dict[str, Any] = self.request(
+            "GET", path, params={"wait_for_status": wait_for_status, "timeout": timeout}
+        )
+        return result
+
+    # -- indices ---------------------------------------------------------------------------------
+
+    def exists(self, name: str) -> bool:
+        """True when an index, alias or data stream called ``name`` exists."""
+        try:
+            answer = self.request("HEAD", f"/{_p(name)}")
+        except NotFoundError:
+            return False
+        # opensearch-py answers HEAD with a bool; the elasticsearch client raises on 404.
+        return answer if isinstance(answer, bool) else True
+
+    def refresh(self, index: str) -> None:
+        self.request("POST", f"/{_p(index)}/_refresh")
+
+    def count(self, index: str, query: Mapping[str, Any] | None = None) -> int:
+        body = {"query": query} if query else None
+        return int(self.request("POST", f"/{_p(index)}/_count", body=body)["count"])
+
+    # -- documents -------------------------------------------------------------------------------
+
+    def bulk(self, body: bytes, *, refresh: str | bool | None = None) -> dict[str, Any]:
+        """Send a pre-encoded NDJSON bulk body. Per-item errors are in the result, not raised."""
+        result: dict[str, Any] = self.request(
+            "POST", "/_bulk", params={"refresh": refresh}, body=body, ndjson=True
+        )
+        return result
+
+    def search(self, index: str | None, body: Mapping[str, Any], **params: Any) -> dict[str, Any]:
+        path = f"/{_p(index)}/_search" if index else "/_search"
+        result: dict[str, Any] = self.request("POST", path, params=params, body=dict(body))
+        return result
+
+    # -- point in time (the endpoints differ by engine) -------------------------------------------
+
+    def open_pit(self, index: str, keep_alive: str = "5m") -> str:
+        if self.engine.name == "opensearch":
+            result = self.request(
+                "POST", f"/{_p(index)}/_search/point_in_time", params={"keep_alive": keep_alive}
+            )
+            return str(result["pit_id"])
+        result = self.request("POST", f"/{_p(index)}/_pit", params={"keep_alive": keep_alive})
+        return str(result["id"])
+
+    def close_pit(self, pit_id: str) -> None:
+        try:
+            if self.engine.name == "opensearch":
+                self.request("DELETE", "/_search/point_in_time", body={"pit_id": [pit_id]})
+            else:
+                self.request("DELETE", "/_pit", body={"id": pit_id})
+        except ClusterError as exc:
+            if getattr(exc, "status", None) != 404:  # already expired: nothing to free
+                raise
+
+    @contextmanager
+    def point_in_time(self, index: str, keep_alive: str = "5m") -> Iterator[str]:
+        pit_id = self.open_pit(index, keep_alive)
+        try:
+            yield pit_id
+        finally:
+            self.close_pit(pit_id)
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/_tasks/{_p(task_id)}")
+        return result
+
+
+def _p(part: str) -> str:
+    """Quote one path part (index names may contain characters like '<' in date math)."""
+    return quote(part, safe=",*")
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+def _opensearch_client(settings: ConnectionSettings) -> Any:
+    kwargs: dict[str, Any] = {
+        "hosts": list(settings.urls),
+        "timeout": settings.request_timeout,
+        "max_retries": settings.max_retries,
+        "retry_on_timeout": True,
+        "serializer": _OrjsonOpenSearchSerializer(),
+        "verify_certs": settings.verify_certs,
+        "ssl_show_warn": settings.verify_certs,
+    }
+    if settings.username is not None:
+        password = settings.password.reveal() if settings.password else ""
+        kwargs["http_auth"] = (settings.username, password)
+    if settings.api_key is not None:
+        kwargs["headers"] = {"authorization": f"ApiKey {settings.api_key.reveal()}"}
+    elif settings.bearer_token is not None:
+        kwargs["headers"] = {"authorization": f"Bearer {settings.bearer_token.reveal()}"}
+    if settings.ca_certs:
+        kwargs["ca_certs"] = settings.ca_certs
+    if settings.client_cert:
+        kwargs["client_cert"] = settings.client_cert
+        kwargs["client_key"] = settings.client_key
+    return opensearchpy.OpenSearch(**kwargs)
+
+
+def _elasticsearch_client(settings: ConnectionSettings) -> Any:
+    kwargs: dict[str, Any] = {
+        "hosts": list(settings.urls),
+        "request_timeout": settings.request_timeout,
+        "max_retries": settings.max_retries,
+        "retry_on_timeout": True,
+        "serializer": OrjsonSerializer(),
+        "verify_certs": settings.verify_certs,
+        "ssl_show_warn": settings.verify_certs,
+    }
+    if settings.username is not None:
+        password = settings.password.reveal() if settings.password else ""
+        kwargs["basic_auth"] = (settings.username, password)
+    if settings.api_key is not None:
+        kwargs["api_key"] = settings.api_key.reveal()
+    elif settings.bearer_token is not None:
+        kwargs["bearer_auth"] = settings.bearer_token.reveal()
+    if settings.ca_certs:
+        kwargs["ca_certs"] = settings.ca_certs
+    if settings.client_cert:
+        kwargs["client_cert"] = settings.client_cert
+        kwargs["client_key"] = settings.client_key
+    return elasticsearch.Elasticsearch(**kwargs)
+
+
+def connect(settings: ConnectionSettings) -> Cluster:
+    """Connect, detect the engine from ``GET /`` and return a :class:`Cluster`.
+
+    Raises :class:`~esmigrate.exceptions.ClusterUnavailable`,
+    :class:`~esmigrate.exceptions.AuthenticationError` or
+    :class:`~esmigrate.exceptions.UnsupportedEngine` with a message naming the URL.
+    """
+    # opensearch-py does not insist on a product header, so it can ask any server who it is.
+    probe_client = _opensearch_client(settings)
+    probe = Cluster(settings, Engine("opensearch", (2, 0, 0), "?", ""), probe_client)
+    try:
+        info = probe.info()
+    except BaseException:
+        probe_client.close()
+        raise
+    engine = parse_engine(info)
+    if engine.name == "opensearch":
+        return Cluster(settings, engine, probe_client)
+    probe_client.close()
+    return Cluster(settings, engine, _elasticsearch_client(settings))
+
+
+def iter_bulk_errors(result: Mapping[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    """(action, item) for every failed item of a bulk response."""
+    if not result.get("errors"):
+        return
+    for item in result.get("items", []):
+        for action, detail in item.items():
+            if "error" in detail:
+                yield action, detail

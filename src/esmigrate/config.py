@@ -1,0 +1,301 @@
+"""Configuration: where the cluster is, how to authenticate, where the migrations live.
+
+Values come from, highest priority first: explicit arguments (CLI flags), environment variables
+(``ESMIGRATE_*``), the project file (``esmigrate.toml`` or ``[tool.esmigrate]`` in
+``pyproject.toml``), then defaults. Secrets are kept in :class:`Secret` so that no ``repr``, log
+line or error message can show them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from esmigrate.exceptions import ConfigError
+
+DEFAULT_URL = "http://127.0.0.1:9200"
+CONFIG_FILE = "esmigrate.toml"
+
+
+class Secret:
+    """A string that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How to reach and authenticate against one cluster."""
+
+    urls: tuple[str, ...] = (DEFAULT_URL,)
+    username: str | None = None
+    password: Secret | None = None
+    api_key: Secret | None = None
+    bearer_token: Secret | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    client_cert: str | None = None
+    client_key: str | None = None
+    request_timeout: float = 30.0
+    max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        if not self.urls:
+            raise ConfigError("No cluster URL given.", hint="Set --url or ESMIGRATE_URL.")
+        clean: list[str] = []
+        username, password = self.username, self.password
+        for url in self.urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(
+                    f"Invalid cluster URL {redact_url(url)!r}.",
+                    hint="Use the form http://host:9200 or https://host:9200.",
+                )
+            if parts.username is not None:
+                # Credentials inside the URL are moved to basic auth so the URL itself can be
+                # shown in messages safely.
+                username = username or unquote(parts.username)
+                if parts.password is not None and password is None:
+                    password = Secret(unquote(parts.password))
+                netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+                url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+            clean.append(url.rstrip("/"))
+        object.__setattr__(self, "urls", tuple(clean))
+        object.__setattr__(self, "username", username)
+        object.__setattr__(self, "password", password)
+        if self.request_timeout <= 0:
+            raise ConfigError("The request timeout must be positive.")
+        if (self.client_cert is None) != (self.client_key is None) and self.client_key:
+            raise ConfigError("A client key needs a client certificate (--client-cert).")
+
+    @property
+    def display_url(self) -> str:
+        """The URL(s) for messages: never contains credentials."""
+        return ", ".join(self.urls)
+
+
+def redact_url(url: str) -> str:
+    """Drop the user-info part of a URL (``https://user:pw@host`` → ``https://host``)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class Config:
+    """A project's configuration. Commands take one of these (as Alembic's take a ``Config``)."""
+
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    #: Folder holding the project file; relative paths below are resolved against it.
+    root: Path = field(default_factory=Path.cwd)
+    #: Folder of migration scripts.
+    migrations_dir: Path = Path("migrations")
+    #: Index recording applied revisions, the lease and migration checkpoints.
+    history_index: str = ".esmigrate"
+    #: Python modules whose Document classes describe the wanted schemas (autogenerate/check).
+    schema_modules: tuple[str, ...] = ()
+    #: Where the config was read from, for messages (None: defaults and environment only).
+    source: Path | None = None
+
+    @property
+    def migrations_path(self) -> Path:
+        return (
+            self.migrations_dir
+            if self.migrations_dir.is_absolute()
+            else self.root / self.migrations_dir
+        )
+
+
+_ENV_KEYS: dict[str, str] = {
+    "ESMIGRATE_URL": "urls",
+    "ESMIGRATE_USERNAME": "username",
+    "ESMIGRATE_PASSWORD": "password",
+    "ESMIGRATE_API_KEY": "api_key",
+    "ESMIGRATE_BEARER_TOKEN": "bearer_token",
+    "ESMIGRATE_CA_CERTS": "ca_certs",
+    "ESMIGRATE_VERIFY_CERTS": "verify_certs",
+    "ESMIGRATE_CLIENT_CERT": "client_cert",
+    "ESMIGRATE_CLIENT_KEY": "client_key",
+    "ESMIGRATE_TIMEOUT": "request_timeout",
+    "ESMIGRATE_MAX_RETRIES": "max_retries",
+}
+_SECRET_FIELDS = {"password", "api_key", "bearer_token"}
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    """Turn a raw value from TOML, the environment or a flag into the field's type."""
+    try:
+        if name == "urls":
+            if isinstance(value, str):
+                return tuple(u.strip() for u in value.split(",") if u.strip())
+            return tuple(str(u) for u in value)
+        if name in _SECRET_FIELDS:
+            return value if isinstance(value, Secret) else Secret(str(value))
+        if name == "verify_certs":
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if name == "request_timeout":
+            return float(value)
+        if name == "max_retries":
+            return int(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"Invalid value for {name!r} in {origin}.",
+            hint=f"Check the {name} setting; the value given could not be used.",
+        ) from None
+
+
+def find_project_file(start: Path) -> Path | None:
+    """The nearest ``esmigrate.toml`` (or ``pyproject.toml`` with ``[tool.esmigrate]``) upwards."""
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "esmigrate" in _read_toml(pyproject).get("tool", {}):
+            return pyproject
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"The config file {path} is not valid TOML: {exc}.",
+            hint="Fix the syntax at the position named above.",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the config file {path}: {exc.strerror}.") from None
+
+
+def _project_table(path: Path) -> dict[str, Any]:
+    data = _read_toml(path)
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("esmigrate", {})
+    else:
+        table = data.get("esmigrate", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"The esmigrate table in {path} must be a table.")
+    return table
+
+
+def load_config(
+    config_file: Path | str | None = None,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Config:
+    """Build a :class:`Config` from the project file, the environment and ``overrides``.
+
+    ``overrides`` are :class:`ConnectionSettings` or :class:`Config` field names (as the CLI
+    flags give them); ``None`` values are ignored so a flag that was not given does not hide the
+    environment.
+    """
+    env = os.environ if env is None else env
+    cwd = cwd or Path.cwd()
+    path: Path | None
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(
+                f"The config file {path} does not exist.",
+                hint="Run `esmigrate init` to create one, or pass the right --config path.",
+            )
+    elif "ESMIGRATE_CONFIG" in env:
+        path = Path(env["ESMIGRATE_CONFIG"])
+    else:
+        path = find_project_file(cwd)
+
+    conn_names = {f.name for f in fields(ConnectionSettings)}
+    conn: dict[str, Any] = {}
+    proj: dict[str, Any] = {}
+    root = cwd
+    if path is not None:
+        table = _project_table(path)
+        root = path.parent.resolve()
+        origin = str(path)
+        for key, value in table.items():
+            if key == "connection" and isinstance(value, dict):
+                for ckey, cvalue in value.items():
+                    name = "urls" if ckey in ("url", "urls") else ckey
+                    if name not in conn_names:
+                        raise ConfigError(
+                            f"Unknown connection setting {ckey!r} in {origin}.",
+                            hint="Known settings: url, "
+                            + ", ".join(sorted(conn_names - {"urls"}))
+                            + ".",
+                        )
+                    if name in _SECRET_FIELDS:
+                        raise ConfigError(
+                            f"{origin} contains the secret {ckey!r}.",
+                            hint=f"Keep secrets out of files in the repository: use ESMIGRATE_{name.upper()}.",
+                        )
+                    conn[name] = _coerce(name, cvalue, origin)
+            elif key in ("migrations_dir", "script_location"):
+                proj["migrations_dir"] = Path(str(value))
+            elif key == "history_index":
+                proj["history_index"] = str(value)
+            elif key == "schema_modules":
+                proj["schema_modules"] = tuple(str(v) for v in value)
+            else:
+                raise ConfigError(
+                    f"Unknown setting {key!r} in {origin}.",
+                    hint="Known settings: connection, migrations_dir, history_index, schema_modules.",
+                )
+
+    for var, name in _ENV_KEYS.items():
+        if env.get(var):
+            conn[name] = _coerce(name, env[var], f"the environment variable {var}")
+
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in ("url", "urls"):
+            conn["urls"] = _coerce("urls", value, "--url")
+        elif key in conn_names:
+            conn[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
+        elif key in ("migrations_dir", "history_index", "schema_modules"):
+            proj[key] = value
+        else:
+            raise TypeError(f"unknown setting {key!r}")
+
+    return Config(connection=ConnectionSettings(**conn), root=root, source=path, **proj)
+
+
+def with_connection(config: Config, **changes: Any) -> Config:
+    """A copy of ``config`` with some connection settings changed."""
+    return replace(config, connection=replace(config.connection, **changes))

@@ -1,0 +1,337 @@
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from esmigrate.exceptions import DevServerError
+
+OPENSEARCH_VERSION = "2.19.6"
+JAVA_SOURCES = Path(__file__).parent / "java"
+LAUNCHER_CLASS = "EmbeddedNode"
+# Half the JVM heap is a fine default on a 2-core, 24 GB machine: tests index ~10^5 small docs.
+DEFAULT_HEAP = "1g"
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+
+
+@dataclass(frozen=True)
+class DevServer:
+    """A running (or just stopped) development node."""
+
+    port: int
+    pid: int
+    url: str
+    log_file: Path
+    data_dir: Path
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("ESMIGRATE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "esmigrate"
+    )
+    return Path(base)
+
+
+def _dist_dir() -> Path:
+    return cache_dir() / f"opensearch-{OPENSEARCH_VERSION}"
+
+
+def _node_dir(port: int) -> Path:
+    return cache_dir() / "nodes" / str(port)
+
+
+def _require_tool(name: str, purpose: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise DevServerError(
+            f"`{name}` is not on PATH; the embedded OpenSearch node needs it to {purpose}.",
+            hint="Install Java 17+ and Maven (e.g. `apt-get install openjdk-17-jdk-headless maven`), "
+            "or point esmigrate at an existing cluster with --url.",
+        )
+    return path
+
+
+def _run_logged(cmd: list[str], log: Path, what: str) -> None:
+    with log.open("ab") as out:
+        out.write(f"\n$ {' '.join(cmd)}\n".encode())
+        out.flush()
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        tail = _tail(log, 15)
+        raise DevServerError(
+            f"{what} failed (exit {proc.returncode}). Last lines of {log}:\n{tail}",
+            hint="Maven needs to reach Maven Central on first use; later runs use ~/.m2.",
+        )
+
+
+def ensure_distribution(log: Path) -> Path:
+    """Fetch the jars (once) and compile the launcher (when its source changed)."""
+    dist = _dist_dir()
+    lib = dist / "lib"
+    marker = lib / ".complete"
+    dist.mkdir(parents=True, exist_ok=True)
+    pom = JAVA_SOURCES / "pom.xml"
+    pom_digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    if not marker.exists() or marker.read_text().strip() != pom_digest:
+        mvn = _require_tool("mvn", "download the OpenSearch jars")
+        # Download into a fresh folder and rename, so a killed download never looks complete.
+        staging = dist / f"lib.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        _run_logged(
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                "-DincludeScope=runtime",
+            ],
+            log,
+            "Fetching the OpenSearch jars with Maven",
+        )
+        (staging / ".complete").write_text(pom_digest)
+        shutil.rmtree(lib, ignore_errors=True)
+        staging.rename(lib)
+
+    source = JAVA_SOURCES / f"{LAUNCHER_CLASS}.java"
+    digest = hashlib.sha256(source.read_bytes() + pom_digest.encode()).hexdigest()
+    classes = dist / "classes"
+    stamp = classes / ".source-sha256"
+    if not stamp.exists() or stamp.read_text().strip() != digest:
+        javac = _require_tool("javac", "compile the node launcher")
+        staging = dist / f"classes.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        _run_logged(
+            [javac, "-cp", f"{lib}/*", "-d", str(staging), str(source)],
+            log,
+            "Compiling the node launcher",
+        )
+        (staging / ".source-sha256").write_text(digest)
+        shutil.rmtree(classes, ignore_errors=True)
+        staging.rename(classes)
+    return dist
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return _is_our_node(pid)
+
+
+def _is_our_node(pid: int) -> bool:
+    """Guard against a recycled PID: the process must be our launcher."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc: trust the PID file
+    return LAUNCHER_CLASS.encode() in cmdline
+
+
+def _read_state(port: int) -> DevServer | None:
+    state_file = _node_dir(port) / "node.json"
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return None
+    server = DevServer(
+        port=port,
+        pid=int(state["pid"]),
+        url=f"http://127.0.0.1:{port}",
+        log_file=Path(state["log_file"]),
+        data_dir=Path(state["data_dir"]),
+    )
+    if not _pid_alive(server.pid):
+        state_file.unlink(missing_ok=True)
+        return None
+    return server
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+def status(port: int = 9200) -> DevServer | None:
+    """The node started by esmigrate on ``port``, or None."""
+    return _read_state(port)
+
+
+def start(
+    port: int = 9200,
+    *,
+    data_dir: Path | str | None = None,
+    heap: str = DEFAULT_HEAP,
+    foreground: bool = False,
+    wait_seconds: float = 180.0,
+) -> tuple[DevServer, bool]:
+    """Start a node on ``127.0.0.1:port``; returns ``(server, started)``.
+
+    ``started`` is False when a node of ours was already running there. Without ``data_dir`` the
+    node starts empty each time; with it, data survives restarts. In ``foreground`` mode this call
+    blocks until the node exits (Ctrl-C stops it).
+    """
+    existing = _read_state(port)
+    if existing is not None:
+        return existing, False
+    if not _port_free(port):
+        raise DevServerError(
+            f"Port {port} on 127.0.0.1 is already in use by another process.",
+            hint="Choose another with --port, or stop what listens there.",
+        )
+    java = _require_tool("java", "run the node")
+    node_dir = _node_dir(port)
+    node_dir.mkdir(parents=True, exist_ok=True)
+    log_file = node_dir / "node.log"
+    log_file.write_text("")
+    dist = ensure_distribution(log_file)
+
+    home = node_dir / "home"
+    if data_dir is None:
+        data = home / "data"
+        shutil.rmtree(data, ignore_errors=True)  # ephemeral by default
+    else:
+        data = Path(data_dir).expanduser().resolve()
+    cmd = [
+        java,
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-Djava.locale.providers=SPI,COMPAT",
+        "-Dlog4j2.disable.jmx=true",
+        "-Dio.netty.noUnsafe=true",
+        "-Dfile.encoding=UTF-8",
+        "-cp",
+        f"{dist / 'classes'}{os.pathsep}{dist / 'lib'}/*",
+        LAUNCHER_CLASS,
+        "--home",
+        str(home),
+        "--data",
+        str(data),
+        "--port",
+        str(port),
+    ]
+    if foreground:
+        print(
+            f"esmigrate: OpenSearch {OPENSEARCH_VERSION} on http://127.0.0.1:{port} (Ctrl-C stops)"
+        )
+        proc = subprocess.Popen(cmd)
+        _write_state(node_dir, proc.pid, log_file, data)
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        finally:
+            (node_dir / "node.json").unlink(missing_ok=True)
+        server = DevServer(port, proc.pid, f"http://127.0.0.1:{port}", log_file, data)
+        return server, True
+
+    with log_file.open("ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the CLI and is not hit by its Ctrl-C
+        )
+    # Keep the Popen alive: the node outlives this call, and a collected Popen of a running
+    # child warns (ResourceWarning) and forgets to reap it.
+    _CHILDREN.append(proc)
+    _write_state(node_dir, proc.pid, log_file, data)
+    server = DevServer(port, proc.pid, f"http://127.0.0.1:{port}", log_file, data)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            (node_dir / "node.json").unlink(missing_ok=True)
+            raise DevServerError(
+                f"The OpenSearch node exited during start-up (exit {proc.returncode}). "
+                f"Last lines of {log_file}:\n{_tail(log_file, 20)}"
+            )
+        if _answers(server.url + "/_cluster/health?wait_for_status=yellow&timeout=1s"):
+            return server, True
+        time.sleep(0.5)
+    stop(port)
+    raise DevServerError(
+        f"The OpenSearch node did not answer on port {port} within {wait_seconds:.0f}s. "
+        f"Last lines of {log_file}:\n{_tail(log_file, 20)}"
+    )
+
+
+def _write_state(node_dir: Path, pid: int, log_file: Path, data: Path) -> None:
+    state = {"pid": pid, "log_file": str(log_file), "data_dir": str(data)}
+    tmp = node_dir / "node.json.tmp"
+    tmp.write_text(json.dumps(state))
+    tmp.replace(node_dir / "node.json")
+
+
+def stop(port: int = 9200, *, timeout: float = 60.0) -> DevServer | None:
+    """Stop the node esmigrate started on ``port``; returns it, or None if none ran."""
+    server = _read_state(port)
+    if server is None:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(server.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(server.pid):
+        time.sleep(0.2)
+    if _pid_alive(server.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server.pid, signal.SIGKILL)
+        while _pid_alive(server.pid):
+            time.sleep(0.1)
+    (_node_dir(port) / "node.json").unlink(missing_ok=True)
+    return server
+
+
+def logs(port: int = 9200, lines: int = 50) -> str:
+    """The last ``lines`` lines of the node's log."""
+    log_file = _node_dir(port) / "node.log"
+    if not log_file.exists():
+        raise DevServerError(
+            f"No dev-server log for port {port}.",
+            hint="Start one with `esmigrate dev-server start`.",
+        )
+    return _tail(log_file, lines)

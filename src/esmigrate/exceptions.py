@@ -1,0 +1,103 @@
+"""The one exception tree of esmigrate.
+
+Every error a user can cause or meet derives from :class:`EsmigrateError`; the CLI prints those as
+one paragraph (problem, then the fix) and never as a stack trace::
+
+    EsmigrateError
+     ├── ConfigError              bad config file, flag or environment variable
+     ├── DevServerError           the embedded OpenSearch node could not start / stop
+     ├── ClusterError             anything that came back from (or failed to reach) a cluster
+     │    ├── ClusterUnavailable  connection refused, DNS, timeout, TLS handshake
+     │    ├── AuthenticationError 401 / 403
+     │    ├── UnsupportedEngine   neither Elasticsearch 8/9 nor OpenSearch 2/3
+     │    └── RequestError        the server rejected a request (carries status and root cause)
+     │         ├── NotFoundError  404
+     │         ├── ConflictError  409 (version conflict, resource exists)
+     │         └── BlockedError   403 cluster_block_exception (write block, read-only disk)
+     └── (later layers add their own subclasses here: revisions, leases, migrations)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EsmigrateError(Exception):
+    """Root of all esmigrate errors.
+
+    ``hint`` says how to fix the problem; the CLI prints it after the message.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n{self.hint}"
+        return self.message
+
+
+class ConfigError(EsmigrateError):
+    """The configuration (file, flags, environment) is invalid."""
+
+
+class DevServerError(EsmigrateError):
+    """The embedded development node could not be started, found or stopped."""
+
+
+class ClusterError(EsmigrateError):
+    """Base for errors that come from talking to a cluster."""
+
+
+class ClusterUnavailable(ClusterError):
+    """The cluster could not be reached (refused, DNS, timeout, TLS)."""
+
+
+class AuthenticationError(ClusterError):
+    """The cluster refused the credentials (401) or the permission (403)."""
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class UnsupportedEngine(ClusterError):
+    """The server is not an engine/version esmigrate supports."""
+
+
+class RequestError(ClusterError):
+    """The server answered a request with an error.
+
+    Attributes carry the server's own words: ``status``, ``error_type`` (e.g.
+    ``mapper_parsing_exception``), ``reason`` (the root cause's reason) and the raw ``body``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        error_type: str | None = None,
+        reason: str | None = None,
+        body: Any = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.error_type = error_type
+        self.reason = reason
+        self.body = body
+
+
+class NotFoundError(RequestError):
+    """404: index, alias, document or endpoint not found."""
+
+
+class ConflictError(RequestError):
+    """409: version conflict or the resource already exists."""
+
+
+class BlockedError(RequestError):
+    """403 ``cluster_block_exception``: the index (or cluster) refuses writes for now."""
