@@ -251,3 +251,25 @@ def test_exists(cluster: Cluster, prefix: str) -> None:
     assert not cluster.exists(f"{prefix}-e")
     make_index(cluster, f"{prefix}-e", n=1)
     assert cluster.exists(f"{prefix}-e")
+
+
+def test_wait_task_reports_failures(cluster: Cluster, prefix: str) -> None:
+    from esmigrate.exceptions import TaskFailed
+
+    make_index(cluster, f"{prefix}-wt")
+    cluster.request(
+        "PUT",
+        f"/{prefix}-wt2",
+        body={"settings": ONE_SHARD, "mappings": {"properties": {"n": {"type": "boolean"}}}},
+    )
+    started = cluster.request(
+        "POST",
+        "/_reindex",
+        params={"wait_for_completion": "false"},
+        body={"source": {"index": f"{prefix}-wt"}, "dest": {"index": f"{prefix}-wt2"}},
+    )
+    statuses: list[dict[str, Any]] = []
+    with pytest.raises(TaskFailed) as failed:
+        cluster.wait_task(started["task"], poll_interval=0.05, on_status=statuses.append)
+    assert "mapper_parsing_exception" in str(failed.value) or "failed to parse" in str(failed.value)
+    assert failed.value.task_id == started["task"]

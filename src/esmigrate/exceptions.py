@@ -10,6 +10,7 @@ one paragraph (problem, then the fix) and never as a stack trace::
      │    ├── ClusterUnavailable  connection refused, DNS, timeout, TLS handshake
      │    ├── AuthenticationError 401 / 403
      │    ├── UnsupportedEngine   neither Elasticsearch 8/9 nor OpenSearch 2/3
+     │    ├── TaskFailed          a background task (_reindex, _update_by_query) ended in error
      │    └── RequestError        the server rejected a request (carries status and root cause)
      │         ├── NotFoundError  404
      │         ├── ConflictError  409 (version conflict, resource exists)
@@ -101,3 +102,15 @@ class ConflictError(RequestError):
 
 class BlockedError(RequestError):
     """403 ``cluster_block_exception``: the index (or cluster) refuses writes for now."""
+
+
+class TaskFailed(ClusterError):
+    """A background task ended with an error or with per-document failures."""
+
+    def __init__(
+        self, message: str, *, task_id: str, response: Any = None, error: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.response = response
+        self.error = error

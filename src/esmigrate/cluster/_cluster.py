@@ -9,7 +9,8 @@ inside this module. Nothing outside ``esmigrate.cluster`` imports either client.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,9 +21,9 @@ import opensearchpy
 import orjson
 from elasticsearch.serializer import OrjsonSerializer
 
-from esmigrate.cluster._errors import translate
+from esmigrate.cluster._errors import server_reason, translate
 from esmigrate.config import ConnectionSettings
-from esmigrate.exceptions import ClusterError, NotFoundError, UnsupportedEngine
+from esmigrate.exceptions import ClusterError, NotFoundError, TaskFailed, UnsupportedEngine
 
 EngineName = Literal["opensearch", "elasticsearch"]
 
@@ -239,6 +240,44 @@ class Cluster:
     def task(self, task_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"/_tasks/{_p(task_id)}")
         return result
+
+    def wait_task(
+        self,
+        task_id: str,
+        *,
+        poll_interval: float = 0.5,
+        on_status: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll a background task (``wait_for_completion=false``) until it completes.
+
+        Long operations run as tasks rather than one HTTP call, so no proxy or client timeout can
+        cut them off. ``on_status`` receives the task's ``status`` (counts) after every poll.
+        Returns the task's ``response``; raises :class:`~esmigrate.exceptions.TaskFailed` when
+        the task ended with an error or with per-document failures.
+        """
+        while True:
+            task = self.task(task_id)
+            status = task.get("task", {}).get("status") or {}
+            if on_status is not None and status:
+                on_status(status)
+            if task.get("completed"):
+                break
+            time.sleep(poll_interval)
+        response: dict[str, Any] = task.get("response") or {}
+        error = task.get("error")
+        failures = response.get("failures") or []
+        if error or failures:
+            etype, reason = server_reason(
+                {"error": error} if error else {"error": failures[0].get("cause", failures[0])}
+            )
+            raise TaskFailed(
+                f"Task {task_id} failed: {etype or 'error'}: {reason or 'no reason given'}"
+                + (f" ({len(failures)} failures)" if failures else ""),
+                task_id=task_id,
+                response=response,
+                error=error,
+            )
+        return response
 
 
 def _p(part: str) -> str:
