@@ -56,3 +56,19 @@ def test_info_against_the_node(cluster_url: str) -> None:
     assert data["status"] in ("green", "yellow")
     assert data["nodes"] >= 1
     assert data["engine"] in ("opensearch", "elasticsearch")
+
+
+@pytest.mark.integration
+def test_tls_against_a_plain_http_port_is_a_clear_error(cluster_url: str) -> None:
+    if not cluster_url.startswith("http://"):
+        pytest.skip("needs a plain-HTTP test cluster")
+    result = run_cli("info", "--url", cluster_url.replace("http://", "https://"), "--timeout", "5")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "TLS" in result.stderr or "Cannot connect" in result.stderr
+
+
+def test_dev_server_status_when_none_runs() -> None:
+    result = run_cli("dev-server", "status", "--port", "1")
+    assert result.returncode == 3
+    assert "No esmigrate dev-server" in result.stdout

@@ -19,7 +19,11 @@ from esmigrate.exceptions import EsmigrateError
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console script. User errors end in one paragraph, exit status 1."""
     try:
-        return cli.main(args=argv, prog_name="esmigrate", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="esmigrate", standalone_mode=False)
+        # Without standalone mode click returns the code of `click.exceptions.Exit`.
+        if isinstance(result, int) and result != 0:
+            sys.exit(result)
+        return result
     except EsmigrateError as exc:
         # One paragraph: the problem, then the fix.
         click.echo(f"Error: {exc.message}" + (f" {exc.hint}" if exc.hint else ""), err=True)

@@ -1,0 +1,14 @@
+"""Testing migrations against a real cluster.
+
+The pytest plugin (:mod:`esmigrate.testing.pytest_plugin`, registered automatically when esmigrate
+is installed) gives a test suite a real cluster: the embedded OpenSearch node started once per
+session on a free port, or the cluster named by ``ESMIGRATE_TEST_URL`` (with the usual
+``ESMIGRATE_*`` credentials), so one suite runs against OpenSearch and Elasticsearch alike.
+
+Fixtures: ``esmigrate_settings`` (session), ``esmigrate_cluster`` (session), ``esmigrate_prefix``
+(a unique index-name prefix; every index under it is deleted after the test).
+"""
+
+from esmigrate.testing._cluster import cluster_for_tests, delete_prefixed, unique_prefix
+
+__all__ = ["cluster_for_tests", "delete_prefixed", "unique_prefix"]

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from esmigrate import devserver
+from esmigrate.cluster import Cluster
+from esmigrate.config import ConnectionSettings, load_config
+
+TEST_URL_ENV = "ESMIGRATE_TEST_URL"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def cluster_for_tests(heap: str | None = None) -> Iterator[ConnectionSettings]:
+    """Connection settings of a cluster for tests; starts (and stops) the embedded node if needed.
+
+    With ``ESMIGRATE_TEST_URL`` set, that cluster is used and nothing is started.
+    """
+    url = os.environ.get(TEST_URL_ENV)
+    if url:
+        yield load_config(url=url).connection
+        return
+    port = _free_port()
+    server, _ = devserver.start(port, heap=heap or os.environ.get("ESMIGRATE_TEST_HEAP", "1g"))
+    try:
+        yield ConnectionSettings(urls=(server.url,))
+    finally:
+        devserver.stop(port)
+
+
+def unique_prefix() -> str:
+    """An index-name prefix no other test uses."""
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+def delete_prefixed(cluster: Cluster, prefix: str) -> None:
+    """Delete every index whose name starts with ``prefix``, hidden ones and write-blocked ones too.
+
+    Names are listed, then deleted one by one: Elasticsearch 8+ refuses wildcard deletes
+    (``action.destructive_requires_name``).
+    """
+    rows = cluster.request(
+        "GET",
+        f"/_cat/indices/{prefix}*",
+        params={"format": "json", "h": "index", "expand_wildcards": "all"},
+    )
+    for row in rows:
+        # A failed test may leave a write block behind; it would not stop the delete, but a
+        # read-only-allow-delete block from a full disk would.
+        cluster.request(
+            "PUT",
+            f"/{row['index']}/_settings",
+            body={"index.blocks.write": None, "index.blocks.read_only_allow_delete": None},
+        )
+        cluster.request("DELETE", f"/{row['index']}")
