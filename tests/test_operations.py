@@ -64,7 +64,7 @@ def test_opensearch_dsl_documents_work_too() -> None:
     from opensearchpy import Document as OsDocument
     from opensearchpy import Keyword as OsKeyword
 
-    class Thing(OsDocument):  # type: ignore[misc]
+    class Thing(OsDocument):
         code = OsKeyword()
 
     op = Operations()
