@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
-from esmigrate.config import Config, load_config
+from esmigrate.config import Config, ConnectionSettings, load_config
 
 
 def make_project(
-    root: Path, *, url: str = "http://127.0.0.1:1", history_index: str, lease_ttl: float = 60
+    root: Path,
+    *,
+    url: str = "http://127.0.0.1:1",
+    history_index: str,
+    lease_ttl: float = 60,
+    connection: ConnectionSettings | None = None,
 ) -> Config:
-    """An initialised project in ``root`` whose config points at ``url``."""
+    """An initialised project in ``root`` whose config points at ``url`` (or ``connection``:
+    the test cluster's settings, credentials included)."""
+    if connection is not None:
+        url = connection.urls[0]
     root.mkdir(parents=True, exist_ok=True)
     (root / "esmigrate.toml").write_text(
         "[esmigrate]\n"
@@ -21,7 +30,8 @@ def make_project(
         f'url = "{url}"\n'
     )
     (root / "migrations").mkdir(exist_ok=True)
-    return load_config(root / "esmigrate.toml", env={})
+    config = load_config(root / "esmigrate.toml", env={})
+    return config if connection is None else replace(config, connection=connection)
 
 
 def write_script(

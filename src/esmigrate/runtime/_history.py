@@ -148,6 +148,8 @@ class HistoryStore:
 
     def ensure(self) -> None:
         """Create the index (explicit mapping, ``dynamic: false``) or add our fields to it."""
+        if self.exists():
+            return
         settings: dict[str, Any] = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
         if self.index.startswith("."):
             settings["hidden"] = True
@@ -158,8 +160,8 @@ class HistoryStore:
         except RequestError as exc:
             if exc.error_type != "resource_already_exists_exception":
                 raise
-            # Created by someone else (another runner, the migration engine): make sure the
-            # fields we query exist. Same definitions: a no-op; conflicting ones: an error.
+            # Created meanwhile by someone else (another runner, the migration engine): make
+            # sure the fields we query exist. Same definitions: a no-op; conflicting: an error.
             self.cluster.request(
                 "PUT",
                 f"/{self.index}/_mapping",

@@ -398,7 +398,7 @@ class Runner:
             ended_at=None,
             duration_s=None,
             by=self.identity.to_dict(),
-            attempts=int(doc.get("attempts") or 0) + 1,
+            runs=int(doc.get("runs") or 0) + 1,
             log=[],
             error=None,
         )
@@ -579,7 +579,7 @@ class Runner:
             )
         doc.update(state=state, ended_at=timestamp(), by=self.identity.to_dict())
         doc.setdefault("started_at", doc["ended_at"])
-        doc.setdefault("attempts", 0)
+        doc.setdefault("runs", 0)
         if action == "baseline":
             doc["baseline"] = True
         self._event(record, action, state)
