@@ -143,6 +143,21 @@ class HistoryStore:
         self.cluster = cluster
         self.index = index
 
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A request on the history index that rides out its first seconds.
+
+        Right after another runner created the index its primary shard may not be started yet
+        (503 "all shards failed" / no shard available): wait for it, then try again.
+        """
+        for attempt in range(3):
+            try:
+                return self.cluster.request(method, path, **kwargs)
+            except RequestError as exc:
+                if exc.status != 503 or attempt == 2:
+                    raise
+                self.cluster.health(self.index, wait_for_status="yellow", timeout="30s")
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def exists(self) -> bool:
         return self.cluster.exists(self.index)
 
@@ -170,7 +185,7 @@ class HistoryStore:
 
     def get(self, doc_id: str) -> Stored | None:
         try:
-            answer = self.cluster.request("GET", f"/{self.index}/_doc/{doc_id}")
+            answer = self._request("GET", f"/{self.index}/_doc/{doc_id}")
         except NotFoundError:
             return None
         if not answer.get("found"):
@@ -181,14 +196,14 @@ class HistoryStore:
 
     def create(self, doc_id: str, doc: dict[str, Any]) -> Version:
         """Write a new document; :class:`~esmigrate.exceptions.ConflictError` if it exists."""
-        answer = self.cluster.request(
+        answer = self._request(
             "PUT", f"/{self.index}/_create/{doc_id}", params={"refresh": True}, body=doc
         )
         return Version(answer["_seq_no"], answer["_primary_term"])
 
     def replace(self, doc_id: str, doc: dict[str, Any], version: Version) -> Version:
         """Overwrite a document if it is still at ``version``; else ConflictError."""
-        answer = self.cluster.request(
+        answer = self._request(
             "PUT",
             f"/{self.index}/_doc/{doc_id}",
             params={**version.params(), "refresh": True},
@@ -197,7 +212,7 @@ class HistoryStore:
         return Version(answer["_seq_no"], answer["_primary_term"])
 
     def delete(self, doc_id: str, version: Version) -> None:
-        self.cluster.request(
+        self._request(
             "DELETE",
             f"/{self.index}/_doc/{doc_id}",
             params={**version.params(), "refresh": True},
@@ -220,10 +235,11 @@ class HistoryStore:
     def revisions(self) -> dict[str, RevisionRecord]:
         """Every revision document (empty when the index does not exist yet)."""
         try:
-            answer = self.cluster.search(
-                self.index,
-                {"query": {"term": {"kind": "revision"}}, "size": 10000, "version": False},
-                seq_no_primary_term=True,
+            answer = self._request(
+                "POST",
+                f"/{self.index}/_search",
+                params={"seq_no_primary_term": True},
+                body={"query": {"term": {"kind": "revision"}}, "size": 10000},
             )
         except NotFoundError:
             return {}
