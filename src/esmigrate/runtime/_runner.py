@@ -435,10 +435,22 @@ class Runner:
             except LeaseLost:
                 raise  # the new holder records this revision as interrupted
             except BaseException as exc:
-                self._fail(record, entry, exc, number, total, started)
+                try:
+                    self._fail(record, entry, exc, number, total, started)
+                except EsmigrateError as unrecorded:
+                    if not isinstance(exc, Exception):
+                        raise exc from None
+                    # The revision stays "running" in the history; the next runner, once this
+                    # lease has lapsed, records it as interrupted.
+                    note = (
+                        f"Recording the failure in {self.store.index} failed too "
+                        f"({unrecorded.message}); the next run will find it interrupted."
+                    )
+                    raise self._failed_error(record, exc, number, total, operation, note) from exc
                 if not isinstance(exc, Exception):
                     raise  # KeyboardInterrupt: recorded, then let it end the program
-                raise self._failed_error(record, exc, number, total, operation) from exc
+                note = f"It is recorded as failed in {self.store.index}."
+                raise self._failed_error(record, exc, number, total, operation, note) from exc
             entry.update(outcome.to_dict())
             entry["ended_at"] = timestamp()
             self._save(record)
@@ -489,13 +501,13 @@ class Runner:
         number: int,
         total: int,
         operation: Operation,
+        note: str,
     ) -> RevisionFailed:
         reason = str(record.doc["error"].get("reason")).rstrip(".")
         fix = f"{exc.hint} " if isinstance(exc, EsmigrateError) and exc.hint else "Fix the cause. "
         return RevisionFailed(
             f"Revision {record.revision} ({record.doc.get('path')}) failed at operation "
-            f"{number} of {total} ({operation.summary()}): {reason}. It is recorded as "
-            f"failed in {self.store.index}.",
+            f"{number} of {total} ({operation.summary()}): {reason}. {note}",
             revision=record.revision,
             reason=reason,
             path=str(record.doc.get("path")),
