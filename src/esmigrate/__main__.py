@@ -1,3 +1,5 @@
 from esmigrate.cli import main
 
-main()
+# Like the console script's wrapper: an exit status returned by a verb (validate, dev-server
+# status) becomes the process's.
+raise SystemExit(main())

@@ -6,10 +6,24 @@ also a Python API: ``esmigrate.command.info(load_config())``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from esmigrate.cluster import Cluster, connect
-from esmigrate.config import Config
+from esmigrate.config import CONFIG_FILE, DEFAULT_URL, Config
+from esmigrate.exceptions import ConfigError, RevisionGraphError
+from esmigrate.runtime import (
+    DOWNGRADE,
+    UPGRADE,
+    PlannedRevision,
+    Runner,
+    display_path,
+    plan_dict,
+    record_operations,
+)
+from esmigrate.script import DEFAULT_TEMPLATE, TEMPLATE_FILE, RevisionGraph, ScriptDirectory
 
 
 def open_cluster(config: Config) -> Cluster:
@@ -42,3 +56,260 @@ def info(config: Config) -> dict[str, Any]:
             "disk_total_bytes": total,
             "disk_available_bytes": free,
         }
+
+
+# -- versioned migrations ---------------------------------------------------------------------
+#
+# Scripts are loaded (and their operations recorded) before any connection is opened, so a
+# script that does not import, a bad graph or an unknown target never writes to the cluster.
+
+Reporter = Callable[[str], None]
+
+_TOML_BODY = """\
+migrations_dir = "{migrations_dir}"
+# Index recording applied revisions and the runner lease.
+history_index = "{history_index}"
+# Seconds a runner's lease lives without a heartbeat: a crashed runner blocks others this long.
+lease_ttl = 60
+"""
+_TOML_CONNECTION = """\
+# Credentials come from the environment (ESMIGRATE_USERNAME / ESMIGRATE_PASSWORD,
+# ESMIGRATE_API_KEY), never from this file.
+url = "{url}"
+"""
+
+
+def init(
+    directory: Path | str = ".",
+    *,
+    pyproject: bool = False,
+    url: str | None = None,
+    history_index: str = ".esmigrate",
+    migrations_dir: str = "migrations",
+) -> dict[str, Any]:
+    """Create a project in ``directory``: the config (``esmigrate.toml``, or a
+    ``[tool.esmigrate]`` table appended to ``pyproject.toml``) and the migrations folder with its
+    template. Refuses to overwrite an existing configuration."""
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    values = {
+        "migrations_dir": migrations_dir,
+        "history_index": history_index,
+        "url": url or DEFAULT_URL,
+    }
+    written: list[str] = []
+    if pyproject:
+        config_path = root / "pyproject.toml"
+        existing = config_path.read_text(encoding="utf-8") if config_path.is_file() else ""
+        if re.search(r"^\s*\[tool\.esmigrate[\].]", existing, flags=re.MULTILINE):
+            raise ConfigError(
+                f"{config_path} already has a [tool.esmigrate] table.",
+                hint="Edit it by hand, or run init in another folder.",
+            )
+        text = (
+            ("\n" if existing and not existing.endswith("\n\n") else "")
+            + "[tool.esmigrate]\n"
+            + _TOML_BODY.format(**values)
+            + "\n[tool.esmigrate.connection]\n"
+            + _TOML_CONNECTION.format(**values)
+        )
+        with config_path.open("a", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        config_path = root / CONFIG_FILE
+        if config_path.exists():
+            raise ConfigError(
+                f"{config_path} already exists.",
+                hint="The project is initialised; edit the file, or run init in another folder.",
+            )
+        config_path.write_text(
+            "[esmigrate]\n"
+            + _TOML_BODY.format(**values)
+            + "\n[esmigrate.connection]\n"
+            + _TOML_CONNECTION.format(**values),
+            encoding="utf-8",
+        )
+    written.append(str(config_path))
+    folder = root / migrations_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    template = folder / TEMPLATE_FILE
+    if not template.exists():
+        template.write_text(DEFAULT_TEMPLATE, encoding="utf-8")
+        written.append(str(template))
+    return {"config": str(config_path), "migrations": str(folder), "written": written}
+
+
+def revision(
+    config: Config,
+    message: str,
+    *,
+    rev_id: str | None = None,
+    head: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Write a new migration script from the template. It follows the current head, or the
+    revision(s) in ``head`` (to start a branch, or to merge several)."""
+    directory = ScriptDirectory.from_config(config)
+    script = directory.write_revision(message, down_revisions=head, rev_id=rev_id)
+    return {
+        "revision": script.revision,
+        "down_revisions": list(script.down_revisions),
+        "message": script.message,
+        "path": display_path(script.path, config.root),
+    }
+
+
+def merge(
+    config: Config,
+    message: str = "merge heads",
+    *,
+    revisions: Sequence[str] | None = None,
+    rev_id: str | None = None,
+) -> dict[str, Any]:
+    """Write a merge revision joining ``revisions`` (default: all heads) into one head."""
+    directory = ScriptDirectory.from_config(config)
+    graph = directory.load()
+    parents = list(revisions) if revisions else list(graph.heads)
+    if len(parents) < 2:
+        raise RevisionGraphError(
+            f"There is nothing to merge: {len(parents)} head(s) ({', '.join(parents) or 'none'}).",
+            hint="A merge joins two or more heads; name them, or create a plain revision.",
+        )
+    script = directory.write_revision(message, down_revisions=parents, rev_id=rev_id, graph=graph)
+    return {
+        "revision": script.revision,
+        "down_revisions": list(script.down_revisions),
+        "message": script.message,
+        "path": display_path(script.path, config.root),
+    }
+
+
+def _runner(
+    config: Config, cluster: Cluster, graph: RevisionGraph, reporter: Reporter | None
+) -> Runner:
+    return Runner.from_config(config, cluster, graph, reporter=reporter)
+
+
+def plan(
+    config: Config,
+    target: str = "head",
+    *,
+    downgrade: bool = False,
+    offline: bool = False,
+) -> dict[str, Any]:
+    """What ``upgrade`` (or ``downgrade``) to ``target`` would run, revision by revision and
+    request by request. ``offline``: without a cluster, as if nothing (for a downgrade:
+    everything) were applied."""
+    graph = ScriptDirectory.from_config(config).load()
+    direction = DOWNGRADE if downgrade else UPGRADE
+    if offline:
+        if downgrade:
+            route = graph.downgrade_path(target, graph.order)
+        else:
+            route = graph.upgrade_path(target, ())
+        planned = [
+            PlannedRevision(graph[r], direction, record_operations(graph[r], direction))
+            for r in route.revisions
+        ]
+        return plan_dict(planned, route, config.history_index, config.root) | {"offline": True}
+    with open_cluster(config) as cluster:
+        result = _runner(config, cluster, graph, None).plan(target, direction)
+        return result | {"offline": False, "url": cluster.where}
+
+
+def upgrade(
+    config: Config,
+    target: str = "head",
+    *,
+    dry_run: bool = False,
+    lock_timeout: float = 60.0,
+    reporter: Reporter | None = None,
+) -> dict[str, Any]:
+    """Apply the pending revisions up to ``target`` (``head``, ``heads``, a revision, ``+N``).
+
+    Waits up to ``lock_timeout`` seconds for another runner's lease. ``dry_run``: the plan only.
+    """
+    if dry_run:
+        return plan(config, target)
+    graph = ScriptDirectory.from_config(config).load()
+    with open_cluster(config) as cluster:
+        return _runner(config, cluster, graph, reporter).run(
+            target, UPGRADE, lock_timeout=lock_timeout
+        )
+
+
+def downgrade(
+    config: Config,
+    target: str,
+    *,
+    dry_run: bool = False,
+    lock_timeout: float = 60.0,
+    reporter: Reporter | None = None,
+) -> dict[str, Any]:
+    """Undo applied revisions down to ``target`` (a revision, ``-N``, ``base``) by running
+    their ``downgrade(op)``; refused before anything runs when one of them has none."""
+    if dry_run:
+        return plan(config, target, downgrade=True)
+    graph = ScriptDirectory.from_config(config).load()
+    with open_cluster(config) as cluster:
+        return _runner(config, cluster, graph, reporter).run(
+            target, DOWNGRADE, lock_timeout=lock_timeout
+        )
+
+
+def status(config: Config) -> dict[str, Any]:
+    """Current revision(s), pending and failed ones, and the lease holder."""
+    graph = ScriptDirectory.from_config(config).load()
+    with open_cluster(config) as cluster:
+        return _runner(config, cluster, graph, None).status()
+
+
+def history(config: Config, *, verbose: bool = False) -> list[dict[str, Any]]:
+    """Every revision recorded in the history index, oldest first (``verbose``: with the
+    operation log and events)."""
+    graph = ScriptDirectory.from_config(config).load()
+    with open_cluster(config) as cluster:
+        return _runner(config, cluster, graph, None).history(verbose=verbose)
+
+
+def validate(config: Config) -> dict[str, Any]:
+    """Compare the history with the scripts: edited or missing applied scripts, failed and
+    interrupted revisions. ``ok`` is False when there is any problem."""
+    graph = ScriptDirectory.from_config(config).load()
+    with open_cluster(config) as cluster:
+        return _runner(config, cluster, graph, None).validate()
+
+
+def repair(
+    config: Config,
+    *,
+    forget_missing: bool = False,
+    lock_timeout: float = 60.0,
+    reporter: Reporter | None = None,
+) -> dict[str, Any]:
+    """Re-align checksums of edited applied scripts, clear failed/interrupted states after a
+    fix, and (``forget_missing``) drop entries whose script is gone. Lists each change."""
+    graph = ScriptDirectory.from_config(config).load()
+    with open_cluster(config) as cluster:
+        return _runner(config, cluster, graph, reporter).repair(
+            forget_missing=forget_missing, lock_timeout=lock_timeout
+        )
+
+
+def baseline(
+    config: Config, target: str, *, lock_timeout: float = 60.0, reporter: Reporter | None = None
+) -> dict[str, Any]:
+    """Adopt a cluster that existed before esmigrate: record ``target`` and its ancestors as
+    applied without running them (refused once the history records revisions)."""
+    graph = ScriptDirectory.from_config(config).load()
+    with open_cluster(config) as cluster:
+        return _runner(config, cluster, graph, reporter).baseline(target, lock_timeout=lock_timeout)
+
+
+def stamp(
+    config: Config, target: str, *, lock_timeout: float = 60.0, reporter: Reporter | None = None
+) -> dict[str, Any]:
+    """Record the cluster as being exactly at ``target`` (``base`` for nothing) without
+    running anything."""
+    graph = ScriptDirectory.from_config(config).load()
+    with open_cluster(config) as cluster:
+        return _runner(config, cluster, graph, reporter).stamp(target, lock_timeout=lock_timeout)

@@ -120,6 +120,9 @@ class Config:
     schema_modules: tuple[str, ...] = ()
     #: Where the config was read from, for messages (None: defaults and environment only).
     source: Path | None = None
+    #: Seconds a runner's lease on the history index lives without a heartbeat; a runner that
+    #: dies (even with SIGKILL) blocks others for at most this long.
+    lease_ttl: float = 60.0
 
     @property
     def migrations_path(self) -> Path:
@@ -271,10 +274,13 @@ def load_config(
                 proj["history_index"] = str(value)
             elif key == "schema_modules":
                 proj["schema_modules"] = tuple(str(v) for v in value)
+            elif key == "lease_ttl":
+                proj["lease_ttl"] = _lease_ttl(value, origin)
             else:
                 raise ConfigError(
                     f"Unknown setting {key!r} in {origin}.",
-                    hint="Known settings: connection, migrations_dir, history_index, schema_modules.",
+                    hint="Known settings: connection, migrations_dir, history_index, "
+                    "schema_modules, lease_ttl.",
                 )
 
     for var, name in _ENV_KEYS.items():
@@ -290,10 +296,25 @@ def load_config(
             conn[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
         elif key in ("migrations_dir", "history_index", "schema_modules"):
             proj[key] = value
+        elif key == "lease_ttl":
+            proj[key] = _lease_ttl(value, "--lease-ttl")
         else:
             raise TypeError(f"unknown setting {key!r}")
 
     return Config(connection=ConnectionSettings(**conn), root=root, source=path, **proj)
+
+
+def _lease_ttl(value: Any, origin: str) -> float:
+    try:
+        ttl = float(value)
+    except (TypeError, ValueError):
+        ttl = 0.0
+    if not ttl > 0:
+        raise ConfigError(
+            f"Invalid lease_ttl {value!r} in {origin}.",
+            hint="Give the lease time-to-live in seconds, a positive number such as 60.",
+        )
+    return ttl
 
 
 def with_connection(config: Config, **changes: Any) -> Config:

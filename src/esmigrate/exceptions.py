@@ -15,7 +15,18 @@ one paragraph (problem, then the fix) and never as a stack trace::
      │         ├── NotFoundError  404
      │         ├── ConflictError  409 (version conflict, resource exists)
      │         └── BlockedError   403 cluster_block_exception (write block, read-only disk)
-     └── (later layers add their own subclasses here: revisions, leases, migrations)
+     ├── RevisionError            versioned migrations (scripts, graph, history, lease)
+     │    ├── ScriptError         a migration file does not import or lacks what it must define
+     │    ├── RevisionGraphError  cycle, duplicate id, missing down_revision, several heads
+     │    │    └── TargetError    an unknown or ambiguous target (`upgrade xyz`)
+     │    ├── LeaseHeld           another runner holds the history lease (holder, expiry)
+     │    ├── LeaseLost           this runner's lease was taken over while it worked
+     │    ├── RevisionFailed      a revision failed (now or earlier) and blocks the next upgrade
+     │    ├── HistoryMismatch     applied scripts edited (ChecksumMismatch) or missing
+     │    │    └── ChecksumMismatch
+     │    ├── DowngradeNotSupported  a revision to undo has no downgrade()
+     │    └── OperationConflict   the cluster holds something an operation cannot converge to
+     └── (later layers add their own subclasses here: migrations)
 """
 
 from __future__ import annotations
@@ -114,3 +125,101 @@ class TaskFailed(ClusterError):
         self.task_id = task_id
         self.response = response
         self.error = error
+
+
+class RevisionError(EsmigrateError):
+    """Base for the versioned-migration layer (scripts, revision graph, history, lease)."""
+
+
+class ScriptError(RevisionError):
+    """A migration script cannot be loaded or does not define what it must."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+class RevisionGraphError(RevisionError):
+    """The revisions do not form a usable graph (cycle, duplicate, dangling link, heads)."""
+
+    def __init__(
+        self, message: str, *, paths: tuple[str, ...] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.paths = paths
+
+
+class TargetError(RevisionGraphError):
+    """A target (``head``, a revision id or prefix, ``-1``...) names nothing usable."""
+
+
+class LeaseHeld(RevisionError):
+    """Another runner holds the lease on the history index and did not release it in time."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        owner: str,
+        host: str | None,
+        pid: int | None,
+        expires_at: str | None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.owner = owner
+        self.host = host
+        self.pid = pid
+        self.expires_at = expires_at
+
+
+class LeaseLost(RevisionError):
+    """This runner's lease expired or was taken over; it stopped before the next operation."""
+
+
+class RevisionFailed(RevisionError):
+    """A revision failed; the history records it as failed until ``repair``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        revision: str,
+        reason: str | None = None,
+        path: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.revision = revision
+        self.reason = reason
+        self.path = path
+
+
+class HistoryMismatch(RevisionError):
+    """The history disagrees with the scripts (edited or missing files).
+
+    ``problems`` holds one dict per revision: ``revision``, ``problem`` and details.
+    """
+
+    def __init__(
+        self, message: str, *, problems: list[dict[str, Any]], hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems
+
+
+class ChecksumMismatch(HistoryMismatch):
+    """An applied script was edited after it ran."""
+
+
+class DowngradeNotSupported(RevisionError):
+    """A revision that would have to be undone has no ``downgrade(op)``."""
+
+    def __init__(self, message: str, *, revision: str, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.revision = revision
+        self.path = path
+
+
+class OperationConflict(RevisionError):
+    """The cluster holds something an operation cannot converge to (e.g. a different mapping)."""

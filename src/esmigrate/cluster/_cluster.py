@@ -235,6 +235,53 @@ class Cluster:
         finally:
             self.close_pit(pit_id)
 
+    def pit_sort(self) -> list[Any]:
+        """A sort under which ``search_after`` through a point in time sees every document once.
+
+        Elasticsearch has ``_shard_doc``. OpenSearch 2.x has not, and ``_doc`` alone repeats
+        sort values across shards (pages then skip documents), so there it sorts on ``_id``.
+        """
+        if self.engine.name == "elasticsearch":
+            return [{"_shard_doc": "asc"}]
+        return [{"_id": "asc"}]
+
+    def scan(
+        self,
+        index: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        page_size: int = 1000,
+        keep_alive: str = "5m",
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every hit of ``index`` (optionally matching ``query``) in pages of ``page_size``.
+
+        Reads one consistent point in time with ``search_after``; memory holds one page.
+        """
+        pit_id = self.open_pit(index, keep_alive)
+        try:
+            after: Any = None
+            while True:
+                body: dict[str, Any] = {
+                    "pit": {"id": pit_id, "keep_alive": keep_alive},
+                    "size": page_size,
+                    "sort": self.pit_sort(),
+                    "track_total_hits": False,
+                }
+                if query:
+                    body["query"] = dict(query)
+                if after is not None:
+                    body["search_after"] = after
+                result = self.search(None, body)
+                # Elasticsearch may hand out a new id with each page; the latest is the one to use.
+                pit_id = str(result.get("pit_id") or pit_id)
+                hits: list[dict[str, Any]] = result["hits"]["hits"]
+                if not hits:
+                    return
+                yield hits
+                after = hits[-1]["sort"]
+        finally:
+            self.close_pit(pit_id)
+
     # -- tasks -----------------------------------------------------------------------------------
 
     def task(self, task_id: str) -> dict[str, Any]:

@@ -1,0 +1,406 @@
+"""Versioned migrations: init, revision, merge, plan, upgrade, downgrade, status, history,
+validate, repair, baseline, stamp."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from esmigrate import command
+from esmigrate.cli._app import (
+    AppState,
+    cli,
+    connection_options,
+    console,
+    emit,
+    err_console,
+    pass_state,
+)
+
+_RELATIVE = {"ignore_unknown_options": True}  # so that `downgrade -1` is a target, not an option
+
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for another runner's lease before giving up.",
+)
+lease_ttl_option = click.option(
+    "--lease-ttl",
+    type=float,
+    help="Seconds this runner's lease lives without a heartbeat (config: lease_ttl).",
+)
+
+
+def _say(text: str) -> None:
+    # No wrapping: plans and paths are copied from the terminal.
+    console.print(text, soft_wrap=True)
+
+
+def _reporter(state: AppState) -> Callable[[str], None] | None:
+    if state.json_output:
+        return None
+    return lambda message: err_console.print(escape(message), soft_wrap=True)
+
+
+def _apply_ttl(state: AppState, lease_ttl: float | None) -> None:
+    if lease_ttl is not None:
+        state.overrides["lease_ttl"] = lease_ttl
+        state._config = None
+
+
+# -- project ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=".")
+@click.option("--pyproject", is_flag=True, help="Write [tool.esmigrate] into pyproject.toml.")
+@click.option("--url", help="Cluster URL to write into the config.")
+@click.option("--history-index", default=".esmigrate", show_default=True)
+@click.option("--migrations-dir", default="migrations", show_default=True)
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
+@pass_state
+def init(
+    state: AppState,
+    directory: Path,
+    pyproject: bool,
+    url: str | None,
+    history_index: str,
+    migrations_dir: str,
+    json_output: bool,
+) -> None:
+    """Create a project: esmigrate.toml (or pyproject.toml) and the migrations folder."""
+    state.json_output = state.json_output or json_output
+    data = command.init(
+        directory,
+        pyproject=pyproject,
+        url=url,
+        history_index=history_index,
+        migrations_dir=migrations_dir,
+    )
+
+    def human() -> None:
+        for path in data["written"]:
+            _say(f"Wrote {path}")
+        _say('Next: esmigrate revision -m "create the first index"')
+
+    emit(state, data, human)
+
+
+def _show_new(state: AppState, data: dict[str, Any]) -> None:
+    def human() -> None:
+        parents = ", ".join(data["down_revisions"]) or "base"
+        _say(f"Wrote {data['path']} (revision {data['revision']}, after {parents})")
+
+    emit(state, data, human)
+
+
+@cli.command()
+@click.option("-m", "--message", required=True, help="What the revision does.")
+@click.option("--rev-id", help="Revision id to use instead of a random one.")
+@click.option(
+    "--head",
+    "heads",
+    multiple=True,
+    help="Revision(s) the new one follows (default: the current head); repeat to merge.",
+)
+@connection_options
+@pass_state
+def revision(state: AppState, message: str, rev_id: str | None, heads: tuple[str, ...]) -> None:
+    """Write a new migration script from the template."""
+    _show_new(
+        state, command.revision(state.config, message, rev_id=rev_id, head=list(heads) or None)
+    )
+
+
+@cli.command()
+@click.argument("revisions", nargs=-1)
+@click.option("-m", "--message", default="merge heads", show_default=True)
+@click.option("--rev-id", help="Revision id to use instead of a random one.")
+@connection_options
+@pass_state
+def merge(state: AppState, revisions: tuple[str, ...], message: str, rev_id: str | None) -> None:
+    """Write a revision joining REVISIONS (default: all heads) into one head."""
+    _show_new(
+        state,
+        command.merge(state.config, message, revisions=list(revisions) or None, rev_id=rev_id),
+    )
+
+
+# -- planning and running ---------------------------------------------------------------------
+
+
+def _print_plan(data: dict[str, Any]) -> None:
+    verb = data["direction"]
+    where = "offline" if data.get("offline") else data.get("url", "")
+    revisions = data["revisions"]
+    if not revisions:
+        _say(f"Nothing to {verb}: the cluster is already at {data['target']}.")
+        return
+    _say(
+        f"[bold]Plan[/bold]: {verb} to {escape(data['target'])} ({escape(where)}, history "
+        f"{escape(data['history_index'])}): {len(revisions)} revision(s), "
+        f"{data['requests']} request(s)"
+    )
+    for rev in revisions:
+        _say(f"\n[bold]{rev['revision']}[/bold]  {escape(rev['message'])}  ({escape(rev['path'])})")
+        if not rev["operations"]:
+            _say("  (no operations)")
+        for n, op in enumerate(rev["operations"], start=1):
+            _say(f"  {n}. {escape(op['summary'])}")
+            for request in op["requests"]:
+                target = request["path"]
+                if request.get("params"):
+                    target += "?" + "&".join(
+                        f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                        for k, v in request["params"].items()
+                    )
+                _say(f"       {request['method']} {escape(target)}")
+                if request.get("body") is not None:
+                    _say(f"       {escape(json.dumps(request['body'], sort_keys=True))}")
+                if request.get("note"):
+                    _say(f"       [dim]({escape(request['note'])})[/dim]")
+    for busy in data.get("running", []):
+        how = "is being applied by" if busy["alive"] else "was left running by the dead"
+        _say(
+            f"\n[yellow]Note[/yellow]: {busy['revision']} {how} runner {escape(busy['owner'] or '?')}."
+        )
+
+
+@cli.command(context_settings=_RELATIVE)
+@click.argument("target", default="head")
+@click.option("--downgrade", is_flag=True, help="Plan a downgrade to TARGET instead.")
+@click.option("--offline", is_flag=True, help="Without a cluster: as if nothing were applied.")
+@connection_options
+@pass_state
+def plan(state: AppState, target: str, downgrade: bool, offline: bool) -> None:
+    """Print exactly what upgrade (or downgrade) to TARGET would run, request by request."""
+    data = command.plan(state.config, target, downgrade=downgrade, offline=offline)
+    emit(state, data, lambda: _print_plan(data))
+
+
+def _print_run(data: dict[str, Any]) -> None:
+    done = data["revisions"]
+    verb = "Applied" if data["direction"] == "upgrade" else "Reverted"
+    if data.get("lease_taken_over_from"):
+        _say(f"Took over the expired lease of {escape(data['lease_taken_over_from'])}.")
+    if not done:
+        _say(f"Nothing to {data['direction']}: the cluster is already at {data['target']}.")
+        return
+    _say(f"{verb} {len(done)} revision(s):")
+    for rev in done:
+        _say(
+            f"  {rev['revision']}  {escape(rev['message'])}  ({len(rev['operations'])} "
+            f"operation(s), {rev['duration_s']:.1f} s)"
+        )
+
+
+@cli.command(context_settings=_RELATIVE)
+@click.argument("target", default="head")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@lock_timeout_option
+@lease_ttl_option
+@connection_options
+@pass_state
+def upgrade(
+    state: AppState, target: str, dry_run: bool, lock_timeout: float, lease_ttl: float | None
+) -> None:
+    """Apply pending revisions up to TARGET (head, heads, a revision id or prefix, +N)."""
+    _apply_ttl(state, lease_ttl)
+    data = command.upgrade(
+        state.config,
+        target,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        reporter=_reporter(state),
+    )
+    emit(state, data, lambda: _print_plan(data) if dry_run else _print_run(data))
+
+
+@cli.command(context_settings=_RELATIVE)
+@click.argument("target")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@lock_timeout_option
+@lease_ttl_option
+@connection_options
+@pass_state
+def downgrade(
+    state: AppState, target: str, dry_run: bool, lock_timeout: float, lease_ttl: float | None
+) -> None:
+    """Undo applied revisions down to TARGET (a revision id or prefix, -N, base)."""
+    _apply_ttl(state, lease_ttl)
+    data = command.downgrade(
+        state.config,
+        target,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        reporter=_reporter(state),
+    )
+    emit(state, data, lambda: _print_plan(data) if dry_run else _print_run(data))
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+
+def _rev_line(entry: dict[str, Any]) -> str:
+    return f"{entry['revision']}  {escape(str(entry.get('message') or ''))}"
+
+
+@cli.command()
+@connection_options
+@pass_state
+def status(state: AppState) -> None:
+    """Current revision, pending and failed revisions, and the lease holder."""
+    data = command.status(state.config)
+
+    def human() -> None:
+        _say(f"history index  {escape(data['history_index'])}")
+        _say(f"current        {', '.join(data['current']) or '(nothing applied)'}")
+        _say(f"script heads   {', '.join(data['heads']) or '(no scripts)'}")
+        if data["pending"]:
+            _say(f"pending        {len(data['pending'])}")
+            for entry in data["pending"]:
+                _say(f"  {_rev_line(entry)}  [dim]({entry['state']})[/dim]")
+        else:
+            _say("pending        none: up to date")
+        for entry in data["failed"]:
+            reason = (entry.get("error") or {}).get("reason", "")
+            _say(f"[red]failed[/red]         {_rev_line(entry)}: {escape(str(reason))}")
+        for entry in data["running"]:
+            how = "running" if entry["alive"] else "interrupted (its runner died)"
+            _say(f"[yellow]{how}[/yellow]  {_rev_line(entry)}")
+        lease = data["lease"]
+        if lease is None:
+            _say("lease          free")
+        else:
+            expired = " (expired: the next runner takes it over)" if lease["expired"] else ""
+            _say(
+                f"lease          held by {escape(str(lease.get('owner')))} "
+                f"({escape(str(lease.get('command')))}) until {lease.get('expires_at')}{expired}"
+            )
+        for problem in data["problems"]:
+            if problem["problem"] in ("checksum", "missing_file"):
+                _say(
+                    f"[red]problem[/red]        {problem['revision']}: {problem['problem']} "
+                    f"({escape(problem['fix'])})"
+                )
+
+    emit(state, data, human)
+
+
+@cli.command()
+@click.option("-v", "--verbose", is_flag=True, help="Include every operation and event.")
+@connection_options
+@pass_state
+def history(state: AppState, verbose: bool) -> None:
+    """Every revision recorded in the cluster, oldest first."""
+    data = command.history(state.config, verbose=verbose)
+
+    def human() -> None:
+        if not data:
+            _say("No revision recorded yet.")
+        for entry in data:
+            by = entry.get("by") or {}
+            duration = entry.get("duration_s")
+            took = f"{duration:.1f} s" if isinstance(duration, (int, float)) else "-"
+            _say(
+                f"{entry['revision']}  {entry.get('state', '?'):<11} "
+                f"{entry.get('started_at') or '-':<29} {took:>8}  "
+                f"{escape(str(by.get('user', '?')))}@{escape(str(by.get('host', '?')))}  "
+                f"{escape(str(entry.get('message') or ''))}"
+            )
+            if verbose:
+                for op in entry.get("log") or []:
+                    extra = {
+                        k: v
+                        for k, v in op.items()
+                        if k not in ("n", "op", "summary", "status", "started_at", "ended_at")
+                    }
+                    _say(
+                        f"    {op.get('n')}. {escape(str(op.get('summary')))}: "
+                        f"{op.get('status', 'started')} {escape(json.dumps(extra)) if extra else ''}"
+                    )
+
+    emit(state, data, human)
+
+
+@cli.command()
+@connection_options
+@pass_state
+def validate(state: AppState) -> None:
+    """Check applied scripts against the history (checksums, missing files, failed states).
+    Exit status 1 when there is a problem."""
+    data = command.validate(state.config)
+
+    def human() -> None:
+        if data["ok"]:
+            _say(f"OK: {data['checked']} recorded revision(s) match their scripts.")
+            return
+        for problem in data["problems"]:
+            _say(
+                f"[red]{problem['problem']}[/red]  {problem['revision']} "
+                f"({escape(problem['path'])}): {escape(problem['fix'])}"
+            )
+
+    emit(state, data, human)
+    if not data["ok"]:
+        raise click.exceptions.Exit(1)
+
+
+def _print_changes(data: dict[str, Any], nothing: str) -> None:
+    if not data["changes"]:
+        _say(nothing)
+    for change in data["changes"]:
+        what = change.get("change") or f"{change['before'] or 'unrecorded'} -> {change['after']}"
+        _say(f"{change['revision']} ({escape(change['path'])}): {escape(str(what))}")
+        if change.get("change"):
+            _say(f"    before: {escape(str(change['before']))}")
+            _say(f"    after:  {escape(str(change['after']))}")
+    for left in data.get("left", []):
+        _say(f"[yellow]left alone[/yellow] {left['revision']}: {escape(left['explanation'])}")
+
+
+@cli.command()
+@click.option("--forget-missing", is_flag=True, help="Drop entries whose script no longer exists.")
+@lock_timeout_option
+@connection_options
+@pass_state
+def repair(state: AppState, forget_missing: bool, lock_timeout: float) -> None:
+    """Re-align checksums after an intended edit, clear failed entries after a fix."""
+    data = command.repair(
+        state.config,
+        forget_missing=forget_missing,
+        lock_timeout=lock_timeout,
+        reporter=_reporter(state),
+    )
+    emit(state, data, lambda: _print_changes(data, "Nothing to repair."))
+
+
+@cli.command()
+@click.argument("target")
+@lock_timeout_option
+@connection_options
+@pass_state
+def baseline(state: AppState, target: str, lock_timeout: float) -> None:
+    """Adopt an existing cluster: record TARGET and its ancestors as applied."""
+    data = command.baseline(
+        state.config, target, lock_timeout=lock_timeout, reporter=_reporter(state)
+    )
+    emit(state, data, lambda: _print_changes(data, "Nothing to record."))
+
+
+@cli.command(context_settings=_RELATIVE)
+@click.argument("target")
+@lock_timeout_option
+@connection_options
+@pass_state
+def stamp(state: AppState, target: str, lock_timeout: float) -> None:
+    """Record the cluster as being at TARGET (or base) without running anything."""
+    data = command.stamp(state.config, target, lock_timeout=lock_timeout, reporter=_reporter(state))
+    emit(state, data, lambda: _print_changes(data, f"The history already says {target}."))

@@ -1,0 +1,55 @@
+"""Operations as data: what a migration does, able to describe and execute itself.
+
+A script's ``upgrade(op)`` calls methods of :class:`Operations` (``op.create_index(...)``); each
+records a frozen dataclass. ``describe()`` lists the requests it will send (that is what ``plan``
+prints); ``execute(cluster, ctx)`` sends them and converges when run again.
+"""
+
+from esmigrate.operations._alias import AliasAction, UpdateAliases
+from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
+from esmigrate.operations._cluster_ops import (
+    CallPython,
+    DeleteIndexTemplate,
+    DeletePipeline,
+    PutIndexTemplate,
+    PutPipeline,
+    RawRequest,
+)
+from esmigrate.operations._data import Reindex, Transform, UpdateByQuery
+from esmigrate.operations._index import (
+    CreateIndex,
+    DeleteIndex,
+    PutMapping,
+    Refresh,
+    UpdateSettings,
+    mapping_differences,
+)
+from esmigrate.operations._ops import Operations
+from esmigrate.operations._schema import index_definition, mapping_of
+
+__all__ = [
+    "AliasAction",
+    "CallPython",
+    "CreateIndex",
+    "DeleteIndex",
+    "DeleteIndexTemplate",
+    "DeletePipeline",
+    "ExecContext",
+    "OpResult",
+    "Operation",
+    "Operations",
+    "PlannedRequest",
+    "PutIndexTemplate",
+    "PutMapping",
+    "PutPipeline",
+    "RawRequest",
+    "Refresh",
+    "Reindex",
+    "Transform",
+    "UpdateAliases",
+    "UpdateByQuery",
+    "UpdateSettings",
+    "index_definition",
+    "mapping_differences",
+    "mapping_of",
+]

@@ -1,0 +1,123 @@
+"""What every operation is: data that can describe its requests and execute them idempotently."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlencode
+
+import orjson
+
+from esmigrate.cluster import Cluster
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """One request an operation will send: what ``plan`` and ``--dry-run`` print.
+
+    ``note`` explains requests that repeat or depend on answers (a paged copy, task polling).
+    """
+
+    method: str
+    path: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    body: Any = None
+    note: str | None = None
+
+    @property
+    def target(self) -> str:
+        """``path?query`` as it goes on the wire."""
+        query = {k: _param(v) for k, v in self.params.items() if v is not None}
+        return f"{self.path}?{urlencode(query)}" if query else self.path
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"method": self.method, "path": self.path}
+        if self.params:
+            data["params"] = dict(self.params)
+        if self.body is not None:
+            data["body"] = self.body
+        if self.note:
+            data["note"] = self.note
+        return data
+
+    def __str__(self) -> str:
+        line = f"{self.method} {self.target}"
+        if self.body is not None:
+            line += "\n" + orjson.dumps(self.body, option=orjson.OPT_SORT_KEYS).decode()
+        return line
+
+    def send(self, cluster: Cluster) -> Any:
+        """Send it (exactly what :meth:`__str__` shows)."""
+        return cluster.request(self.method, self.path, params=self.params or None, body=self.body)
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """What executing an operation did: ``done``, or ``unchanged`` when it was already so."""
+
+    status: Literal["done", "unchanged"]
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, **self.detail}
+
+
+def _nothing() -> None:
+    return None
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ExecContext:
+    """What the runner lends an executing operation.
+
+    ``checkpoint`` raises :class:`~esmigrate.exceptions.LeaseLost` when the runner must stop
+    (long operations call it between pages); ``on_task`` records a background task id as soon
+    as it exists, so the history names it even if this process dies while it runs.
+    """
+
+    checkpoint: Callable[[], None] = _nothing
+    on_task: Callable[[str], None] = _ignore
+    progress: Callable[[str], None] = _ignore
+    poll_interval: float = 1.0
+
+
+class Operation(abc.ABC):
+    """Base of all operations. Subclasses are frozen dataclasses (data first)."""
+
+    #: The name scripts and plans use (``create_index``).
+    kind: ClassVar[str]
+
+    @abc.abstractmethod
+    def describe(self) -> list[PlannedRequest]:
+        """The requests :meth:`execute` sends, in order (reads made only to reconcile a
+        conflict are not listed)."""
+
+    @abc.abstractmethod
+    def summary(self) -> str:
+        """One line for humans: ``create index posts-v2``."""
+
+    @abc.abstractmethod
+    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
+        """Run against ``cluster``. Idempotent: a second run converges to the same state."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "op": self.kind,
+            "summary": self.summary(),
+            "requests": [r.to_dict() for r in self.describe()],
+        }
+
+    def __str__(self) -> str:
+        return self.summary()

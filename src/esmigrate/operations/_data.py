@@ -1,0 +1,239 @@
+"""Operations that move or rewrite documents: reindex (server-side or through Python) and
+update-by-query. Server-side work runs as a background task polled until it ends, so no proxy
+or client timeout can cut it off, and its task id is in the history from the moment it starts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import orjson
+
+from esmigrate.cluster import Cluster, iter_bulk_errors
+from esmigrate.exceptions import RequestError
+from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
+
+Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+_COUNTS = ("total", "created", "updated", "deleted", "noops", "version_conflicts", "batches")
+
+
+def _qualname(fn: Callable[..., Any]) -> str:
+    module = getattr(fn, "__module__", None) or "?"
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    # Scripts are imported under a generated module name; the function name is what helps.
+    return name if module.startswith("esmigrate_revision_") else f"{module}.{name}"
+
+
+def painless(value: dict[str, Any] | str | None) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    return {"source": value, "lang": "painless"}
+
+
+def _run_task(cluster: Cluster, request: PlannedRequest, ctx: ExecContext, what: str) -> OpResult:
+    started = request.send(cluster)
+    task_id = str(started["task"])
+    ctx.on_task(task_id)
+
+    def status(st: dict[str, Any]) -> None:
+        done = sum(int(st.get(k) or 0) for k in ("created", "updated", "deleted", "noops"))
+        ctx.progress(f"{what}: {done} of {st.get('total', '?')} documents")
+
+    response = cluster.wait_task(task_id, poll_interval=ctx.poll_interval, on_status=status)
+    detail: dict[str, Any] = {"task": task_id}
+    detail.update({k: response[k] for k in _COUNTS if k in response})
+    if "took" in response:
+        detail["took_ms"] = response["took"]
+    return OpResult("done", detail)
+
+
+@dataclass(frozen=True)
+class Reindex(Operation):
+    """Copy documents from ``source`` into ``dest``.
+
+    Server-side ``_reindex`` (optionally with a painless ``script``) as a polled task; or, with
+    ``transform`` (a Python function ``source_doc -> new_doc``, or None to leave a document
+    out), a streaming copy: point in time + ``search_after`` pages into bounded bulk requests.
+    Documents keep their ``_id`` and are written with ``op_type=index``, so a re-run converges.
+    """
+
+    kind: ClassVar[str] = "reindex"
+    source: str
+    dest: str
+    query: dict[str, Any] | None = None
+    script: dict[str, Any] | None = None
+    transform: Transform | None = None
+    slices: int | str | None = "auto"
+    conflicts: str | None = None
+    page_size: int = 1000
+    refresh: bool = True
+
+    def __post_init__(self) -> None:
+        if self.script is not None and self.transform is not None:
+            raise ValueError("reindex takes script= or transform=, not both")
+        if self.transform is not None and not callable(self.transform):
+            raise TypeError("transform must be a function taking and returning a document")
+        if self.page_size < 1:
+            raise ValueError("page_size must be at least 1")
+
+    def describe(self) -> list[PlannedRequest]:
+        if self.transform is not None:
+            search: dict[str, Any] = {
+                "pit": {"id": f"<point in time on {self.source}>", "keep_alive": "5m"},
+                "size": self.page_size,
+                "sort": "<per engine: _shard_doc or _id>",
+            }
+            if self.query:
+                search["query"] = self.query
+            return [
+                PlannedRequest(
+                    "POST",
+                    "/_search",
+                    body=search,
+                    note=f"repeated with search_after until every document of {self.source} "
+                    f"is read; each _source goes through {_qualname(self.transform)}",
+                ),
+                PlannedRequest(
+                    "POST",
+                    "/_bulk",
+                    note=f"one per page: index each transformed document into {self.dest} "
+                    "under its _id (documents the transform maps to None are left out)",
+                ),
+                *([PlannedRequest("POST", f"/{self.dest}/_refresh")] if self.refresh else []),
+            ]
+        body: dict[str, Any] = {"source": {"index": self.source}, "dest": {"index": self.dest}}
+        if self.query:
+            body["source"]["query"] = self.query
+        if self.script:
+            body["script"] = self.script
+        if self.conflicts:
+            body["conflicts"] = self.conflicts
+        params: dict[str, Any] = {"wait_for_completion": False}
+        if self.slices is not None:
+            params["slices"] = self.slices
+        if self.refresh:
+            params["refresh"] = True
+        return [
+            PlannedRequest(
+                "POST",
+                "/_reindex",
+                params=params,
+                body=body,
+                note="a background task, polled with GET /_tasks/<id> until it completes",
+            )
+        ]
+
+    def summary(self) -> str:
+        how = ""
+        if self.script:
+            how = " with a painless script"
+        elif self.transform is not None:
+            how = f" through {_qualname(self.transform)}"
+        return f"reindex {self.source} -> {self.dest}{how}"
+
+    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
+        if self.transform is None:
+            return _run_task(cluster, self.describe()[0], ctx, self.summary())
+        return self._copy_in_python(cluster, ctx, self.transform)
+
+    def _copy_in_python(self, cluster: Cluster, ctx: ExecContext, transform: Transform) -> OpResult:
+        read = written = skipped = 0
+        for hits in cluster.scan(self.source, query=self.query, page_size=self.page_size):
+            ctx.checkpoint()
+            lines: list[bytes] = []
+            for hit in hits:
+                read += 1
+                new = transform(dict(hit.get("_source") or {}))
+                if new is None:
+                    skipped += 1
+                    continue
+                lines.append(orjson.dumps({"index": {"_index": self.dest, "_id": hit["_id"]}}))
+                lines.append(orjson.dumps(new))
+            if lines:
+                _bulk_all(cluster, lines)
+                written += len(lines) // 2
+            ctx.progress(f"{self.summary()}: {read} read, {written} written")
+        if self.refresh:
+            cluster.refresh(self.dest)
+        return OpResult("done", {"read": read, "written": written, "skipped": skipped})
+
+
+def _bulk_all(cluster: Cluster, lines: list[bytes], *, attempts: int = 6) -> None:
+    """Send pairs of NDJSON lines; retry the items refused with 429, raise on any other error."""
+    pending = lines
+    for attempt in range(attempts):
+        result = cluster.bulk(b"\n".join(pending) + b"\n")
+        retry: list[bytes] = []
+        if result.get("errors"):
+            for position, entry in enumerate(result.get("items", [])):
+                item = next(iter(entry.values()))
+                if "error" not in item:
+                    continue
+                if item.get("status") == 429 and attempt + 1 < attempts:
+                    retry.extend(pending[2 * position : 2 * position + 2])
+                    continue
+                failed = sum(1 for _ in iter_bulk_errors(result))
+                error = item["error"]
+                raise RequestError(
+                    f"Writing document {item.get('_id')} to {item.get('_index')} failed: "
+                    f"{error.get('type')}: {error.get('reason')} ({failed} failed in this "
+                    "request).",
+                    status=int(item.get("status") or 400),
+                    error_type=error.get("type"),
+                    reason=error.get("reason"),
+                    body=error,
+                )
+        if not retry:
+            return
+        pending = retry
+        time.sleep(min(0.5 * 2**attempt, 8.0))
+
+
+@dataclass(frozen=True)
+class UpdateByQuery(Operation):
+    """Rewrite documents in place with a painless script, as a polled background task.
+
+    Write the script so that a second run changes nothing (``if (ctx._source.x == null)``): a
+    revision may run again after a crash.
+    """
+
+    kind: ClassVar[str] = "update_by_query"
+    index: str
+    query: dict[str, Any] | None = None
+    script: dict[str, Any] | None = None
+    slices: int | str | None = "auto"
+    conflicts: str | None = None
+    refresh: bool = True
+
+    def describe(self) -> list[PlannedRequest]:
+        body: dict[str, Any] = {}
+        if self.query:
+            body["query"] = self.query
+        if self.script:
+            body["script"] = self.script
+        if self.conflicts:
+            body["conflicts"] = self.conflicts
+        params: dict[str, Any] = {"wait_for_completion": False}
+        if self.slices is not None:
+            params["slices"] = self.slices
+        if self.refresh:
+            params["refresh"] = True
+        return [
+            PlannedRequest(
+                "POST",
+                f"/{self.index}/_update_by_query",
+                params=params,
+                body=body or None,
+                note="a background task, polled with GET /_tasks/<id> until it completes",
+            )
+        ]
+
+    def summary(self) -> str:
+        return f"update by query on {self.index}" + (" with a script" if self.script else "")
+
+    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
+        return _run_task(cluster, self.describe()[0], ctx, self.summary())

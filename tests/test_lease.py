@@ -1,0 +1,130 @@
+"""The lease on the history index, on the real node."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from esmigrate import command
+from esmigrate.cluster import Cluster
+from esmigrate.config import ConnectionSettings
+from esmigrate.exceptions import LeaseHeld, LeaseLost
+from esmigrate.runtime import HistoryStore, Identity, Lease, read_lease
+from esmigrate.runtime._history import LEASE_ID, now, timestamp
+from tests.migration_project import make_project, write_script
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def store(cluster: Cluster, prefix: str) -> HistoryStore:
+    store = HistoryStore(cluster, f"{prefix}-hist")
+    store.ensure()
+    return store
+
+
+def test_history_index_is_not_dynamic(store: HistoryStore, cluster: Cluster) -> None:
+    mapping = cluster.request("GET", f"/{store.index}/_mapping")[store.index]["mappings"]
+    assert mapping["dynamic"] == "false"
+    assert mapping["properties"]["kind"] == {"type": "keyword"}
+    # Another kind of document with fields of any shape never conflicts.
+    store.create("checkpoint:x", {"kind": "checkpoint", "shards": {"0": 12}, "started_at": 5})
+    store.ensure()  # idempotent on an existing index
+
+
+def test_one_holder_at_a_time_and_a_clear_refusal(store: HistoryStore) -> None:
+    first = Lease(store, Identity.current(), ttl=30).acquire(timeout=0)
+    try:
+        second_identity = Identity.current()
+        with pytest.raises(LeaseHeld) as err:
+            Lease(store, second_identity, ttl=30).acquire(timeout=0.3)
+        assert err.value.owner == first.identity.owner
+        assert err.value.expires_at
+        assert first.identity.owner in err.value.message
+        assert str(err.value.expires_at) in err.value.message
+        assert err.value.hint
+        assert "--lock-timeout" in err.value.hint
+        first.check()
+    finally:
+        first.release()
+    assert read_lease(store) is None
+    Lease(store, Identity.current(), ttl=30).acquire(timeout=0).release()
+
+
+def test_heartbeat_keeps_the_lease_past_its_ttl(store: HistoryStore) -> None:
+    lease = Lease(store, Identity.current(), ttl=1.5).acquire(timeout=0)
+    try:
+        first_expiry = read_lease(store)
+        assert first_expiry is not None
+        time.sleep(4)  # more than twice the TTL: only renewals keep it
+        lease.check()
+        current = read_lease(store)
+        assert current is not None
+        assert current["owner"] == lease.identity.owner
+        assert current["expires_at"] > first_expiry["expires_at"]
+        assert not current["expired"]
+        with pytest.raises(LeaseHeld):
+            Lease(store, Identity.current(), ttl=1.5).acquire(timeout=0)
+    finally:
+        lease.release()
+
+
+def test_an_expired_lease_is_taken_over(store: HistoryStore) -> None:
+    dead = {
+        "kind": "lease",
+        "owner": "deadhost:1:abc",
+        "host": "deadhost",
+        "pid": 1,
+        "user": "x",
+        "expires_at": timestamp(now() - timedelta(seconds=1)),
+    }
+    store.create(LEASE_ID, dead)
+    lease = Lease(store, Identity.current(), ttl=30).acquire(timeout=0)
+    try:
+        assert lease.taken_over is not None
+        assert lease.taken_over["owner"] == "deadhost:1:abc"
+        current = read_lease(store)
+        assert current is not None
+        assert current["owner"] == lease.identity.owner
+    finally:
+        lease.release()
+
+
+def test_a_runner_that_lost_its_lease_stops(store: HistoryStore) -> None:
+    lease = Lease(store, Identity.current(), ttl=30).acquire(timeout=0)
+    try:
+        current = store.get(LEASE_ID)
+        assert current is not None
+        # Someone took it over (as after an expiry during a long pause of this process).
+        store.replace(LEASE_ID, {**current.doc, "owner": "thief"}, current.version)
+        assert lease.renew() is False
+        with pytest.raises(LeaseLost, match="took it over"):
+            lease.check()
+    finally:
+        lease.release()
+    lease_doc = read_lease(store)
+    assert lease_doc is not None
+    assert lease_doc["owner"] == "thief"  # not ours to delete
+
+
+def test_upgrade_waits_for_the_lease_then_names_the_holder(
+    tmp_path: Path, cluster_settings: ConnectionSettings, prefix: str, store: HistoryStore
+) -> None:
+    config = make_project(tmp_path / "p", history_index=store.index, connection=cluster_settings)
+    write_script(config, "r1", None, f'op.create_index("{prefix}-x")')
+    holder = Lease(store, Identity.current(), ttl=30, command="upgrade").acquire(timeout=0)
+    try:
+        status = command.status(config)
+        assert status["lease"]["owner"] == holder.identity.owner
+        with pytest.raises(LeaseHeld) as err:
+            command.upgrade(config, lock_timeout=0.5)
+        assert holder.identity.owner in err.value.message
+    finally:
+        holder.release()
+    assert command.status(config)["current"] == []
+    result = command.upgrade(replace(config, lease_ttl=5), lock_timeout=0)
+    assert [r["revision"] for r in result["revisions"]] == ["r1"]
