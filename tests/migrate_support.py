@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ import orjson
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import ConnectionSettings
 from esmigrate.exceptions import BlockedError, NotFoundError
+from esmigrate.migrate._layout import is_write_blocked, resolve
 from esmigrate.migrate._shards import checkpoints, scan
 
 SOURCE_MAPPING: dict[str, Any] = {
@@ -158,6 +160,9 @@ def writer_main(
                         resp = cluster.request("DELETE", f"/{alias}/_doc/{doc_id}")
                     break
                 except BlockedError:
+                    if os.path.exists(stop_path):  # the test is over (or gave up): stop retrying
+                        resp = {"_index": None, "result": "abandoned"}
+                        break
                     refused += 1
                     if first_refusal is None:
                         first_refusal = time.monotonic()
@@ -272,8 +277,123 @@ def iter_lines(path: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
+def run_main(config_path: str) -> None:
+    """Run a blue-green migration that SIGKILLs itself on reaching ``kill_at`` (a kill test)."""
+    import signal
+
+    from esmigrate.migrate import ProgressEvent
+
+    cfg = json.loads(Path(config_path).read_text())
+    cluster = connect(ConnectionSettings(urls=(cfg["url"],)))
+
+    def on_progress(event: ProgressEvent) -> None:
+        phase, fraction = cfg["kill_at"], cfg.get("fraction", 0.0)
+        if event.phase != phase:
+            return
+        if phase == "copy" and (event.total is None or event.done < event.total * fraction):
+            return
+        if phase == "cutover" and event.done < 1:
+            return
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    migration(cluster, cfg, on_progress).run()
+    # Reaching this line means the kill point was never met: the test fails on exit code 3.
+    sys.exit(3)
+
+
+def migration(cluster: Cluster, cfg: dict[str, Any], on_progress: Any = None) -> Any:
+    from esmigrate.migrate import BlueGreen
+
+    return BlueGreen(
+        cluster,
+        cfg["alias"],
+        TARGET_MAPPING,
+        settings={"number_of_replicas": 0},
+        script=PAINLESS if cfg["path"] == "painless" else None,
+        transform=transform if cfg["path"] == "python" else None,
+        state_index=cfg["state_index"],
+        dead_letter_index=cfg["dead_letter_index"],
+        requests_per_second=cfg.get("rps"),
+        page_size=cfg.get("page_size", 1000),
+        on_progress=on_progress,
+    )
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Writer:
+    """The live writer subprocess (see tests/migrate_support.py)."""
+
+    def __init__(self, url: str, alias: str, tmp: Path, initial: int, rate: float = 300) -> None:
+        self.log = tmp / "writer.log"
+        self.stop_file = tmp / "writer.stop"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.migrate_support",
+                "writer",
+                url,
+                alias,
+                str(self.log),
+                str(self.stop_file),
+                str(rate),
+                "11",
+            ],
+            cwd=ROOT,
+            env={"WRITER_INITIAL": str(initial), "PATH": "/usr/bin:/bin"},
+        )
+
+    def count(self, index: str | None = None) -> int:
+        return sum(
+            1
+            for op in iter_lines(self.log)
+            if op["op"] != "summary" and (index is None or op["index"] == index)
+        )
+
+    def wait_for(self, n: int, index: str | None = None, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while self.count(index) < n:
+            assert self.proc.poll() is None, "the writer died"
+            assert time.monotonic() < deadline, "the writer made no progress"
+            time.sleep(0.2)
+
+    def stop(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        self.stop_file.touch()
+        assert self.proc.wait(timeout=60) == 0
+        return read_log(self.log)
+
+
+def check_final_state(
+    cluster: Cluster,
+    alias: str,
+    source: str,
+    target: str,
+    initial: dict[str, dict[str, Any]],
+    ops: list[dict[str, Any]],
+) -> None:
+    assert resolve(cluster, alias).source == target
+    assert not is_write_blocked(cluster, source), "the write block was left on"
+    expected = expected_state(initial, ops, source, target)
+    actual = all_docs(cluster, target)
+    assert diff(expected, actual) == {}
+
+
+def report(summary: dict[str, Any], ops: list[dict[str, Any]], label: str) -> None:
+    span = ops[-1]["t"] - ops[0]["t"] if len(ops) > 1 else 0.0
+    kinds = {k: sum(1 for o in ops if o["op"] == k) for k in ("index", "update", "delete")}
+    print(
+        f"\n[{label}] writer: {len(ops)} ops ({kinds}) at {len(ops) / span:.0f} ops/s; "
+        f"write-block window: longest {summary['blocked_longest_s'] * 1000:.0f} ms, "
+        f"{summary['refused']} refused attempts"
+    )
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "writer":
         writer_main(
             sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6]), int(sys.argv[7])
         )
+    elif sys.argv[1] == "run":
+        run_main(sys.argv[2])

@@ -7,100 +7,23 @@ reverted. The writer's refused-write window (the write block) is reported.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from esmigrate.cluster import Cluster
 from esmigrate.migrate import BlueGreen, ProgressEvent
-from esmigrate.migrate._layout import is_write_blocked, resolve
 from tests.migrate_support import (
     PAINLESS,
     TARGET_MAPPING,
-    all_docs,
+    Writer,
+    check_final_state,
     create_source,
-    diff,
-    expected_state,
-    iter_lines,
-    read_log,
+    report,
     transform,
 )
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class Writer:
-    """The live writer subprocess (see tests/migrate_support.py)."""
-
-    def __init__(self, url: str, alias: str, tmp: Path, initial: int, rate: float = 300) -> None:
-        self.log = tmp / "writer.log"
-        self.stop_file = tmp / "writer.stop"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.migrate_support",
-                "writer",
-                url,
-                alias,
-                str(self.log),
-                str(self.stop_file),
-                str(rate),
-                "11",
-            ],
-            cwd=ROOT,
-            env={"WRITER_INITIAL": str(initial), "PATH": "/usr/bin:/bin"},
-        )
-
-    def count(self, index: str | None = None) -> int:
-        return sum(
-            1
-            for op in iter_lines(self.log)
-            if op["op"] != "summary" and (index is None or op["index"] == index)
-        )
-
-    def wait_for(self, n: int, index: str | None = None, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while self.count(index) < n:
-            assert self.proc.poll() is None, "the writer died"
-            assert time.monotonic() < deadline, "the writer made no progress"
-            time.sleep(0.2)
-
-    def stop(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        self.stop_file.touch()
-        assert self.proc.wait(timeout=60) == 0
-        return read_log(self.log)
-
-
-def check_final_state(
-    cluster: Cluster,
-    alias: str,
-    source: str,
-    target: str,
-    initial: dict[str, dict[str, Any]],
-    ops: list[dict[str, Any]],
-) -> None:
-    assert resolve(cluster, alias).source == target
-    assert not is_write_blocked(cluster, source), "the write block was left on"
-    expected = expected_state(initial, ops, source, target)
-    actual = all_docs(cluster, target)
-    assert diff(expected, actual) == {}
-
-
-def report(summary: dict[str, Any], ops: list[dict[str, Any]], label: str) -> None:
-    span = ops[-1]["t"] - ops[0]["t"] if len(ops) > 1 else 0.0
-    kinds = {k: sum(1 for o in ops if o["op"] == k) for k in ("index", "update", "delete")}
-    print(
-        f"\n[{label}] writer: {len(ops)} ops ({kinds}) at {len(ops) / span:.0f} ops/s; "
-        f"write-block window: longest {summary['blocked_longest_s'] * 1000:.0f} ms, "
-        f"{summary['refused']} refused attempts"
-    )
 
 
 @pytest.mark.parametrize("path", ["painless", "python"])

@@ -638,9 +638,18 @@ class BlueGreen:
         d = state.data
         source = d["source"]
         previous = {int(k): int(v) for k, v in d["checkpoints"].items()}
-        fresh = checkpoints(self.cluster, source)
-        self.cluster.refresh(source)
         number = int(d.get("round", 0)) + 1
+        pending = d.get("pending") or {}
+        if pending.get("round") == number:
+            # Resuming this round: a task the dead process started read a snapshot taken after
+            # *these* checkpoints, so they (not fresh ones) are what the round guarantees.
+            fresh = {int(k): int(v) for k, v in pending["checkpoints"].items()}
+        else:
+            fresh = checkpoints(self.cluster, source)
+            state.save(
+                pending={"round": number, "checkpoints": {str(k): v for k, v in fresh.items()}}
+            )
+        self.cluster.refresh(source)
         meter = self._meter("catchup", round=number)
         if d["mode"] == "reindex":
             lowest = min(previous.values())
@@ -691,10 +700,10 @@ class BlueGreen:
         # Record the intent first: a successor that finds phase "blocked" lifts the block.
         state.save(phase="blocked")
         t0 = time.monotonic()
-        self._emit("blocked", f"write block on {source}")
         swapped = False
         try:
             block_writes(self.cluster, source)
+            self._emit("blocked", f"write block on {source}")
             while not settled(self.cluster, source):
                 time.sleep(0.05)
             self._round(state, poll=0.05)
@@ -704,6 +713,7 @@ class BlueGreen:
             self._emit("cutover", "swapping aliases")
             self.cluster.request("POST", "/_aliases", body={"actions": d["alias_actions"]})
             swapped = True
+            self._emit("cutover", f"aliases moved to {target}", done=1, total=1)
         except BaseException:
             # Never leave writers blocked: lift the block whatever happened.
             blocked = time.monotonic() - t0
