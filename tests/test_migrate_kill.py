@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_kill_and_resume(
     cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str, path: str, kill_at: str
 ) -> None:
     alias, source, initial = create_source(cluster, prefix, 10_000)
-    cfg = {
+    cfg: dict[str, Any] = {
         "url": cluster_url,
         "alias": alias,
         "path": path,
