@@ -125,6 +125,8 @@ def writer_main(
     blocked_total = 0.0
     blocked_longest = 0.0
     refused = 0
+    # In-place mode: the application already writes the new field n2 (= 2n).
+    in_place = os.environ.get("WRITER_MODE") == "inplace"
     with open(log_path, "w", encoding="utf-8") as log:
         next_at = time.monotonic()
         while not os.path.exists(stop_path):
@@ -136,6 +138,8 @@ def writer_main(
                 else:
                     doc_id = rnd.choice(existing)
                 op: dict[str, Any] = {"op": "index", "id": doc_id, "doc": make_doc(new_id, rnd)}
+                if in_place:
+                    op["doc"]["n2"] = op["doc"]["n"] * 2
             elif roll < 0.75:
                 doc_id = rnd.choice(existing)
                 op = {
@@ -143,6 +147,8 @@ def writer_main(
                     "id": doc_id,
                     "doc": {"n": rnd.randint(0, 10_000), "title": f"upd {time.time()}"},
                 }
+                if in_place:
+                    op["doc"]["n2"] = op["doc"]["n"] * 2
             else:
                 doc_id = rnd.choice(existing)
                 op = {"op": "delete", "id": doc_id}
@@ -218,9 +224,14 @@ def read_log(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 def expected_state(
-    initial: dict[str, dict[str, Any]], ops: list[dict[str, Any]], old: str, new: str
+    initial: dict[str, dict[str, Any]],
+    ops: list[dict[str, Any]],
+    old: str,
+    new: str,
+    fn: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """The new index's exact expected content after the migration (see the module docstring)."""
+    transform_ = fn or transform
     in_old: dict[str, dict[str, Any] | None] = dict(initial)
     in_new: dict[str, dict[str, Any] | None] = {}
     for op in ops:
@@ -234,7 +245,7 @@ def expected_state(
         else:
             if doc_id not in in_new:
                 prior = in_old.get(doc_id)
-                in_new[doc_id] = transform(json.loads(json.dumps(prior))) if prior else None
+                in_new[doc_id] = transform_(json.loads(json.dumps(prior))) if prior else None
             model = in_new
         if op["op"] == "index":
             model[doc_id] = dict(op["doc"])
@@ -247,7 +258,7 @@ def expected_state(
     out: dict[str, dict[str, Any]] = {}
     for doc_id, doc in in_old.items():
         if doc_id not in in_new and doc is not None:
-            out[doc_id] = transform(json.loads(json.dumps(doc)))
+            out[doc_id] = transform_(json.loads(json.dumps(doc)))
     for doc_id, doc in in_new.items():
         if doc is not None:
             out[doc_id] = doc
@@ -325,7 +336,9 @@ ROOT = Path(__file__).resolve().parent.parent
 class Writer:
     """The live writer subprocess (see tests/migrate_support.py)."""
 
-    def __init__(self, url: str, alias: str, tmp: Path, initial: int, rate: float = 300) -> None:
+    def __init__(
+        self, url: str, alias: str, tmp: Path, initial: int, rate: float = 300, mode: str = ""
+    ) -> None:
         self.log = tmp / "writer.log"
         self.stop_file = tmp / "writer.stop"
         self.proc = subprocess.Popen(
@@ -342,7 +355,7 @@ class Writer:
                 "11",
             ],
             cwd=ROOT,
-            env={"WRITER_INITIAL": str(initial), "PATH": "/usr/bin:/bin"},
+            env={"WRITER_INITIAL": str(initial), "WRITER_MODE": mode, "PATH": "/usr/bin:/bin"},
         )
 
     def count(self, index: str | None = None) -> int:

@@ -209,6 +209,7 @@ class PipelineCopier:
         upto: int,
         stats: CopyStats,
         *,
+        query: Mapping[str, Any] | None = None,
         on_cursor: Callable[[int], None] | None = None,
     ) -> None:
         """Copy shard ``shard``'s documents with ``after < _seq_no <= upto``.
@@ -220,7 +221,9 @@ class PipelineCopier:
         actions: list[bytes] = []
         originals: list[tuple[str, dict[str, Any]]] = []
         size = 0
-        for hits, done_upto in scan(self.cluster, self.source, shard, after, upto, page=self.page):
+        for hits, done_upto in scan(
+            self.cluster, self.source, shard, after, upto, page=self.page, query=query
+        ):
             if self.cancel is not None and self.cancel.is_set():
                 raise MigrationCancelled(
                     "The migration was cancelled.", hint="Run it again to resume."

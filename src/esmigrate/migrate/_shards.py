@@ -9,7 +9,7 @@ catch-up rounds and the incremental strategy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +102,7 @@ def scan(
     page: int = 1000,
     source: bool | list[str] = True,
     with_seq: bool = False,
+    query: Mapping[str, Any] | None = None,
 ) -> Iterator[tuple[list[dict[str, Any]], int]]:
     """Documents of one shard with ``after < _seq_no <= upto``, in ``_seq_no`` order.
 
@@ -119,7 +120,7 @@ def scan(
         while True:
             body: dict[str, Any] = {
                 "size": page,
-                "query": {"range": {"_seq_no": {"gt": cursor, "lte": top}}},
+                "query": _in_range(cursor, top, query),
                 "sort": [{"_seq_no": "asc"}],
                 "_source": source,
                 "track_total_hits": False,
@@ -145,3 +146,10 @@ def scan(
             window = min(window * 2, page * 1024)
         elif seen > page * 8:
             window = max(page, window // 2)
+
+
+def _in_range(after: int, upto: int, query: Mapping[str, Any] | None) -> dict[str, Any]:
+    seq = {"range": {"_seq_no": {"gt": after, "lte": upto}}}
+    if query is None:
+        return seq
+    return {"bool": {"filter": [seq, dict(query)]}}
