@@ -438,3 +438,45 @@ def test_adopt_resumes_after_a_crash_with_the_block_on(cluster: Cluster, prefix:
     assert result.index == f"{name}-v1-1"
     assert cluster.count(name) == 100
     assert not is_write_blocked(cluster, result.index)
+
+
+def test_cli_adopt(cluster: Cluster, prefix: str, cluster_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    project = tmp_path / "esmigrate.toml"
+    project.write_text(f'[esmigrate]\nhistory_index = "{prefix}-hist"\n')
+    name = f"{prefix}-cli"
+    cluster.request("PUT", f"/{name}", body={"settings": {"number_of_replicas": 0}})
+    bulk(cluster, name, {str(i): {"v": i} for i in range(10)})
+    env_args = ["--url", cluster_url]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "esmigrate", *args, *env_args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={"ESMIGRATE_CONFIG": str(project), "PATH": "/usr/bin:/bin"},
+        )
+
+    planned = cli("adopt", name, "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert "_clone" in planned.stdout
+    assert not resolve_alias_exists(cluster, name)
+    done = cli("adopt", name)
+    assert done.returncode == 0, done.stderr
+    assert "alias" in done.stdout
+    assert resolve(cluster, name).source.startswith(f"{name}-v1-")
+    assert cluster.count(name) == 10
+    missing = cli("adopt", f"{prefix}-nope")
+    assert missing.returncode == 1
+    assert "no index called" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def resolve_alias_exists(cluster: Cluster, name: str) -> bool:
+    from esmigrate.migrate._layout import is_alias
+
+    return is_alias(cluster, name)

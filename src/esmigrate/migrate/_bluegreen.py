@@ -485,6 +485,7 @@ class BlueGreen:
             c0 = {int(k): v for k, v in d["checkpoints"].items()}
             self._copy_pipeline(state, meter, c0, cursor_key="cursors")
         meter.update(message="copy complete")
+        state.data["progress"] = meter.numbers()
         self._check_failures(state)
         restore = {k: v for k, v in d["restore_settings"].items()}
         self._put_settings(target, restore)
@@ -665,6 +666,7 @@ class BlueGreen:
             state.data.pop("round_cursors", None)
         meter.update(copied)
         state.save(
+            progress=meter.numbers(),
             checkpoints={str(k): v for k, v in fresh.items()},
             round=number,
             last_delta=copied,
@@ -704,7 +706,14 @@ class BlueGreen:
         try:
             block_writes(self.cluster, source)
             self._emit("blocked", f"write block on {source}")
+            deadline = time.monotonic() + 60
             while not settled(self.cluster, source):
+                # _block/write drained in-flight writes on the primaries; replicas follow.
+                if time.monotonic() > deadline:
+                    raise MigrationError(
+                        f"The copies of {source} did not settle under the write block in 60 s.",
+                        hint="Check the cluster's health and retry; the block was lifted.",
+                    )
                 time.sleep(0.05)
             self._round(state, poll=0.05)
             self._reconcile(state, exact=True)
