@@ -25,7 +25,20 @@ from esmigrate.cluster import Cluster, connect
 from esmigrate.config import load_config
 from esmigrate.testing import cluster_for_tests, delete_prefixed, unique_prefix
 
-WORDS = ["alpha", "beta", "gamma", "delta", "search", "index", "shard", "mapping", "alias", "migrate", "schema", "version"]
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "search",
+    "index",
+    "shard",
+    "mapping",
+    "alias",
+    "migrate",
+    "schema",
+    "version",
+]
 
 
 def transform(doc: dict[str, Any]) -> dict[str, Any]:

@@ -313,3 +313,15 @@ def stamp(
     graph = ScriptDirectory.from_config(config).load()
     with open_cluster(config) as cluster:
         return _runner(config, cluster, graph, reporter).stamp(target, lock_timeout=lock_timeout)
+
+
+def adopt(config: Config, name: str, *, dry_run: bool = False) -> dict[str, Any]:
+    """Put the concrete index ``name`` behind an alias of the same name (see
+    :func:`esmigrate.migrate.adopt`); with ``dry_run``, only say what would be done."""
+    from esmigrate.migrate import adopt as adopt_index
+    from esmigrate.migrate import plan_adopt
+
+    with open_cluster(config) as cluster:
+        if dry_run:
+            return {"plan": [op.as_dict() for op in plan_adopt(cluster, name)]}
+        return adopt_index(cluster, name, state_index=config.history_index).as_dict()

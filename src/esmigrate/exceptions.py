@@ -26,7 +26,13 @@ one paragraph (problem, then the fix) and never as a stack trace::
      │    │    └── ChecksumMismatch
      │    ├── DowngradeNotSupported  a revision to undo has no downgrade()
      │    └── OperationConflict   the cluster holds something an operation cannot converge to
-     └── (later layers add their own subclasses here: migrations)
+     ├── MigrationError           a data migration (esmigrate.migrate) cannot start or finish
+     │    ├── PreflightError      bad input found before anything was written
+     │    ├── ValidationFailed    the cut-over gate found differences (aliases untouched)
+     │    ├── TooManyFailures     more rejected/failed documents than --max-failures allows
+     │    ├── MigrationConflict   another process changed the migration's checkpoint
+     │    └── MigrationCancelled  stopped on request (Ctrl-C); resumable
+     └── (later layers add their own subclasses here)
 """
 
 from __future__ import annotations
@@ -223,3 +229,62 @@ class DowngradeNotSupported(RevisionError):
 
 class OperationConflict(RevisionError):
     """The cluster holds something an operation cannot converge to (e.g. a different mapping)."""
+
+
+class MigrationError(EsmigrateError):
+    """A data migration (:mod:`esmigrate.migrate`) could not start or finish."""
+
+
+class PreflightError(MigrationError):
+    """Bad input detected before anything was written (missing source, red cluster, ...).
+
+    ``problem`` is a short machine-readable tag (``source_missing``, ``target_exists``, ...).
+    """
+
+    def __init__(self, message: str, *, problem: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problem = problem
+
+
+class ValidationFailed(MigrationError):
+    """The cut-over validation gate found differences; aliases were left untouched.
+
+    ``differences`` lists what differs (one dict per finding: ``check``, and details).
+    """
+
+    def __init__(
+        self, message: str, *, differences: list[dict[str, Any]], hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.differences = differences
+
+
+class TooManyFailures(MigrationError):
+    """More documents were rejected or failed to transform than ``max_failures`` allows.
+
+    The failed documents are in ``dead_letter_index``; ``samples`` holds a few of them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failures: int,
+        max_failures: int,
+        dead_letter_index: str,
+        samples: list[dict[str, Any]],
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.failures = failures
+        self.max_failures = max_failures
+        self.dead_letter_index = dead_letter_index
+        self.samples = samples
+
+
+class MigrationConflict(MigrationError):
+    """Another process changed the migration's checkpoint document concurrently."""
+
+
+class MigrationCancelled(MigrationError):
+    """The migration was stopped on request; running it again resumes it."""

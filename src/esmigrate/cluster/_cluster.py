@@ -347,6 +347,8 @@ def _opensearch_client(settings: ConnectionSettings) -> Any:
         "max_retries": settings.max_retries,
         "retry_on_timeout": True,
         "serializer": _OrjsonOpenSearchSerializer(),
+        # Several threads (sliced copies, per-shard scans) share one client.
+        "pool_maxsize": 16,
         "verify_certs": settings.verify_certs,
         "ssl_show_warn": settings.verify_certs,
     }

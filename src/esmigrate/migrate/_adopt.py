@@ -1,0 +1,160 @@
+"""``adopt``: put an existing concrete index behind an alias of the same name, once.
+
+Steps: write-block ``name``; ``_clone`` it to ``name-v1-<timestamp>`` (hard links: seconds, not a
+copy); one atomic ``_aliases`` request that adds the alias ``name`` (write index) to the clone and
+removes the index ``name``. Writers see a short 403 window and then write through the alias.
+Every step is recorded, so a run killed in between is finished (or its block lifted) by the next.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import PreflightError
+from esmigrate.migrate._layout import (
+    block_writes,
+    check_health,
+    is_alias,
+    is_write_blocked,
+    lift_write_block,
+)
+from esmigrate.migrate._ops import Operation, Request
+from esmigrate.migrate._progress import ProgressCallback, ProgressEvent
+from esmigrate.migrate._state import Checkpoint
+
+EXPLANATION = (
+    "{name} is now an alias over {index}, its write index. Reads and writes addressed to "
+    "{name} work as before. What changes for the application: responses name {index} in "
+    "_index; index-level requests on {name} (_settings, _mapping) go to the indices behind the "
+    "alias; DELETE {name} no longer deletes data (delete the versioned index instead); "
+    "creating an index called {name} is no longer possible. esmigrate migrations now move the "
+    "alias to new versioned indices with no downtime."
+)
+
+
+@dataclass
+class AdoptResult:
+    alias: str
+    index: str
+    already: bool
+    blocked_seconds: float
+    explanation: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def plan_adopt(cluster: Cluster, name: str) -> list[Operation]:
+    clone = f"{name}-v1-<timestamp>"
+    return [
+        Operation(
+            "write_block", f"block writes on {name}", (Request("PUT", f"/{name}/_block/write"),)
+        ),
+        Operation(
+            "clone",
+            f"clone {name} to {clone} (hard links)",
+            (
+                Request(
+                    "POST",
+                    f"/{name}/_clone/{clone}",
+                    body={"settings": {"index.blocks.write": None}},
+                ),
+            ),
+        ),
+        Operation(
+            "swap_aliases",
+            f"one atomic request: alias {name} → {clone}, remove index {name}",
+            (
+                Request(
+                    "POST",
+                    "/_aliases",
+                    body={
+                        "actions": [
+                            {"add": {"index": clone, "alias": name, "is_write_index": True}},
+                            {"remove_index": {"index": name}},
+                        ]
+                    },
+                ),
+            ),
+        ),
+    ]
+
+
+def adopt(
+    cluster: Cluster,
+    name: str,
+    *,
+    state_index: str = ".esmigrate",
+    on_progress: ProgressCallback | None = None,
+) -> AdoptResult:
+    """Turn the concrete index ``name`` into the alias layout (see the module docstring)."""
+
+    def emit(message: str) -> None:
+        if on_progress is not None:
+            on_progress(ProgressEvent(phase="adopt", message=message, migration=f"adopt:{name}"))
+
+    state = Checkpoint(cluster, state_index, f"adopt:{name}")
+    data = state.load()
+    if is_alias(cluster, name):
+        clone = data.get("clone") or ""
+        if clone and is_write_blocked(cluster, clone):
+            lift_write_block(cluster, clone)
+        if data and data.get("phase") != "done":
+            state.save(phase="done")
+        return AdoptResult(
+            name, clone or name, True, 0.0, EXPLANATION.format(name=name, index=clone or name)
+        )
+    if not cluster.exists(name):
+        raise PreflightError(
+            f"There is no index called {name!r} to adopt.",
+            problem="source_missing",
+            hint="Check the name and the cluster URL.",
+        )
+    check_health(cluster)
+    if not data or data.get("phase") == "done":
+        if is_write_blocked(cluster, name):
+            raise PreflightError(
+                f"{name} is write-blocked already, by someone else.",
+                problem="source_blocked",
+                hint="Find out why; lift the block when nobody needs it, then adopt.",
+            )
+        state.reset()
+        clone = f"{name}-v1-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+        state.save(strategy="adopt", phase="blocking", index=name, clone=clone)
+    clone = state.data["clone"]
+    t0 = time.monotonic()
+    try:
+        block_writes(cluster, name)
+        emit(f"write block on {name}")
+        if not cluster.exists(clone):
+            cluster.request(
+                "POST",
+                f"/{name}/_clone/{clone}",
+                body={"settings": {"index.blocks.write": None}},
+            )
+        cluster.health(clone, wait_for_status="yellow", timeout="120s")
+        emit(f"cloned to {clone}")
+        cluster.request(
+            "POST",
+            "/_aliases",
+            body={
+                "actions": [
+                    {"add": {"index": clone, "alias": name, "is_write_index": True}},
+                    {"remove_index": {"index": name}},
+                ]
+            },
+        )
+    except BaseException:
+        if cluster.exists(name) and not is_alias(cluster, name):
+            lift_write_block(cluster, name)
+            state.save(phase="failed")
+        raise
+    if is_write_blocked(cluster, clone):
+        lift_write_block(cluster, clone)
+    blocked = time.monotonic() - t0
+    state.save(phase="done", blocked_seconds=round(blocked, 3))
+    emit(f"{name} is now an alias over {clone}")
+    return AdoptResult(name, clone, False, blocked, EXPLANATION.format(name=name, index=clone))

@@ -1,0 +1,528 @@
+"""The two ways documents move from a source index to a target index.
+
+- :class:`ReindexCopier`: the server's ``_reindex`` as a polled task (painless or no transform).
+- :class:`PipelineCopier`: a Python pipeline (Python transform): per-shard ``_seq_no`` scans,
+  byte-bounded bulk chunks, 429 retries with backoff, a token bucket for throttling.
+
+Both send documents that cannot be written (the target mapping rejects them, the transform raises)
+to the dead-letter index through :class:`DeadLetters`, and count them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from esmigrate.cluster import Cluster, iter_bulk_errors, server_reason
+from esmigrate.exceptions import (
+    MigrationCancelled,
+    NotFoundError,
+    RequestError,
+    TaskFailed,
+)
+from esmigrate.migrate._progress import Meter
+from esmigrate.migrate._shards import scan
+
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+DEAD_LETTER_BODY: dict[str, Any] = {
+    "settings": {"number_of_shards": 1, "auto_expand_replicas": "0-1"},
+    "mappings": {
+        "dynamic": False,
+        "properties": {
+            "migration": {"type": "keyword"},
+            "id": {"type": "keyword"},
+            "source_index": {"type": "keyword"},
+            "target_index": {"type": "keyword"},
+            "error_type": {"type": "keyword"},
+            "reason": {"type": "text"},
+            "rule": {"type": "keyword"},
+            "stage": {"type": "keyword"},
+            "source": {"type": "object", "enabled": False},
+        },
+    },
+}
+
+RETRY_STATUSES = {429, 502, 503, 504}
+
+
+class DeadLetters:
+    """Documents that could not be migrated, with the reason, in ``index``.
+
+    One entry per (migration, document id): a document that fails twice is counted once.
+    """
+
+    def __init__(self, cluster: Cluster, index: str, migration: str) -> None:
+        self.cluster = cluster
+        self.index = index
+        self.migration = migration
+
+    def ensure(self) -> None:
+        if not self.cluster.exists(self.index):
+            try:
+                self.cluster.request("PUT", f"/{self.index}", body=DEAD_LETTER_BODY)
+            except RequestError as exc:
+                if exc.error_type != "resource_already_exists_exception":
+                    raise
+
+    def entry_id(self, doc_id: str) -> str:
+        return f"{self.migration}:{doc_id}"
+
+    def write(self, entries: Iterable[dict[str, Any]]) -> int:
+        lines: list[bytes] = []
+        for entry in entries:
+            entry = {"migration": self.migration, **entry}
+            if not isinstance(entry.get("source"), dict):
+                entry["source"] = {"value": entry.get("source")}
+            lines.append(
+                orjson.dumps({"index": {"_index": self.index, "_id": self.entry_id(entry["id"])}})
+            )
+            lines.append(orjson.dumps(entry, default=str))
+        if not lines:
+            return 0
+        result = self.cluster.bulk(b"\n".join(lines) + b"\n")
+        for _, item in iter_bulk_errors(result):
+            raise RequestError(
+                f"Could not write to the dead-letter index {self.index}: {item.get('error')}",
+                status=int(item.get("status", 500)),
+            )
+        return len(lines) // 2
+
+    def count(self) -> int:
+        if not self.cluster.exists(self.index):
+            return 0
+        self.cluster.refresh(self.index)
+        return self.cluster.count(self.index, {"term": {"migration": self.migration}})
+
+    def ids(self, limit: int = 10_000) -> set[str]:
+        if not self.cluster.exists(self.index):
+            return set()
+        self.cluster.refresh(self.index)
+        hits = self.cluster.search(
+            self.index,
+            {"size": limit, "query": {"term": {"migration": self.migration}}, "_source": ["id"]},
+        )["hits"]["hits"]
+        return {h["_source"]["id"] for h in hits}
+
+    def samples(self, n: int = 5) -> list[dict[str, Any]]:
+        if not self.cluster.exists(self.index):
+            return []
+        hits = self.cluster.search(
+            self.index,
+            {
+                "size": n,
+                "query": {"term": {"migration": self.migration}},
+                "_source": ["id", "error_type", "reason", "rule", "stage"],
+            },
+        )["hits"]["hits"]
+        return [h["_source"] for h in hits]
+
+
+class TokenBucket:
+    """At most ``rate`` documents per second on average (``None`` or <= 0: unlimited).
+
+    ``rate`` may be changed while copies run (a live rethrottle).
+    """
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            rate = self.rate
+            if rate is None or rate <= 0:
+                return
+            now = time.monotonic()
+            self._next = max(self._next, now)
+            wait = self._next - now
+            self._next += n / rate
+        if wait > 0:
+            time.sleep(wait)
+
+
+@dataclass
+class CopyStats:
+    """What a copy step did."""
+
+    copied: int = 0
+    failed: int = 0
+    retries: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, copied: int = 0, failed: int = 0, retries: int = 0) -> None:
+        with self.lock:
+            self.copied += copied
+            self.failed += failed
+            self.retries += retries
+
+
+def _deep_copy(value: Any) -> Any:
+    # The transform may mutate its argument; the dead letter must keep the original.
+    return orjson.loads(orjson.dumps(value))
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(30.0, 0.2 * (2**attempt)) * (0.5 + random.random() / 2))
+
+
+class PipelineCopier:
+    """Copy documents through a Python transform: scan, transform, bulk, retry, dead-letter."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        source: str,
+        target: str,
+        transform: Transform | None,
+        dead_letters: DeadLetters,
+        *,
+        page: int = 1000,
+        chunk_bytes: int = 4 * 1024 * 1024,
+        bucket: TokenBucket | None = None,
+        cancel: threading.Event | None = None,
+        max_retries: int = 8,
+    ) -> None:
+        self.cluster = cluster
+        self.source = source
+        self.target = target
+        self.transform = transform
+        self.dead_letters = dead_letters
+        self.page = page
+        self.chunk_bytes = chunk_bytes
+        self.bucket = bucket or TokenBucket(None)
+        self.cancel = cancel
+        self.max_retries = max_retries
+
+    def copy_shard(
+        self,
+        shard: int,
+        after: int,
+        upto: int,
+        stats: CopyStats,
+        *,
+        query: Mapping[str, Any] | None = None,
+        on_cursor: Callable[[int], None] | None = None,
+    ) -> None:
+        """Copy shard ``shard``'s documents with ``after < _seq_no <= upto``.
+
+        ``on_cursor(done_upto)`` is called after each flushed chunk: every document of the shard
+        up to ``done_upto`` is then in the target (or dead-lettered), so a successor may resume
+        from there.
+        """
+        actions: list[bytes] = []
+        originals: list[tuple[str, dict[str, Any]]] = []
+        size = 0
+        for hits, done_upto in scan(
+            self.cluster, self.source, shard, after, upto, page=self.page, query=query
+        ):
+            if self.cancel is not None and self.cancel.is_set():
+                raise MigrationCancelled(
+                    "The migration was cancelled.", hint="Run it again to resume."
+                )
+            failures: list[dict[str, Any]] = []
+            for hit in hits:
+                doc_id = hit["_id"]
+                src = hit.get("_source") or {}
+                try:
+                    doc = self.transform(_deep_copy(src)) if self.transform else src
+                except Exception as exc:
+                    failures.append(
+                        {
+                            "id": doc_id,
+                            "source_index": self.source,
+                            "target_index": self.target,
+                            "stage": "transform",
+                            "error_type": type(exc).__name__,
+                            "reason": str(exc),
+                            "rule": getattr(exc, "rule", None),
+                            "source": src,
+                        }
+                    )
+                    continue
+                meta: dict[str, Any] = {"_index": self.target, "_id": doc_id}
+                if hit.get("_routing") is not None:
+                    meta["routing"] = hit["_routing"]
+                action = orjson.dumps({"index": meta}) + b"\n" + orjson.dumps(doc) + b"\n"
+                actions.append(action)
+                originals.append((doc_id, src))
+                size += len(action)
+            if failures:
+                stats.add(failed=self.dead_letters.write(failures))
+            if size >= self.chunk_bytes:
+                self._flush(actions, originals, stats)
+                actions, originals, size = [], [], 0
+            if not actions and on_cursor is not None:
+                on_cursor(done_upto)
+        if actions:
+            self._flush(actions, originals, stats)
+        if on_cursor is not None:
+            on_cursor(upto)
+
+    def _flush(
+        self, actions: list[bytes], originals: list[tuple[str, dict[str, Any]]], stats: CopyStats
+    ) -> None:
+        self.bucket.take(len(actions))
+        todo = list(range(len(actions)))
+        attempt = 0
+        while todo:
+            body = b"".join(actions[i] for i in todo)
+            try:
+                result = self.cluster.bulk(body)
+            except RequestError as exc:
+                if exc.status in RETRY_STATUSES and attempt < self.max_retries:
+                    stats.add(retries=1)
+                    time.sleep(_backoff(attempt))
+                    attempt += 1
+                    continue
+                raise
+            retry: list[int] = []
+            failures: list[dict[str, Any]] = []
+            copied = 0
+            for pos, item in zip(todo, result["items"], strict=True):
+                detail = next(iter(item.values()))
+                status = int(detail.get("status", 200))
+                if "error" not in detail:
+                    copied += 1
+                elif status in RETRY_STATUSES and attempt < self.max_retries:
+                    retry.append(pos)
+                else:
+                    etype, reason = server_reason({"error": detail["error"]})
+                    doc_id, src = originals[pos]
+                    failures.append(
+                        {
+                            "id": doc_id,
+                            "source_index": self.source,
+                            "target_index": self.target,
+                            "stage": "index",
+                            "error_type": etype,
+                            "reason": reason,
+                            "source": src,
+                        }
+                    )
+            stats.add(copied=copied)
+            if failures:
+                stats.add(failed=self.dead_letters.write(failures))
+            todo = retry
+            if todo:
+                stats.add(retries=len(todo))
+                time.sleep(_backoff(attempt))
+                attempt += 1
+
+
+# -- server-side _reindex -------------------------------------------------------------------------
+
+_DEEP_COPY = (
+    "def __esmCopy(def v) { if (v instanceof Map) { Map m = new HashMap(); "
+    "for (def e : v.entrySet()) { m.put(e.getKey(), __esmCopy(e.getValue())); } return m; } "
+    "if (v instanceof List) { List l = new ArrayList(); for (def x : v) { l.add(__esmCopy(x)); } "
+    "return l; } return v; }\n"
+)
+
+
+def normalize_script(script: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
+    """A painless script as the ``script`` object of a request."""
+    if script is None:
+        return None
+    if isinstance(script, str):
+        return {"lang": "painless", "source": script}
+    out = dict(script)
+    out.setdefault("lang", "painless")
+    if "source" not in out and "id" not in out:
+        raise ValueError("a script needs 'source' (or a stored script 'id')")
+    return out
+
+
+def guarded_script(
+    script: Mapping[str, Any] | None, dead_letter_index: str, migration: str, target: str
+) -> dict[str, Any] | None:
+    """Wrap the user's painless so an exception sends that one document to the dead letters.
+
+    Without it one bad document aborts the whole ``_reindex`` task.
+    """
+    if script is None:
+        return None
+    if "source" not in script:
+        return dict(script)  # a stored script cannot be wrapped; failures abort the task
+    params = dict(script.get("params") or {})
+    params.update({"__esm_dl": dead_letter_index, "__esm_mig": migration, "__esm_target": target})
+    source = (
+        _DEEP_COPY
+        + "def __esmOrig = __esmCopy(ctx._source); String __esmSrcIndex = ctx._index;\n"
+        + "try {\n"
+        + script["source"]
+        + "\n} catch (Exception __esmE) {\n"
+        + "  String __esmId = ctx._id;\n"
+        + "  ctx._index = params.__esm_dl; ctx._id = params.__esm_mig + ':' + __esmId;\n"
+        + "  ctx._source = ['migration': params.__esm_mig, 'id': __esmId, "
+        + "'source_index': __esmSrcIndex, 'target_index': params.__esm_target, "
+        + "'stage': 'transform', 'error_type': 'script_exception', "
+        + "'reason': __esmE.toString(), 'source': __esmOrig];\n"
+        + "}\n"
+    )
+    return {"lang": script.get("lang", "painless"), "source": source, "params": params}
+
+
+class ReindexCopier:
+    """Server-side ``_reindex`` as a polled task; mapping rejections go to the dead letters."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        source: str,
+        target: str,
+        script: dict[str, Any] | None,
+        dead_letters: DeadLetters,
+        *,
+        slices: int | str = "auto",
+        requests_per_second: float | None = None,
+        batch_size: int = 1000,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.source = source
+        self.target = target
+        self.script = guarded_script(script, dead_letters.index, dead_letters.migration, target)
+        self.dead_letters = dead_letters
+        self.slices = slices
+        self.requests_per_second = requests_per_second
+        self.batch_size = batch_size
+        self.cancel = cancel
+
+    def body(
+        self, query: Mapping[str, Any] | None, create: bool, excluded: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        must_not = [
+            {"bool": {"filter": [{"ids": {"values": [e["id"]]}}, {"term": {"_seq_no": e["seq"]}}]}}
+            for e in excluded
+        ]
+        q: dict[str, Any] = dict(query) if query else {"match_all": {}}
+        if must_not:
+            q = {"bool": {"filter": [q], "must_not": must_not}}
+        body: dict[str, Any] = {
+            "source": {"index": self.source, "size": self.batch_size, "query": q},
+            "dest": {"index": self.target, "op_type": "create" if create else "index"},
+        }
+        if create:
+            body["conflicts"] = "proceed"
+        if self.script is not None:
+            body["script"] = self.script
+        return body
+
+    def start(
+        self, query: Mapping[str, Any] | None, *, create: bool, excluded: list[dict[str, Any]]
+    ) -> str:
+        result = self.cluster.request(
+            "POST",
+            "/_reindex",
+            params={
+                "wait_for_completion": "false",
+                "slices": self.slices,
+                "requests_per_second": self.requests_per_second or -1,
+            },
+            body=self.body(query, create, excluded),
+        )
+        return str(result["task"])
+
+    def wait(
+        self, task_id: str, meter: Meter | None, poll: float = 0.5
+    ) -> tuple[dict[str, Any], list[Any]]:
+        """Wait for the task; (response, failures). Raises when the task itself errored."""
+
+        def status(s: dict[str, Any]) -> None:
+            if self.cancel is not None and self.cancel.is_set():
+                cancel_task(self.cluster, task_id)
+                raise MigrationCancelled(
+                    "The migration was cancelled.", hint="Run it again to resume."
+                )
+            if meter is not None:
+                done = sum(int(s.get(k, 0)) for k in ("created", "updated", "version_conflicts"))
+                meter.update(done)
+
+        try:
+            response = self.cluster.wait_task(task_id, on_status=status, poll_interval=poll)
+            return response, []
+        except TaskFailed as exc:
+            response = exc.response or {}
+            failures = list(response.get("failures") or [])
+            if exc.error or not failures:
+                raise
+            return response, failures
+
+    def dead_letter_failures(self, failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Record rejected documents; return exclusions ``{"id", "seq"}`` for the rerun."""
+        by_id: dict[str, dict[str, Any]] = {}
+        for f in failures:
+            if f.get("id") is None:
+                raise TaskFailed(
+                    f"_reindex into {self.target} failed: {json.dumps(f)[:500]}",
+                    task_id="?",
+                    response=f,
+                )
+            by_id[str(f["id"])] = f
+        entries: list[dict[str, Any]] = []
+        excluded: list[dict[str, Any]] = []
+        docs = self.cluster.request("POST", f"/{self.source}/_mget", body={"ids": list(by_id)})[
+            "docs"
+        ]
+        for doc in docs:
+            if not doc.get("found"):
+                continue  # deleted meanwhile: nothing to exclude, nothing lost
+            f = by_id[doc["_id"]]
+            cause = f.get("cause") or {}
+            entries.append(
+                {
+                    "id": doc["_id"],
+                    "source_index": self.source,
+                    "target_index": self.target,
+                    "stage": "index",
+                    "error_type": cause.get("type"),
+                    "reason": cause.get("reason"),
+                    "source": doc["_source"],
+                }
+            )
+            excluded.append({"id": doc["_id"], "seq": doc["_seq_no"]})
+        self.dead_letters.write(entries)
+        return excluded
+
+
+def cancel_task(cluster: Cluster, task_id: str, *, wait: bool = False) -> None:
+    """Cancel a task (and its slices); with ``wait``, until it has stopped."""
+    try:
+        cluster.request("POST", f"/_tasks/{task_id}/_cancel")
+    except NotFoundError:
+        return
+    while wait and task_state(cluster, task_id) == "running":
+        time.sleep(0.1)
+
+
+def task_state(cluster: Cluster, task_id: str) -> str:
+    """``running``, ``completed`` or ``gone`` (the node restarted; the task is lost)."""
+    try:
+        task = cluster.task(task_id)
+    except NotFoundError:
+        return "gone"
+    return "completed" if task.get("completed") else "running"
+
+
+def running_tasks_into(cluster: Cluster, target: str) -> list[str]:
+    """Ids of running ``_reindex`` tasks that write into ``target`` (e.g. left by a dead process)."""
+    result = cluster.request(
+        "GET", "/_tasks", params={"actions": "*reindex", "detailed": "true", "parent_task_id": None}
+    )
+    ids = []
+    for node in (result.get("nodes") or {}).values():
+        for tid, task in (node.get("tasks") or {}).items():
+            if "parent_task_id" in task:
+                continue
+            if f"to [{target}]" in str(task.get("description", "")):
+                ids.append(tid)
+    return ids

@@ -1,0 +1,149 @@
+"""The index/alias layout esmigrate manages, and the checks made before anything is written.
+
+A logical index ``posts`` is an alias (``is_write_index`` on the physical index that takes
+writes) over versioned physical indices ``posts-v1-20250101120000``, ``posts-v2-...``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import NotFoundError, PreflightError
+
+
+@dataclass(frozen=True)
+class AliasLayout:
+    """Where ``alias`` (and ``write_alias``) point now; ``source`` is the index taking writes."""
+
+    alias: str
+    write_alias: str
+    source: str
+    #: alias name -> its definition on ``source`` (filter, routing, is_write_index)
+    definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _alias_targets(cluster: Cluster, name: str) -> dict[str, dict[str, Any]]:
+    """index -> alias definition for alias ``name``; {} when no such alias exists."""
+    try:
+        result = cluster.request("GET", f"/_alias/{name}")
+    except NotFoundError:
+        return {}
+    return {index: entry["aliases"][name] for index, entry in result.items()}
+
+
+def is_alias(cluster: Cluster, name: str) -> bool:
+    return bool(_alias_targets(cluster, name))
+
+
+def resolve(cluster: Cluster, alias: str, write_alias: str | None = None) -> AliasLayout:
+    """Find the index behind ``alias`` that takes writes; clear errors for other layouts."""
+    write_alias = write_alias or alias
+    targets = _alias_targets(cluster, write_alias)
+    if not targets:
+        if cluster.exists(write_alias):
+            raise PreflightError(
+                f"{write_alias!r} is a concrete index, not an alias: esmigrate moves data between "
+                "versioned indices behind an alias.",
+                problem="not_an_alias",
+                hint=f"Run `esmigrate adopt {write_alias}` once to put it behind an alias "
+                "(a few seconds of write block; reads and writes keep using the same name).",
+            )
+        raise PreflightError(
+            f"There is no index or alias called {write_alias!r} to migrate.",
+            problem="source_missing",
+            hint="Check the name (and the cluster URL), or create the index first.",
+        )
+    if len(targets) == 1:
+        source = next(iter(targets))
+    else:
+        writers = [i for i, d in targets.items() if d.get("is_write_index")]
+        if len(writers) != 1:
+            raise PreflightError(
+                f"The alias {write_alias!r} points to {len(targets)} indices "
+                f"({', '.join(sorted(targets))}) and none is its write index.",
+                problem="alias_ambiguous",
+                hint="Mark the index that takes writes with is_write_index: true, or pass the "
+                "write alias explicitly.",
+            )
+        source = writers[0]
+    definitions = {write_alias: targets[source]}
+    if alias != write_alias:
+        read = _alias_targets(cluster, alias)
+        if source not in read:
+            raise PreflightError(
+                f"The read alias {alias!r} does not include {source!r}, the write index of "
+                f"{write_alias!r}.",
+                problem="alias_mismatch",
+                hint="Point both aliases at the same index before migrating.",
+            )
+        definitions[alias] = read[source]
+    return AliasLayout(alias, write_alias, source, definitions)
+
+
+_VERSIONED = re.compile(r"^(?P<base>.+)-v(?P<n>\d+)(?:-\d+)?$")
+
+
+def next_index_name(alias: str, source: str) -> str:
+    """``{alias}-v{n+1}-{UTC timestamp}``, continuing the version number of ``source``."""
+    match = _VERSIONED.match(source)
+    n = int(match.group("n")) + 1 if match else 2
+    return f"{alias}-v{n}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+
+
+def check_health(cluster: Cluster) -> None:
+    health = cluster.health(timeout="10s")
+    if health.get("status") == "red":
+        raise PreflightError(
+            f"The cluster {cluster.where} is red ({health.get('unassigned_shards', '?')} "
+            "unassigned shards): a migration now could lose or miss data.",
+            problem="cluster_red",
+            hint="Fix the cluster's health first (GET _cluster/allocation/explain says why).",
+        )
+
+
+def mapping_of(cluster: Cluster, index: str) -> dict[str, Any]:
+    result = cluster.request("GET", f"/{index}/_mapping")
+    mappings: dict[str, Any] = next(iter(result.values()))["mappings"]
+    return mappings
+
+
+def contains(actual: Any, expected: Any, path: str = "") -> list[str]:
+    """Paths where ``expected`` is not contained in ``actual`` (dicts compared as subsets)."""
+    if isinstance(expected, Mapping):
+        if not isinstance(actual, Mapping):
+            return [path or "/"]
+        out: list[str] = []
+        for key, value in expected.items():
+            if key not in actual:
+                out.append(f"{path}/{key}")
+            else:
+                out.extend(contains(actual[key], value, f"{path}/{key}"))
+        return out
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return [] if str(actual).lower() == str(expected).lower() else [path]
+    if isinstance(expected, (int, float)) and isinstance(actual, str):
+        return [] if actual == str(expected) else [path]
+    return [] if actual == expected else [path]
+
+
+def is_write_blocked(cluster: Cluster, index: str) -> bool:
+    result = cluster.request(
+        "GET", f"/{index}/_settings", params={"filter_path": "*.settings.index.blocks"}
+    )
+    entry: dict[str, Any] = next(iter(result.values()), {}) if result else {}
+    blocks = entry.get("settings", {}).get("index", {}).get("blocks", {})
+    return str(blocks.get("write", "false")).lower() == "true"
+
+
+def block_writes(cluster: Cluster, index: str) -> None:
+    """Add a write block and wait until in-flight writes have drained (``_block/write``)."""
+    cluster.request("PUT", f"/{index}/_block/write")
+
+
+def lift_write_block(cluster: Cluster, index: str) -> None:
+    cluster.request("PUT", f"/{index}/_settings", body={"index.blocks.write": None})

@@ -1,0 +1,192 @@
+"""Progress of a data migration: one event type, one callback, two renderings.
+
+The engine calls ``on_progress(ProgressEvent)``; :func:`reporter` picks how to show it — rich
+progress bars on a terminal, plain log lines otherwise. The same numbers are stored in the
+migration's checkpoint document, so the history shows what the terminal showed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger("esmigrate.migrate")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Where a migration stands.
+
+    ``phase`` is one of ``preflight``, ``copy``, ``catchup``, ``reconcile``, ``blocked``,
+    ``validate``, ``cutover``, ``done``, ``backfill``, ``incremental``, ``adopt``.
+    ``total`` is ``None`` when unknown (catch-up rounds learn their size as they go).
+    """
+
+    phase: str
+    done: int = 0
+    total: int | None = None
+    docs_per_s: float = 0.0
+    eta_s: float | None = None
+    round: int = 0
+    message: str = ""
+    migration: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        """One plain log line."""
+        parts = [f"[{self.migration}] {self.phase}" if self.migration else self.phase]
+        if self.round:
+            parts.append(f"round {self.round}")
+        if self.total is not None:
+            pct = 100.0 * self.done / self.total if self.total else 100.0
+            parts.append(f"{self.done}/{self.total} docs ({pct:.1f}%)")
+        elif self.done:
+            parts.append(f"{self.done} docs")
+        if self.docs_per_s:
+            parts.append(f"{self.docs_per_s:.0f} docs/s")
+        if self.eta_s is not None:
+            parts.append(f"ETA {self.eta_s:.0f}s")
+        if self.message:
+            parts.append(self.message)
+        return " · ".join(parts)
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+class Reporter(Protocol):
+    """A progress callback that may hold resources (a live display); close it when done."""
+
+    def __call__(self, event: ProgressEvent) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LogReporter:
+    """Plain log lines (no terminal): at most one line per ``interval`` seconds per phase."""
+
+    def __init__(self, logger: logging.Logger | None = None, interval: float = 5.0) -> None:
+        self._log = logger or log
+        self._interval = interval
+        self._last: dict[tuple[str, int], float] = {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        key = (event.phase, event.round)
+        now = time.monotonic()
+        finished = event.total is not None and event.done >= event.total
+        if key in self._last and now - self._last[key] < self._interval and not finished:
+            return
+        self._last[key] = now
+        self._log.info("%s", event.line())
+
+    def close(self) -> None:
+        return None
+
+
+class RichReporter:
+    """Rich progress bars: one bar per phase/round, with docs/s and ETA."""
+
+    def __init__(self, console: Any = None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            transient=False,
+        )
+        self._tasks: dict[tuple[str, int], Any] = {}
+        self._progress.start()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        key = (event.phase, event.round)
+        label = event.phase + (f" #{event.round}" if event.round else "")
+        rate = f"{event.docs_per_s:,.0f} docs/s" if event.docs_per_s else ""
+        if key not in self._tasks:
+            self._tasks[key] = self._progress.add_task(label, total=event.total, rate=rate)
+        self._progress.update(self._tasks[key], completed=event.done, total=event.total, rate=rate)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def reporter(*, interactive: bool | None = None, console: Any = None) -> Reporter:
+    """Rich bars when stderr is a terminal (or ``interactive=True``), log lines otherwise."""
+    if interactive is None:
+        interactive = sys.stderr.isatty()
+    return RichReporter(console) if interactive else LogReporter()
+
+
+class Meter:
+    """Turns (done, total) updates into events with docs/s and ETA; used by the engine."""
+
+    def __init__(
+        self,
+        phase: str,
+        callback: ProgressCallback | None,
+        *,
+        total: int | None = None,
+        round: int = 0,
+        migration: str = "",
+        done: int = 0,
+    ) -> None:
+        self.phase = phase
+        self.total = total
+        self.round = round
+        self.done = done
+        self._start_done = done
+        self._callback = callback
+        self._migration = migration
+        self._t0 = time.monotonic()
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self._t0
+        return (self.done - self._start_done) / elapsed if elapsed > 0 else 0.0
+
+    def update(self, done: int | None = None, *, add: int = 0, message: str = "") -> None:
+        if done is not None:
+            self.done = done
+        self.done += add
+        rate = self.rate()
+        eta = None
+        if self.total is not None and rate > 0:
+            eta = max(0.0, (self.total - self.done) / rate)
+        if self._callback is not None:
+            self._callback(
+                ProgressEvent(
+                    phase=self.phase,
+                    done=self.done,
+                    total=self.total,
+                    docs_per_s=rate,
+                    eta_s=eta,
+                    round=self.round,
+                    message=message,
+                    migration=self._migration,
+                )
+            )
+
+    def numbers(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "done": self.done,
+            "total": self.total,
+            "docs_per_s": round(self.rate(), 1),
+            "round": self.round,
+        }

@@ -1,0 +1,62 @@
+"""Change the speed of a running migration, from any process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import NotFoundError
+from esmigrate.migrate._copy import task_state
+from esmigrate.migrate._state import Checkpoint
+
+
+def rethrottle(cluster: Cluster, task_id: str, requests_per_second: float | None) -> None:
+    """Rethrottle a running ``_reindex`` / ``_update_by_query`` task (None or <= 0: unlimited)."""
+    rps = requests_per_second if requests_per_second and requests_per_second > 0 else -1
+    task = cluster.task(task_id)
+    action = str(task.get("task", {}).get("action", ""))
+    endpoint = "_update_by_query" if "update" in action else "_reindex"
+    cluster.request(
+        "POST", f"/{endpoint}/{task_id}/_rethrottle", params={"requests_per_second": rps}
+    )
+
+
+def throttle(
+    cluster: Cluster,
+    migration_id: str,
+    requests_per_second: float | None,
+    *,
+    state_index: str = ".esmigrate",
+) -> dict[str, Any]:
+    """Set the throttle of migration ``migration_id``: running tasks are rethrottled now, the
+    Python pipeline picks the new rate up within seconds (it re-reads the throttle document)."""
+    state = Checkpoint(cluster, state_index, migration_id)
+    data = state.load()
+    cluster.request(
+        "PUT",
+        f"/{state_index}/_doc/throttle:{migration_id}",
+        body={
+            "kind": "throttle",
+            "migration": migration_id,
+            "requests_per_second": requests_per_second,
+        },
+    )
+    tasks = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value.get("task"):
+            tasks.append(str(value["task"]))
+        elif key == "task" and value:
+            tasks.append(str(value))
+    rethrottled = []
+    for task_id in tasks:
+        try:
+            if task_state(cluster, task_id) == "running":
+                rethrottle(cluster, task_id, requests_per_second)
+                rethrottled.append(task_id)
+        except NotFoundError:
+            continue
+    return {
+        "migration": migration_id,
+        "requests_per_second": requests_per_second,
+        "tasks": rethrottled,
+    }

@@ -1,0 +1,482 @@
+"""Blue-green faults (dead letters, failure budget, validation gate, preflight errors), in-place
+with a live writer, incremental, adopt, throttle and plans — all against the real node."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import PreflightError, TooManyFailures, ValidationFailed
+from esmigrate.migrate import (
+    BlueGreen,
+    Incremental,
+    InPlace,
+    ProgressEvent,
+    adopt,
+    describe_plan,
+    throttle,
+)
+from esmigrate.migrate._layout import is_write_blocked, resolve
+from esmigrate.migrate._state import Checkpoint
+from tests.migrate_support import (
+    PAINLESS,
+    SOURCE_MAPPING,
+    TARGET_MAPPING,
+    Writer,
+    all_docs,
+    create_source,
+    diff,
+    expected_state,
+    transform,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def bulk(cluster: Cluster, index: str, docs: dict[str, dict[str, Any]]) -> None:
+    lines = []
+    for doc_id, doc in docs.items():
+        lines.append(orjson.dumps({"index": {"_index": index, "_id": doc_id}}))
+        lines.append(orjson.dumps(doc))
+    result = cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")
+    assert not result["errors"]
+
+
+def blue_green(cluster: Cluster, prefix: str, alias: str, **options: Any) -> BlueGreen:
+    options.setdefault("settings", {"number_of_replicas": 0})
+    return BlueGreen(
+        cluster,
+        alias,
+        options.pop("mappings", TARGET_MAPPING),
+        state_index=f"{prefix}-hist",
+        dead_letter_index=f"{prefix}-dl",
+        **options,
+    )
+
+
+# -- dead letters and the failure budget --------------------------------------------------------
+
+FAILING_PAINLESS = (
+    "if (ctx._source.code % 100 == 0) { throw new IllegalArgumentException('bad code ' + "
+    "ctx._source.code); }\n" + PAINLESS
+)
+
+
+def failing_transform(doc: dict[str, Any]) -> dict[str, Any]:
+    if doc["code"] % 100 == 0:
+        raise ValueError(f"bad code {doc['code']}")
+    return transform(doc)
+
+
+@pytest.mark.parametrize("path", ["painless", "python"])
+def test_transform_failures_are_dead_lettered_and_stop_the_cut_over(
+    cluster: Cluster, prefix: str, path: str
+) -> None:
+    alias, source, initial = create_source(cluster, prefix, 2000)
+    options: dict[str, Any] = (
+        {"script": FAILING_PAINLESS} if path == "painless" else {"transform": failing_transform}
+    )
+    with pytest.raises(TooManyFailures) as refused:
+        blue_green(cluster, prefix, alias, **options).run()
+    assert refused.value.failures == 20
+    assert "bad code" in str(refused.value)
+    assert resolve(cluster, alias).source == source
+    assert not is_write_blocked(cluster, source)
+    cluster.refresh(f"{prefix}-dl")
+    hits = cluster.search(f"{prefix}-dl", {"size": 100})["hits"]["hits"]
+    assert len(hits) == 20
+    entry = next(h["_source"] for h in hits if h["_source"]["id"] == "d100")
+    assert entry["source"] == initial["d100"]  # the original, before the transform touched it
+    assert "bad code 100" in entry["reason"]
+    assert entry["stage"] == "transform"
+    # An operator accepts them: the same migration resumes and completes.
+    result = blue_green(cluster, prefix, alias, max_failures=20, **options).run()
+    assert result.resumed
+    assert result.failures == 20
+    expected = {
+        i: transform(json.loads(json.dumps(d))) for i, d in initial.items() if d["code"] % 100 != 0
+    }
+    assert diff(expected, all_docs(cluster, result.target)) == {}
+
+
+@pytest.mark.parametrize("path", ["reindex", "python"])
+def test_mapping_rejections_are_dead_lettered(cluster: Cluster, prefix: str, path: str) -> None:
+    alias, source, initial = create_source(cluster, prefix, 1500)
+    bad = {f"d{i}": {**initial[f"d{i}"], "extra": "not a number"} for i in range(0, 1500, 300)}
+    bulk(cluster, source, bad)
+    initial.update(bad)
+    mappings = {"properties": {**TARGET_MAPPING["properties"], "extra": {"type": "long"}}}
+    options: dict[str, Any] = {"mappings": mappings}
+    if path == "python":
+        options["transform"] = lambda doc: doc
+    with pytest.raises(TooManyFailures) as refused:
+        blue_green(cluster, prefix, alias, **options).run()
+    assert refused.value.failures >= 1
+    assert not is_write_blocked(cluster, source)
+    result = blue_green(cluster, prefix, alias, max_failures=5, **options).run()
+    assert result.failures == 5
+    cluster.refresh(f"{prefix}-dl")
+    entries = cluster.search(f"{prefix}-dl", {"size": 10})["hits"]["hits"]
+    assert {h["_source"]["id"] for h in entries} == set(bad)
+    assert all("parse" in h["_source"]["reason"] for h in entries)
+    expected = {i: d for i, d in initial.items() if i not in bad}
+    assert diff(expected, all_docs(cluster, result.target)) == {}
+
+
+# -- the validation gate -------------------------------------------------------------------------
+
+
+def test_failed_validation_leaves_aliases_and_lifts_the_block(
+    cluster: Cluster, prefix: str
+) -> None:
+    alias, source, _ = create_source(cluster, prefix, 500)
+    calls = iter(range(10**9))
+
+    def unstable(doc: dict[str, Any]) -> dict[str, Any]:
+        doc["stamp"] = next(calls)  # not a pure function: the sample cannot match
+        return doc
+
+    migration = blue_green(cluster, prefix, alias, transform=unstable)
+    with pytest.raises(ValidationFailed) as failed:
+        migration.run()
+    assert {d["check"] for d in failed.value.differences} == {"sample"}
+    assert resolve(cluster, alias).source == source
+    assert not is_write_blocked(cluster, source)
+    state = Checkpoint(cluster, f"{prefix}-hist", migration.id).load()
+    assert state["phase"] == "catchup"
+
+
+# -- preflight ------------------------------------------------------------------------------------
+
+
+def test_preflight_errors_before_anything_is_written(cluster: Cluster, prefix: str) -> None:
+    def problem(name: str, **options: Any) -> str:
+        with pytest.raises(PreflightError) as err:
+            blue_green(cluster, prefix, name, **options).run()
+        assert err.value.hint
+        return err.value.problem
+
+    assert problem(f"{prefix}-nothing") == "source_missing"
+    cluster.request("PUT", f"/{prefix}-plain", body={"settings": {"number_of_replicas": 0}})
+    assert problem(f"{prefix}-plain") == "not_an_alias"
+    for n in (1, 2):
+        cluster.request(
+            "PUT",
+            f"/{prefix}-multi-{n}",
+            body={"settings": {"number_of_replicas": 0}, "aliases": {f"{prefix}-multi": {}}},
+        )
+    assert problem(f"{prefix}-multi") == "alias_ambiguous"
+    alias, _, _ = create_source(cluster, prefix, 10)
+    cluster.request(
+        "PUT",
+        f"/{prefix}-taken",
+        body={
+            "mappings": {"properties": {"code": {"type": "long"}}},
+            "settings": {"number_of_replicas": 0},
+        },
+    )
+    assert problem(alias, target=f"{prefix}-taken") == "target_exists"
+    assert problem(alias, script=PAINLESS, transform=transform) == "two_transforms"
+    # Nothing was created by the refused attempts.
+    rows = cluster.request(
+        "GET", f"/_cat/indices/{prefix}*", params={"format": "json", "h": "index"}
+    )
+    assert not [r for r in rows if "-v2-" in r["index"] or r["index"].endswith("-dl")]
+
+
+def test_red_cluster_is_refused(cluster: Cluster, prefix: str) -> None:
+    alias, _, _ = create_source(cluster, prefix, 10)
+    cluster.request(
+        "PUT",
+        f"/{prefix}-unassignable",
+        params={"wait_for_active_shards": "0"},
+        body={
+            "settings": {
+                "number_of_replicas": 0,
+                "index.routing.allocation.require._name": "no-such-node",
+            }
+        },
+    )
+    try:
+        with pytest.raises(PreflightError) as err:
+            blue_green(cluster, prefix, alias).run()
+        assert err.value.problem == "cluster_red"
+    finally:
+        cluster.request("DELETE", f"/{prefix}-unassignable")
+
+
+# -- plan, throttle --------------------------------------------------------------------------------
+
+
+def test_plan_describes_indices_aliases_and_requests(cluster: Cluster, prefix: str) -> None:
+    alias, source, _ = create_source(cluster, prefix, 10)
+    ops = blue_green(cluster, prefix, alias, script=PAINLESS).plan()
+    kinds = [op.kind for op in ops]
+    assert kinds[:2] == ["preflight", "create_index"]
+    assert "swap_aliases" in kinds
+    assert kinds.index("write_block") < kinds.index("validate") < kinds.index("swap_aliases")
+    text = describe_plan(ops)
+    assert source in text
+    assert "POST /_aliases" in text
+    assert "_block/write" in text
+    assert not cluster.exists(ops[1].requests[0].path.strip("/"))  # plan wrote nothing
+
+
+def test_throttle_rethrottles_the_running_copy(cluster: Cluster, prefix: str) -> None:
+    alias, _, initial = create_source(cluster, prefix, 3000)
+    answers: list[dict[str, Any]] = []
+    migration: BlueGreen
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.phase == "copy" and not answers:
+            answers.append(throttle(cluster, migration.id, None, state_index=f"{prefix}-hist"))
+
+    # At 50 docs/s the copy would take a minute; the throttle lifts it at the first poll.
+    migration = blue_green(
+        cluster, prefix, alias, script=PAINLESS, requests_per_second=50, on_progress=on_progress
+    )
+    result = migration.run()
+    assert answers
+    assert len(answers[0]["tasks"]) == 1
+    expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
+    assert diff(expected, all_docs(cluster, result.target)) == {}
+
+
+def test_cancel_stops_cleanly_and_resumes(cluster: Cluster, prefix: str) -> None:
+    alias, source, initial = create_source(cluster, prefix, 3000)
+    cancel = threading.Event()
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.phase == "copy" and event.done >= 500:
+            cancel.set()
+
+    from esmigrate.exceptions import MigrationCancelled
+
+    with pytest.raises(MigrationCancelled):
+        blue_green(
+            cluster,
+            prefix,
+            alias,
+            transform=transform,
+            page_size=100,
+            cancel=cancel,
+            on_progress=on_progress,
+        ).run()
+    assert resolve(cluster, alias).source == source
+    result = blue_green(cluster, prefix, alias, transform=transform).run()
+    assert result.resumed
+    expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
+    assert diff(expected, all_docs(cluster, result.target)) == {}
+
+
+def test_finished_migration_is_not_run_twice(cluster: Cluster, prefix: str) -> None:
+    alias, _, _ = create_source(cluster, prefix, 100)
+    first = blue_green(cluster, prefix, alias, transform=transform).run()
+    again = blue_green(cluster, prefix, alias, transform=transform).run()
+    assert again.already_done
+    assert again.target == first.target
+
+
+# -- in-place -------------------------------------------------------------------------------------
+
+
+def test_in_place_backfill_with_a_live_writer(
+    cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str
+) -> None:
+    alias, source, initial = create_source(cluster, prefix, 20_000)
+    writer = Writer(cluster_url, alias, tmp_path, len(initial), mode="inplace")
+    try:
+        writer.wait_for(100)
+        result = InPlace(
+            cluster,
+            alias,
+            {
+                "properties": {
+                    # long: the writer (the new application) may add n2 before the mapping does.
+                    "n2": {"type": "long"},
+                    "title": {"type": "text", "fields": {"raw": {"type": "keyword"}}},
+                }
+            },
+            backfill="ctx._source.n2 = ctx._source.n * 2",
+            state_index=f"{prefix}-hist",
+            requests_per_second=8000,
+        ).run()
+        writer.wait_for(writer.count() + 100)
+    finally:
+        ops, _ = writer.stop()
+    assert result.rounds >= 1
+    model = expected_state(initial, ops, source, "-", fn=lambda d: d)
+    expected = {i: d if "n2" in d else {**d, "n2": d["n"] * 2} for i, d in model.items()}
+    assert diff(expected, all_docs(cluster, source)) == {}
+    # The new sub-field is indexed on every document.
+    assert cluster.count(source, {"exists": {"field": "title.raw"}}) == len(expected)
+
+
+def test_in_place_refuses_a_breaking_change(cluster: Cluster, prefix: str) -> None:
+    alias, _, _ = create_source(cluster, prefix, 10)
+    with pytest.raises(PreflightError) as err:
+        InPlace(
+            cluster,
+            alias,
+            {"properties": {"code": {"type": "keyword"}}},
+            state_index=f"{prefix}-hist",
+        ).run()
+    assert err.value.problem == "not_additive"
+    assert "code" in str(err.value)
+    assert "blue-green" in str(err.value)
+
+
+# -- incremental ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["painless", "python"])
+def test_incremental_copies_only_what_changed(cluster: Cluster, prefix: str, path: str) -> None:
+    alias, source, docs = create_source(cluster, prefix, 3000)
+    target = f"{prefix}-copy"
+    cluster.request(
+        "PUT",
+        f"/{target}",
+        body={"settings": {"number_of_replicas": 0}, "mappings": TARGET_MAPPING},
+    )
+    options: dict[str, Any] = (
+        {"script": PAINLESS} if path == "painless" else {"transform": transform}
+    )
+
+    def run() -> int:
+        return (
+            Incremental(cluster, alias, target, state_index=f"{prefix}-hist", **options)
+            .run()
+            .copied
+        )
+
+    assert run() == 3000
+    changed = {f"d{i}": {**docs[f"d{i}"], "n": 1} for i in range(0, 3000, 30)}
+    changed.update(
+        {f"new{i}": {"title": "new", "n": i, "code": 10**6 + i, "body": "b"} for i in range(50)}
+    )
+    bulk(cluster, source, changed)
+    docs.update(changed)
+    copied = run()
+    # The painless path reads a superset (one lower bound for all shards); never fewer.
+    assert copied == len(changed) if path == "python" else copied >= len(changed)
+    expected = {i: transform(json.loads(json.dumps(d))) for i, d in docs.items()}
+    assert diff(expected, all_docs(cluster, target)) == {}
+    assert run() == 0 or path == "painless"
+
+
+def test_incremental_by_timestamp(cluster: Cluster, prefix: str) -> None:
+    source, target = f"{prefix}-ts", f"{prefix}-ts2"
+    mapping = {"properties": {"at": {"type": "date"}, "v": {"type": "integer"}}}
+    for name in (source, target):
+        cluster.request(
+            "PUT", f"/{name}", body={"settings": {"number_of_replicas": 0}, "mappings": mapping}
+        )
+    bulk(cluster, source, {str(i): {"at": f"2024-01-01T00:00:{i:02d}Z", "v": i} for i in range(30)})
+    inc = Incremental(cluster, source, target, since_field="at", state_index=f"{prefix}-hist")
+    assert inc.run().copied == 30
+    bulk(cluster, source, {"40": {"at": "2024-01-02T00:00:00Z", "v": 40}})
+    second = Incremental(
+        cluster, source, target, since_field="at", state_index=f"{prefix}-hist"
+    ).run()
+    assert second.copied == 2  # the new one, and the one sharing the previous boundary value
+    assert cluster.count(target) == 31
+
+
+# -- adopt ---------------------------------------------------------------------------------------
+
+
+def test_adopt_with_a_live_writer(
+    cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str
+) -> None:
+    name = f"{prefix}-legacy"
+    cluster.request(
+        "PUT",
+        f"/{name}",
+        body={
+            "settings": {"number_of_shards": 2, "number_of_replicas": 0},
+            "mappings": SOURCE_MAPPING,
+        },
+    )
+    from tests.migrate_support import make_doc
+
+    initial = {f"d{i}": make_doc(i) for i in range(3000)}
+    bulk(cluster, name, initial)
+    writer = Writer(cluster_url, name, tmp_path, len(initial))
+    try:
+        writer.wait_for(100)
+        result = adopt(cluster, name, state_index=f"{prefix}-hist")
+        writer.wait_for(100, index=result.index)
+    finally:
+        ops, _ = writer.stop()
+    assert resolve(cluster, name).source == result.index
+    assert not is_write_blocked(cluster, result.index)
+    assert "alias" in result.explanation
+    expected = expected_state(initial, ops, name, result.index, fn=lambda d: d)
+    assert diff(expected, all_docs(cluster, result.index)) == {}
+    assert adopt(cluster, name, state_index=f"{prefix}-hist").already
+    # And the adopted layout migrates.
+    migrated = blue_green(cluster, prefix, name, transform=transform).run()
+    assert resolve(cluster, name).source == migrated.target
+
+
+def test_adopt_resumes_after_a_crash_with_the_block_on(cluster: Cluster, prefix: str) -> None:
+    name = f"{prefix}-legacy2"
+    cluster.request("PUT", f"/{name}", body={"settings": {"number_of_replicas": 0}})
+    bulk(cluster, name, {str(i): {"v": i} for i in range(100)})
+    # A dead run: checkpoint written, block on, clone not made.
+    state = Checkpoint(cluster, f"{prefix}-hist", f"adopt:{name}")
+    state.load()
+    state.save(strategy="adopt", phase="blocking", index=name, clone=f"{name}-v1-1")
+    cluster.request("PUT", f"/{name}/_block/write")
+    result = adopt(cluster, name, state_index=f"{prefix}-hist")
+    assert result.index == f"{name}-v1-1"
+    assert cluster.count(name) == 100
+    assert not is_write_blocked(cluster, result.index)
+
+
+def test_cli_adopt(cluster: Cluster, prefix: str, cluster_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    project = tmp_path / "esmigrate.toml"
+    project.write_text(f'[esmigrate]\nhistory_index = "{prefix}-hist"\n')
+    name = f"{prefix}-cli"
+    cluster.request("PUT", f"/{name}", body={"settings": {"number_of_replicas": 0}})
+    bulk(cluster, name, {str(i): {"v": i} for i in range(10)})
+    env_args = ["--url", cluster_url]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "esmigrate", *args, *env_args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={"ESMIGRATE_CONFIG": str(project), "PATH": "/usr/bin:/bin"},
+        )
+
+    planned = cli("adopt", name, "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert "_clone" in planned.stdout
+    assert not resolve_alias_exists(cluster, name)
+    done = cli("adopt", name)
+    assert done.returncode == 0, done.stderr
+    assert "alias" in done.stdout
+    assert resolve(cluster, name).source.startswith(f"{name}-v1-")
+    assert cluster.count(name) == 10
+    missing = cli("adopt", f"{prefix}-nope")
+    assert missing.returncode == 1
+    assert "no index called" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def resolve_alias_exists(cluster: Cluster, name: str) -> bool:
+    from esmigrate.migrate._layout import is_alias
+
+    return is_alias(cluster, name)

@@ -1,0 +1,115 @@
+"""Pure logic of the migration engine (no cluster)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from rich.console import Console
+
+from esmigrate.migrate import LogReporter, Meter, ProgressEvent, RichReporter, reporter
+from esmigrate.migrate._bluegreen import _flatten_settings, _nest
+from esmigrate.migrate._copy import guarded_script, normalize_script
+from esmigrate.migrate._inplace import new_leaf_fields
+from esmigrate.migrate._layout import contains, next_index_name
+from esmigrate.migrate._ops import Operation, Request, describe_plan
+from esmigrate.migrate._shards import Layout
+
+
+def test_next_index_name_continues_the_version() -> None:
+    assert next_index_name("posts", "posts-v3-20240101000000").startswith("posts-v4-")
+    assert next_index_name("posts", "posts").startswith("posts-v2-")
+
+
+def test_contains_compares_mappings_as_subsets() -> None:
+    actual = {"properties": {"a": {"type": "keyword", "ignore_above": 256}, "b": {"type": "long"}}}
+    assert contains(actual, {"properties": {"a": {"type": "keyword"}}}) == []
+    assert contains(actual, {"properties": {"a": {"type": "text"}}}) == ["/properties/a/type"]
+    assert contains(actual, {"properties": {"c": {"type": "text"}}}) == ["/properties/c"]
+    assert contains({"index": {"number_of_shards": "2"}}, {"index": {"number_of_shards": 2}}) == []
+
+
+def test_settings_are_flattened_and_nested_back() -> None:
+    flat = _flatten_settings({"number_of_replicas": 1, "index": {"refresh_interval": "5s"}})
+    assert flat == {"index.number_of_replicas": 1, "index.refresh_interval": "5s"}
+    assert _nest(flat) == {"index": {"number_of_replicas": 1, "refresh_interval": "5s"}}
+
+
+def test_guarded_script_keeps_the_user_script_and_params() -> None:
+    script = normalize_script({"source": "ctx._source.x = params.k", "params": {"k": 1}})
+    assert script is not None
+    guarded = guarded_script(script, "dl", "m1", "target")
+    assert guarded is not None
+    assert "ctx._source.x = params.k" in guarded["source"]
+    assert "catch (Exception" in guarded["source"]
+    assert guarded["params"]["k"] == 1
+    assert guarded["params"]["__esm_dl"] == "dl"
+    assert normalize_script("ctx._source.y = 1") == {
+        "lang": "painless",
+        "source": "ctx._source.y = 1",
+    }
+
+
+def test_new_leaf_fields_include_sub_fields_and_objects() -> None:
+    mapping = {
+        "properties": {
+            "title": {"type": "text", "fields": {"raw": {"type": "keyword"}}},
+            "author": {"properties": {"name": {"type": "keyword"}}},
+        }
+    }
+    assert new_leaf_fields(mapping) == ["title", "title.raw", "author.name"]
+
+
+def test_layout_routing_equality() -> None:
+    assert Layout(2, 1024, 1).same_routing(Layout(2, 1024, 1))
+    assert not Layout(2, 1024, 1).same_routing(Layout(3, 768, 1))
+    assert not Layout(2, 1024, 2).same_routing(Layout(2, 1024, 2))
+
+
+def test_operations_describe_themselves() -> None:
+    op = Operation(
+        "swap_aliases",
+        "one atomic request",
+        (Request("POST", "/_aliases", body={"actions": [{"add": {"index": "b", "alias": "a"}}]}),),
+    )
+    text = describe_plan([op])
+    assert text.startswith("1. swap_aliases: one atomic request")
+    assert 'POST /_aliases {"actions"' in text
+    assert op.as_dict()["requests"][0]["path"] == "/_aliases"
+
+
+def test_meter_computes_eta_and_events() -> None:
+    events: list[ProgressEvent] = []
+    meter = Meter("copy", events.append, total=100, migration="m")
+    meter.update(50)
+    assert events[-1].done == 50
+    assert events[-1].total == 100
+    assert events[-1].phase == "copy"
+    line = events[-1].line()
+    assert "50/100 docs (50.0%)" in line
+    assert line.startswith("[m] copy")
+
+
+def test_reporters_render() -> None:
+    stream = io.StringIO()
+    rich = RichReporter(Console(file=stream, force_terminal=True, width=120))
+    rich(ProgressEvent("copy", done=10, total=20, docs_per_s=5.0))
+    rich(ProgressEvent("catchup", done=3, round=1))
+    rich.close()
+    assert "copy" in stream.getvalue()
+    assert "catchup #1" in stream.getvalue()
+    logger = logging.getLogger("esmigrate.test")
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    logger.addHandler(Collect())
+    logger.setLevel(logging.INFO)
+    plain = LogReporter(logger, interval=3600)
+    plain(ProgressEvent("copy", done=1, total=10))
+    plain(ProgressEvent("copy", done=2, total=10))  # within the interval: skipped
+    plain(ProgressEvent("copy", done=10, total=10))  # finished: always shown
+    assert len(records) == 2
+    assert isinstance(reporter(interactive=False), LogReporter)
