@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -229,7 +229,8 @@ def test_mapping_inputs_from_both_dsls() -> None:
     expected = props(
         title={"type": "text", "fields": {"raw": {"type": "keyword"}}}, tags={"type": "keyword"}
     )
-    for source in (EsPost, EsPost(), OsPost, EsPost._index, OsPost._index, {"mappings": expected},
+    os_index = cast(Any, OsPost)._index
+    for source in (EsPost, EsPost(), OsPost, EsPost._index, os_index, {"mappings": expected},
                    {"posts-1": {"mappings": expected}}, expected):  # fmt: skip
         assert normalize_mapping(mapping_of(source)) == normalize_mapping(expected), source
     es_index = dsl.Index("other")
