@@ -61,7 +61,11 @@ class Rule(abc.ABC):
     @property
     def name(self) -> str:
         """How errors, previews and dead-letter records call this rule."""
-        return self._name or self.describe()
+        if self._name is not None:
+            return self._name
+        # Descriptions may quote values: keep names on one line, without '"', and short.
+        text = self.describe().replace('"', "'").replace("\r", "\\r").replace("\n", "\\n")
+        return text if len(text) <= 80 else text[:77] + "..."
 
     @abc.abstractmethod
     def describe(self) -> str:
@@ -94,7 +98,9 @@ class Rule(abc.ABC):
 
     def compile(self, c: pl.Compiler) -> str | None:
         body = self.painless(c)
-        return None if body is None else c.wrap(self.name, body)
+        if not body:
+            return body  # None: no Painless form; "": nothing to do (Painless refuses empty blocks)
+        return c.wrap(self.name, body)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -304,14 +304,17 @@ class ExtractMetadata(Rule):
         def under(key: str) -> str:
             return c.param([*target, key])
 
+        titled = c.var("titled")
+        # Every input is read before the first write: the target may contain the title.
         return "\n".join(
             [
                 _jtext(c, self.content, t),
                 f"if ({t} == null) {{ {t} = ''; }}",
+                f"boolean {titled} = !jempty(src, {c.path(self.title)});",
                 f"int {n} = jwords({t}).size();",
                 f"jset(src, {under('word_count')}, {n});",
                 f"jset(src, {under('char_count')}, {t}.codePointCount(0, {t}.length()));",
                 f"jset(src, {under('reading_time')}, ({n} + {self.wpm - 1}) / {self.wpm});",
-                f"jset(src, {under('has_title')}, !jempty(src, {c.path(self.title)}));",
+                f"jset(src, {under('has_title')}, {titled});",
             ]
         )
