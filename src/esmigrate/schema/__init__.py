@@ -16,7 +16,9 @@ from esmigrate.schema.documents import (
     migrate_to_latest,
     upgrades,
 )
+from esmigrate.schema.history import SchemaHistory, SchemaRelease, UpgradeValidation
 from esmigrate.schema.mapping import index_name_of, live_mapping, mapping_of
+from esmigrate.schema.render import render_operations
 from esmigrate.schema.versions import SchemaVersion, version
 
 __all__ = [
@@ -24,8 +26,11 @@ __all__ = [
     "ChangeKind",
     "Compatibility",
     "MappingDiff",
+    "SchemaHistory",
+    "SchemaRelease",
     "SchemaVersion",
     "UpgradeStep",
+    "UpgradeValidation",
     "Upgrades",
     "VersionCounts",
     "VersionedDocument",
@@ -36,6 +41,7 @@ __all__ = [
     "mapping_of",
     "migrate_to_latest",
     "normalize_mapping",
+    "render_operations",
     "upgrades",
     "version",
 ]
