@@ -12,6 +12,7 @@ import click
 
 from esmigrate.cli import _devserver as _devserver
 from esmigrate.cli import _info as _info
+from esmigrate.cli import _schema as _schema
 from esmigrate.cli._app import cli
 from esmigrate.exceptions import EsmigrateError
 

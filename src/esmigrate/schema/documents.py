@@ -96,7 +96,10 @@ def upgrades(
     def decorate(func: UpgradeFunc) -> UpgradeStep:
         if isinstance(func, UpgradeStep):
             raise SchemaError(f"{func.name} is already an upgrade step ({func}).")
-        return UpgradeStep(low, high, func, getattr(func, "__qualname__", repr(func)))
+        label = getattr(func, "name", None)  # a RuleSet's name
+        if not isinstance(label, str):
+            label = getattr(func, "__qualname__", None) or repr(func)
+        return UpgradeStep(low, high, func, label)
 
     return decorate
 
