@@ -20,7 +20,7 @@ from esmigrate.exceptions import EsmigrateError
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console script. User errors end in one paragraph, exit status 1."""
     try:
-        return cli.main(args=argv, prog_name="esmigrate", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="esmigrate", standalone_mode=False)
     except EsmigrateError as exc:
         # One paragraph: the problem, then the fix.
         click.echo(f"Error: {exc.message}" + (f" {exc.hint}" if exc.hint else ""), err=True)
@@ -33,6 +33,11 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    # Without standalone mode click returns (rather than raises) the code of `Exit(n)`; `python -m
+    # esmigrate` must still end with it (`check` exits 1 on drift, `dev-server status` 3).
+    if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+        sys.exit(result)
+    return result
 
 
 __all__ = ["cli", "main"]
