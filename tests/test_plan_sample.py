@@ -1,4 +1,4 @@
-"""The plan of the sample project (examples/blog) lists the real requests, in order."""
+"""The plan of the sample project (examples/quickstart) lists the real requests, in order."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from esmigrate import command
 from esmigrate.config import load_config
 
-SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "blog"
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quickstart"
 
 WAIT = {"wait_for_completion": False, "slices": "auto", "refresh": True}
 EXPECTED_UPGRADE: list[tuple[str, str, dict[str, Any], Any]] = [

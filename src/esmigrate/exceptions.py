@@ -32,7 +32,10 @@ one paragraph (problem, then the fix) and never as a stack trace::
      │    ├── TooManyFailures     more rejected/failed documents than --max-failures allows
      │    ├── MigrationConflict   another process changed the migration's checkpoint
      │    └── MigrationCancelled  stopped on request (Ctrl-C); resumable
-     └── (later layers add their own subclasses here)
+     ├── SchemaError              a schema, version or mapping input that cannot be used
+     │    ├── InvalidVersion      a schema version string that is not MAJOR.MINOR[.PATCH]
+     │    └── NoUpgradePath       no chain of registered upgrade steps joins two versions
+     └── TransformError           a transformation rule (or upgrade step) failed on a document
 """
 
 from __future__ import annotations
@@ -288,3 +291,67 @@ class MigrationConflict(MigrationError):
 
 class MigrationCancelled(MigrationError):
     """The migration was stopped on request; running it again resumes it."""
+
+
+class SchemaError(EsmigrateError):
+    """A schema, schema version or mapping input cannot be used as given."""
+
+
+class InvalidVersion(SchemaError):
+    """A schema version string is not ``MAJOR.MINOR`` or ``MAJOR.MINOR.PATCH``."""
+
+    def __init__(self, message: str, *, text: object, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.text = text
+
+
+class NoUpgradePath(SchemaError):
+    """No chain of registered upgrade steps leads from one schema version to another."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        doc_type: str,
+        from_version: str,
+        to_version: str,
+        steps: list[tuple[str, str]],
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.doc_type = doc_type
+        self.from_version = from_version
+        self.to_version = to_version
+        #: The registered steps, as (from, to) version strings.
+        self.steps = steps
+
+
+class TransformError(EsmigrateError):
+    """A transformation rule or upgrade step failed on one document.
+
+    ``rule`` names the rule (or upgrade step), ``doc_id`` the document when known, ``cause`` the
+    original exception. A migration sends such documents to its dead-letter path with these.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str,
+        doc_id: str | None = None,
+        cause: BaseException | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.rule = rule
+        self.doc_id = doc_id
+        self.cause = cause
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a dead-letter record keeps: rule, document id and the error text."""
+        return {
+            "rule": self.rule,
+            "doc_id": self.doc_id,
+            "error": str(self.cause) if self.cause is not None else self.message,
+            "error_type": type(self.cause).__name__ if self.cause is not None else None,
+        }

@@ -14,6 +14,7 @@ from esmigrate.cli import _devserver as _devserver
 from esmigrate.cli import _info as _info
 from esmigrate.cli import _migrate as _migrate
 from esmigrate.cli import _migrations as _migrations
+from esmigrate.cli import _schema as _schema
 from esmigrate.cli._app import cli
 from esmigrate.exceptions import EsmigrateError
 
@@ -38,6 +39,11 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    # Without standalone mode click returns (rather than raises) the code of `Exit(n)`; `python -m
+    # esmigrate` must still end with it (`check` exits 1 on drift, `dev-server status` 3).
+    if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+        sys.exit(result)
+    return result
 
 
 __all__ = ["cli", "main"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blog_schema import Post
+from app_schema import Post
 
 from esmigrate.operations import Operations
 
