@@ -125,18 +125,21 @@ def ensure_distribution(log: Path) -> Path:
     return dist
 
 
+def _child(pid: int) -> subprocess.Popen[bytes] | None:
+    return next((proc for proc in _CHILDREN if proc.pid == pid), None)
+
+
 def _pid_alive(pid: int) -> bool:
+    child = _child(pid)
+    if child is not None:
+        # Started by this process: poll() also reaps it, so no zombie lingers.
+        return child.poll() is None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    # A zombie child still answers kill(0); reap it if it is ours.
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
     return _is_our_node(pid)
 
 
@@ -322,6 +325,10 @@ def stop(port: int = 9200, *, timeout: float = 60.0) -> DevServer | None:
             os.kill(server.pid, signal.SIGKILL)
         while _pid_alive(server.pid):
             time.sleep(0.1)
+    child = _child(server.pid)
+    if child is not None:
+        child.wait()
+        _CHILDREN.remove(child)
     (_node_dir(port) / "node.json").unlink(missing_ok=True)
     return server
 
