@@ -44,9 +44,18 @@ def _say(text: str) -> None:
 
 
 def _reporter(state: AppState) -> Callable[[str], None] | None:
+    """Progress on stderr (stdout stays the result); a task polled every second says the same
+    thing many times, so repeats are dropped."""
     if state.json_output:
         return None
-    return lambda message: err_console.print(escape(message), soft_wrap=True)
+    last: list[str] = [""]
+
+    def report(message: str) -> None:
+        if message != last[0]:
+            last[0] = message
+            err_console.print(escape(message), soft_wrap=True)
+
+    return report
 
 
 def _apply_ttl(state: AppState, lease_ttl: float | None) -> None:
