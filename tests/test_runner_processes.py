@@ -125,7 +125,7 @@ def test_a_killed_runner_is_reported_failed_then_repaired(
     with pytest.raises(RevisionFailed) as err:
         command.upgrade(config, lock_timeout=60)
     assert err.value.revision == "r2"
-    assert "stopped during upgrade" in err.value.message
+    assert "stopped during upgrade in operation 1 (call wait_for_gate()" in err.value.message
     assert "esmigrate repair" in (err.value.hint or "")
     docs = revision_docs(cluster, prefix)
     assert docs["r1"]["state"] == "applied"

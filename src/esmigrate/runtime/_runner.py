@@ -311,15 +311,24 @@ class Runner:
             if rec.state != RUNNING:
                 continue
             by = rec.doc.get("by") or {}
-            done = len(rec.doc.get("log") or [])
+            log = rec.doc.get("log") or []
+            done = sum(1 for entry in log if "status" in entry)
+            unfinished = [entry for entry in log if "status" not in entry]
+            where = (
+                f"in operation {unfinished[0].get('n')} ({unfinished[0].get('summary')}), "
+                if unfinished
+                else ""
+            )
             rec.doc["state"] = FAILED
             rec.doc["ended_at"] = timestamp()
             rec.doc["error"] = {
                 "type": "runner_died",
                 "reason": f"the runner {by.get('owner')} on {by.get('host')} (pid "
-                f"{by.get('pid')}) stopped during {rec.direction} after {done} operation(s) "
-                "and its lease expired",
+                f"{by.get('pid')}) stopped during {rec.direction} {where}after {done} "
+                "completed operation(s), and its lease expired",
             }
+            for entry in unfinished:
+                entry.update(status="interrupted", ended_at=rec.doc["ended_at"])
             self._event(rec, "recover", FAILED)
             self._save(rec)
             self.report(f"Revision {rev} was left running by a dead runner: recorded as failed.")
