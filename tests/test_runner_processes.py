@@ -105,12 +105,12 @@ def test_a_killed_runner_is_reported_failed_then_repaired(
     runner = upgrade_process(config)
     try:
         deadline = time.monotonic() + 120
-        while True:  # wait until r2 is running (its first operation started)
+        while True:  # wait until r2's first operation (the gate) has started
             assert runner.poll() is None, runner.communicate()
             assert time.monotonic() < deadline, "the runner never reached r2"
             if cluster.exists(f"{prefix}-hist"):
                 doc = revision_docs(cluster, prefix).get("r2")
-                if doc and doc["state"] == "running":
+                if doc and doc["state"] == "running" and doc["log"]:
                     break
             time.sleep(0.2)
         os.kill(runner.pid, signal.SIGKILL)

@@ -428,6 +428,8 @@ class Runner:
                 "started_at": timestamp(),
             }
             log.append(entry)
+            # Recorded before it runs: after a crash the history names the operation in flight.
+            self._save(record)
 
             def on_task(task_id: str, entry: dict[str, Any] = entry) -> None:
                 entry["task"] = task_id
