@@ -56,11 +56,11 @@ def test_one_holder_at_a_time_and_a_clear_refusal(store: HistoryStore) -> None:
 
 
 def test_heartbeat_keeps_the_lease_past_its_ttl(store: HistoryStore) -> None:
-    lease = Lease(store, Identity.current(), ttl=1.5).acquire(timeout=0)
+    lease = Lease(store, Identity.current(), ttl=3).acquire(timeout=0)
     try:
         first_expiry = read_lease(store)
         assert first_expiry is not None
-        time.sleep(4)  # more than twice the TTL: only renewals keep it
+        time.sleep(7)  # more than twice the TTL: only renewals keep it
         lease.check()
         current = read_lease(store)
         assert current is not None
@@ -68,7 +68,7 @@ def test_heartbeat_keeps_the_lease_past_its_ttl(store: HistoryStore) -> None:
         assert current["expires_at"] > first_expiry["expires_at"]
         assert not current["expired"]
         with pytest.raises(LeaseHeld):
-            Lease(store, Identity.current(), ttl=1.5).acquire(timeout=0)
+            Lease(store, Identity.current(), ttl=3).acquire(timeout=0)
     finally:
         lease.release()
 

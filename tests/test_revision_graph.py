@@ -215,3 +215,15 @@ def test_order_always_puts_parents_first(parent_choices: list[list[int]]) -> Non
     for head in graph.heads:
         path = graph.upgrade_path(head, ()).revisions
         assert set(path) == graph.ancestors(head)
+
+
+def test_lease_ttl_from_file_and_flag(tmp_path: Path) -> None:
+    from esmigrate.config import load_config
+    from esmigrate.exceptions import ConfigError
+
+    (tmp_path / "esmigrate.toml").write_text("[esmigrate]\nlease_ttl = 7.5\n")
+    assert load_config(cwd=tmp_path, env={}).lease_ttl == 7.5
+    assert load_config(cwd=tmp_path, env={}, lease_ttl=3).lease_ttl == 3.0
+    (tmp_path / "esmigrate.toml").write_text('[esmigrate]\nlease_ttl = "soon"\n')
+    with pytest.raises(ConfigError, match="lease_ttl"):
+        load_config(cwd=tmp_path, env={})

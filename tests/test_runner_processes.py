@@ -105,12 +105,12 @@ def test_a_killed_runner_is_reported_failed_then_repaired(
     runner = upgrade_process(config)
     try:
         deadline = time.monotonic() + 120
-        while True:  # wait until r2 is running (its first operation started)
+        while True:  # wait until r2's first operation (the gate) has started
             assert runner.poll() is None, runner.communicate()
             assert time.monotonic() < deadline, "the runner never reached r2"
             if cluster.exists(f"{prefix}-hist"):
                 doc = revision_docs(cluster, prefix).get("r2")
-                if doc and doc["state"] == "running":
+                if doc and doc["state"] == "running" and doc["log"]:
                     break
             time.sleep(0.2)
         os.kill(runner.pid, signal.SIGKILL)
@@ -125,7 +125,7 @@ def test_a_killed_runner_is_reported_failed_then_repaired(
     with pytest.raises(RevisionFailed) as err:
         command.upgrade(config, lock_timeout=60)
     assert err.value.revision == "r2"
-    assert "stopped during upgrade" in err.value.message
+    assert "stopped during upgrade in operation 1 (call wait_for_gate()" in err.value.message
     assert "esmigrate repair" in (err.value.hint or "")
     docs = revision_docs(cluster, prefix)
     assert docs["r1"]["state"] == "applied"

@@ -221,12 +221,13 @@ def upgrade(
     target: str = "head",
     *,
     dry_run: bool = False,
-    lock_timeout: float = 60.0,
+    lock_timeout: float | None = None,
     reporter: Reporter | None = None,
 ) -> dict[str, Any]:
     """Apply the pending revisions up to ``target`` (``head``, ``heads``, a revision, ``+N``).
 
-    Waits up to ``lock_timeout`` seconds for another runner's lease. ``dry_run``: the plan only.
+    Waits up to ``lock_timeout`` seconds (default: twice the lease TTL, so a dead runner's
+    lease always lapses first) for another runner's lease. ``dry_run``: the plan only.
     """
     if dry_run:
         return plan(config, target)
@@ -242,7 +243,7 @@ def downgrade(
     target: str,
     *,
     dry_run: bool = False,
-    lock_timeout: float = 60.0,
+    lock_timeout: float | None = None,
     reporter: Reporter | None = None,
 ) -> dict[str, Any]:
     """Undo applied revisions down to ``target`` (a revision, ``-N``, ``base``) by running
@@ -283,7 +284,7 @@ def repair(
     config: Config,
     *,
     forget_missing: bool = False,
-    lock_timeout: float = 60.0,
+    lock_timeout: float | None = None,
     reporter: Reporter | None = None,
 ) -> dict[str, Any]:
     """Re-align checksums of edited applied scripts, clear failed/interrupted states after a
@@ -296,7 +297,11 @@ def repair(
 
 
 def baseline(
-    config: Config, target: str, *, lock_timeout: float = 60.0, reporter: Reporter | None = None
+    config: Config,
+    target: str,
+    *,
+    lock_timeout: float | None = None,
+    reporter: Reporter | None = None,
 ) -> dict[str, Any]:
     """Adopt a cluster that existed before esmigrate: record ``target`` and its ancestors as
     applied without running them (refused once the history records revisions)."""
@@ -306,7 +311,11 @@ def baseline(
 
 
 def stamp(
-    config: Config, target: str, *, lock_timeout: float = 60.0, reporter: Reporter | None = None
+    config: Config,
+    target: str,
+    *,
+    lock_timeout: float | None = None,
+    reporter: Reporter | None = None,
 ) -> dict[str, Any]:
     """Record the cluster as being exactly at ``target`` (``base`` for nothing) without
     running anything."""

@@ -27,9 +27,8 @@ _RELATIVE = {"ignore_unknown_options": True}  # so that `downgrade -1` is a targ
 lock_timeout_option = click.option(
     "--lock-timeout",
     type=float,
-    default=60.0,
-    show_default=True,
-    help="Seconds to wait for another runner's lease before giving up.",
+    help="Seconds to wait for another runner's lease before giving up "
+    "[default: twice the lease TTL].",
 )
 lease_ttl_option = click.option(
     "--lease-ttl",
@@ -44,9 +43,18 @@ def _say(text: str) -> None:
 
 
 def _reporter(state: AppState) -> Callable[[str], None] | None:
+    """Progress on stderr (stdout stays the result); a task polled every second says the same
+    thing many times, so repeats are dropped."""
     if state.json_output:
         return None
-    return lambda message: err_console.print(escape(message), soft_wrap=True)
+    last: list[str] = [""]
+
+    def report(message: str) -> None:
+        if message != last[0]:
+            last[0] = message
+            err_console.print(escape(message), soft_wrap=True)
+
+    return report
 
 
 def _apply_ttl(state: AppState, lease_ttl: float | None) -> None:
@@ -209,7 +217,7 @@ def _print_run(data: dict[str, Any]) -> None:
 @connection_options
 @pass_state
 def upgrade(
-    state: AppState, target: str, dry_run: bool, lock_timeout: float, lease_ttl: float | None
+    state: AppState, target: str, dry_run: bool, lock_timeout: float | None, lease_ttl: float | None
 ) -> None:
     """Apply pending revisions up to TARGET (head, heads, a revision id or prefix, +N)."""
     _apply_ttl(state, lease_ttl)
@@ -231,7 +239,7 @@ def upgrade(
 @connection_options
 @pass_state
 def downgrade(
-    state: AppState, target: str, dry_run: bool, lock_timeout: float, lease_ttl: float | None
+    state: AppState, target: str, dry_run: bool, lock_timeout: float | None, lease_ttl: float | None
 ) -> None:
     """Undo applied revisions down to TARGET (a revision id or prefix, -N, base)."""
     _apply_ttl(state, lease_ttl)
@@ -371,7 +379,7 @@ def _print_changes(data: dict[str, Any], nothing: str) -> None:
 @lock_timeout_option
 @connection_options
 @pass_state
-def repair(state: AppState, forget_missing: bool, lock_timeout: float) -> None:
+def repair(state: AppState, forget_missing: bool, lock_timeout: float | None) -> None:
     """Re-align checksums after an intended edit, clear failed entries after a fix."""
     data = command.repair(
         state.config,
@@ -387,7 +395,7 @@ def repair(state: AppState, forget_missing: bool, lock_timeout: float) -> None:
 @lock_timeout_option
 @connection_options
 @pass_state
-def baseline(state: AppState, target: str, lock_timeout: float) -> None:
+def baseline(state: AppState, target: str, lock_timeout: float | None) -> None:
     """Adopt an existing cluster: record TARGET and its ancestors as applied."""
     data = command.baseline(
         state.config, target, lock_timeout=lock_timeout, reporter=_reporter(state)
@@ -400,7 +408,7 @@ def baseline(state: AppState, target: str, lock_timeout: float) -> None:
 @lock_timeout_option
 @connection_options
 @pass_state
-def stamp(state: AppState, target: str, lock_timeout: float) -> None:
+def stamp(state: AppState, target: str, lock_timeout: float | None) -> None:
     """Record the cluster as being at TARGET (or base) without running anything."""
     data = command.stamp(state.config, target, lock_timeout=lock_timeout, reporter=_reporter(state))
     emit(state, data, lambda: _print_changes(data, f"The history already says {target}."))

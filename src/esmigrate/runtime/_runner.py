@@ -282,12 +282,13 @@ class Runner:
 
     # -- the lease ------------------------------------------------------------------------------
 
-    def _acquire(self, command: str, lock_timeout: float) -> Lease:
+    def _acquire(self, command: str, lock_timeout: float | None) -> Lease:
         self.store.ensure()
         lease = Lease(
             self.store, self.identity, ttl=self.lease_ttl, command=command, reporter=self.report
         )
-        lease.acquire(lock_timeout)
+        # By default a waiting runner outlasts a dead holder's lease (at most one TTL old).
+        lease.acquire(2 * self.lease_ttl if lock_timeout is None else lock_timeout)
         self._lease = lease
         return lease
 
@@ -311,15 +312,24 @@ class Runner:
             if rec.state != RUNNING:
                 continue
             by = rec.doc.get("by") or {}
-            done = len(rec.doc.get("log") or [])
+            log = rec.doc.get("log") or []
+            done = sum(1 for entry in log if "status" in entry)
+            unfinished = [entry for entry in log if "status" not in entry]
+            where = (
+                f"in operation {unfinished[0].get('n')} ({unfinished[0].get('summary')}), "
+                if unfinished
+                else ""
+            )
             rec.doc["state"] = FAILED
             rec.doc["ended_at"] = timestamp()
             rec.doc["error"] = {
                 "type": "runner_died",
                 "reason": f"the runner {by.get('owner')} on {by.get('host')} (pid "
-                f"{by.get('pid')}) stopped during {rec.direction} after {done} operation(s) "
-                "and its lease expired",
+                f"{by.get('pid')}) stopped during {rec.direction} {where}after {done} "
+                "completed operation(s), and its lease expired",
             }
+            for entry in unfinished:
+                entry.update(status="interrupted", ended_at=rec.doc["ended_at"])
             self._event(rec, "recover", FAILED)
             self._save(rec)
             self.report(f"Revision {rev} was left running by a dead runner: recorded as failed.")
@@ -348,7 +358,9 @@ class Runner:
         ]
         return plan_dict(planned, route, self.store.index, self.root) | {"running": busy}
 
-    def run(self, target: str, direction: str, *, lock_timeout: float = 60.0) -> dict[str, Any]:
+    def run(
+        self, target: str, direction: str, *, lock_timeout: float | None = None
+    ) -> dict[str, Any]:
         """Upgrade or downgrade to ``target``; returns what was done."""
         verb = direction
         records = self.records()
@@ -419,6 +431,8 @@ class Runner:
                 "started_at": timestamp(),
             }
             log.append(entry)
+            # Recorded before it runs: after a crash the history names the operation in flight.
+            self._save(record)
 
             def on_task(task_id: str, entry: dict[str, Any] = entry) -> None:
                 entry["task"] = task_id
@@ -518,7 +532,7 @@ class Runner:
 
     # -- rewriting the record without running anything ------------------------------------------
 
-    def stamp(self, target: str, *, lock_timeout: float = 60.0) -> dict[str, Any]:
+    def stamp(self, target: str, *, lock_timeout: float | None = None) -> dict[str, Any]:
         """Record the cluster as being exactly at ``target`` without running anything."""
         wanted = self._wanted(target)
         changes: list[dict[str, Any]] = []
@@ -537,7 +551,7 @@ class Runner:
                     changes.append(self._mark(records, rev, PENDING, "stamp"))
         return {"target": target, "history_index": self.store.index, "changes": changes}
 
-    def baseline(self, target: str, *, lock_timeout: float = 60.0) -> dict[str, Any]:
+    def baseline(self, target: str, *, lock_timeout: float | None = None) -> dict[str, Any]:
         """Adopt a cluster that predates esmigrate: ``target`` and its ancestors count as
         applied. Refused when the history already records revisions."""
         wanted = self._wanted(target)
@@ -600,7 +614,9 @@ class Runner:
         self.report(f"{action}: {rev} {before or 'unrecorded'} -> {state}")
         return {"revision": rev, "path": self._path(rev), "before": before, "after": state}
 
-    def repair(self, *, forget_missing: bool = False, lock_timeout: float = 60.0) -> dict[str, Any]:
+    def repair(
+        self, *, forget_missing: bool = False, lock_timeout: float | None = None
+    ) -> dict[str, Any]:
         """Clear failed and interrupted states, re-align checksums of edited applied scripts,
         and (with ``forget_missing``) drop entries whose script is gone. Says what it did."""
         changes: list[dict[str, Any]] = []
