@@ -9,6 +9,7 @@ inside this module. Nothing outside ``esmigrate.cluster`` imports either client.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -235,15 +236,15 @@ class Cluster:
         finally:
             self.close_pit(pit_id)
 
-    def pit_sort(self) -> list[Any]:
-        """A sort under which ``search_after`` through a point in time sees every document once.
+    @property
+    def has_shard_doc(self) -> bool:
+        """Whether ``_shard_doc`` exists: the tiebreaker that makes point-in-time paging exact.
 
-        Elasticsearch has ``_shard_doc``. OpenSearch 2.x has not, and ``_doc`` alone repeats
-        sort values across shards (pages then skip documents), so there it sorts on ``_id``.
+        Elasticsearch has it since 7.12, OpenSearch since 3.3. Without it, ``_doc`` repeats sort
+        values across shards (``search_after`` then skips documents) and ``_id`` loads every id
+        into the heap as fielddata, so older OpenSearch is read with a ``_doc``-sorted scroll.
         """
-        if self.engine.name == "elasticsearch":
-            return [{"_shard_doc": "asc"}]
-        return [{"_id": "asc"}]
+        return self.engine.name == "elasticsearch" or self.engine.version >= (3, 3, 0)
 
     def scan(
         self,
@@ -255,8 +256,18 @@ class Cluster:
     ) -> Iterator[list[dict[str, Any]]]:
         """Every hit of ``index`` (optionally matching ``query``) in pages of ``page_size``.
 
-        Reads one consistent point in time with ``search_after``; memory holds one page.
+        Reads one consistent snapshot; memory holds one page, on the client and on the server
+        (no fielddata): a point in time with ``search_after`` on ``_shard_doc`` where the engine
+        has it, else a scroll sorted by ``_doc``, the order ``_reindex`` itself reads in.
         """
+        if self.has_shard_doc:
+            yield from self._scan_pit(index, query, page_size, keep_alive)
+        else:
+            yield from self._scan_scroll(index, query, page_size, keep_alive)
+
+    def _scan_pit(
+        self, index: str, query: Mapping[str, Any] | None, page_size: int, keep_alive: str
+    ) -> Iterator[list[dict[str, Any]]]:
         pit_id = self.open_pit(index, keep_alive)
         try:
             after: Any = None
@@ -264,7 +275,7 @@ class Cluster:
                 body: dict[str, Any] = {
                     "pit": {"id": pit_id, "keep_alive": keep_alive},
                     "size": page_size,
-                    "sort": self.pit_sort(),
+                    "sort": [{"_shard_doc": "asc"}],
                     "track_total_hits": False,
                 }
                 if query:
@@ -281,6 +292,29 @@ class Cluster:
                 after = hits[-1]["sort"]
         finally:
             self.close_pit(pit_id)
+
+    def _scan_scroll(
+        self, index: str, query: Mapping[str, Any] | None, page_size: int, keep_alive: str
+    ) -> Iterator[list[dict[str, Any]]]:
+        body: dict[str, Any] = {"size": page_size, "sort": ["_doc"]}
+        if query:
+            body["query"] = dict(query)
+        result = self.search(index, body, scroll=keep_alive)
+        scroll_id = result.get("_scroll_id")
+        try:
+            while True:
+                hits: list[dict[str, Any]] = result["hits"]["hits"]
+                if not hits:
+                    return
+                yield hits
+                result = self.request(
+                    "POST", "/_search/scroll", body={"scroll": keep_alive, "scroll_id": scroll_id}
+                )
+                scroll_id = result.get("_scroll_id") or scroll_id
+        finally:
+            if scroll_id:
+                with contextlib.suppress(NotFoundError):  # expired already
+                    self.request("DELETE", "/_search/scroll", body={"scroll_id": [scroll_id]})
 
     # -- tasks -----------------------------------------------------------------------------------
 

@@ -85,7 +85,7 @@ class Reindex(Operation):
             search: dict[str, Any] = {
                 "pit": {"id": f"<point in time on {self.source}>", "keep_alive": "5m"},
                 "size": self.page_size,
-                "sort": "<per engine: _shard_doc or _id>",
+                "sort": "<per engine: point in time on _shard_doc, or a _doc-sorted scroll>",
             }
             if self.query:
                 search["query"] = self.query
