@@ -71,6 +71,8 @@ migrations_dir = "{migrations_dir}"
 history_index = "{history_index}"
 # Seconds a runner's lease lives without a heartbeat: a crashed runner blocks others this long.
 lease_ttl = 60
+# Modules whose Document classes describe the wanted indices (`check`, `revision --autogenerate`).
+# schema_modules = ["myapp.documents"]
 """
 _TOML_CONNECTION = """\
 # Credentials come from the environment (ESMIGRATE_USERNAME / ESMIGRATE_PASSWORD,
@@ -145,17 +147,50 @@ def revision(
     *,
     rev_id: str | None = None,
     head: Sequence[str] | None = None,
+    autogenerate: bool = False,
 ) -> dict[str, Any]:
     """Write a new migration script from the template. It follows the current head, or the
-    revision(s) in ``head`` (to start a branch, or to merge several)."""
+    revision(s) in ``head`` (to start a branch, or to merge several).
+
+    With ``autogenerate`` the Document classes of ``schema_modules`` are compared with the live
+    indices and the script's ``upgrade()`` gets the operations the differences need, with a
+    ``# TODO(human)`` comment where a person must decide (as Alembic's autogenerate).
+    """
     directory = ScriptDirectory.from_config(config)
-    script = directory.write_revision(message, down_revisions=head, rev_id=rev_id)
+    upgrades = autogenerate_operations(config) if autogenerate else []
+    script = directory.write_revision(
+        message, down_revisions=head, rev_id=rev_id, upgrades=upgrades
+    )
     return {
         "revision": script.revision,
         "down_revisions": list(script.down_revisions),
         "message": script.message,
         "path": display_path(script.path, config.root),
+        "operations": upgrades,
     }
+
+
+def autogenerate_operations(config: Config) -> list[str]:
+    """Source lines for ``upgrade()`` that bring the cluster to the configured Document classes."""
+    from esmigrate.schema import diff_mappings, index_name_of, render_operations
+
+    documents = schema_documents(config)
+    lines: list[str] = []
+    with open_cluster(config) as cluster:
+        for document in documents:
+            name = index_name_of(document)
+            assert name is not None  # schema_documents keeps only classes with an index name
+            if not cluster.exists(name):
+                lines.append(f"# {name}: does not exist yet")
+                lines.append(f"from {document.__module__} import {document.__qualname__}")
+                lines.append(f"op.create_index({document.__qualname__})")
+                continue
+            diff = diff_mappings(name, document, cluster=cluster)
+            if not diff:
+                continue
+            lines.append(f"# {name}: {diff.compatibility.value.replace('_', ' ')}")
+            lines.extend(render_operations(diff, name))
+    return lines
 
 
 def merge(

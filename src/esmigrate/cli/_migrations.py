@@ -118,12 +118,26 @@ def _show_new(state: AppState, data: dict[str, Any]) -> None:
     multiple=True,
     help="Revision(s) the new one follows (default: the current head); repeat to merge.",
 )
+@click.option(
+    "--autogenerate",
+    is_flag=True,
+    help="Fill upgrade() from the differences between schema_modules' Document classes and the cluster.",
+)
 @connection_options
 @pass_state
-def revision(state: AppState, message: str, rev_id: str | None, heads: tuple[str, ...]) -> None:
+def revision(
+    state: AppState, message: str, rev_id: str | None, heads: tuple[str, ...], autogenerate: bool
+) -> None:
     """Write a new migration script from the template."""
     _show_new(
-        state, command.revision(state.config, message, rev_id=rev_id, head=list(heads) or None)
+        state,
+        command.revision(
+            state.config,
+            message,
+            rev_id=rev_id,
+            head=list(heads) or None,
+            autogenerate=autogenerate,
+        ),
     )
 
 

@@ -40,7 +40,7 @@ message = ${message}
 
 def upgrade(op: Operations) -> None:
     """Declare the operations that move the cluster forward (they run after this returns)."""
-
+${upgrades}
 
 def downgrade(op: Operations) -> None:
     """Declare the operations that undo upgrade(); delete this function if it cannot be undone."""
@@ -115,11 +115,13 @@ class ScriptDirectory:
         down_revisions: Sequence[str] | None = None,
         rev_id: str | None = None,
         graph: RevisionGraph | None = None,
+        upgrades: Sequence[str] = (),
     ) -> Script:
         """Write a new script from the template and return it, loaded.
 
         ``down_revisions`` defaults to the current head; with several heads the caller must
-        name them (a merge) or pick one.
+        name them (a merge) or pick one. ``upgrades`` are source lines for the body of
+        ``upgrade()`` (autogenerate), put where the template says ``${upgrades}``.
         """
         graph = graph if graph is not None else self.load()
         if down_revisions is None:
@@ -144,7 +146,17 @@ class ScriptDirectory:
         target = self.path / f"{revision}_{slug}.py"
         down_literal: object
         down_literal = None if not parents else parents[0] if len(parents) == 1 else tuple(parents)
-        text = string.Template(self.template()).safe_substitute(
+        template = self.template()
+        if upgrades and "${upgrades}" not in template:
+            raise ScriptError(
+                f"The script template {self.path / TEMPLATE_FILE} has no ${{upgrades}} placeholder "
+                "for the generated operations.",
+                path=str(self.path / TEMPLATE_FILE),
+                hint="Add a line `${upgrades}` inside its upgrade() function.",
+            )
+        body = "".join(f"    {line}\n" if line else "\n" for line in upgrades)
+        text = string.Template(template).safe_substitute(
+            upgrades=body,
             title=message.replace('"""', "'''") or "(no message)",
             revision_id=revision,
             revision=_literal(revision),
