@@ -186,7 +186,7 @@ def autogenerate_operations(config: Config) -> list[str]:
                 lines.append(f"op.create_index({document.__qualname__})")
                 continue
             diff = diff_mappings(name, document, cluster=cluster)
-            if not diff:
+            if not diff or diff.compatibility is None:
                 continue
             lines.append(f"# {name}: {diff.compatibility.value.replace('_', ' ')}")
             lines.extend(render_operations(diff, name))
