@@ -480,3 +480,42 @@ def resolve_alias_exists(cluster: Cluster, name: str) -> bool:
     from esmigrate.migrate._layout import is_alias
 
     return is_alias(cluster, name)
+
+
+def test_separate_read_and_write_aliases_move_together(cluster: Cluster, prefix: str) -> None:
+    read, write = f"{prefix}-r", f"{prefix}-w"
+    source = f"{prefix}-r-v1"
+    cluster.request(
+        "PUT",
+        f"/{source}",
+        body={
+            "settings": {"number_of_replicas": 0},
+            "mappings": SOURCE_MAPPING,
+            "aliases": {read: {}, write: {"is_write_index": True}},
+        },
+    )
+    from tests.migrate_support import make_doc
+
+    docs = {f"d{i}": make_doc(i) for i in range(200)}
+    bulk(cluster, source, docs)
+    result = blue_green(cluster, prefix, read, write_alias=write, transform=transform).run()
+    aliases = cluster.request("GET", f"/{result.target}/_alias")[result.target]["aliases"]
+    assert set(aliases) == {read, write}
+    assert aliases[write].get("is_write_index") is True
+    assert cluster.request("GET", f"/{source}/_alias")[source]["aliases"] == {}
+    expected = {i: transform(json.loads(json.dumps(d))) for i, d in docs.items()}
+    assert diff(expected, all_docs(cluster, result.target)) == {}
+
+
+def test_invalid_target_mapping_is_reported_and_not_resumed(cluster: Cluster, prefix: str) -> None:
+    alias, _, _ = create_source(cluster, prefix, 10)
+    with pytest.raises(PreflightError) as err:
+        blue_green(
+            cluster, prefix, alias, mappings={"properties": {"x": {"type": "no-such-type"}}}
+        ).run()
+    assert err.value.problem == "target_invalid"
+    assert "no-such-type" in str(err.value)
+    # The next run (fixed) starts afresh instead of resuming the failed one.
+    result = blue_green(cluster, prefix, alias, transform=transform).run()
+    assert not result.resumed
+    assert resolve(cluster, alias).source == result.target

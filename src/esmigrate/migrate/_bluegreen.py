@@ -338,7 +338,7 @@ class BlueGreen:
         """Run (or resume) the migration; returns when the aliases point to the new index."""
         state = Checkpoint(self.cluster, self.state_index, self.id)
         data = state.load()
-        resumed = bool(data) and data.get("phase") != "done"
+        resumed = bool(data) and data.get("phase") not in ("done", "abandoned")
         if (
             data.get("phase") == "done"
             and data.get("fingerprint") == self._fingerprint()
@@ -450,6 +450,8 @@ class BlueGreen:
                     "PUT", f"/{target}", body={"settings": create, "mappings": dict(self.mappings)}
                 )
             except RequestError as exc:
+                # Nothing to resume: the next run starts afresh.
+                state.save(phase="abandoned", error=exc.reason)
                 raise PreflightError(
                     f"Creating the target index {target} failed: {exc.reason or exc}",
                     problem="target_invalid",
