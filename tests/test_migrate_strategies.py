@@ -183,6 +183,16 @@ def test_preflight_errors_before_anything_is_written(cluster: Cluster, prefix: s
     )
     assert problem(alias, target=f"{prefix}-taken") == "target_exists"
     assert problem(alias, script=PAINLESS, transform=transform) == "two_transforms"
+    cluster.request(
+        "PUT",
+        f"/{prefix}-nosrc-v1",
+        body={
+            "settings": {"number_of_replicas": 0},
+            "mappings": {"_source": {"enabled": False}},
+            "aliases": {f"{prefix}-nosrc": {}},
+        },
+    )
+    assert problem(f"{prefix}-nosrc") == "source_disabled"
     # Nothing was created by the refused attempts.
     rows = cluster.request(
         "GET", f"/_cat/indices/{prefix}*", params={"format": "json", "h": "index"}
@@ -519,3 +529,30 @@ def test_invalid_target_mapping_is_reported_and_not_resumed(cluster: Cluster, pr
     result = blue_green(cluster, prefix, alias, transform=transform).run()
     assert not result.resumed
     assert resolve(cluster, alias).source == result.target
+
+
+def test_throttle_reaches_the_python_pipeline(cluster: Cluster, prefix: str) -> None:
+    alias, _, initial = create_source(cluster, prefix, 2000)
+    migration: BlueGreen
+    answers: list[dict[str, Any]] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.phase == "copy" and not answers:
+            answers.append(throttle(cluster, migration.id, None, state_index=f"{prefix}-hist"))
+
+    # 20 docs/s would take minutes; the pipeline re-reads the throttle document and speeds up.
+    migration = blue_green(
+        cluster,
+        prefix,
+        alias,
+        transform=transform,
+        requests_per_second=20,
+        page_size=20,
+        on_progress=on_progress,
+    )
+    result = migration.run()
+    assert answers
+    assert answers[0]["tasks"] == []  # no server task: the pipeline reads the rate itself
+    assert migration._bucket.rate is None
+    expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
+    assert diff(expected, all_docs(cluster, result.target)) == {}

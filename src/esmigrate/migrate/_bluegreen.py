@@ -418,6 +418,13 @@ class BlueGreen:
                     hint="Delete it if it is a leftover, or choose another target name.",
                 )
             reuse = True
+        source_mapping = mapping_of(self.cluster, where.source)
+        if str(source_mapping.get("_source", {}).get("enabled", True)).lower() == "false":
+            raise PreflightError(
+                f"{where.source} does not store _source, so its documents cannot be copied.",
+                problem="source_disabled",
+                hint="Documents without _source can only be re-created from their origin.",
+            )
         source_layout = layout(self.cluster, where.source)
         flat = self._target_settings(source_layout)
         restore = {
@@ -774,6 +781,9 @@ class BlueGreen:
         self.cluster.refresh(target)
         lo, ln = layout(self.cluster, source), layout(self.cluster, target)
         failures = self._dead.count()
+        # Under the block, N_s ⊇ O_s exactly, so a shard's surplus is the number of stale ids in
+        # it: the scan may stop once it has found them all.
+        surplus: dict[int, int] = {}
         if lo.same_routing(ln):
             if failures:
                 shards = list(range(ln.shards))
@@ -781,6 +791,8 @@ class BlueGreen:
                 co = shard_counts(self.cluster, source, lo.shards)
                 cn = shard_counts(self.cluster, target, ln.shards)
                 shards = [s for s in range(ln.shards) if co[s] != cn[s]]
+                if exact:
+                    surplus = {s: cn[s] - co[s] for s in shards if cn[s] > co[s]}
         elif failures or self.cluster.count(source) != self.cluster.count(target):
             shards = list(range(ln.shards))
         else:
@@ -792,9 +804,12 @@ class BlueGreen:
         totals = {"deleted": 0, "checked": 0}
 
         def work(shard: int) -> None:
+            found = 0
             for hits, _ in scan(
                 self.cluster, target, shard, -1, tops[shard], source=False, with_seq=True, page=5000
             ):
+                if shard in surplus and found >= surplus[shard]:
+                    break
                 if not hits:
                     continue
                 docs = self.cluster.request(
@@ -812,6 +827,7 @@ class BlueGreen:
                     params={"_source": "false"},
                 )["docs"]
                 gone = [h for h, doc in zip(hits, docs, strict=True) if not doc.get("found")]
+                found += len(gone)
                 removed = self._delete_stale(target, gone) if gone else 0
                 with self._lock:
                     totals["checked"] += len(hits)
