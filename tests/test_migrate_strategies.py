@@ -556,3 +556,63 @@ def test_throttle_reaches_the_python_pipeline(cluster: Cluster, prefix: str) -> 
     assert migration._bucket.rate is None
     expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
     assert diff(expected, all_docs(cluster, result.target)) == {}
+
+
+class RejectingCluster:
+    """A thin wrapper whose bulk answers 429 for every other item, then once for the whole
+    request, for the first few calls (fault injection as elasticsearch-py does it)."""
+
+    def __init__(self, cluster: Cluster, rejections: int) -> None:
+        self._cluster = cluster
+        self.rejections = rejections
+        self.whole_request_refused = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cluster, name)
+
+    def bulk(self, body: bytes, *, refresh: str | bool | None = None) -> dict[str, Any]:
+        from esmigrate.exceptions import RequestError
+
+        if self.rejections <= 0:
+            return self._cluster.bulk(body, refresh=refresh)
+        self.rejections -= 1
+        if not self.whole_request_refused:
+            self.whole_request_refused = True
+            raise RequestError("POST /_bulk failed with 429", status=429)
+        lines = body.splitlines()
+        pairs = [(lines[i], lines[i + 1]) for i in range(0, len(lines), 2)]
+        kept = [p for n, p in enumerate(pairs) if n % 2 == 0]
+        result = self._cluster.bulk(b"\n".join(b"\n".join(p) for p in kept) + b"\n")
+        real = iter(result["items"])
+        items = []
+        for n in range(len(pairs)):
+            if n % 2 == 0:
+                items.append(next(real))
+            else:
+                error = {"type": "es_rejected_execution_exception", "reason": "queue full"}
+                items.append({"index": {"status": 429, "error": error}})
+        return {"errors": True, "items": items}
+
+
+def test_pipeline_retries_429_rejections(cluster: Cluster, prefix: str) -> None:
+    from esmigrate.migrate._copy import CopyStats, DeadLetters, PipelineCopier
+    from esmigrate.migrate._shards import checkpoints
+
+    _, source, initial = create_source(cluster, prefix, 600, shards=1)
+    target = f"{prefix}-t"
+    cluster.request(
+        "PUT",
+        f"/{target}",
+        body={"settings": {"number_of_replicas": 0}, "mappings": TARGET_MAPPING},
+    )
+    flaky = RejectingCluster(cluster, rejections=4)
+    dead = DeadLetters(cluster, f"{prefix}-dl", "m")
+    copier = PipelineCopier(flaky, source, target, transform, dead, page=100, chunk_bytes=1)  # type: ignore[arg-type]
+    stats = CopyStats()
+    copier.copy_shard(0, -1, checkpoints(cluster, source)[0], stats)
+    assert flaky.rejections == 0
+    assert stats.retries >= 4
+    assert stats.copied == 600
+    assert stats.failed == 0
+    expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
+    assert diff(expected, all_docs(cluster, target)) == {}

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,7 +144,7 @@ class BlueGreen:
         catchup_threshold / max_rounds: catch-up rounds continue until one copies at most
             ``catchup_threshold`` documents, or ``max_rounds`` rounds ran; then the write block.
         sample_size: documents deep-compared by the validation gate.
-        on_progress: receives :class:`ProgressEvent`\\ s.
+        on_progress: receives :class:`ProgressEvent`\\ s (possibly from worker threads).
         cancel: set it (e.g. from a SIGINT handler) to stop cleanly; the next run resumes.
     """
 
@@ -584,6 +584,9 @@ class BlueGreen:
     ) -> int:
         """Copy every shard's ``(cursor, upto]`` range in parallel threads; resumable."""
         d = state.data
+        # Workers stop at their next page when this is set: on cancel, Ctrl-C or a failure.
+        stop = threading.Event()
+        stats = CopyStats()
         stored = {int(k): int(v) for k, v in (d.get(cursor_key) or {}).items()}
         begin = start or {s: -1 for s in upto}
         cursors = {s: max(stored.get(s, begin[s]), begin[s]) for s in upto}
@@ -595,9 +598,8 @@ class BlueGreen:
             self._dead,
             page=self.page_size,
             bucket=self._bucket,
-            cancel=self.cancel,
+            cancel=stop,
         )
-        stats = CopyStats()
         last_save = [time.monotonic()]
         base = meter.done if meter else 0
 
@@ -626,8 +628,18 @@ class BlueGreen:
             )
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.parallelism, len(upto)))) as pool:
-            for future in [pool.submit(work, s) for s in sorted(upto) if cursors[s] < upto[s]]:
-                future.result()
+            futures = [pool.submit(work, s) for s in sorted(upto) if cursors[s] < upto[s]]
+            try:
+                while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done:
+                    if self.cancel is not None and self.cancel.is_set():
+                        stop.set()
+                    if any(f.done() and f.exception() for f in futures):
+                        break
+                for future in futures:
+                    future.result()
+            except BaseException:
+                stop.set()
+                raise
         save(force=True)
         self._stats.add(copied=stats.copied, failed=stats.failed, retries=stats.retries)
         return stats.copied + stats.failed
