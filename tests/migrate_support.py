@@ -119,7 +119,12 @@ def writer_main(
 ) -> None:
     cluster = connect(ConnectionSettings(urls=(url,)))
     rnd = random.Random(seed)
-    existing = [f"d{i}" for i in range(int(os.environ.get("WRITER_INITIAL", "0")))]
+    # Several writer processes share the initial ids by residue, so each id has one writer and
+    # the order of its operations is the order of that writer's log.
+    part, parts = (int(x) for x in os.environ.get("WRITER_PART", "0/1").split("/"))
+    existing = [
+        f"d{i}" for i in range(int(os.environ.get("WRITER_INITIAL", "0"))) if i % parts == part
+    ]
     present = set(existing)
     new_id = 0
     blocked_total = 0.0
@@ -334,48 +339,78 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Writer:
-    """The live writer subprocess (see tests/migrate_support.py)."""
+    """The live writer: ``processes`` subprocesses (see :func:`writer_main`), disjoint ids."""
 
     def __init__(
-        self, url: str, alias: str, tmp: Path, initial: int, rate: float = 300, mode: str = ""
+        self,
+        url: str,
+        alias: str,
+        tmp: Path,
+        initial: int,
+        rate: float = 300,
+        mode: str = "",
+        processes: int = 2,
     ) -> None:
-        self.log = tmp / "writer.log"
+        self.logs = [tmp / f"writer-{k}.log" for k in range(processes)]
         self.stop_file = tmp / "writer.stop"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.migrate_support",
-                "writer",
-                url,
-                alias,
-                str(self.log),
-                str(self.stop_file),
-                str(rate),
-                "11",
-            ],
-            cwd=ROOT,
-            env={"WRITER_INITIAL": str(initial), "WRITER_MODE": mode, "PATH": "/usr/bin:/bin"},
-        )
+        self.procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.migrate_support",
+                    "writer",
+                    url,
+                    alias,
+                    str(log),
+                    str(self.stop_file),
+                    str(rate / processes),
+                    str(11 + k),
+                ],
+                cwd=ROOT,
+                env={
+                    "WRITER_INITIAL": str(initial),
+                    "WRITER_PART": f"{k}/{processes}",
+                    "WRITER_MODE": mode,
+                    "PATH": "/usr/bin:/bin",
+                },
+            )
+            for k, log in enumerate(self.logs)
+        ]
 
     def count(self, index: str | None = None) -> int:
         return sum(
             1
-            for op in iter_lines(self.log)
+            for log in self.logs
+            for op in iter_lines(log)
             if op["op"] != "summary" and (index is None or op["index"] == index)
         )
 
     def wait_for(self, n: int, index: str | None = None, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while self.count(index) < n:
-            assert self.proc.poll() is None, "the writer died"
-            assert time.monotonic() < deadline, "the writer made no progress"
+            assert all(p.poll() is None for p in self.procs), "a writer died"
+            assert time.monotonic() < deadline, "the writers made no progress"
             time.sleep(0.2)
 
     def stop(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """All acknowledged operations in time order (each id's in its writer's order), and the
+        combined summary."""
         self.stop_file.touch()
-        assert self.proc.wait(timeout=60) == 0
-        return read_log(self.log)
+        for proc in self.procs:
+            assert proc.wait(timeout=60) == 0
+        ops: list[dict[str, Any]] = []
+        summary = {"blocked_longest_s": 0.0, "blocked_total_s": 0.0, "refused": 0}
+        for log in self.logs:
+            part_ops, part = read_log(log)
+            ops.extend(part_ops)
+            summary["blocked_longest_s"] = max(
+                summary["blocked_longest_s"], part["blocked_longest_s"]
+            )
+            summary["blocked_total_s"] += part["blocked_total_s"]
+            summary["refused"] += part["refused"]
+        ops.sort(key=lambda op: op["t"])  # stable: one writer's ops keep their order
+        return ops, summary
 
 
 def check_final_state(

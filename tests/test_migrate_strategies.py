@@ -183,6 +183,16 @@ def test_preflight_errors_before_anything_is_written(cluster: Cluster, prefix: s
     )
     assert problem(alias, target=f"{prefix}-taken") == "target_exists"
     assert problem(alias, script=PAINLESS, transform=transform) == "two_transforms"
+    cluster.request(
+        "PUT",
+        f"/{prefix}-nosrc-v1",
+        body={
+            "settings": {"number_of_replicas": 0},
+            "mappings": {"_source": {"enabled": False}},
+            "aliases": {f"{prefix}-nosrc": {}},
+        },
+    )
+    assert problem(f"{prefix}-nosrc") == "source_disabled"
     # Nothing was created by the refused attempts.
     rows = cluster.request(
         "GET", f"/_cat/indices/{prefix}*", params={"format": "json", "h": "index"}
@@ -480,3 +490,129 @@ def resolve_alias_exists(cluster: Cluster, name: str) -> bool:
     from esmigrate.migrate._layout import is_alias
 
     return is_alias(cluster, name)
+
+
+def test_separate_read_and_write_aliases_move_together(cluster: Cluster, prefix: str) -> None:
+    read, write = f"{prefix}-r", f"{prefix}-w"
+    source = f"{prefix}-r-v1"
+    cluster.request(
+        "PUT",
+        f"/{source}",
+        body={
+            "settings": {"number_of_replicas": 0},
+            "mappings": SOURCE_MAPPING,
+            "aliases": {read: {}, write: {"is_write_index": True}},
+        },
+    )
+    from tests.migrate_support import make_doc
+
+    docs = {f"d{i}": make_doc(i) for i in range(200)}
+    bulk(cluster, source, docs)
+    result = blue_green(cluster, prefix, read, write_alias=write, transform=transform).run()
+    aliases = cluster.request("GET", f"/{result.target}/_alias")[result.target]["aliases"]
+    assert set(aliases) == {read, write}
+    assert aliases[write].get("is_write_index") is True
+    assert cluster.request("GET", f"/{source}/_alias")[source]["aliases"] == {}
+    expected = {i: transform(json.loads(json.dumps(d))) for i, d in docs.items()}
+    assert diff(expected, all_docs(cluster, result.target)) == {}
+
+
+def test_invalid_target_mapping_is_reported_and_not_resumed(cluster: Cluster, prefix: str) -> None:
+    alias, _, _ = create_source(cluster, prefix, 10)
+    with pytest.raises(PreflightError) as err:
+        blue_green(
+            cluster, prefix, alias, mappings={"properties": {"x": {"type": "no-such-type"}}}
+        ).run()
+    assert err.value.problem == "target_invalid"
+    assert "no-such-type" in str(err.value)
+    # The next run (fixed) starts afresh instead of resuming the failed one.
+    result = blue_green(cluster, prefix, alias, transform=transform).run()
+    assert not result.resumed
+    assert resolve(cluster, alias).source == result.target
+
+
+def test_throttle_reaches_the_python_pipeline(cluster: Cluster, prefix: str) -> None:
+    alias, _, initial = create_source(cluster, prefix, 2000)
+    migration: BlueGreen
+    answers: list[dict[str, Any]] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.phase == "copy" and not answers:
+            answers.append(throttle(cluster, migration.id, None, state_index=f"{prefix}-hist"))
+
+    # 20 docs/s would take minutes; the pipeline re-reads the throttle document and speeds up.
+    migration = blue_green(
+        cluster,
+        prefix,
+        alias,
+        transform=transform,
+        requests_per_second=20,
+        page_size=20,
+        on_progress=on_progress,
+    )
+    result = migration.run()
+    assert answers
+    assert answers[0]["tasks"] == []  # no server task: the pipeline reads the rate itself
+    assert migration._bucket.rate is None
+    expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
+    assert diff(expected, all_docs(cluster, result.target)) == {}
+
+
+class RejectingCluster:
+    """A thin wrapper whose bulk answers 429 for every other item, then once for the whole
+    request, for the first few calls (fault injection as elasticsearch-py does it)."""
+
+    def __init__(self, cluster: Cluster, rejections: int) -> None:
+        self._cluster = cluster
+        self.rejections = rejections
+        self.whole_request_refused = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cluster, name)
+
+    def bulk(self, body: bytes, *, refresh: str | bool | None = None) -> dict[str, Any]:
+        from esmigrate.exceptions import RequestError
+
+        if self.rejections <= 0:
+            return self._cluster.bulk(body, refresh=refresh)
+        self.rejections -= 1
+        if not self.whole_request_refused:
+            self.whole_request_refused = True
+            raise RequestError("POST /_bulk failed with 429", status=429)
+        lines = body.splitlines()
+        pairs = [(lines[i], lines[i + 1]) for i in range(0, len(lines), 2)]
+        kept = [p for n, p in enumerate(pairs) if n % 2 == 0]
+        result = self._cluster.bulk(b"\n".join(b"\n".join(p) for p in kept) + b"\n")
+        real = iter(result["items"])
+        items = []
+        for n in range(len(pairs)):
+            if n % 2 == 0:
+                items.append(next(real))
+            else:
+                error = {"type": "es_rejected_execution_exception", "reason": "queue full"}
+                items.append({"index": {"status": 429, "error": error}})
+        return {"errors": True, "items": items}
+
+
+def test_pipeline_retries_429_rejections(cluster: Cluster, prefix: str) -> None:
+    from esmigrate.migrate._copy import CopyStats, DeadLetters, PipelineCopier
+    from esmigrate.migrate._shards import checkpoints
+
+    _, source, initial = create_source(cluster, prefix, 600, shards=1)
+    target = f"{prefix}-t"
+    cluster.request(
+        "PUT",
+        f"/{target}",
+        body={"settings": {"number_of_replicas": 0}, "mappings": TARGET_MAPPING},
+    )
+    flaky = RejectingCluster(cluster, rejections=4)
+    dead = DeadLetters(cluster, f"{prefix}-dl", "m")
+    copier = PipelineCopier(flaky, source, target, transform, dead, page=100, chunk_bytes=1)  # type: ignore[arg-type]
+    stats = CopyStats()
+    copier.copy_shard(0, -1, checkpoints(cluster, source)[0], stats)
+    assert flaky.rejections == 0
+    assert stats.retries >= 4
+    assert stats.copied == 600
+    assert stats.failed == 0
+    expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
+    assert diff(expected, all_docs(cluster, target)) == {}

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,7 +144,7 @@ class BlueGreen:
         catchup_threshold / max_rounds: catch-up rounds continue until one copies at most
             ``catchup_threshold`` documents, or ``max_rounds`` rounds ran; then the write block.
         sample_size: documents deep-compared by the validation gate.
-        on_progress: receives :class:`ProgressEvent`\\ s.
+        on_progress: receives :class:`ProgressEvent`\\ s (possibly from worker threads).
         cancel: set it (e.g. from a SIGINT handler) to stop cleanly; the next run resumes.
     """
 
@@ -338,7 +338,7 @@ class BlueGreen:
         """Run (or resume) the migration; returns when the aliases point to the new index."""
         state = Checkpoint(self.cluster, self.state_index, self.id)
         data = state.load()
-        resumed = bool(data) and data.get("phase") != "done"
+        resumed = bool(data) and data.get("phase") not in ("done", "abandoned")
         if (
             data.get("phase") == "done"
             and data.get("fingerprint") == self._fingerprint()
@@ -418,6 +418,13 @@ class BlueGreen:
                     hint="Delete it if it is a leftover, or choose another target name.",
                 )
             reuse = True
+        source_mapping = mapping_of(self.cluster, where.source)
+        if str(source_mapping.get("_source", {}).get("enabled", True)).lower() == "false":
+            raise PreflightError(
+                f"{where.source} does not store _source, so its documents cannot be copied.",
+                problem="source_disabled",
+                hint="Documents without _source can only be re-created from their origin.",
+            )
         source_layout = layout(self.cluster, where.source)
         flat = self._target_settings(source_layout)
         restore = {
@@ -450,6 +457,8 @@ class BlueGreen:
                     "PUT", f"/{target}", body={"settings": create, "mappings": dict(self.mappings)}
                 )
             except RequestError as exc:
+                # Nothing to resume: the next run starts afresh.
+                state.save(phase="abandoned", error=exc.reason)
                 raise PreflightError(
                     f"Creating the target index {target} failed: {exc.reason or exc}",
                     problem="target_invalid",
@@ -575,6 +584,9 @@ class BlueGreen:
     ) -> int:
         """Copy every shard's ``(cursor, upto]`` range in parallel threads; resumable."""
         d = state.data
+        # Workers stop at their next page when this is set: on cancel, Ctrl-C or a failure.
+        stop = threading.Event()
+        stats = CopyStats()
         stored = {int(k): int(v) for k, v in (d.get(cursor_key) or {}).items()}
         begin = start or {s: -1 for s in upto}
         cursors = {s: max(stored.get(s, begin[s]), begin[s]) for s in upto}
@@ -586,9 +598,8 @@ class BlueGreen:
             self._dead,
             page=self.page_size,
             bucket=self._bucket,
-            cancel=self.cancel,
+            cancel=stop,
         )
-        stats = CopyStats()
         last_save = [time.monotonic()]
         base = meter.done if meter else 0
 
@@ -617,8 +628,18 @@ class BlueGreen:
             )
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.parallelism, len(upto)))) as pool:
-            for future in [pool.submit(work, s) for s in sorted(upto) if cursors[s] < upto[s]]:
-                future.result()
+            futures = [pool.submit(work, s) for s in sorted(upto) if cursors[s] < upto[s]]
+            try:
+                while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done:
+                    if self.cancel is not None and self.cancel.is_set():
+                        stop.set()
+                    if any(f.done() and f.exception() for f in futures):
+                        break
+                for future in futures:
+                    future.result()
+            except BaseException:
+                stop.set()
+                raise
         save(force=True)
         self._stats.add(copied=stats.copied, failed=stats.failed, retries=stats.retries)
         return stats.copied + stats.failed
@@ -772,6 +793,9 @@ class BlueGreen:
         self.cluster.refresh(target)
         lo, ln = layout(self.cluster, source), layout(self.cluster, target)
         failures = self._dead.count()
+        # Under the block, N_s ⊇ O_s exactly, so a shard's surplus is the number of stale ids in
+        # it: the scan may stop once it has found them all.
+        surplus: dict[int, int] = {}
         if lo.same_routing(ln):
             if failures:
                 shards = list(range(ln.shards))
@@ -779,6 +803,8 @@ class BlueGreen:
                 co = shard_counts(self.cluster, source, lo.shards)
                 cn = shard_counts(self.cluster, target, ln.shards)
                 shards = [s for s in range(ln.shards) if co[s] != cn[s]]
+                if exact:
+                    surplus = {s: cn[s] - co[s] for s in shards if cn[s] > co[s]}
         elif failures or self.cluster.count(source) != self.cluster.count(target):
             shards = list(range(ln.shards))
         else:
@@ -790,9 +816,12 @@ class BlueGreen:
         totals = {"deleted": 0, "checked": 0}
 
         def work(shard: int) -> None:
+            found = 0
             for hits, _ in scan(
                 self.cluster, target, shard, -1, tops[shard], source=False, with_seq=True, page=5000
             ):
+                if shard in surplus and found >= surplus[shard]:
+                    break
                 if not hits:
                     continue
                 docs = self.cluster.request(
@@ -810,6 +839,7 @@ class BlueGreen:
                     params={"_source": "false"},
                 )["docs"]
                 gone = [h for h, doc in zip(hits, docs, strict=True) if not doc.get("found")]
+                found += len(gone)
                 removed = self._delete_stale(target, gone) if gone else 0
                 with self._lock:
                     totals["checked"] += len(hits)

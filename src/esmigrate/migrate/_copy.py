@@ -450,6 +450,11 @@ class ReindexCopier:
         try:
             response = self.cluster.wait_task(task_id, on_status=status, poll_interval=poll)
             return response, []
+        except KeyboardInterrupt:
+            # Ctrl-C stops the work, not only the client; the next run restarts the task and
+            # skips what is already copied.
+            cancel_task(self.cluster, task_id)
+            raise
         except TaskFailed as exc:
             response = exc.response or {}
             failures = list(response.get("failures") or [])
