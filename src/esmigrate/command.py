@@ -503,3 +503,69 @@ def schema_versions(config: Config, index: str, *, field: str = "schema_version"
 
     with open_cluster(config) as cluster:
         return detect_schema_versions(cluster, index, field=field)
+
+
+def preflight(
+    config: Config, target: str = "head", *, snapshot_repository: str | None = None
+) -> Any:
+    """Checks to run before a production ``upgrade``: the history (failed, interrupted, edited
+    revisions), the lease, what is pending, cluster health, disk headroom for the copies the plan
+    makes, leftover write blocks, and the snapshot repository. Writes nothing.
+
+    Returns a :class:`~esmigrate.preflight.PreflightReport`; ``report.ok`` is False when a
+    check failed.
+    """
+    from esmigrate.preflight import Check, PreflightReport, run_checks
+
+    graph = ScriptDirectory.from_config(config).load()
+    with open_cluster(config) as cluster:
+        runner = _runner(config, cluster, graph, None)
+        state = runner.status()
+        checks: list[Check] = []
+        for problem in state["problems"]:
+            checks.append(
+                Check(
+                    "history",
+                    "fail",
+                    f"revision {problem.get('revision')}: {problem.get('problem')}",
+                    problem.get("fix"),
+                )
+            )
+        if not state["problems"]:
+            checks.append(
+                Check("history", "ok", f"{len(state['applied'])} applied, scripts unchanged")
+            )
+        lease = state.get("lease")
+        if lease and not lease.get("expired"):
+            checks.append(
+                Check(
+                    "lease",
+                    "warn",
+                    f"held by {lease.get('owner')} until {lease.get('expires_at') or lease.get('expiry')}",
+                    "Another runner is working; upgrade will wait for it (--lock-timeout).",
+                )
+            )
+        else:
+            checks.append(Check("lease", "ok", "free"))
+        pending = [p["revision"] for p in state["pending"]]
+        checks.append(
+            Check(
+                "pending", "ok", f"{len(pending)} revision(s) to apply: {', '.join(pending) or '-'}"
+            )
+        )
+        sources = copy_sources(runner.plan(target, UPGRADE)) if pending else []
+        cluster_checks = run_checks(
+            cluster, copy_sources=sources, snapshot_repository=snapshot_repository
+        )
+        return PreflightReport((*checks, *cluster_checks.checks))
+
+
+def copy_sources(plan_data: dict[str, Any]) -> list[str]:
+    """Indices or aliases a plan copies into new indices (blue-green), for the disk check."""
+    found: list[str] = []
+    for revision in plan_data.get("revisions", []):
+        for op in revision.get("operations", []):
+            source = op.get("copies_from")
+            if source and source not in found:
+                found.append(source)
+    return found

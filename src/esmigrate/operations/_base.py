@@ -112,12 +112,21 @@ class Operation(abc.ABC):
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
         """Run against ``cluster``. Idempotent: a second run converges to the same state."""
 
+    def copies_from(self) -> str | None:
+        """The index or alias whose documents this operation copies into a new index (the
+        pre-flight disk check sizes it); None for operations that copy nothing."""
+        return None
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "op": self.kind,
             "summary": self.summary(),
             "requests": [r.to_dict() for r in self.describe()],
         }
+        source = self.copies_from()
+        if source is not None:
+            data["copies_from"] = source
+        return data
 
     def __str__(self) -> str:
         return self.summary()

@@ -80,6 +80,9 @@ class Reindex(Operation):
         if self.page_size < 1:
             raise ValueError("page_size must be at least 1")
 
+    def copies_from(self) -> str | None:
+        return self.source
+
     def describe(self) -> list[PlannedRequest]:
         if self.transform is not None:
             search: dict[str, Any] = {
