@@ -379,7 +379,12 @@ def _opensearch_client(settings: ConnectionSettings) -> Any:
         "hosts": list(settings.urls),
         "timeout": settings.request_timeout,
         "max_retries": settings.max_retries,
-        "retry_on_timeout": True,
+        # Transport retries only where nothing reached the server (connection refused). A
+        # timed-out or 5xx request may have been applied: resending a compare-and-set write,
+        # an `_aliases` swap or a `_reindex` start would turn success into a conflict or start
+        # a second task. Callers retry explicitly where a request is idempotent.
+        "retry_on_timeout": False,
+        "retry_on_status": (),
         "serializer": _OrjsonOpenSearchSerializer(),
         # Several threads (sliced copies, per-shard scans) share one client.
         "pool_maxsize": 16,
@@ -406,7 +411,8 @@ def _elasticsearch_client(settings: ConnectionSettings) -> Any:
         "hosts": list(settings.urls),
         "request_timeout": settings.request_timeout,
         "max_retries": settings.max_retries,
-        "retry_on_timeout": True,
+        "retry_on_timeout": False,  # see _opensearch_client
+        "retry_on_status": (),
         "serializer": OrjsonSerializer(),
         "verify_certs": settings.verify_certs,
         "ssl_show_warn": settings.verify_certs,

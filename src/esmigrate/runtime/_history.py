@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from esmigrate._redact import redact
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, RequestError
 
@@ -197,7 +198,7 @@ class HistoryStore:
     def create(self, doc_id: str, doc: dict[str, Any]) -> Version:
         """Write a new document; :class:`~esmigrate.exceptions.ConflictError` if it exists."""
         answer = self._request(
-            "PUT", f"/{self.index}/_create/{doc_id}", params={"refresh": True}, body=doc
+            "PUT", f"/{self.index}/_create/{doc_id}", params={"refresh": True}, body=redact(doc)
         )
         return Version(answer["_seq_no"], answer["_primary_term"])
 
@@ -207,7 +208,8 @@ class HistoryStore:
             "PUT",
             f"/{self.index}/_doc/{doc_id}",
             params={**version.params(), "refresh": True},
-            body=doc,
+            # Operation logs carry request bodies and answers: no secret may be stored.
+            body=redact(doc),
         )
         return Version(answer["_seq_no"], answer["_primary_term"])
 
