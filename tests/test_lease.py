@@ -56,11 +56,13 @@ def test_one_holder_at_a_time_and_a_clear_refusal(store: HistoryStore) -> None:
 
 
 def test_heartbeat_keeps_the_lease_past_its_ttl(store: HistoryStore) -> None:
-    lease = Lease(store, Identity.current(), ttl=3).acquire(timeout=0)
+    # A TTL with room for a busy 2-core machine: renewals every ttl/3 seconds must never slip
+    # by a whole TTL; the sleep still spans two TTLs, so only renewals can keep the lease.
+    lease = Lease(store, Identity.current(), ttl=8).acquire(timeout=0)
     try:
         first_expiry = read_lease(store)
         assert first_expiry is not None
-        time.sleep(7)  # more than twice the TTL: only renewals keep it
+        time.sleep(17)
         lease.check()
         current = read_lease(store)
         assert current is not None
@@ -68,7 +70,7 @@ def test_heartbeat_keeps_the_lease_past_its_ttl(store: HistoryStore) -> None:
         assert current["expires_at"] > first_expiry["expires_at"]
         assert not current["expired"]
         with pytest.raises(LeaseHeld):
-            Lease(store, Identity.current(), ttl=3).acquire(timeout=0)
+            Lease(store, Identity.current(), ttl=8).acquire(timeout=0)
     finally:
         lease.release()
 
