@@ -7,8 +7,19 @@ session on a free port, or the cluster named by ``ESMIGRATE_TEST_URL`` (with the
 
 Fixtures: ``esmigrate_settings`` (session), ``esmigrate_cluster`` (session), ``esmigrate_prefix``
 (a unique index-name prefix; every index under it is deleted after the test).
+
+:func:`compare_server_side` proves a rule set's Painless form gives the documents its Python form
+gives, on your own sample documents.
 """
 
 from esmigrate.testing._cluster import cluster_for_tests, delete_prefixed, unique_prefix
+from esmigrate.testing._transform import Mismatch, ServerSideReport, compare_server_side
 
-__all__ = ["cluster_for_tests", "delete_prefixed", "unique_prefix"]
+__all__ = [
+    "Mismatch",
+    "ServerSideReport",
+    "cluster_for_tests",
+    "compare_server_side",
+    "delete_prefixed",
+    "unique_prefix",
+]
