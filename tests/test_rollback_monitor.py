@@ -10,8 +10,8 @@ from esmigrate.cluster import Cluster
 from esmigrate.migrate._layout import _alias_targets, is_write_blocked
 from esmigrate.rollback import (
     ClusterHealth,
-    MonitorReport,
     DocCountDrop,
+    MonitorReport,
     SearchProbe,
     auto_rollback,
     cleanup,
