@@ -35,7 +35,12 @@ one paragraph (problem, then the fix) and never as a stack trace::
      ├── SchemaError              a schema, version or mapping input that cannot be used
      │    ├── InvalidVersion      a schema version string that is not MAJOR.MINOR[.PATCH]
      │    └── NoUpgradePath       no chain of registered upgrade steps joins two versions
-     └── TransformError           a transformation rule (or upgrade step) failed on a document
+     ├── TransformError           a transformation rule (or upgrade step) failed on a document
+ └── RollbackError            rollback points, rollbacks, clean-up, automatic rollback
+      ├── PointNotFound       no rollback point of that name in the state index
+      ├── PointExists         a rollback point of that name exists already
+      ├── WritesAtRisk        a rollback would drop writes made since the cut-over (counts)
+      └── RestoreImpossible   an index of the point is gone and no snapshot holds it
 """
 
 from __future__ import annotations
@@ -355,3 +360,47 @@ class TransformError(EsmigrateError):
             "error": str(self.cause) if self.cause is not None else self.message,
             "error_type": type(self.cause).__name__ if self.cause is not None else None,
         }
+
+
+class RollbackError(EsmigrateError):
+    """A rollback point cannot be recorded, found, restored or rolled back to."""
+
+
+class PointNotFound(RollbackError):
+    """No rollback point called ``name`` in the state index."""
+
+    def __init__(self, message: str, *, name: str, known: list[str], hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.name = name
+        self.known = known
+
+
+class PointExists(RollbackError):
+    """A rollback point called ``name`` exists already (names are unique)."""
+
+    def __init__(self, message: str, *, name: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.name = name
+
+
+class WritesAtRisk(RollbackError):
+    """Rolling back would drop operations made since the cut-over; nothing was changed.
+
+    ``at_risk`` maps each index that would leave the aliases to its operation count.
+    """
+
+    def __init__(
+        self, message: str, *, point: str, at_risk: dict[str, int], hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.point = point
+        self.at_risk = at_risk
+        self.total = sum(at_risk.values())
+
+
+class RestoreImpossible(RollbackError):
+    """An index of the rollback point no longer exists and no snapshot of the point holds it."""
+
+    def __init__(self, message: str, *, indices: list[str], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.indices = indices

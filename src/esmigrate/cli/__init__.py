@@ -15,6 +15,7 @@ from esmigrate.cli import _info as _info
 from esmigrate.cli import _migrate as _migrate
 from esmigrate.cli import _migrations as _migrations
 from esmigrate.cli import _preflight as _preflight
+from esmigrate.cli import _rollback as _rollback
 from esmigrate.cli import _schema as _schema
 from esmigrate.cli._app import cli
 from esmigrate.exceptions import EsmigrateError

@@ -169,6 +169,10 @@ class BlueGreen:
     sample_size: int = 200
     on_progress: ProgressCallback | None = None
     cancel: threading.Event | None = None
+    #: called under the write block, just before the alias swap, with the checkpoint data
+    #: (``target_checkpoints`` included): e.g. :func:`esmigrate.rollback.rollback_point_hook`.
+    #: If it raises, the block is lifted and the aliases stay where they are.
+    on_cut_over: Callable[[dict[str, Any]], None] | None = None
 
     # -- derived -----------------------------------------------------------------------------
 
@@ -740,6 +744,16 @@ class BlueGreen:
             self._reconcile(state, exact=True)
             self._check_failures(state)
             self._validate(state)
+            # What the target holds before any writer reaches it: a rollback carries back
+            # exactly the operations above these checkpoints.
+            state.save(
+                target_checkpoints={
+                    str(k): v for k, v in checkpoints(self.cluster, target).items()
+                },
+                cut_over_at=time.time(),
+            )
+            if self.on_cut_over is not None:
+                self.on_cut_over(dict(state.data))
             self._emit("cutover", "swapping aliases")
             self.cluster.request("POST", "/_aliases", body={"actions": d["alias_actions"]})
             swapped = True

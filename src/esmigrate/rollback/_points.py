@@ -1,0 +1,360 @@
+"""Rollback points: where aliases pointed, and what their indices held, at a moment.
+
+A point is one document ``rollback_point:<name>`` (``kind: "rollback_point"``) in the state index,
+written with ``op_type=create`` (names are unique) and changed only by compare-and-set. It records,
+per alias, the indices it pointed to with their alias definitions (``is_write_index``, filter,
+routing), and per index its mapping/settings fingerprint, document count and per-shard
+``_seq_no`` checkpoints; optionally the name of a snapshot holding those indices. A point recorded
+at a migration's cut-over (:func:`rollback_point_hook`) also holds the new index's checkpoints
+at the moment of the alias swap: everything above them was written after the cut-over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import (
+    ConflictError,
+    NotFoundError,
+    PointExists,
+    PointNotFound,
+    RollbackError,
+)
+from esmigrate.migrate._layout import _alias_targets, mapping_of
+from esmigrate.migrate._shards import checkpoints, layout
+from esmigrate.migrate._state import Checkpoint
+
+KIND = "rollback_point"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+_ALIAS_KEYS = ("is_write_index", "filter", "index_routing", "search_routing", "is_hidden")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class RollbackPoint:
+    """A recorded rollback point (see the module docstring)."""
+
+    name: str
+    created_at: str
+    #: alias -> index -> alias definition on that index
+    aliases: dict[str, dict[str, dict[str, Any]]]
+    #: index -> {"uuid", "fingerprint", "count", "shards", "checkpoints": {shard: seq_no}}
+    indices: dict[str, dict[str, Any]]
+    note: str = ""
+    #: {"repository", "snapshot", "indices", "state"} when the point has a snapshot
+    snapshot: dict[str, Any] | None = None
+    #: {"migration", "at", "checkpoints": {new index: {shard: seq_no}}} for a cut-over point
+    cut_over: dict[str, Any] | None = None
+    last_rollback: dict[str, Any] | None = None
+    _seq_no: int | None = field(default=None, repr=False, compare=False)
+    _primary_term: int | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def migration(self) -> str | None:
+        return None if self.cut_over is None else self.cut_over.get("migration")
+
+    def index_checkpoints(self, index: str) -> dict[int, int]:
+        return {int(k): int(v) for k, v in self.indices[index]["checkpoints"].items()}
+
+    def cut_over_checkpoints(self, index: str) -> dict[int, int] | None:
+        """The checkpoints ``index`` had when the aliases were swapped to it (None if unknown)."""
+        if self.cut_over is None or index not in self.cut_over.get("checkpoints", {}):
+            return None
+        return {int(k): int(v) for k, v in self.cut_over["checkpoints"][index].items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": KIND,
+            "name": self.name,
+            "created_at": self.created_at,
+            "note": self.note,
+            "aliases": self.aliases,
+            "indices": self.indices,
+            "snapshot": self.snapshot,
+            "cut_over": self.cut_over,
+            "last_rollback": self.last_rollback,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> RollbackPoint:
+        s = doc["_source"]
+        return cls(
+            name=s["name"],
+            created_at=s["created_at"],
+            aliases=s["aliases"],
+            indices=s["indices"],
+            note=s.get("note", ""),
+            snapshot=s.get("snapshot"),
+            cut_over=s.get("cut_over"),
+            last_rollback=s.get("last_rollback"),
+            _seq_no=doc.get("_seq_no"),
+            _primary_term=doc.get("_primary_term"),
+        )
+
+
+def _doc_id(name: str) -> str:
+    return f"{KIND}:{name}"
+
+
+def ensure_state_index(cluster: Cluster, state_index: str) -> None:
+    Checkpoint(cluster, state_index, "-").ensure_index()
+
+
+def fingerprint(cluster: Cluster, index: str) -> str:
+    """A hash of what makes documents behave alike: the mapping, shards and analysis."""
+    settings = cluster.request("GET", f"/{index}/_settings")[index]["settings"]["index"]
+    what = {
+        "mappings": mapping_of(cluster, index),
+        "shards": settings.get("number_of_shards"),
+        "analysis": settings.get("analysis"),
+    }
+    return hashlib.sha256(orjson.dumps(what, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def describe_index(cluster: Cluster, index: str) -> dict[str, Any]:
+    """The record of one index in a point (checkpoints taken before the refresh and count)."""
+    cps = checkpoints(cluster, index)
+    cluster.refresh(index)
+    settings = cluster.request("GET", f"/{index}/_settings")[index]["settings"]["index"]
+    return {
+        "uuid": settings.get("uuid"),
+        "fingerprint": fingerprint(cluster, index),
+        "count": cluster.count(index),
+        "shards": layout(cluster, index).shards,
+        "checkpoints": {str(k): v for k, v in cps.items()},
+    }
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise RollbackError(
+            f"{name!r} is not a valid rollback point name.",
+            hint="Use 1-100 lowercase letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit (e.g. before-v3).",
+        )
+
+
+def _aliases_now(cluster: Cluster, aliases: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for alias in aliases:
+        targets = _alias_targets(cluster, alias)
+        if not targets:
+            raise RollbackError(
+                f"{alias!r} is not an alias on {cluster.where}: a rollback point records where "
+                "aliases point.",
+                hint="Name the aliases your application reads and writes through (e.g. "
+                "`esmigrate adopt NAME` puts a concrete index behind an alias first).",
+            )
+        out[alias] = {
+            index: {k: d[k] for k in _ALIAS_KEYS if k in d} for index, d in targets.items()
+        }
+    return out
+
+
+def _store(cluster: Cluster, state_index: str, point: RollbackPoint, *, create: bool) -> None:
+    params: dict[str, Any] = {"refresh": "true"}
+    if create:
+        params["op_type"] = "create"
+    else:
+        params["if_seq_no"] = point._seq_no
+        params["if_primary_term"] = point._primary_term
+    try:
+        result = cluster.request(
+            "PUT", f"/{state_index}/_doc/{_doc_id(point.name)}", params=params, body=point.as_dict()
+        )
+    except ConflictError:
+        if create:
+            raise PointExists(
+                f"A rollback point called {point.name!r} exists already in {state_index}.",
+                name=point.name,
+                hint="Choose another name, or delete the old point first "
+                "(`esmigrate rollback-point cleanup`).",
+            ) from None
+        raise RollbackError(
+            f"The rollback point {point.name!r} was changed by another process meanwhile.",
+            hint="Run the command again.",
+        ) from None
+    point._seq_no, point._primary_term = result["_seq_no"], result["_primary_term"]
+
+
+def save_point(cluster: Cluster, state_index: str, point: RollbackPoint) -> None:
+    """Store changes to an existing point (compare-and-set)."""
+    _store(cluster, state_index, point, create=False)
+
+
+def _wait_snapshot(cluster: Cluster, repository: str, snapshot: str) -> str:
+    while True:
+        info = cluster.request("GET", f"/_snapshot/{repository}/{snapshot}")["snapshots"][0]
+        state = str(info.get("state"))
+        if state not in ("IN_PROGRESS", "STARTED", "INIT"):
+            return state
+        time.sleep(0.5)
+
+
+def create_point(
+    cluster: Cluster,
+    name: str,
+    aliases: Iterable[str],
+    *,
+    state_index: str,
+    snapshot_repository: str | None = None,
+    note: str = "",
+    cut_over: Mapping[str, Any] | None = None,
+) -> RollbackPoint:
+    """Record a rollback point for ``aliases`` (see the module docstring).
+
+    Parameters:
+        cluster: the connected cluster.
+        name: a unique name (lowercase letters, digits, ``.``, ``_``, ``-``).
+        aliases: the aliases whose targets are recorded.
+        state_index: where the point is stored (the project's history index by default in the
+            CLI); created if missing.
+        snapshot_repository: also snapshot the indices there (incremental, no write block); the
+            call returns when the snapshot has finished (it is polled).
+        note: free text shown by ``list``/``show``.
+        cut_over: set by :func:`rollback_point_hook`.
+
+    Raises :class:`~esmigrate.exceptions.PointExists` when the name is taken and
+    :class:`~esmigrate.exceptions.RollbackError` for an unknown alias or repository — before
+    anything is written.
+    """
+    _check_name(name)
+    names = sorted(set(aliases))
+    if not names:
+        raise RollbackError(
+            "A rollback point needs at least one alias.", hint="Pass the aliases to record."
+        )
+    where = _aliases_now(cluster, names)
+    if snapshot_repository is not None:
+        try:
+            cluster.request("GET", f"/_snapshot/{snapshot_repository}")
+        except NotFoundError:
+            raise RollbackError(
+                f"There is no snapshot repository {snapshot_repository!r} on {cluster.where}.",
+                hint="Register one first (PUT _snapshot/NAME with type fs and a location under "
+                "path.repo, or s3/gcs/azure), or leave out the snapshot.",
+            ) from None
+    ensure_state_index(cluster, state_index)
+    indices = sorted({index for targets in where.values() for index in targets})
+    point = RollbackPoint(
+        name=name,
+        created_at=_now(),
+        aliases=where,
+        indices={index: describe_index(cluster, index) for index in indices},
+        note=note,
+        cut_over=dict(cut_over) if cut_over is not None else None,
+    )
+    if snapshot_repository is not None:
+        snapshot = f"esmigrate-{name}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+        point.snapshot = {
+            "repository": snapshot_repository,
+            "snapshot": snapshot,
+            "indices": indices,
+            "state": "IN_PROGRESS",
+        }
+    _store(cluster, state_index, point, create=True)
+    if point.snapshot is not None:
+        cluster.request(
+            "PUT",
+            f"/_snapshot/{snapshot_repository}/{point.snapshot['snapshot']}",
+            params={"wait_for_completion": "false"},
+            body={"indices": ",".join(indices), "include_global_state": False},
+        )
+        point.snapshot["state"] = _wait_snapshot(
+            cluster, str(snapshot_repository), point.snapshot["snapshot"]
+        )
+        save_point(cluster, state_index, point)
+        if point.snapshot["state"] != "SUCCESS":
+            raise RollbackError(
+                f"The snapshot {point.snapshot['snapshot']} of rollback point {name!r} ended "
+                f"{point.snapshot['state']}; the point is recorded without a usable snapshot.",
+                hint=f"GET _snapshot/{snapshot_repository}/{point.snapshot['snapshot']} says "
+                "why; the indices themselves are still the rollback target.",
+            )
+    return point
+
+
+def get_point(cluster: Cluster, name: str, *, state_index: str) -> RollbackPoint:
+    """The stored point ``name``; :class:`~esmigrate.exceptions.PointNotFound` if none."""
+    try:
+        doc = cluster.request("GET", f"/{state_index}/_doc/{_doc_id(name)}")
+    except NotFoundError:
+        known = [p.name for p in list_points(cluster, state_index=state_index)]
+        raise PointNotFound(
+            f"There is no rollback point {name!r} in {state_index}"
+            + (f" (known: {', '.join(known[:10])})." if known else " (there are none)."),
+            name=name,
+            known=known,
+            hint="`esmigrate rollback-point list` shows them; create one with "
+            "`esmigrate rollback-point create NAME ALIAS...`.",
+        ) from None
+    return RollbackPoint.from_doc(doc)
+
+
+def list_points(cluster: Cluster, *, state_index: str) -> list[RollbackPoint]:
+    """Every rollback point in ``state_index``, oldest first."""
+    if not cluster.exists(state_index):
+        return []
+    cluster.refresh(state_index)
+    hits = cluster.search(
+        state_index,
+        {"size": 10_000, "query": {"term": {"kind": KIND}}, "seq_no_primary_term": True},
+    )["hits"]["hits"]
+    points = [RollbackPoint.from_doc(h) for h in hits]
+    return sorted(points, key=lambda p: (p.created_at, p.name))
+
+
+def delete_point(cluster: Cluster, point: RollbackPoint, *, state_index: str) -> None:
+    params: dict[str, Any] = {"refresh": "true"}
+    if point._seq_no is not None:
+        params.update(if_seq_no=point._seq_no, if_primary_term=point._primary_term)
+    cluster.request("DELETE", f"/{state_index}/_doc/{_doc_id(point.name)}", params=params)
+
+
+def rollback_point_hook(
+    cluster: Cluster, name: str, *, state_index: str, note: str = ""
+) -> Callable[[dict[str, Any]], None]:
+    """A :class:`~esmigrate.migrate.BlueGreen` ``on_cut_over`` hook recording point ``name``.
+
+    It runs under the write block, just before the alias swap: the aliases still point to the
+    old index (recorded with their exact definitions and final checkpoints), and the new index's
+    checkpoints are those of the moment of the swap. A rerun of a migration killed after the
+    hook replaces the point it recorded (same migration id); any other existing point of that
+    name makes the cut-over fail with the block lifted.
+    """
+
+    def hook(data: dict[str, Any]) -> None:
+        cut_over = {
+            "migration": data["migration"],
+            "from": data["source"],
+            "to": data["target"],
+            "at": _now(),
+            "checkpoints": {data["target"]: dict(data["target_checkpoints"])},
+        }
+        try:
+            existing: RollbackPoint | None = get_point(cluster, name, state_index=state_index)
+        except PointNotFound:
+            existing = None
+        if existing is not None and existing.migration == data["migration"]:
+            delete_point(cluster, existing, state_index=state_index)
+        create_point(
+            cluster,
+            name,
+            data["aliases"],
+            state_index=state_index,
+            note=note or f"before {data['migration']} ({data['source']} -> {data['target']})",
+            cut_over=cut_over,
+        )
+
+    return hook

@@ -1,0 +1,430 @@
+"""Rolling aliases back to a rollback point without losing the writes made since.
+
+After a cut-over, writers write to the new index N. Rolling back to the point (aliases on the old
+index O) carries those writes back: N's operations above its checkpoints at the cut-over are
+copied into O through the *reverse* transform (the downgrade direction) with the engine's own
+catch-up rounds, deletes are reconciled, then a short write block on N, a final round, one
+atomic ``_aliases`` request back, and the block lifted
+(:func:`esmigrate.migrate._catchup.catch_up_and_swap`). Without a reverse transform, a rollback
+that would drop writes is refused (:class:`~esmigrate.exceptions.WritesAtRisk`) unless
+``discard_writes=True`` says so explicitly; the count is re-checked under the write block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import RestoreImpossible, RollbackError, WritesAtRisk
+from esmigrate.migrate._catchup import catch_up_and_swap
+from esmigrate.migrate._copy import Transform
+from esmigrate.migrate._layout import _alias_targets, block_writes, lift_write_block
+from esmigrate.migrate._ops import Operation, Request
+from esmigrate.migrate._progress import ProgressCallback
+from esmigrate.migrate._shards import checkpoints, settled
+from esmigrate.migrate._state import Checkpoint
+from esmigrate.rollback._points import RollbackPoint, get_point, save_point
+
+
+@dataclass
+class RollbackPlan:
+    """What :func:`rollback` will do, as data."""
+
+    point: str
+    #: "carry" (reverse catch-up), "swap" (nothing to carry), "discard" (drop writes knowingly)
+    mode: str
+    #: alias -> {"from": [indices now], "to": [indices of the point]}
+    aliases: dict[str, dict[str, list[str]]]
+    #: indices that leave the aliases -> operations made to them since the cut-over
+    at_risk: dict[str, int]
+    #: indices of the point to restore from its snapshot first
+    restore: list[str]
+    alias_actions: list[dict[str, Any]]
+    #: {"from": N, "to": O, "since": {shard: seq_no}} when writes are carried back
+    carry: dict[str, Any] | None
+    operations: list[Operation] = field(default_factory=list)
+
+    @property
+    def writes_at_risk(self) -> int:
+        return sum(self.at_risk.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "point": self.point,
+            "mode": self.mode,
+            "aliases": self.aliases,
+            "at_risk": self.at_risk,
+            "writes_at_risk": self.writes_at_risk,
+            "restore": self.restore,
+            "carry": self.carry,
+            "plan": [op.as_dict() for op in self.operations],
+        }
+
+
+@dataclass
+class RollbackResult:
+    """What a finished rollback did."""
+
+    point: str
+    mode: str
+    aliases: dict[str, list[str]]
+    at_risk: dict[str, int]
+    carried: int = 0
+    reconciled_deletes: int = 0
+    discarded: int = 0
+    restored: list[str] = field(default_factory=list)
+    rounds: int = 0
+    blocked_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _ops_since(cluster: Cluster, index: str, since: Mapping[int, int] | None) -> int:
+    now = checkpoints(cluster, index)
+    base = since or {}
+    return sum(max(0, top - int(base.get(shard, -1))) for shard, top in now.items())
+
+
+def _write_index(targets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    if len(targets) == 1:
+        return next(iter(targets))
+    writers = [i for i, d in targets.items() if d.get("is_write_index")]
+    return writers[0] if len(writers) == 1 else None
+
+
+def _restore_check(cluster: Cluster, point: RollbackPoint) -> list[str]:
+    missing = [i for i in sorted(point.indices) if not cluster.exists(i)]
+    if not missing:
+        return []
+    snap = point.snapshot
+    usable = (
+        snap is not None
+        and snap.get("state") == "SUCCESS"
+        and all(i in snap.get("indices", []) for i in missing)
+    )
+    if not usable:
+        raise RestoreImpossible(
+            f"Rollback point {point.name!r} needs {', '.join(missing)}, which no longer "
+            + ("exist" if len(missing) > 1 else "exists")
+            + " and "
+            + ("the point has no snapshot." if snap is None else "its snapshot cannot restore.")
+            + " Nothing was changed.",
+            indices=missing,
+            hint="Restore the index from a snapshot of yours (POST _snapshot/REPO/SNAP/_restore) "
+            "and run the rollback again, or choose another point; create points with "
+            "--snapshot-repository to make them self-contained.",
+        )
+    return missing
+
+
+def plan_rollback(
+    cluster: Cluster,
+    name: str,
+    *,
+    state_index: str,
+    reverse: bool = False,
+    discard_writes: bool = False,
+) -> RollbackPlan:
+    """What rolling back to point ``name`` will do (writes nothing).
+
+    ``reverse``: whether a reverse transform (or script) will be given; it decides between
+    carrying writes back and refusing/discarding them.
+    """
+    point = get_point(cluster, name, state_index=state_index)
+    restore = _restore_check(cluster, point)
+    current = {alias: _alias_targets(cluster, alias) for alias in point.aliases}
+    wanted_indices = set(point.indices)
+    moves: dict[str, dict[str, list[str]]] = {}
+    actions: list[dict[str, Any]] = []
+    leaving: set[str] = set()
+    writes: list[tuple[str, str, str]] = []  # (alias, leaving write index, point write index)
+    for alias, wanted in sorted(point.aliases.items()):
+        now = current[alias]
+        moves[alias] = {"from": sorted(now), "to": sorted(wanted)}
+        for index in sorted(now):
+            if index not in wanted:
+                actions.append({"remove": {"index": index, "alias": alias}})
+                if index not in wanted_indices:
+                    leaving.add(index)
+        for index, definition in sorted(wanted.items()):
+            actions.append({"add": {"index": index, "alias": alias, **definition}})
+        now_writer, point_writer = _write_index(now), _write_index(wanted)
+        if now_writer is not None and point_writer is not None and now_writer != point_writer:
+            writes.append((alias, now_writer, point_writer))
+    at_risk = {
+        index: _ops_since(cluster, index, point.cut_over_checkpoints(index))
+        for index in sorted(leaving)
+    }
+    carry: dict[str, Any] | None = None
+    if discard_writes:
+        mode = "discard"
+    elif reverse and leaving:
+        pairs = {(n, o) for _, n, o in writes if n in leaving}
+        if len(pairs) != 1 or len(leaving) != 1:
+            raise RollbackError(
+                f"Rolling back to {name!r} moves {len(leaving)} indices "
+                f"({', '.join(sorted(leaving))}) out of the aliases; carrying writes back works "
+                "for one index that takes writes leaving for one that will.",
+                hint="Roll back one alias layout at a time, or pass discard_writes=True if the "
+                "writes made since the cut-over may be dropped.",
+            )
+        (source, target) = next(iter(pairs))
+        alias = next(a for a, n, _ in writes if n == source)
+        since = point.cut_over_checkpoints(source) or {
+            shard: -1 for shard in checkpoints(cluster, source)
+        }
+        carry = {
+            "from": source,
+            "to": target,
+            "alias": alias,
+            "since": {str(k): v for k, v in since.items()},
+        }
+        mode = "carry"
+    else:
+        mode = "swap"
+    plan = RollbackPlan(name, mode, moves, at_risk, restore, actions, carry)
+    plan.operations = _operations(point, plan)
+    return plan
+
+
+def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Operation]:
+    ops = [
+        Operation(
+            "preflight",
+            f"point {point.name!r} ({point.created_at}); "
+            f"{plan.writes_at_risk} operation(s) made since the cut-over to the leaving "
+            f"indices {sorted(plan.at_risk) or '[]'}",
+            details={"at_risk": plan.at_risk},
+        )
+    ]
+    if plan.restore and point.snapshot is not None:
+        snap = point.snapshot
+        ops.append(
+            Operation(
+                "restore_snapshot",
+                f"restore {', '.join(plan.restore)} from snapshot {snap['snapshot']} "
+                f"({snap['repository']}), polled until allocated",
+                (
+                    Request(
+                        "POST",
+                        f"/_snapshot/{snap['repository']}/{snap['snapshot']}/_restore",
+                        {"wait_for_completion": "false"},
+                        {"indices": ",".join(plan.restore), "include_aliases": False},
+                    ),
+                ),
+            )
+        )
+    leaving = sorted(plan.at_risk)
+    swap = Request("POST", "/_aliases", body={"actions": plan.alias_actions})
+    if plan.carry is not None:
+        n, o = plan.carry["from"], plan.carry["to"]
+        ops += [
+            Operation(
+                "catch_up",
+                f"copy the operations {n} received after its cut-over checkpoints into {o} "
+                "through the reverse transform, in rounds; reconcile deletes",
+                details={"since": plan.carry["since"]},
+            ),
+            Operation(
+                "write_block", f"block writes on {n}", (Request("PUT", f"/{n}/_block/write"),)
+            ),
+            Operation("final_catch_up", "final round and delete reconciliation; validation"),
+            Operation("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
+            Operation(
+                "lift_block",
+                f"lift the write block on {n}",
+                (Request("PUT", f"/{n}/_settings", body={"index.blocks.write": None}),),
+            ),
+        ]
+    else:
+        ops += [
+            Operation(
+                "write_block",
+                f"block writes on {', '.join(leaving)} and recount the operations at risk"
+                + (" (dropped: discard_writes)" if plan.mode == "discard" else " (must be 0)"),
+                tuple(Request("PUT", f"/{i}/_block/write") for i in leaving),
+            ),
+            Operation("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
+            Operation(
+                "lift_block",
+                "lift the write blocks",
+                tuple(
+                    Request("PUT", f"/{i}/_settings", body={"index.blocks.write": None})
+                    for i in leaving
+                ),
+            ),
+        ]
+    return ops
+
+
+def _refuse(name: str, plan: RollbackPlan, at_risk: dict[str, int]) -> WritesAtRisk:
+    total = sum(at_risk.values())
+    where = ", ".join(f"{i}: {n}" for i, n in sorted(at_risk.items()) if n)
+    return WritesAtRisk(
+        f"Rolling back to {name!r} would drop {total} operation(s) (index, update or delete) "
+        f"made since the cut-over ({where}); nothing was changed.",
+        point=name,
+        at_risk=at_risk,
+        hint="Give the downgrade transform so they are carried back (reverse_transform= or "
+        "reverse_script=; --reverse-rules module:attr on the command line), or pass "
+        "discard_writes=True (--discard-writes) to drop them knowingly.",
+    )
+
+
+def _restore(cluster: Cluster, point: RollbackPoint, indices: list[str]) -> None:
+    snap = point.snapshot
+    assert snap is not None
+    cluster.request(
+        "POST",
+        f"/_snapshot/{snap['repository']}/{snap['snapshot']}/_restore",
+        params={"wait_for_completion": "false"},
+        body={
+            "indices": ",".join(indices),
+            "include_global_state": False,
+            "include_aliases": False,
+        },
+    )
+    for index in indices:
+        while True:
+            health = cluster.health(index, wait_for_status="yellow", timeout="30s")
+            if not health.get("timed_out") and health.get("status") in ("yellow", "green"):
+                break
+            if health.get("status") == "red" and int(health.get("initializing_shards", 0)) == 0:
+                raise RollbackError(
+                    f"Restoring {index} from snapshot {snap['snapshot']} failed (red).",
+                    hint="GET _cluster/allocation/explain says why; the aliases were not moved.",
+                )
+
+
+def _swap(
+    cluster: Cluster,
+    name: str,
+    plan: RollbackPlan,
+    state_index: str,
+    point: RollbackPoint,
+) -> tuple[int, float]:
+    """Block the leaving indices, recount, swap, lift; returns (discarded, blocked seconds)."""
+    state = Checkpoint(cluster, state_index, f"rollback-swap:{name}")
+    data = state.load()
+    if data.get("phase") == "blocked":
+        # A killed run left its blocks: lift them before anything else.
+        for index in data.get("blocked", []):
+            if cluster.exists(index):
+                lift_write_block(cluster, index)
+    leaving = [i for i in sorted(plan.at_risk) if cluster.exists(i)]
+    state.reset()
+    state.save(phase="blocked", blocked=leaving, point=name)
+    t0 = time.monotonic()
+    try:
+        for index in leaving:
+            block_writes(cluster, index)
+        for index in leaving:
+            deadline = time.monotonic() + 60
+            while not settled(cluster, index):
+                if time.monotonic() > deadline:
+                    raise RollbackError(
+                        f"The copies of {index} did not settle under the write block in 60 s.",
+                        hint="Check the cluster's health and retry; the block was lifted.",
+                    )
+                time.sleep(0.05)
+        at_risk = {i: _ops_since(cluster, i, point.cut_over_checkpoints(i)) for i in leaving}
+        if sum(at_risk.values()) and plan.mode != "discard":
+            raise _refuse(name, plan, at_risk)
+        cluster.request("POST", "/_aliases", body={"actions": plan.alias_actions})
+    except BaseException:
+        for index in leaving:
+            # Lifting the others matters more; the next run lifts this one.
+            with contextlib.suppress(Exception):
+                lift_write_block(cluster, index)
+        state.save(phase="failed")
+        raise
+    for index in leaving:
+        lift_write_block(cluster, index)
+    state.save(phase="done")
+    return sum(at_risk.values()), time.monotonic() - t0
+
+
+def rollback(
+    cluster: Cluster,
+    name: str,
+    *,
+    state_index: str,
+    reverse_transform: Transform | None = None,
+    reverse_script: Mapping[str, Any] | str | None = None,
+    discard_writes: bool = False,
+    sample_size: int = 200,
+    on_progress: ProgressCallback | None = None,
+) -> RollbackResult:
+    """Point the aliases of rollback point ``name`` back to its indices, losing nothing.
+
+    Parameters:
+        cluster: the connected cluster.
+        name: the rollback point.
+        state_index: where points (and the rollback's resumable checkpoint) live.
+        reverse_transform: ``doc -> doc`` from the new format to the old (Python pipeline), or
+        reverse_script: the same as painless (runs inside ``_reindex``). Needed when writes were
+            made since the cut-over.
+        discard_writes: drop those writes knowingly instead.
+        sample_size: documents deep-compared (reverse-transformed) before the swap back.
+        on_progress: receives the engine's progress events.
+
+    A rerun after a kill resumes (a write block left behind is lifted first). Raises
+    :class:`~esmigrate.exceptions.WritesAtRisk` (nothing changed) and
+    :class:`~esmigrate.exceptions.RestoreImpossible`.
+    """
+    reverse = reverse_transform is not None or reverse_script is not None
+    engine_state = Checkpoint(cluster, state_index, f"rollback:{name}").load()
+    if engine_state.get("phase") == "blocked" and cluster.exists(engine_state["source"]):
+        # A run killed under its write block (possibly after the swap): never leave writers
+        # blocked, whatever the plan below decides.
+        lift_write_block(cluster, engine_state["source"])
+    plan = plan_rollback(
+        cluster, name, state_index=state_index, reverse=reverse, discard_writes=discard_writes
+    )
+    if plan.mode == "swap" and plan.writes_at_risk:
+        raise _refuse(name, plan, plan.at_risk)
+    point = get_point(cluster, name, state_index=state_index)
+    if plan.restore:
+        _restore(cluster, point, plan.restore)
+    result = RollbackResult(
+        point=name,
+        mode=plan.mode,
+        aliases={a: m["to"] for a, m in plan.aliases.items()},
+        at_risk=plan.at_risk,
+        restored=plan.restore,
+    )
+    if plan.carry is not None:
+        carry = plan.carry
+        done = catch_up_and_swap(
+            cluster,
+            source=carry["from"],
+            target=carry["to"],
+            since={int(k): int(v) for k, v in carry["since"].items()},
+            alias_actions=plan.alias_actions,
+            alias=carry["alias"],
+            migration_id=f"rollback:{name}",
+            state_index=state_index,
+            dead_letter_index=f"{carry['alias']}-deadletter",
+            script=reverse_script,
+            transform=reverse_transform,
+            sample_size=sample_size,
+            on_progress=on_progress,
+        )
+        result.carried = done.copied
+        result.reconciled_deletes = done.reconciled_deletes
+        result.rounds = done.rounds
+        result.blocked_seconds = done.blocked_seconds
+    else:
+        result.discarded, result.blocked_seconds = _swap(cluster, name, plan, state_index, point)
+    point = get_point(cluster, name, state_index=state_index)
+    point.last_rollback = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **{k: v for k, v in result.as_dict().items() if k in ("mode", "carried", "discarded")},
+    }
+    save_point(cluster, state_index, point)
+    return result

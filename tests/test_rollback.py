@@ -1,0 +1,185 @@
+"""Rollback points and rollbacks against the real node: nothing written after the cut-over is
+lost, refusals name the count, snapshots restore deleted indices, a kill under the block is
+completed by a rerun."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import PointExists, PointNotFound, RestoreImpossible, WritesAtRisk
+from esmigrate.migrate._layout import _alias_targets, is_write_blocked
+from esmigrate.rollback import create_point, get_point, list_points, plan_rollback, rollback
+from tests.migrate_support import Writer, all_docs, create_source, diff
+from tests.rollback_support import (
+    REVERSE_PAINLESS,
+    expected_old_format,
+    migrate_with_point,
+    reverse,
+)
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _write(cluster: Cluster, alias: str, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        cluster.request(
+            "PUT", f"/{alias}/_doc/x{i}", body={"title": f"x {i}", "n": i, "code": i, "body": "b"}
+        )
+
+
+def test_rollback_carries_live_writes_back(
+    cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str
+) -> None:
+    alias, old, initial = create_source(cluster, prefix, 3000)
+    hist = f"{prefix}-hist"
+    writer = Writer(cluster_url, alias, tmp_path, len(initial), rate=200)
+    try:
+        writer.wait_for(50)
+        result = migrate_with_point(cluster, prefix, alias, "before-v2")
+        new = result.target
+        writer.wait_for(150, index=new)
+        plan = plan_rollback(cluster, "before-v2", state_index=hist, reverse=True)
+        assert plan.mode == "carry"
+        assert plan.carry is not None
+        assert plan.carry["from"] == new
+        assert plan.carry["to"] == old
+        assert plan.writes_at_risk >= 150
+        done = rollback(cluster, "before-v2", state_index=hist, reverse_transform=reverse)
+        # Writers keep going, now into the old index again.
+        writer.wait_for(writer.count(old) + 50, index=old)
+    finally:
+        ops, _ = writer.stop()
+    assert done.mode == "carry"
+    assert done.carried >= 1
+    assert set(_alias_targets(cluster, alias)) == {old}
+    assert _alias_targets(cluster, alias)[old].get("is_write_index") is True
+    assert not is_write_blocked(cluster, new)
+    assert not is_write_blocked(cluster, old)
+    assert diff(expected_old_format(initial, ops, (old, new)), all_docs(cluster, old)) == {}
+    point = get_point(cluster, "before-v2", state_index=hist)
+    assert point.last_rollback is not None
+    assert point.last_rollback["mode"] == "carry"
+
+
+def test_refusal_names_the_count_then_discard(cluster: Cluster, prefix: str) -> None:
+    alias, old, initial = create_source(cluster, prefix, 200)
+    hist = f"{prefix}-hist"
+    new = migrate_with_point(cluster, prefix, alias, "p1").target
+    _write(cluster, alias, 7)
+    with pytest.raises(WritesAtRisk) as info:
+        rollback(cluster, "p1", state_index=hist)
+    assert info.value.total == 7
+    assert info.value.at_risk == {new: 7}
+    assert "7 operation(s)" in info.value.message
+    assert "discard_writes" in str(info.value)
+    assert set(_alias_targets(cluster, alias)) == {new}  # nothing changed
+    assert not is_write_blocked(cluster, new)
+    done = rollback(cluster, "p1", state_index=hist, discard_writes=True)
+    assert done.mode == "discard"
+    assert done.discarded == 7
+    assert set(_alias_targets(cluster, alias)) == {old}
+    assert not is_write_blocked(cluster, new)
+    assert all_docs(cluster, old) == initial  # the discarded writes are not there
+
+
+def test_painless_reverse_and_deletes(cluster: Cluster, prefix: str) -> None:
+    alias, old, initial = create_source(cluster, prefix, 500)
+    hist = f"{prefix}-hist"
+    new = migrate_with_point(cluster, prefix, alias, "p2", script=True).target
+    _write(cluster, alias, 20)
+    cluster.request("POST", f"/{alias}/_update/d3", body={"doc": {"n": -1}})
+    for i in range(10, 30):
+        cluster.request("DELETE", f"/{alias}/_doc/d{i}")
+    cluster.request("DELETE", f"/{alias}/_doc/x0")
+    done = rollback(cluster, "p2", state_index=hist, reverse_script=REVERSE_PAINLESS)
+    expected = {k: v for k, v in initial.items() if k not in {f"d{i}" for i in range(10, 30)}}
+    expected["d3"] = {**initial["d3"], "n": -1}
+    for i in range(1, 20):
+        expected[f"x{i}"] = {"title": f"x {i}", "n": i, "code": i, "body": "b"}
+    assert diff(expected, all_docs(cluster, old)) == {}
+    assert done.reconciled_deletes == 20  # x0 never reached the old index
+    assert set(_alias_targets(cluster, alias)) == {old}
+    assert not is_write_blocked(cluster, new)
+
+
+def test_points_are_unique_and_listed(cluster: Cluster, prefix: str) -> None:
+    alias, old, _ = create_source(cluster, prefix, 10)
+    hist = f"{prefix}-hist"
+    point = create_point(cluster, "a", [alias], state_index=hist, note="first")
+    assert point.aliases == {alias: {old: {"is_write_index": True}}}
+    assert point.indices[old]["count"] == 10
+    assert sum(v + 1 for v in point.indices[old]["checkpoints"].values()) == 10
+    with pytest.raises(PointExists):
+        create_point(cluster, "a", [alias], state_index=hist)
+    create_point(cluster, "b", [alias], state_index=hist)
+    assert [p.name for p in list_points(cluster, state_index=hist)] == ["a", "b"]
+    with pytest.raises(PointNotFound) as info:
+        get_point(cluster, "zz", state_index=hist)
+    assert info.value.known == ["a", "b"]
+
+
+def test_snapshot_restores_a_deleted_old_index(cluster: Cluster, prefix: str) -> None:
+    alias, old, initial = create_source(cluster, prefix, 300)
+    hist = f"{prefix}-hist"
+    repo = f"{prefix}-repo"
+    cluster.request(
+        "PUT", f"/_snapshot/{repo}", body={"type": "fs", "settings": {"location": repo}}
+    )
+    try:
+        create_point(cluster, "snap", [alias], state_index=hist, snapshot_repository=repo)
+        new = migrate_with_point(cluster, prefix, alias, "cut").target
+        cluster.request("DELETE", f"/{old}")
+        _write(cluster, alias, 3)
+        with pytest.raises(WritesAtRisk):  # refused before the restore: nothing is written
+            rollback(cluster, "snap", state_index=hist)
+        assert not cluster.exists(old)
+        done = rollback(cluster, "snap", state_index=hist, discard_writes=True)
+        assert done.restored == [old]
+        assert set(_alias_targets(cluster, alias)) == {old}
+        assert all_docs(cluster, old) == initial
+        assert not is_write_blocked(cluster, new)
+        cluster.request("DELETE", f"/{old}")
+        with pytest.raises(RestoreImpossible):
+            rollback(cluster, "cut", state_index=hist, discard_writes=True)
+    finally:
+        for snap in cluster.request("GET", f"/_snapshot/{repo}/_all")["snapshots"]:
+            cluster.request("DELETE", f"/_snapshot/{repo}/{snap['snapshot']}")
+        cluster.request("DELETE", f"/_snapshot/{repo}")
+
+
+def test_kill_under_the_block_is_completed_by_a_rerun(
+    cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str
+) -> None:
+    alias, old, initial = create_source(cluster, prefix, 1000)
+    hist = f"{prefix}-hist"
+    writer = Writer(cluster_url, alias, tmp_path, len(initial), rate=100)
+    try:
+        new = migrate_with_point(cluster, prefix, alias, "k").target
+        writer.wait_for(60, index=new)
+        cfg = tmp_path / "cfg.json"
+        cfg.write_text(
+            json.dumps(
+                {"url": cluster_url, "point": "k", "state_index": hist, "kill_at": "blocked"}
+            )
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.rollback_support", "run", str(cfg)], cwd=ROOT
+        )
+        assert proc.returncode == -9
+        assert is_write_blocked(cluster, new)  # killed between the block and the swap
+        assert set(_alias_targets(cluster, alias)) == {new}
+        rollback(cluster, "k", state_index=hist, reverse_transform=reverse)
+        writer.wait_for(writer.count(old) + 30, index=old)
+    finally:
+        ops, _ = writer.stop()
+    assert set(_alias_targets(cluster, alias)) == {old}
+    assert not is_write_blocked(cluster, new)
+    assert diff(expected_old_format(initial, ops, (old, new)), all_docs(cluster, old)) == {}

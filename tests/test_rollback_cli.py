@@ -1,0 +1,88 @@
+"""The rollback verbs on the command line: --json, the refusal as one paragraph, a rollback
+with reverse rules named module:attr, cleanup."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from esmigrate.cluster import Cluster
+from esmigrate.migrate._layout import _alias_targets
+from tests.migrate_support import all_docs, create_source
+from tests.rollback_support import migrate_with_point
+
+pytestmark = pytest.mark.integration
+
+REVERSE = """
+def reverse(doc):
+    if "content" in doc:
+        doc["body"] = doc.pop("content")
+    if isinstance(doc.get("code"), str) and doc["code"].startswith("c"):
+        doc["code"] = int(doc["code"][1:])
+    doc.pop("n2", None)
+    return doc
+"""
+
+
+def esmigrate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "esmigrate", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_cli_rollback(cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str) -> None:
+    (tmp_path / "esmigrate.toml").write_text(
+        f'history_index = "{prefix}-hist"\n[connection]\nurl = "{cluster_url}"\n'
+    )
+    (tmp_path / "revrules.py").write_text(REVERSE)
+    alias, old, initial = create_source(cluster, prefix, 100)
+    made = esmigrate(tmp_path, "--json", "rollback-point", "create", "manual", alias)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["indices"][old]["count"] == 100
+    new = migrate_with_point(cluster, prefix, alias, "cut").target
+    for i in range(4):
+        cluster.request("PUT", f"/{alias}/_doc/n{i}", body={"title": "t", "n": i, "code": i})
+    listed = json.loads(esmigrate(tmp_path, "--json", "rollback-point", "list").stdout)
+    assert [p["name"] for p in listed] == ["manual", "cut"]
+    shown = json.loads(esmigrate(tmp_path, "--json", "rollback-point", "show", "cut").stdout)
+    assert shown["cut_over"]["to"] == new
+
+    dry = json.loads(esmigrate(tmp_path, "--json", "rollback", "cut", "--dry-run").stdout)
+    assert dry["writes_at_risk"] == 4
+    assert dry["mode"] == "swap"
+    refused = esmigrate(tmp_path, "rollback", "cut")
+    assert refused.returncode == 1
+    assert "4 operation(s)" in refused.stderr
+    assert "--discard-writes" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+    done = esmigrate(tmp_path, "--json", "rollback", "cut", "--reverse-rules", "revrules:reverse")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["mode"] == "carry"
+    assert set(_alias_targets(cluster, alias)) == {old}
+    expected = dict(initial)
+    expected.update({f"n{i}": {"title": "t", "n": i, "code": i} for i in range(4)})
+    assert all_docs(cluster, old) == expected
+
+    missing = esmigrate(tmp_path, "rollback", "nope")
+    assert missing.returncode == 1
+    assert "no rollback point 'nope'" in missing.stderr
+
+    clean = json.loads(
+        esmigrate(
+            tmp_path, "--json", "rollback-point", "cleanup", "--keep", "0", "--dry-run"
+        ).stdout
+    )
+    assert clean["points_deleted"] == ["manual", "cut"]
+    assert clean["indices_deleted"] == [new]  # the old index is aliased again: protected
+    assert clean["protected"] == {old: "an alias points to it"}
