@@ -51,3 +51,44 @@ def test_compare_server_side_agrees_and_catches_drift(cluster: Cluster) -> None:
     assert {m.doc_id for m in drift.mismatches} == {"0", "1"}
     assert drift.mismatches[0].python["score"] == 1
     assert drift.mismatches[0].server["score"] == 1.0
+
+
+def test_live_writer_through_a_blue_green_migration(
+    cluster: Cluster, cluster_url: str, prefix: str
+) -> None:
+    import orjson
+
+    from esmigrate.migrate import migrate
+    from esmigrate.testing import LiveWriter
+
+    alias, v1 = f"{prefix}-posts", f"{prefix}-posts-v1"
+    cluster.request(
+        "PUT",
+        f"/{v1}",
+        body={
+            "settings": {"number_of_shards": 2, "number_of_replicas": 0},
+            "aliases": {alias: {"is_write_index": True}},
+            "mappings": {"properties": {"author": {"type": "text"}, "edits": {"type": "long"}}},
+        },
+    )
+    lines = []
+    for i in range(3000):
+        lines += [
+            orjson.dumps({"index": {"_index": alias, "_id": f"d{i}"}}),
+            orjson.dumps({"author": f"a{i}", "edits": 0}),
+        ]
+    cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")
+
+    target = {"properties": {"author": {"type": "keyword"}, "edits": {"type": "long"}}}
+    with LiveWriter(cluster_url, alias, rate=120, initial=3000) as writer:
+        result = migrate(cluster, alias, target, state_index=f"{prefix}-state")
+    report = writer.report()
+    assert report.operations > 0
+    assert report.deleted
+    assert report.created
+    assert report.verify(cluster, alias, [f"d{i}" for i in range(3000)]) == []
+    # The check can fail: a document lost behind the writer's back is reported.
+    victim = next(iter(report.created))
+    cluster.request("DELETE", f"/{result.target}/_doc/{victim}", params={"refresh": "true"})
+    problems = report.verify(cluster, alias, [f"d{i}" for i in range(3000)])
+    assert problems == [f"{victim}: written (or pre-existing) and not deleted, but missing"]
