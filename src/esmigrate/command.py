@@ -190,7 +190,9 @@ def autogenerate_operations(config: Config) -> list[str]:
             if not diff or diff.compatibility is None:
                 continue
             lines.append(f"# {name}: {diff.compatibility.value.replace('_', ' ')}")
-            lines.extend(render_operations(diff, name))
+            if diff.breaking:
+                lines.append(f"from {document.__module__} import {document.__qualname__}")
+            lines.extend(render_operations(diff, name, target=document.__qualname__))
     return lines
 
 
