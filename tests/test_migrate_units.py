@@ -12,8 +12,9 @@ from esmigrate.migrate._bluegreen import _flatten_settings, _nest
 from esmigrate.migrate._copy import guarded_script, normalize_script
 from esmigrate.migrate._inplace import new_leaf_fields
 from esmigrate.migrate._layout import contains, next_index_name
-from esmigrate.migrate._ops import Operation, Request, describe_plan
+from esmigrate.migrate._ops import Step, describe_plan
 from esmigrate.migrate._shards import Layout
+from esmigrate.operations import PlannedRequest
 
 
 def test_next_index_name_continues_the_version() -> None:
@@ -67,10 +68,14 @@ def test_layout_routing_equality() -> None:
 
 
 def test_operations_describe_themselves() -> None:
-    op = Operation(
+    op = Step(
         "swap_aliases",
         "one atomic request",
-        (Request("POST", "/_aliases", body={"actions": [{"add": {"index": "b", "alias": "a"}}]}),),
+        (
+            PlannedRequest(
+                "POST", "/_aliases", body={"actions": [{"add": {"index": "b", "alias": "a"}}]}
+            ),
+        ),
     )
     text = describe_plan([op])
     assert text.startswith("1. swap_aliases: one atomic request")

@@ -124,3 +124,18 @@ def test_render_reindex_and_defaults() -> None:
     assert "#   - title: type text → keyword [needs_reindex]" in text
     assert "#   - old: removed (was keyword) [needs_reindex]" in text
     assert render_operations(diff_mappings(old, old), "posts") == []
+
+
+def test_render_breaking_as_migrate() -> None:
+    old = {"properties": {"title": {"type": "text"}, "body": {"type": "text"}}}
+    new = {"properties": {"title": {"type": "keyword"}, "content": {"type": "text"}}}
+    lines = render_operations(diff_mappings(old, new), "posts", target="Post")
+    _parses(lines)
+    assert lines[-1] == "op.migrate('posts', Post)"
+    text = "\n".join(lines)
+    assert "#   - title: type text → keyword [needs_reindex]" in text
+    assert "# TODO(human): body removed and content added: if this is a rename" in text
+    # Without a removed+added pair no rename TODO; additive diffs keep put_mapping.
+    additive = {"properties": {**old["properties"], "tag": {"type": "keyword"}}}
+    lines = render_operations(diff_mappings(old, additive), "posts", target="Post")
+    assert lines[0].startswith("op.put_mapping('posts'")

@@ -7,13 +7,14 @@ also a Python API: ``esmigrate.command.info(load_config())``.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import CONFIG_FILE, DEFAULT_URL, Config
-from esmigrate.exceptions import ConfigError, RevisionGraphError
+from esmigrate.exceptions import ConfigError, MigrationError, RevisionGraphError
 from esmigrate.runtime import (
     DOWNGRADE,
     UPGRADE,
@@ -189,7 +190,9 @@ def autogenerate_operations(config: Config) -> list[str]:
             if not diff or diff.compatibility is None:
                 continue
             lines.append(f"# {name}: {diff.compatibility.value.replace('_', ' ')}")
-            lines.extend(render_operations(diff, name))
+            if diff.breaking:
+                lines.append(f"from {document.__module__} import {document.__qualname__}")
+            lines.extend(render_operations(diff, name, target=document.__qualname__))
     return lines
 
 
@@ -219,9 +222,13 @@ def merge(
 
 
 def _runner(
-    config: Config, cluster: Cluster, graph: RevisionGraph, reporter: Reporter | None
+    config: Config,
+    cluster: Cluster,
+    graph: RevisionGraph,
+    reporter: Reporter | None,
+    cancel: threading.Event | None = None,
 ) -> Runner:
-    return Runner.from_config(config, cluster, graph, reporter=reporter)
+    return Runner.from_config(config, cluster, graph, reporter=reporter, cancel=cancel)
 
 
 def plan(
@@ -258,17 +265,21 @@ def upgrade(
     dry_run: bool = False,
     lock_timeout: float | None = None,
     reporter: Reporter | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Apply the pending revisions up to ``target`` (``head``, ``heads``, a revision, ``+N``).
 
     Waits up to ``lock_timeout`` seconds (default: twice the lease TTL, so a dead runner's
     lease always lapses first) for another runner's lease. ``dry_run``: the plan only.
+    Setting ``cancel`` stops at the next safe point (a running ``op.migrate`` at its next
+    checkpoint) with :class:`~esmigrate.exceptions.MigrationCancelled`; the next ``upgrade``
+    resumes. A revision whose runner died inside an ``op.migrate`` is resumed too.
     """
     if dry_run:
         return plan(config, target)
     graph = ScriptDirectory.from_config(config).load()
     with open_cluster(config) as cluster:
-        return _runner(config, cluster, graph, reporter).run(
+        return _runner(config, cluster, graph, reporter, cancel).run(
             target, UPGRADE, lock_timeout=lock_timeout
         )
 
@@ -727,3 +738,40 @@ def monitor(
             discard_writes=discard_writes,
             on_sample=on_sample,
         ).as_dict()
+
+
+def throttle(config: Config, revision: str, requests_per_second: float | None) -> dict[str, Any]:
+    """Change the speed of the running migration(s) of ``revision`` (``op.migrate``), found by
+    their checkpoint documents in the history index; None or <= 0 means unlimited."""
+    from esmigrate.migrate import throttle as engine_throttle
+    from esmigrate.migrate._state import Checkpoint
+    from esmigrate.operations import Migrate, migration_id
+
+    graph = ScriptDirectory.from_config(config).load()
+    script = graph.resolve(revision)
+    rev = script.revision
+    ids = [
+        migration_id(rev, op.alias)
+        for direction in (UPGRADE, DOWNGRADE)
+        if direction == UPGRADE or script.downgrade is not None
+        for op in record_operations(script, direction)
+        if isinstance(op, Migrate)
+    ]
+    rps = requests_per_second if requests_per_second and requests_per_second > 0 else None
+    with open_cluster(config) as cluster:
+        running = [
+            mid
+            for mid in dict.fromkeys(ids)
+            if Checkpoint(cluster, config.history_index, mid).load().get("phase")
+            not in (None, "done", "abandoned")
+        ]
+        if not running:
+            raise MigrationError(
+                f"Revision {rev} has no running migration (no unfinished op.migrate checkpoint "
+                f"in {config.history_index}).",
+                hint="`esmigrate status` shows what is running; throttle applies to op.migrate.",
+            )
+        changed = [
+            engine_throttle(cluster, mid, rps, state_index=config.history_index) for mid in running
+        ]
+    return {"revision": rev, "requests_per_second": rps, "migrations": changed}

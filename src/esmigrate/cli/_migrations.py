@@ -4,6 +4,8 @@ validate, repair, baseline, stamp."""
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from esmigrate.cli._app import (
     err_console,
     pass_state,
 )
+from esmigrate.exceptions import MigrationCancelled
 
 _RELATIVE = {"ignore_unknown_options": True}  # so that `downgrade -1` is a target, not an option
 
@@ -235,14 +238,52 @@ def upgrade(
 ) -> None:
     """Apply pending revisions up to TARGET (head, heads, a revision id or prefix, +N)."""
     _apply_ttl(state, lease_ttl)
-    data = command.upgrade(
-        state.config,
-        target,
-        dry_run=dry_run,
-        lock_timeout=lock_timeout,
-        reporter=_reporter(state),
-    )
+    cancel = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        cancel.set()
+        err_console.print(
+            "Stopping at the next safe point (Ctrl-C again to abort at once); the next "
+            "`esmigrate upgrade` resumes."
+        )
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        data = command.upgrade(
+            state.config,
+            target,
+            dry_run=dry_run,
+            lock_timeout=lock_timeout,
+            reporter=_reporter(state),
+            cancel=cancel,
+        )
+    except MigrationCancelled as exc:
+        err_console.print(escape(f"Interrupted: {exc.message} {exc.hint or ''}".strip()))
+        raise SystemExit(130) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
     emit(state, data, lambda: _print_plan(data) if dry_run else _print_run(data))
+
+
+@cli.command(context_settings=_RELATIVE)
+@click.argument("revision")
+@click.argument("requests_per_second", type=float)
+@connection_options
+@pass_state
+def throttle(state: AppState, revision: str, requests_per_second: float) -> None:
+    """Change the speed of REVISION's running op.migrate to REQUESTS_PER_SECOND (0: unlimited)."""
+    data = command.throttle(state.config, revision, requests_per_second)
+    rate = data["requests_per_second"]
+    emit(
+        state,
+        data,
+        lambda: _say(
+            f"Throttled {len(data['migrations'])} migration(s) of {data['revision']} to "
+            + (f"{rate:g} requests/s." if rate else "unlimited.")
+        ),
+    )
 
 
 @cli.command(context_settings=_RELATIVE)

@@ -21,9 +21,10 @@ from esmigrate.migrate._layout import (
     is_write_blocked,
     lift_write_block,
 )
-from esmigrate.migrate._ops import Operation, Request
+from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import ProgressCallback, ProgressEvent
 from esmigrate.migrate._state import Checkpoint
+from esmigrate.operations._base import PlannedRequest
 
 EXPLANATION = (
     "{name} is now an alias over {index}, its write index. Reads and writes addressed to "
@@ -47,28 +48,30 @@ class AdoptResult:
         return dict(self.__dict__)
 
 
-def plan_adopt(cluster: Cluster, name: str) -> list[Operation]:
+def plan_adopt(cluster: Cluster, name: str) -> list[Step]:
     clone = f"{name}-v1-<timestamp>"
     return [
-        Operation(
-            "write_block", f"block writes on {name}", (Request("PUT", f"/{name}/_block/write"),)
+        Step(
+            "write_block",
+            f"block writes on {name}",
+            (PlannedRequest("PUT", f"/{name}/_block/write"),),
         ),
-        Operation(
+        Step(
             "clone",
             f"clone {name} to {clone} (hard links)",
             (
-                Request(
+                PlannedRequest(
                     "POST",
                     f"/{name}/_clone/{clone}",
                     body={"settings": {"index.blocks.write": None}},
                 ),
             ),
         ),
-        Operation(
+        Step(
             "swap_aliases",
             f"one atomic request: alias {name} → {clone}, remove index {name}",
             (
-                Request(
+                PlannedRequest(
                     "POST",
                     "/_aliases",
                     body={

@@ -55,14 +55,15 @@ from esmigrate.migrate._layout import (
     contains,
     is_write_blocked,
     lift_write_block,
-    mapping_of,
     next_index_name,
     resolve,
 )
-from esmigrate.migrate._ops import Operation, Request
+from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import Meter, ProgressCallback, ProgressEvent
 from esmigrate.migrate._shards import Layout, checkpoints, layout, scan, settled, shard_counts
 from esmigrate.migrate._state import Checkpoint
+from esmigrate.operations._base import PlannedRequest
+from esmigrate.schema.mapping import live_mapping
 
 log = logging.getLogger("esmigrate.migrate")
 
@@ -229,16 +230,16 @@ class BlueGreen:
             flat["index.number_of_shards"] = source_layout.shards
         return flat
 
-    def plan(self) -> list[Operation]:
+    def plan(self) -> list[Step]:
         """What :meth:`run` will do, as data (resolves the aliases; writes nothing)."""
         check_health(self.cluster)
         where = resolve(self.cluster, self.alias, self.write_alias)
         target = self.target or next_index_name(self.alias, where.source)
         flat = self._target_settings(layout(self.cluster, where.source))
         create = _nest({**flat, **LOAD_SETTINGS})
-        copy_req: Request
+        copy_req: PlannedRequest
         if self.mode == "reindex":
-            copy_req = Request(
+            copy_req = PlannedRequest(
                 "POST",
                 "/_reindex",
                 {"wait_for_completion": "false", "slices": self.slices},
@@ -250,7 +251,7 @@ class BlueGreen:
             )
             copy_summary = f"server-side _reindex {where.source} → {target} (polled task)"
         else:
-            copy_req = Request(
+            copy_req = PlannedRequest(
                 "POST",
                 f"/{where.source}/_search",
                 {"preference": "_shards:N"},
@@ -263,63 +264,67 @@ class BlueGreen:
         restore = {k: flat.get(k) for k in ("index.refresh_interval", "index.number_of_replicas")}
         actions = self._alias_actions(where, target)
         return [
-            Operation(
+            Step(
                 "preflight",
                 f"{self.alias} → {where.source}; cluster not red; {target} absent",
             ),
-            Operation(
+            Step(
                 "create_index",
                 f"create {target} with the target mapping, refresh off and no replicas",
                 (
-                    Request(
+                    PlannedRequest(
                         "PUT", f"/{target}", body={"settings": create, "mappings": self.mappings}
                     ),
                 ),
             ),
-            Operation(
+            Step(
                 "checkpoint",
                 f"record per-shard _seq_no checkpoints of {where.source}, refresh it",
                 (
-                    Request("GET", f"/{where.source}/_stats", {"level": "shards"}),
-                    Request("POST", f"/{where.source}/_refresh"),
+                    PlannedRequest("GET", f"/{where.source}/_stats", {"level": "shards"}),
+                    PlannedRequest("POST", f"/{where.source}/_refresh"),
                 ),
             ),
-            Operation("copy", copy_summary, (copy_req,), {"mode": self.mode}),
-            Operation(
+            Step("copy", copy_summary, (copy_req,), {"mode": self.mode}),
+            Step(
                 "restore_settings",
                 f"restore {target}'s refresh interval and replicas",
-                (Request("PUT", f"/{target}/_settings", body=restore),),
+                (PlannedRequest("PUT", f"/{target}/_settings", body=restore),),
             ),
-            Operation(
+            Step(
                 "catch_up",
                 f"rounds copying writes made to {where.source} since the last checkpoint, until "
                 f"a round copies ≤ {self.catchup_threshold} docs (at most {self.max_rounds})",
             ),
-            Operation(
+            Step(
                 "reconcile_deletes",
                 "per-shard counts; ids of differing shards checked against the source; "
                 "documents deleted there are deleted in the target",
             ),
-            Operation(
+            Step(
                 "write_block",
                 f"block writes on {where.source} (writers get 403 and retry)",
-                (Request("PUT", f"/{where.source}/_block/write"),),
+                (PlannedRequest("PUT", f"/{where.source}/_block/write"),),
             ),
-            Operation("final_catch_up", "final round and delete reconciliation under the block"),
-            Operation(
+            Step("final_catch_up", "final round and delete reconciliation under the block"),
+            Step(
                 "validate",
                 f"counts equal, {self.sample_size} random documents transformed and "
                 "deep-compared, target mapping present",
             ),
-            Operation(
+            Step(
                 "swap_aliases",
                 "one atomic _aliases request",
-                (Request("POST", "/_aliases", body={"actions": actions}),),
+                (PlannedRequest("POST", "/_aliases", body={"actions": actions}),),
             ),
-            Operation(
+            Step(
                 "lift_block",
                 f"lift the write block on {where.source} (kept as the rollback point)",
-                (Request("PUT", f"/{where.source}/_settings", body={"index.blocks.write": None}),),
+                (
+                    PlannedRequest(
+                        "PUT", f"/{where.source}/_settings", body={"index.blocks.write": None}
+                    ),
+                ),
             ),
         ]
 
@@ -413,7 +418,7 @@ class BlueGreen:
             )
         reuse = False
         if self.cluster.exists(target):
-            differs = contains(mapping_of(self.cluster, target), dict(self.mappings))
+            differs = contains(live_mapping(self.cluster, target), dict(self.mappings))
             if differs:
                 raise PreflightError(
                     f"The target index {target!r} already exists with another mapping "
@@ -422,7 +427,7 @@ class BlueGreen:
                     hint="Delete it if it is a leftover, or choose another target name.",
                 )
             reuse = True
-        source_mapping = mapping_of(self.cluster, where.source)
+        source_mapping = live_mapping(self.cluster, where.source)
         if str(source_mapping.get("_source", {}).get("enabled", True)).lower() == "false":
             raise PreflightError(
                 f"{where.source} does not store _source, so its documents cannot be copied.",
@@ -991,7 +996,7 @@ class BlueGreen:
                     "dead_lettered": missing_dead,
                 }
             )
-        missing = contains(mapping_of(self.cluster, target), dict(self.mappings))
+        missing = contains(live_mapping(self.cluster, target), dict(self.mappings))
         if missing:
             differences.append({"check": "mapping", "paths": missing[:20]})
         if self.sample_size > 0 and count_o:

@@ -510,12 +510,19 @@ def cancel_task(cluster: Cluster, task_id: str, *, wait: bool = False) -> None:
 
 
 def task_state(cluster: Cluster, task_id: str) -> str:
-    """``running``, ``completed`` or ``gone`` (the node restarted; the task is lost)."""
+    """``running``, ``completed`` or ``gone`` (the node restarted and the task is lost, or it was
+    cancelled, e.g. by Ctrl-C: either way its work must be started again)."""
     try:
         task = cluster.task(task_id)
     except NotFoundError:
         return "gone"
-    return "completed" if task.get("completed") else "running"
+    if not task.get("completed"):
+        return "running"
+    response = task.get("response") or {}
+    status = (task.get("task") or {}).get("status") or {}
+    if response.get("canceled") or status.get("canceled"):
+        return "gone"
+    return "completed"
 
 
 def running_tasks_into(cluster: Cluster, target: str) -> list[str]:

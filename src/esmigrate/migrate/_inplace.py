@@ -20,9 +20,10 @@ from esmigrate.cluster import Cluster
 from esmigrate.exceptions import MigrationCancelled, MigrationError, PreflightError, RequestError
 from esmigrate.migrate._copy import cancel_task, normalize_script, task_state
 from esmigrate.migrate._layout import check_health
-from esmigrate.migrate._ops import Operation, Request
+from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import Meter, ProgressCallback
 from esmigrate.migrate._state import Checkpoint
+from esmigrate.operations._base import PlannedRequest
 
 
 def new_leaf_fields(mapping: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -103,13 +104,13 @@ class InPlace:
         result = self.cluster.request("GET", f"/{self.alias}/_mapping")
         return sorted(result)
 
-    def plan(self) -> list[Operation]:
+    def plan(self) -> list[Step]:
         indices = self._indices()
         ops = [
-            Operation(
+            Step(
                 "put_mapping",
                 f"add to the mapping of {', '.join(indices)} (refused if not additive)",
-                (Request("PUT", f"/{self.alias}/_mapping", body=dict(self.mappings)),),
+                (PlannedRequest("PUT", f"/{self.alias}/_mapping", body=dict(self.mappings)),),
             )
         ]
         if self.backfill:
@@ -117,11 +118,11 @@ class InPlace:
             if self._script:
                 body["script"] = self._script
             ops.append(
-                Operation(
+                Step(
                     "update_by_query",
                     "backfill as a polled task (conflicts=proceed); rounds until no conflict",
                     (
-                        Request(
+                        PlannedRequest(
                             "POST",
                             f"/{self.alias}/_update_by_query",
                             {"conflicts": "proceed", "wait_for_completion": "false"},

@@ -106,12 +106,6 @@ def check_health(cluster: Cluster) -> None:
         )
 
 
-def mapping_of(cluster: Cluster, index: str) -> dict[str, Any]:
-    result = cluster.request("GET", f"/{index}/_mapping")
-    mappings: dict[str, Any] = next(iter(result.values()))["mappings"]
-    return mappings
-
-
 def contains(actual: Any, expected: Any, path: str = "") -> list[str]:
     """Paths where ``expected`` is not contained in ``actual`` (dicts compared as subsets)."""
     if isinstance(expected, Mapping):

@@ -1,4 +1,8 @@
-"""Operations as data: what a strategy will do, printable before it runs (``plan``, dry runs)."""
+"""Steps as data: what a strategy will do, printable before it runs (``plan``, dry runs).
+
+A step's requests are :class:`~esmigrate.operations.PlannedRequest`\\ s, the one "request as
+data" type of esmigrate (versioned-migration operations print the same objects).
+"""
 
 from __future__ import annotations
 
@@ -6,52 +10,41 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from esmigrate.operations._base import PlannedRequest
 
-@dataclass(frozen=True)
-class Request:
-    """One REST request an operation sends (bodies may be abridged for display)."""
 
-    method: str
-    path: str
-    params: dict[str, Any] = field(default_factory=dict)
-    body: Any = None
-
-    def describe(self) -> str:
-        query = "&".join(f"{k}={v}" for k, v in self.params.items())
-        line = f"{self.method} {self.path}" + (f"?{query}" if query else "")
-        if self.body is not None:
-            text = json.dumps(self.body, default=str)
-            line += " " + (text if len(text) <= 300 else text[:297] + "...")
-        return line
+def _one_line(request: PlannedRequest) -> str:
+    line = f"{request.method} {request.target}"
+    if request.body is not None:
+        text = json.dumps(request.body, default=str)
+        line += " " + (text if len(text) <= 300 else text[:297] + "...")
+    return line
 
 
 @dataclass(frozen=True)
-class Operation:
+class Step:
     """One step of a strategy: a kind (``create_index``, ``copy``, ``swap_aliases``...), a
     one-line summary, and the requests it sends."""
 
     kind: str
     summary: str
-    requests: tuple[Request, ...] = ()
+    requests: tuple[PlannedRequest, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         lines = [f"{self.kind}: {self.summary}"]
-        lines.extend(f"    {r.describe()}" for r in self.requests)
+        lines.extend(f"    {_one_line(r)}" for r in self.requests)
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "summary": self.summary,
-            "requests": [
-                {"method": r.method, "path": r.path, "params": r.params, "body": r.body}
-                for r in self.requests
-            ],
+            "requests": [r.to_dict() for r in self.requests],
             "details": self.details,
         }
 
 
-def describe_plan(operations: list[Operation]) -> str:
+def describe_plan(steps: list[Step]) -> str:
     """The numbered, human-readable form of a plan."""
-    return "\n".join(f"{i}. {op.describe()}" for i, op in enumerate(operations, 1))
+    return "\n".join(f"{i}. {step.describe()}" for i, step in enumerate(steps, 1))

@@ -24,6 +24,7 @@ from esmigrate.operations._index import (
     UpdateSettings,
     mapping_differences,
 )
+from esmigrate.operations._migrate import Migrate, migration_id
 from esmigrate.operations._ops import Operations
 from esmigrate.operations._schema import index_definition, mapping_of
 
@@ -35,6 +36,7 @@ __all__ = [
     "DeleteIndexTemplate",
     "DeletePipeline",
     "ExecContext",
+    "Migrate",
     "OpResult",
     "Operation",
     "Operations",
@@ -52,4 +54,5 @@ __all__ = [
     "index_definition",
     "mapping_differences",
     "mapping_of",
+    "migration_id",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -78,6 +79,10 @@ def _ignore(_: str) -> None:
     return None
 
 
+def _ignore_record(_: Mapping[str, Any]) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class ExecContext:
     """What the runner lends an executing operation.
@@ -91,6 +96,14 @@ class ExecContext:
     on_task: Callable[[str], None] = _ignore
     progress: Callable[[str], None] = _ignore
     poll_interval: float = 1.0
+    #: The revision being applied (long operations name their resumable state after it).
+    revision: str = ""
+    #: Where resumable operations keep their checkpoints (the history index).
+    state_index: str = ".esmigrate"
+    #: Set when the user asked to stop (Ctrl-C): cancel-aware operations stop at a safe point.
+    cancel: threading.Event | None = None
+    #: Merges progress numbers into this operation's entry of the history (throttled there).
+    record: Callable[[Mapping[str, Any]], None] = _ignore_record
 
 
 class Operation(abc.ABC):
@@ -117,11 +130,28 @@ class Operation(abc.ABC):
         pre-flight disk check sizes it); None for operations that copy nothing."""
         return None
 
-    def to_dict(self) -> dict[str, Any]:
+    #: True when an interrupted run can be resumed (the next ``upgrade`` continues it instead
+    #: of recording the revision as failed).
+    resumable: ClassVar[bool] = False
+
+    def explain(self, cluster: Cluster | None) -> dict[str, Any]:
+        """Extra plan information read from the live cluster (``cluster`` None: offline)."""
+        return {}
+
+    def describe_on(self, cluster: Cluster | None) -> list[PlannedRequest]:
+        """The requests, knowing the live cluster when there is one (default: :meth:`describe`)."""
+        return self.describe()
+
+    def interrupted(self, cluster: Cluster, ctx: ExecContext) -> str | None:
+        """For a resumable operation: where an interrupted run stopped (None: nothing to resume)."""
+        return None
+
+    def to_dict(self, cluster: Cluster | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
             "op": self.kind,
             "summary": self.summary(),
-            "requests": [r.to_dict() for r in self.describe()],
+            **self.explain(cluster),
+            "requests": [r.to_dict() for r in self.describe_on(cluster)],
         }
         source = self.copies_from()
         if source is not None:

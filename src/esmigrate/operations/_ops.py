@@ -29,6 +29,7 @@ from esmigrate.operations._index import (
     Refresh,
     UpdateSettings,
 )
+from esmigrate.operations._migrate import Migrate, Strategy
 from esmigrate.operations._schema import index_definition, mapping_of, plain
 
 OpT = TypeVar("OpT", bound=Operation)
@@ -317,3 +318,47 @@ class Operations:
     def call(self, fn: Callable[[Cluster], Any], *, description: str | None = None) -> CallPython:
         """Run ``fn(cluster)`` at this point (idempotent Python; not listable in a plan)."""
         return self.add(CallPython(fn, description))
+
+    # -- live data ------------------------------------------------------------------------------
+
+    def migrate(
+        self,
+        alias: str,
+        target: Any,
+        *,
+        settings: Mapping[str, Any] | None = None,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+        script: Mapping[str, Any] | str | None = None,
+        strategy: Strategy = "auto",
+        backfill: bool | Mapping[str, Any] | str | None = None,
+        max_failures: int = 0,
+        requests_per_second: float | None = None,
+        write_alias: str | None = None,
+        **options: Any,
+    ) -> Migrate:
+        """Move the live data behind ``alias`` to the mapping ``target`` describes (a Document
+        class, an Index, a mapping dict), with zero downtime.
+
+        ``strategy="auto"`` picks from the classified diff of the live mapping and the target:
+        in-place put-mapping, in-place with backfill, or blue-green (a new index, catch-up, a
+        short write block, an atomic alias swap). ``transform`` (a RuleSet or ``doc -> doc``)
+        or ``script`` (Painless) rewrite documents on the way (blue-green). ``options`` go to
+        :class:`esmigrate.migrate.BlueGreen` (``catchup_threshold``, ``page_size``...).
+        """
+        from esmigrate.schema.mapping import mapping_of as adapt
+
+        return self.add(
+            Migrate(
+                alias=_name(alias, "alias"),
+                mappings=adapt(target),
+                settings=plain(settings, "settings"),
+                transform=transform,
+                script=painless(plain(script, "script") if isinstance(script, Mapping) else script),
+                strategy=strategy,
+                backfill=plain(backfill, "backfill") if isinstance(backfill, Mapping) else backfill,
+                max_failures=max_failures,
+                requests_per_second=requests_per_second,
+                write_alias=write_alias,
+                options=dict(options),
+            )
+        )

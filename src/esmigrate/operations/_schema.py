@@ -27,22 +27,23 @@ def plain(value: Any, what: str) -> dict[str, Any] | None:
 
 
 def mapping_of(value: Any) -> dict[str, Any] | None:
-    """A mapping body (``{"properties": ...}``) from a dict, a Document class or a Mapping."""
+    """A mapping body (``{"properties": ...}``) from anything
+    :func:`esmigrate.schema.mapping_of` accepts (None stays None)."""
+    from esmigrate.exceptions import SchemaError
+    from esmigrate.schema.mapping import mapping_of as adapt
+
     if value is None:
         return None
-    if isinstance(value, Mapping):
-        return copy.deepcopy(dict(value))
-    if _is_document(value):
-        result: dict[str, Any] = value._doc_type.mapping.to_dict()
-        return result
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict) and not hasattr(value, "_name"):
-        mapping = to_dict()
-        if isinstance(mapping, Mapping):
-            return dict(mapping)
-    raise TypeError(
-        f"mappings must be a dict, a Document class or a Mapping object, not {type(value).__name__}"
-    )
+    if isinstance(value, str):
+        raise TypeError(
+            f"mappings must be a dict, a Document class or a Mapping object, not {value!r}"
+        )
+    try:
+        return adapt(value)
+    except SchemaError as exc:
+        raise TypeError(
+            f"mappings must be a dict, a Document class or a Mapping object: {exc.message}"
+        ) from None
 
 
 def index_definition(value: Any) -> tuple[str | None, dict[str, Any]]:

@@ -28,9 +28,10 @@ from esmigrate.exceptions import (
     PointNotFound,
     RollbackError,
 )
-from esmigrate.migrate._layout import _alias_targets, mapping_of
+from esmigrate.migrate._layout import _alias_targets
 from esmigrate.migrate._shards import checkpoints, layout
 from esmigrate.migrate._state import Checkpoint
+from esmigrate.schema.mapping import live_mapping
 
 KIND = "rollback_point"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -115,7 +116,7 @@ def fingerprint(cluster: Cluster, index: str) -> str:
     """A hash of what makes documents behave alike: the mapping, shards and analysis."""
     settings = cluster.request("GET", f"/{index}/_settings")[index]["settings"]["index"]
     what = {
-        "mappings": mapping_of(cluster, index),
+        "mappings": live_mapping(cluster, index),
         "shards": settings.get("number_of_shards"),
         "analysis": settings.get("analysis"),
     }

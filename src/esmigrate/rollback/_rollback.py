@@ -23,10 +23,11 @@ from esmigrate.exceptions import RestoreImpossible, RollbackError, WritesAtRisk
 from esmigrate.migrate._catchup import catch_up_and_swap
 from esmigrate.migrate._copy import Transform
 from esmigrate.migrate._layout import _alias_targets, block_writes, lift_write_block
-from esmigrate.migrate._ops import Operation, Request
+from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import ProgressCallback
 from esmigrate.migrate._shards import checkpoints, settled
 from esmigrate.migrate._state import Checkpoint
+from esmigrate.operations._base import PlannedRequest
 from esmigrate.rollback._points import RollbackPoint, get_point, save_point
 
 
@@ -46,7 +47,7 @@ class RollbackPlan:
     alias_actions: list[dict[str, Any]]
     #: {"from": N, "to": O, "since": {shard: seq_no}} when writes are carried back
     carry: dict[str, Any] | None
-    operations: list[Operation] = field(default_factory=list)
+    operations: list[Step] = field(default_factory=list)
 
     @property
     def writes_at_risk(self) -> int:
@@ -192,9 +193,9 @@ def plan_rollback(
     return plan
 
 
-def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Operation]:
+def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Step]:
     ops = [
-        Operation(
+        Step(
             "preflight",
             f"point {point.name!r} ({point.created_at}); "
             f"{plan.writes_at_risk} operation(s) made since the cut-over to the leaving "
@@ -205,12 +206,12 @@ def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Operation]:
     if plan.restore and point.snapshot is not None:
         snap = point.snapshot
         ops.append(
-            Operation(
+            Step(
                 "restore_snapshot",
                 f"restore {', '.join(plan.restore)} from snapshot {snap['snapshot']} "
                 f"({snap['repository']}), polled until allocated",
                 (
-                    Request(
+                    PlannedRequest(
                         "POST",
                         f"/_snapshot/{snap['repository']}/{snap['snapshot']}/_restore",
                         {"wait_for_completion": "false"},
@@ -220,41 +221,43 @@ def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Operation]:
             )
         )
     leaving = sorted(plan.at_risk)
-    swap = Request("POST", "/_aliases", body={"actions": plan.alias_actions})
+    swap = PlannedRequest("POST", "/_aliases", body={"actions": plan.alias_actions})
     if plan.carry is not None:
         n, o = plan.carry["from"], plan.carry["to"]
         ops += [
-            Operation(
+            Step(
                 "catch_up",
                 f"copy the operations {n} received after its cut-over checkpoints into {o} "
                 "through the reverse transform, in rounds; reconcile deletes",
                 details={"since": plan.carry["since"]},
             ),
-            Operation(
-                "write_block", f"block writes on {n}", (Request("PUT", f"/{n}/_block/write"),)
+            Step(
+                "write_block",
+                f"block writes on {n}",
+                (PlannedRequest("PUT", f"/{n}/_block/write"),),
             ),
-            Operation("final_catch_up", "final round and delete reconciliation; validation"),
-            Operation("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
-            Operation(
+            Step("final_catch_up", "final round and delete reconciliation; validation"),
+            Step("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
+            Step(
                 "lift_block",
                 f"lift the write block on {n}",
-                (Request("PUT", f"/{n}/_settings", body={"index.blocks.write": None}),),
+                (PlannedRequest("PUT", f"/{n}/_settings", body={"index.blocks.write": None}),),
             ),
         ]
     else:
         ops += [
-            Operation(
+            Step(
                 "write_block",
                 f"block writes on {', '.join(leaving)} and recount the operations at risk"
                 + (" (dropped: discard_writes)" if plan.mode == "discard" else " (must be 0)"),
-                tuple(Request("PUT", f"/{i}/_block/write") for i in leaving),
+                tuple(PlannedRequest("PUT", f"/{i}/_block/write") for i in leaving),
             ),
-            Operation("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
-            Operation(
+            Step("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
+            Step(
                 "lift_block",
                 "lift the write blocks",
                 tuple(
-                    Request("PUT", f"/{i}/_settings", body={"index.blocks.write": None})
+                    PlannedRequest("PUT", f"/{i}/_settings", body={"index.blocks.write": None})
                     for i in leaving
                 ),
             ),

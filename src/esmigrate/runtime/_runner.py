@@ -9,6 +9,7 @@ target, a missing ``downgrade``) is found before anything is written.
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from esmigrate.exceptions import (
     EsmigrateError,
     HistoryMismatch,
     LeaseLost,
+    MigrationCancelled,
     RequestError,
     RevisionError,
     RevisionFailed,
@@ -64,13 +66,13 @@ class PlannedRevision:
     direction: str
     operations: tuple[Operation, ...]
 
-    def to_dict(self, root: Path | None = None) -> dict[str, Any]:
+    def to_dict(self, root: Path | None = None, cluster: Cluster | None = None) -> dict[str, Any]:
         return {
             "revision": self.script.revision,
             "message": self.script.message,
             "path": display_path(self.script.path, root),
             "direction": self.direction,
-            "operations": [op.to_dict() for op in self.operations],
+            "operations": [op.to_dict(cluster) for op in self.operations],
         }
 
 
@@ -152,8 +154,13 @@ class Runner:
         reporter: Reporter | None = None,
         identity: Identity | None = None,
         poll_interval: float = 1.0,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.cluster = cluster
+        #: Set it (the CLI's SIGINT handler does) to stop at the next safe point; the revision
+        #: is left for the next ``upgrade`` to resume.
+        self.cancel = cancel or threading.Event()
+        self._resume: dict[str, int] = {}
         self.graph = graph
         self.store = HistoryStore(cluster, history_index)
         self.root = root
@@ -304,12 +311,60 @@ class Runner:
                 hint="Run `esmigrate status` to see the state it left.",
             ) from None
 
-    def _recover_interrupted(self, records: dict[str, RevisionRecord]) -> None:
-        """Record revisions left ``running`` by a dead runner as failed (we hold the lease, so
+    def _resumable(self, rec: RevisionRecord, direction: str) -> str | None:
+        """Why ``rec`` (left running) can be resumed, or None (then it is recorded as failed):
+        it was stopped cleanly (Ctrl-C), or its in-flight operation keeps its own checkpoints."""
+        rev = rec.revision
+        if rec.direction != direction or rev not in self.graph:
+            return None
+        if rec.checksum != self.graph[rev].checksum:
+            return None
+        log = rec.doc.get("log") or []
+        unfinished = [entry for entry in log if "status" not in entry]
+        if rec.doc.get("resumable") and not unfinished:
+            return f"resuming revision {rev}: it was stopped between operations"
+        if len(unfinished) != 1:
+            return None
+        entry = unfinished[0]
+        operations = self.planned_revision(rev, direction).operations
+        number = int(entry.get("n") or 0)
+        if not 1 <= number <= len(operations):
+            return None
+        operation = operations[number - 1]
+        if operation.kind != entry.get("op") or not operation.resumable:
+            return None
+        ctx = ExecContext(revision=rev, state_index=self.store.index)
+        phase = operation.interrupted(self.cluster, ctx) or "its last step"
+        what = getattr(operation, "alias", None)
+        return (
+            f"resuming revision {rev}: {operation.kind}"
+            + (f" of {what}" if what else "")
+            + f" was interrupted in phase {phase}"
+        )
+
+    def planned_revision(self, rev: str, direction: str) -> PlannedRevision:
+        key = (rev, direction)
+        if key not in self._recorded:
+            self._recorded[key] = record_operations(self.graph[rev], direction)
+        return PlannedRevision(self.graph[rev], direction, self._recorded[key])
+
+    def _recover_interrupted(
+        self, records: dict[str, RevisionRecord], direction: str | None = None
+    ) -> None:
+        """Revisions left ``running`` by a dead (or stopped) runner: resumed when their
+        in-flight operation is resumable, otherwise recorded as failed (we hold the lease, so
         whoever was running them is gone)."""
         for rev in self._ordered(records):
             rec = records[rev]
             if rec.state != RUNNING:
+                continue
+            why = self._resumable(rec, direction) if direction else None
+            if why is not None:
+                completed = [e for e in rec.doc.get("log") or [] if "status" in e]
+                self._resume[rev] = len(completed) + 1
+                self._event(rec, "resume", RUNNING, why=why)
+                self._save(rec)
+                self.report(why[0].upper() + why[1:] + ".")
                 continue
             by = rec.doc.get("by") or {}
             log = rec.doc.get("log") or []
@@ -356,7 +411,9 @@ class Runner:
             for r, rec in records.items()
             if rec.state == RUNNING
         ]
-        return plan_dict(planned, route, self.store.index, self.root) | {"running": busy}
+        return plan_dict(planned, route, self.store.index, self.root, self.cluster) | {
+            "running": busy
+        }
 
     def run(
         self, target: str, direction: str, *, lock_timeout: float | None = None
@@ -380,7 +437,7 @@ class Runner:
             if lease.taken_over is not None:
                 result["lease_taken_over_from"] = lease.taken_over.get("owner")
             records = self.records()
-            self._recover_interrupted(records)
+            self._recover_interrupted(records, direction)
             self._preflight(records, verb)
             route = self.route(target, direction, records)
             for planned in self.planned(route):
@@ -398,6 +455,8 @@ class Runner:
         record = records.get(rev) or RevisionRecord({"revision": rev})
         doc = record.doc
         started = time.monotonic()
+        first = self._resume.pop(rev, 1)
+        kept = [e for e in (doc.get("log") or []) if "status" in e][: first - 1]
         doc.update(
             revision=rev,
             down_revisions=list(script.down_revisions),
@@ -411,8 +470,9 @@ class Runner:
             duration_s=None,
             by=self.identity.to_dict(),
             runs=int(doc.get("runs") or 0) + 1,
-            log=[],
+            log=kept,
             error=None,
+            resumable=None,
         )
         self._save(record)
         records[rev] = record
@@ -423,7 +483,14 @@ class Runner:
         )
         log: list[dict[str, Any]] = doc["log"]
         for number, operation in enumerate(planned.operations, start=1):
+            if number < first:
+                continue  # completed before the interruption this run resumes
             self._lease.check()
+            if self.cancel.is_set():
+                doc["resumable"] = True
+                self._event(record, "cancel", RUNNING, before=number)
+                self._save(record)
+                raise self._cancelled(record, number, total, None)
             entry: dict[str, Any] = {
                 "n": number,
                 "op": operation.kind,
@@ -438,16 +505,30 @@ class Runner:
                 entry["task"] = task_id
                 self._save(record)
 
+            def on_record(data: Any, entry: dict[str, Any] = entry) -> None:
+                entry.update(data)
+                self._save(record)
+
             ctx = ExecContext(
                 checkpoint=self._lease.check,
                 on_task=on_task,
                 progress=self.report,
                 poll_interval=self.poll_interval,
+                revision=rev,
+                state_index=self.store.index,
+                cancel=self.cancel,
+                record=on_record,
             )
             try:
                 outcome = operation.execute(self.cluster, ctx)
             except LeaseLost:
                 raise  # the new holder records this revision as interrupted
+            except MigrationCancelled:
+                # Stopped at a safe point: left running (the lease is released on the way out),
+                # so the next upgrade resumes it from the operation's checkpoint.
+                self._event(record, "cancel", RUNNING, operation=number)
+                self._save(record)
+                raise self._cancelled(record, number, total, operation) from None
             except BaseException as exc:
                 try:
                     self._fail(record, entry, exc, number, total, started)
@@ -485,6 +566,20 @@ class Runner:
             "duration_s": doc["duration_s"],
             "operations": log,
         }
+
+    def _cancelled(
+        self, record: RevisionRecord, number: int, total: int, operation: Operation | None
+    ) -> MigrationCancelled:
+        where = (
+            f"in operation {number} of {total} ({operation.summary()})"
+            if operation is not None
+            else f"before operation {number} of {total}"
+        )
+        return MigrationCancelled(
+            f"Stopped on request: revision {record.revision} ({record.doc.get('path')}) was "
+            f"interrupted {where}. Nothing is lost and no write block is left on.",
+            hint=f"Run `esmigrate {record.direction}` again to resume it where it stopped.",
+        )
 
     def _fail(
         self,
@@ -748,10 +843,15 @@ class Runner:
 
 
 def plan_dict(
-    planned: list[PlannedRevision], route: Route, history_index: str, root: Path | None
+    planned: list[PlannedRevision],
+    route: Route,
+    history_index: str,
+    root: Path | None,
+    cluster: Cluster | None = None,
 ) -> dict[str, Any]:
-    """The data form of a plan (``plan --json``)."""
-    revisions = [p.to_dict(root) for p in planned]
+    """The data form of a plan (``plan --json``); with ``cluster``, operations that depend on
+    the live state (``migrate``) say what they decided from it."""
+    revisions = [p.to_dict(root, cluster) for p in planned]
     return {
         "direction": route.direction,
         "target": route.target,

@@ -20,15 +20,24 @@ def _literal(value: Any, indent: int) -> str:
 
 
 def render_operations(
-    diff: MappingDiff, index: str, *, op: str = "op", indent: int = 4
+    diff: MappingDiff,
+    index: str,
+    *,
+    op: str = "op",
+    indent: int = 4,
+    target: str | None = None,
 ) -> list[str]:
     """Source lines (without the leading indentation) a migration's ``upgrade()`` would run.
 
-    Empty when the diff is empty.
+    Empty when the diff is empty. ``target`` is the source expression of the new schema (a
+    Document class name): breaking changes then become ``op.migrate(index, target)`` (the
+    engine moves the data blue-green), with a ``# TODO(human)`` where a transform is needed.
     """
     lines: list[str] = []
     if not diff:
         return lines
+    if diff.breaking and target is not None:
+        return _render_migrate(diff, index, target, op)
     body = diff.put_mapping_body()
     if body:
         lines.append(f"{op}.put_mapping({index!r}, {_literal(body, indent)})")
@@ -86,4 +95,23 @@ def render_operations(
             lines.append("#   (removed fields may also simply stay mapped and unused)")
     if diff.compatibility == Compatibility.IN_PLACE and not lines:
         lines.append("pass")
+    return lines
+
+
+def _render_migrate(diff: MappingDiff, index: str, target: str, op: str) -> list[str]:
+    lines = ["# Breaking changes: the data moves to a new index (blue-green):"]
+    lines.extend(f"#   - {change.describe()}" for change in diff.breaking)
+    removed = [c.path for c in diff.changes if c.kind == ChangeKind.FIELD_REMOVED]
+    added = [c.path for c in diff.changes if c.kind == ChangeKind.FIELD_ADDED]
+    if removed and added:
+        lines.append(
+            f"# TODO(human): {', '.join(removed)} removed and {', '.join(added)} added: if this "
+            "is a rename, pass transform=RuleSet(Rename(old, new)) (esmigrate.transform)."
+        )
+    if any(c.kind == ChangeKind.TYPE_CHANGED for c in diff.breaking):
+        lines.append(
+            "# TODO(human): a changed type may need its values converted: transform=RuleSet("
+            "Cast(field, type))."
+        )
+    lines.append(f"{op}.migrate({index!r}, {target})")
     return lines

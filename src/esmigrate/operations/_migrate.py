@@ -1,0 +1,335 @@
+"""``op.migrate``: move the live data behind an alias to a new mapping, from a revision script.
+
+The strategy is chosen from the classified mapping diff (live mapping → target) unless forced:
+``in_place`` changes are put on the live index, ``needs_backfill`` changes are put and the
+documents re-indexed in place, ``needs_reindex`` changes (and any transform) move the data to a
+new index blue-green. The engine (:mod:`esmigrate.migrate`) does the work; its checkpoint lives
+in the history index under an id made of the revision and the alias, so an interrupted run (a
+killed runner, Ctrl-C, a lost lease) is resumed by the next ``upgrade``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import LeaseLost, MigrationCancelled
+from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
+
+Strategy = Literal["auto", "blue_green", "in_place"]
+STRATEGIES = ("auto", "blue_green", "in_place")
+
+#: How often the history entry of a running migration is rewritten (besides phase changes).
+RECORD_EVERY_S = 5.0
+
+
+def migration_id(revision: str, alias: str) -> str:
+    """The engine's checkpoint name of ``op.migrate(alias)`` in ``revision`` (stable: reruns
+    resume)."""
+    return f"rev:{revision}:{alias}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The strategy for one run and why."""
+
+    strategy: str  # "none", "in_place", "in_place+backfill", "blue_green", or "run time"
+    reasons: tuple[str, ...] = ()
+    changes: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "reasons": list(self.reasons),
+            "changes": list(self.changes),
+        }
+
+
+@dataclass(frozen=True)
+class Migrate(Operation):
+    """Move the data behind ``alias`` to ``mappings`` with the zero-downtime engine.
+
+    ``transform`` is a :class:`~esmigrate.transform.RuleSet` (run server-side in ``_reindex`` when
+    it has a Painless form) or any ``doc -> doc`` callable (the Python pipeline); ``script`` is
+    Painless on ``ctx._source``. ``backfill`` (``True`` or Painless) is for the in-place strategy.
+    """
+
+    kind: ClassVar[str] = "migrate"
+    resumable: ClassVar[bool] = True
+    alias: str
+    mappings: dict[str, Any]
+    settings: dict[str, Any] | None = None
+    transform: Callable[[dict[str, Any]], Any] | None = None
+    script: dict[str, Any] | None = None
+    strategy: Strategy = "auto"
+    backfill: bool | dict[str, Any] | str | None = None
+    max_failures: int = 0
+    requests_per_second: float | None = None
+    write_alias: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}"
+            )
+        if self.transform is not None and self.script is not None:
+            raise ValueError("migrate takes transform= or script=, not both")
+        if self.transform is not None and not callable(self.transform):
+            raise TypeError(
+                "transform must be a RuleSet or a function taking and returning a document"
+            )
+        if self.strategy == "in_place" and (self.transform is not None or self.script is not None):
+            raise ValueError(
+                "strategy='in_place' keeps the documents as they are; a transform or script "
+                "needs strategy='blue_green' (or backfill= with a painless script)"
+            )
+
+    # -- what it will do ---------------------------------------------------------------------
+
+    def _painless(self) -> dict[str, Any] | None:
+        """The server-side form of the transform: the script, or the RuleSet's Painless."""
+        if self.script is not None:
+            return self.script
+        to_painless = getattr(self.transform, "painless", None)
+        if callable(to_painless):
+            compiled = to_painless()
+            if isinstance(compiled, Mapping):
+                return dict(compiled)
+        return None
+
+    def _python_transform(self) -> Callable[[dict[str, Any]], Any] | None:
+        return None if self._painless() is not None else self.transform
+
+    def decide(self, cluster: Cluster | None) -> Decision:
+        """Which strategy now, and why (``cluster`` None: decided at run time)."""
+        if self.strategy == "blue_green":
+            return Decision("blue_green", ("forced: strategy='blue_green'",))
+        if self.strategy == "in_place":
+            why = "forced: strategy='in_place'"
+            return Decision("in_place+backfill" if self.backfill else "in_place", (why,))
+        if self.transform is not None or self.script is not None:
+            return Decision(
+                "blue_green",
+                ("a transform rewrites every document: they are copied to a new index",),
+            )
+        if cluster is None:
+            return Decision(
+                "run time",
+                (
+                    "the live mapping is unknown offline: the strategy is decided at run time from "
+                    "the diff of the live mapping and the target",
+                ),
+            )
+        from esmigrate.schema.diff import Compatibility, diff_mappings
+
+        diff = diff_mappings(self.alias, self.mappings, cluster=cluster)
+        changes = tuple(
+            {
+                "path": c.path or "(root)",
+                "change": str(c.kind),
+                "class": str(c.compatibility),
+                "reason": c.reason,
+            }
+            for c in diff.changes
+        )
+        reasons = tuple(
+            f"{c['path']}: {c['change']} ({c['class']}): {c['reason']}" for c in changes
+        )
+        worst = diff.compatibility
+        if worst is None:
+            return Decision("none", ("the live mapping already matches the target",))
+        if worst == Compatibility.NEEDS_REINDEX:
+            return Decision("blue_green", reasons, changes)
+        if worst == Compatibility.NEEDS_BACKFILL or self.backfill:
+            return Decision("in_place+backfill", reasons, changes)
+        return Decision("in_place", reasons, changes)
+
+    def explain(self, cluster: Cluster | None) -> dict[str, Any]:
+        decision = self.decide(cluster)
+        data = decision.to_dict()
+        if cluster is not None and decision.strategy not in ("none", "run time"):
+            steps = self._engine(cluster, decision.strategy, None, None, "plan").plan()
+            data["steps"] = [f"{s.kind}: {s.summary}" for s in steps]
+        return data
+
+    def describe(self) -> list[PlannedRequest]:
+        return self.describe_on(None)
+
+    def describe_on(self, cluster: Cluster | None) -> list[PlannedRequest]:
+        decision = self.decide(cluster)
+        if cluster is None or decision.strategy == "run time":
+            return [
+                PlannedRequest(
+                    "GET",
+                    f"/{self.alias}/_mapping",
+                    note=f"strategy {decision.strategy}: {'; '.join(decision.reasons)}; then "
+                    "the engine's requests (esmigrate plan against the cluster lists them)",
+                )
+            ]
+        if decision.strategy == "none":
+            return []
+        steps = self._engine(cluster, decision.strategy, None, None, "plan").plan()
+        return [
+            PlannedRequest(r.method, r.path, r.params, r.body, note=f"{s.kind}: {s.summary}")
+            if r.note is None
+            else r
+            for s in steps
+            for r in s.requests
+        ]
+
+    def summary(self) -> str:
+        how = "" if self.strategy == "auto" else f" ({self.strategy})"
+        if self.transform is not None:
+            name = getattr(self.transform, "__qualname__", None) or type(self.transform).__name__
+            how += f" through {name}"
+        elif self.script is not None:
+            how += " with a painless script"
+        return f"migrate {self.alias} to the new mapping{how}"
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _engine(
+        self,
+        cluster: Cluster,
+        strategy: str,
+        on_progress: Callable[[Any], None] | None,
+        cancel: threading.Event | None,
+        mid: str,
+        state_index: str = ".esmigrate",
+    ) -> Any:
+        from esmigrate.migrate import BlueGreen, InPlace
+        from esmigrate.rollback import rollback_point_hook
+
+        if strategy == "blue_green":
+            options = dict(self.options)
+            # The old index stays as the rollback point, recorded (with the new index's
+            # checkpoints at the swap) under the migration's id: `esmigrate rollback <id>`.
+            options.setdefault(
+                "on_cut_over",
+                rollback_point_hook(
+                    cluster, mid, state_index=state_index, note=f"before {self.summary()}"
+                ),
+            )
+            return BlueGreen(
+                cluster,
+                self.alias,
+                self.mappings,
+                settings=self.settings,
+                script=self._painless(),
+                transform=self._python_transform(),
+                write_alias=self.write_alias,
+                migration_id=mid,
+                state_index=state_index,
+                max_failures=self.max_failures,
+                requests_per_second=self.requests_per_second,
+                on_progress=on_progress,
+                cancel=cancel,
+                **options,
+            )
+        return InPlace(
+            cluster,
+            self.write_alias or self.alias,
+            self.mappings,
+            backfill=(self.backfill or True) if strategy == "in_place+backfill" else None,
+            requests_per_second=self.requests_per_second,
+            migration_id=mid,
+            state_index=state_index,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+
+    def _stored(self, cluster: Cluster, ctx: ExecContext) -> dict[str, Any]:
+        from esmigrate.migrate._state import Checkpoint
+
+        return Checkpoint(cluster, ctx.state_index, migration_id(ctx.revision, self.alias)).load()
+
+    def interrupted(self, cluster: Cluster, ctx: ExecContext) -> str | None:
+        data = self._stored(cluster, ctx)
+        phase = data.get("phase")
+        if not data or phase in ("done", "abandoned"):
+            return None
+        return str(phase)
+
+    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
+        from esmigrate.migrate import reporter
+
+        mid = migration_id(ctx.revision, self.alias)
+        stored = self._stored(cluster, ctx)
+        if stored and stored.get("phase") not in ("done", "abandoned"):
+            # Resume what the checkpoint says was running, whatever the mapping now says.
+            kind = "blue_green" if stored.get("strategy") == "blue-green" else None
+            decision = (
+                Decision(kind, (f"resuming the interrupted run (phase {stored.get('phase')})",))
+                if kind
+                else self.decide(cluster)
+            )
+        else:
+            decision = self.decide(cluster)
+        ctx.record({"strategy": decision.strategy, "reasons": list(decision.reasons)})
+        ctx.progress(f"  migrate {self.alias}: {decision.strategy} ({'; '.join(decision.reasons)})")
+        if decision.strategy == "none":
+            return OpResult("unchanged", {"strategy": "none", "migration": mid})
+        terminal = reporter()
+        last: dict[str, Any] = {"phase": "", "at": 0.0}
+
+        def on_progress(event: Any) -> None:
+            terminal(event)
+            now = time.monotonic()
+            if event.phase != last["phase"] or now - float(last["at"]) >= RECORD_EVERY_S:
+                last.update(phase=event.phase, at=now)
+                ctx.record(
+                    {
+                        "progress": {
+                            "phase": event.phase,
+                            "done": event.done,
+                            "total": event.total,
+                            "docs_per_s": round(event.docs_per_s, 1),
+                            "round": event.round,
+                        }
+                    }
+                )
+
+        stop = threading.Event()
+        lost: list[LeaseLost] = []
+        finished = threading.Event()
+
+        def watch() -> None:
+            # The engine polls `stop`; turn Ctrl-C and a lost lease into it.
+            while not finished.wait(0.25):
+                if ctx.cancel is not None and ctx.cancel.is_set():
+                    stop.set()
+                try:
+                    ctx.checkpoint()
+                except LeaseLost as exc:
+                    lost.append(exc)
+                    stop.set()
+                if stop.is_set():
+                    return
+
+        watcher = threading.Thread(target=watch, name="esmigrate-migrate-watch", daemon=True)
+        watcher.start()
+        engine = self._engine(cluster, decision.strategy, on_progress, stop, mid, ctx.state_index)
+        try:
+            result = engine.run()
+        except MigrationCancelled:
+            if lost:
+                raise lost[0] from None
+            raise
+        finally:
+            finished.set()
+            watcher.join()
+            terminal.close()
+        detail = {"strategy": decision.strategy, "migration": mid, **_plain(result)}
+        if getattr(result, "already_done", False):
+            return OpResult("unchanged", detail)
+        return OpResult("done", detail)
+
+
+def _plain(result: Any) -> dict[str, Any]:
+    data = result.as_dict() if hasattr(result, "as_dict") else dict(result.__dict__)
+    return {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool, list, dict))}

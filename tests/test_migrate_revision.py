@@ -1,0 +1,153 @@
+"""``op.migrate`` in a revision: an ``esmigrate upgrade`` moving live data is killed (SIGKILL) or
+interrupted (Ctrl-C) mid-copy while a writer keeps writing; the next ``upgrade`` resumes it and
+the final state is exactly the expected one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from esmigrate import command
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import NotFoundError, RequestError
+from esmigrate.migrate._layout import is_write_blocked
+from esmigrate.operations import migration_id
+from tests.migrate_support import (
+    PAINLESS,
+    SOURCE_MAPPING,
+    TARGET_MAPPING,
+    Writer,
+    check_final_state,
+    create_source,
+    report,
+)
+from tests.migration_project import make_project, write_script
+
+pytestmark = pytest.mark.integration
+
+LEASE_TTL = "5"
+
+
+def esmigrate(root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "esmigrate", *args]
+
+
+def checkpoint(cluster: Cluster, index: str, mid: str) -> dict[str, Any]:
+    try:
+        doc = cluster.request("GET", f"/{index}/_doc/checkpoint:{mid}")
+    except NotFoundError:
+        return {}
+    except RequestError as exc:
+        if exc.status == 503:  # the history index is being created
+            return {}
+        raise
+    source: dict[str, Any] = doc["_source"]
+    return source
+
+
+def wait_until_copying(cluster: Cluster, index: str, mid: str, proc: Any) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, "upgrade ended before the copy started"
+        assert time.monotonic() < deadline, "the copy never started"
+        if cluster.exists(index) and (checkpoint(cluster, index, mid).get("copy") or {}).get(
+            "task"
+        ):
+            return
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("how", ["sigkill", "sigint"])
+def test_upgrade_interrupted_mid_copy_resumes(
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path, how: str
+) -> None:
+    alias, source, initial = create_source(cluster, prefix, 20_000)
+    history = f"{prefix}-hist"
+    config = make_project(tmp_path / "proj", url=cluster_url, history_index=history)
+    write_script(
+        config,
+        "a1",
+        None,
+        f"op.migrate({alias!r}, {TARGET_MAPPING!r}, script={PAINLESS!r}, "
+        "requests_per_second=2000, dead_letter_index="
+        f"{prefix + '-dl'!r})",
+    )
+    mid = migration_id("a1", alias)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    writer = Writer(cluster_url, alias, tmp_path, len(initial))
+    try:
+        writer.wait_for(50)
+        first = subprocess.Popen(
+            esmigrate(config.root, "upgrade", "--lease-ttl", LEASE_TTL),
+            cwd=config.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_until_copying(cluster, history, mid, first)
+        time.sleep(1)
+        first.send_signal(signal.SIGKILL if how == "sigkill" else signal.SIGINT)
+        _, err = first.communicate(timeout=120)
+        stored = checkpoint(cluster, history, mid)
+        assert stored["phase"] == "copy"
+        assert not is_write_blocked(cluster, source)
+        if how == "sigkill":
+            assert first.returncode == -9
+        else:
+            assert first.returncode == 130, err
+            assert "next `esmigrate upgrade` resumes" in err or "again to resume" in err
+            # The throttle verb finds the (stopped, unfinished) migration of the revision.
+            assert command.throttle(config, "a1", 5000)["migrations"][0]["migration"] == mid
+        writer.wait_for(writer.count() + 50)
+        second = subprocess.run(
+            esmigrate(config.root, "upgrade", "--lease-ttl", LEASE_TTL),
+            cwd=config.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert second.returncode == 0, second.stderr
+        assert f"Resuming revision a1: migrate of {alias} was interrupted in phase copy" in (
+            second.stderr
+        )
+        target = checkpoint(cluster, history, mid)["target"]
+        writer.wait_for(50, index=target)
+    finally:
+        ops, summary = writer.stop()
+    check_final_state(cluster, alias, source, target, initial, ops)
+    status = command.status(config)
+    assert status["current"] == ["a1"]
+    assert not status["problems"]
+    report(summary, ops, f"upgrade {how} mid-copy, resumed")
+
+
+def test_plan_shows_strategy_and_reasons(
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
+) -> None:
+    alias, _, _ = create_source(cluster, prefix, 10)
+    config = make_project(tmp_path / "proj", url=cluster_url, history_index=f"{prefix}-hist")
+    write_script(config, "b1", None, f"op.migrate({alias!r}, {TARGET_MAPPING!r})")
+    online = command.plan(config)
+    op = online["revisions"][0]["operations"][0]
+    assert op["strategy"] == "blue_green"
+    assert any("code" in r and "type_changed" in r for r in op["reasons"])
+    assert any(r["path"] == "/_aliases" for r in op["requests"])
+    offline = command.plan(config, offline=True)
+    op = offline["revisions"][0]["operations"][0]
+    assert op["strategy"] == "run time"
+    # An additive change goes in place.
+    additive = {"properties": {**SOURCE_MAPPING["properties"], "tag": {"type": "keyword"}}}
+    write_script(config, "b1", None, f"op.migrate({alias!r}, {additive!r})")
+    op = command.plan(config)["revisions"][0]["operations"][0]
+    assert op["strategy"] == "in_place"
+    assert [r["method"] for r in op["requests"]] == ["PUT"]
