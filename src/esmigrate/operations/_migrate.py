@@ -10,6 +10,7 @@ killed runner, Ctrl-C, a lost lease) is resumed by the next ``upgrade``.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +32,13 @@ def migration_id(revision: str, alias: str) -> str:
     """The engine's checkpoint name of ``op.migrate(alias)`` in ``revision`` (stable: reruns
     resume)."""
     return f"rev:{revision}:{alias}"
+
+
+def rollback_point_name(mid: str) -> str:
+    """The rollback point a blue-green ``op.migrate`` with checkpoint ``mid`` records at its
+    cut-over: ``rev:0003:blog_posts`` → ``before-0003-blog_posts``."""
+    raw = "before-" + mid.removeprefix("rev:")
+    return re.sub(r"[^a-z0-9._-]+", "-", raw.lower())[:100]
 
 
 @dataclass(frozen=True)
@@ -212,7 +220,10 @@ class Migrate(Operation):
             options.setdefault(
                 "on_cut_over",
                 rollback_point_hook(
-                    cluster, mid, state_index=state_index, note=f"before {self.summary()}"
+                    cluster,
+                    rollback_point_name(mid),
+                    state_index=state_index,
+                    note=f"{mid}: before {self.summary()}",
                 ),
             )
             return BlueGreen(

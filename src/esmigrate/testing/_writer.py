@@ -222,7 +222,8 @@ class LiveWriter:
     def start(self) -> LiveWriter:
         self._proc = subprocess.Popen(
             [
-                sys.executable, "-m", "esmigrate.testing._writer",
+                # -c rather than -m: the package has already imported this module.
+                sys.executable, "-c", "import sys; from esmigrate.testing._writer import main; main(sys.argv[1:])",
                 "--url", self.url, "--alias", self.alias, "--log", str(self.log),
                 "--stop", str(self._stop), "--rate", str(self.rate), "--seed", str(self.seed),
                 "--initial", str(self.initial), "--initial-prefix", self.initial_prefix,

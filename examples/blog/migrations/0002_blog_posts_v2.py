@@ -1,0 +1,35 @@
+"""Blog posts 2.0: category, tags (from the content's hashtags) and a publication date.
+
+Only new fields: the live index takes the mapping in place, and a server-side
+`_update_by_query` backfills existing documents with the 1.0 → 2.0 rule set (as Painless).
+
+Revision: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+from blog_schema import v1_to_v2
+
+from esmigrate.operations import Operations
+
+revision = "0002"
+down_revision = "0001"
+message = "blog posts 2.0: category, tags, published_date"
+
+V2 = {
+    "properties": {
+        "title": {"type": "text"},
+        "content": {"type": "text"},
+        "author": {"type": "keyword"},
+        "created_date": {"type": "date"},
+        "edits": {"type": "integer"},
+        "category": {"type": "keyword"},
+        "tags": {"type": "keyword"},
+        "published_date": {"type": "date"},
+    }
+}
+
+
+def upgrade(op: Operations) -> None:
+    op.migrate("blog_posts", V2, backfill=v1_to_v2.painless())
