@@ -80,3 +80,50 @@ def test_adopt_after_a_failed_swap_keeps_the_writes_made_since(
     docs = all_docs(cluster, result.index)
     assert set(docs) == {str(i) for i in range(260)} - {"3"}
     assert not is_write_blocked(cluster, result.index)
+
+
+# -- blue-green: a swap applied but answered with an error ----------------------------------------
+
+
+def test_swap_applied_but_reported_failed_keeps_new_writes(cluster: Cluster, prefix: str) -> None:
+    alias, source, initial = create_source(cluster, prefix, 500)
+    flaky = FaultyCluster(cluster, "POST", "/_aliases", applied=True)
+    options: dict[str, Any] = {
+        "settings": {"number_of_replicas": 0},
+        "state_index": f"{prefix}-hist",
+        "dead_letter_index": f"{prefix}-dl",
+        "transform": transform,
+    }
+    migration = BlueGreen(flaky, alias, TARGET_MAPPING, **options)  # type: ignore[arg-type]
+    try:
+        migration.run()
+    except ClusterUnavailable:
+        pass  # reported as failed, or recognised as done: both must keep the writes below
+    target = Checkpoint(cluster, f"{prefix}-hist", f"blue-green:{alias}").load()["target"]
+    assert resolve(cluster, alias).source == target
+    assert not is_write_blocked(cluster, source)
+    # The aliases moved: writers now write to the target.
+    fresh = {f"new{i}": {"title": "t", "n": i, "n2": 2 * i, "code": "c1"} for i in range(50)}
+    bulk(cluster, alias, fresh)
+    result = BlueGreen(cluster, alias, TARGET_MAPPING, **options).run()
+    assert result.target == target
+    expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
+    expected.update(fresh)
+    assert diff(expected, all_docs(cluster, target)) == {}
+    assert Checkpoint(cluster, f"{prefix}-hist", f"blue-green:{alias}").load()["phase"] == "done"
+
+
+def test_reconcile_refuses_when_the_target_takes_writes(cluster: Cluster, prefix: str) -> None:
+    alias, source, _ = create_source(cluster, prefix, 100)
+    options: dict[str, Any] = {
+        "settings": {"number_of_replicas": 0},
+        "state_index": f"{prefix}-hist",
+        "dead_letter_index": f"{prefix}-dl",
+    }
+    done = BlueGreen(cluster, alias, TARGET_MAPPING, **options).run()
+    state = Checkpoint(cluster, f"{prefix}-hist", f"blue-green:{alias}")
+    state.load()
+    migration = BlueGreen(cluster, alias, TARGET_MAPPING, **options)
+    with pytest.raises(MigrationError, match="write index"):
+        migration._reconcile(state, exact=True)
+    assert cluster.count(done.target) == 100

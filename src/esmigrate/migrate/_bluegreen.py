@@ -358,6 +358,10 @@ class BlueGreen:
             self._emit("resume", f"resuming in phase {data['phase']}")
         self._dead = DeadLetters(self.cluster, self.dl_index, self.id)
         self._dead.ensure()
+        if resumed and self._finish_if_swapped(state):
+            # The swap was applied but its answer was lost: N is live, nothing is left to copy
+            # (and reconciling against O now would delete the writes N took since).
+            return self._result(state, resumed=True)
         if state.data["phase"] == "blocked" and self._recover_from_block(state):
             return self._result(state, resumed=True)
         if state.data["phase"] == "copy":
@@ -748,6 +752,11 @@ class BlueGreen:
             # Never leave writers blocked: lift the block whatever happened.
             blocked = time.monotonic() - t0
             try:
+                if not swapped and self._finish_if_swapped(state, blocked=blocked):
+                    # The _aliases request was applied although it answered with an error (a
+                    # timeout, or a client retry that found the alias moved): it is done.
+                    self._emit("done", f"aliases now on {target}")
+                    return
                 lift_write_block(self.cluster, source)
                 if not swapped:
                     state.save(phase="catchup", blocked_seconds=blocked)
@@ -766,6 +775,34 @@ class BlueGreen:
             failures=self._dead.count(),
         )
         self._emit("done", f"aliases now on {target}", done=final, total=final)
+
+    def _target_is_live(self, state: Checkpoint) -> bool:
+        d = state.data
+        try:
+            where = resolve(self.cluster, d["alias"], d["write_alias"])
+        except PreflightError:
+            return False
+        return where.source == d["target"]
+
+    def _finish_if_swapped(self, state: Checkpoint, *, blocked: float | None = None) -> bool:
+        """If the write alias already points at N, record the migration as done (lifting the
+        block on O, kept as the rollback point) and return True."""
+        if not self._target_is_live(state):
+            return False
+        d = state.data
+        if is_write_blocked(self.cluster, d["source"]):
+            lift_write_block(self.cluster, d["source"])
+        extra: dict[str, Any] = {}
+        if blocked is not None:
+            extra["blocked_seconds"] = round(blocked, 3)
+        state.save(
+            phase="done",
+            finished_at=time.time(),
+            final_count=self.cluster.count(d["target"]),
+            failures=self._dead.count(),
+            **extra,
+        )
+        return True
 
     def _recover_from_block(self, state: Checkpoint) -> bool:
         """The previous process died with O blocked. Lift it; True if the swap had happened."""
@@ -789,6 +826,12 @@ class BlueGreen:
         """
         d = state.data
         source, target = d["source"], d["target"]
+        if self._target_is_live(state):
+            raise MigrationError(
+                f"{target} is already the write index of {d['write_alias']}: reconciling it "
+                f"against {source} would delete the writes it took since the swap.",
+                hint="Run the migration again: it records the swap as done.",
+            )
         self.cluster.refresh(source)
         self.cluster.refresh(target)
         lo, ln = layout(self.cluster, source), layout(self.cluster, target)
