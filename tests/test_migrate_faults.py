@@ -4,22 +4,27 @@ routed documents, and the other edge cases a review found. All against the real 
 from __future__ import annotations
 
 import json
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import ClusterUnavailable, MigrationError
-from esmigrate.migrate import BlueGreen, adopt
+from esmigrate.exceptions import ClusterUnavailable, MigrationError, MigrationLocked
+from esmigrate.migrate import BlueGreen, ProgressEvent, adopt
 from esmigrate.migrate._layout import is_write_blocked, resolve
 from esmigrate.migrate._state import Checkpoint
 from tests.migrate_support import (
     TARGET_MAPPING,
+    Writer,
     all_docs,
+    check_final_state,
     create_source,
     diff,
+    migration,
     transform,
 )
 
@@ -127,3 +132,61 @@ def test_reconcile_refuses_when_the_target_takes_writes(cluster: Cluster, prefix
     with pytest.raises(MigrationError, match="write index"):
         migration._reconcile(state, exact=True)
     assert cluster.count(done.target) == 100
+
+
+# -- two processes, one migration -----------------------------------------------------------------
+
+
+def test_a_second_run_of_the_same_migration_is_refused_and_names_the_holder(
+    cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str
+) -> None:
+    alias, source, initial = create_source(cluster, prefix, 3000)
+    cfg: dict[str, Any] = {
+        "url": cluster_url,
+        "alias": alias,
+        "path": "python",
+        "state_index": f"{prefix}-hist",
+        "dead_letter_index": f"{prefix}-dl",
+    }
+    second: list[BaseException | None] = []
+    seen_blocked: list[bool] = []
+
+    def run_second() -> None:
+        seen_blocked.append(is_write_blocked(cluster, source))
+        try:
+            BlueGreen(
+                cluster,
+                alias,
+                TARGET_MAPPING,
+                settings={"number_of_replicas": 0},
+                transform=transform,
+                state_index=cfg["state_index"],
+                dead_letter_index=cfg["dead_letter_index"],
+                lock_timeout=0,
+            ).run()
+            second.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            second.append(exc)
+
+    def on_progress(event: ProgressEvent) -> None:
+        # A job restart while the first run is in its final round, under the write block.
+        if event.phase == "blocked" and not second:
+            thread = threading.Thread(target=run_second)
+            thread.start()
+            thread.join()
+
+    writer = Writer(cluster_url, alias, tmp_path, len(initial))
+    try:
+        writer.wait_for(50)
+        result = migration(cluster, cfg, on_progress).run()
+        writer.wait_for(50, index=result.target)
+    finally:
+        ops, _ = writer.stop()
+    assert seen_blocked == [True]
+    assert isinstance(second[0], MigrationLocked), second
+    assert second[0].pid == os.getpid()
+    assert "being run by another process" in str(second[0])
+    check_final_state(cluster, alias, source, result.target, initial, ops)
+    # The lease is released: a later run finds the migration done.
+    again = migration(cluster, cfg).run()
+    assert again.already_done

@@ -62,7 +62,7 @@ from esmigrate.migrate._layout import (
 from esmigrate.migrate._ops import Operation, Request
 from esmigrate.migrate._progress import Meter, ProgressCallback, ProgressEvent
 from esmigrate.migrate._shards import Layout, checkpoints, layout, scan, settled, shard_counts
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.migrate._state import Checkpoint, MigrationLease
 
 log = logging.getLogger("esmigrate.migrate")
 
@@ -146,6 +146,11 @@ class BlueGreen:
         sample_size: documents deep-compared by the validation gate.
         on_progress: receives :class:`ProgressEvent`\\ s (possibly from worker threads).
         cancel: set it (e.g. from a SIGINT handler) to stop cleanly; the next run resumes.
+        lease_ttl: seconds the per-migration lease lives without a heartbeat; a process killed
+            mid-run blocks a successor that long.
+        lock_timeout: seconds to wait for another process's lease of this migration before
+            :class:`~esmigrate.exceptions.MigrationLocked` (default ``lease_ttl + 5``: a restarted
+            job waits out the lease of the run it replaces).
     """
 
     cluster: Cluster
@@ -169,6 +174,8 @@ class BlueGreen:
     sample_size: int = 200
     on_progress: ProgressCallback | None = None
     cancel: threading.Event | None = None
+    lease_ttl: float = 30.0
+    lock_timeout: float | None = None
 
     # -- derived -----------------------------------------------------------------------------
 
@@ -335,7 +342,18 @@ class BlueGreen:
     # -- run -----------------------------------------------------------------------------------
 
     def run(self) -> MigrationResult:
-        """Run (or resume) the migration; returns when the aliases point to the new index."""
+        """Run (or resume) the migration; returns when the aliases point to the new index.
+
+        Only one process at a time runs a migration: the others wait for its lease (see
+        ``lock_timeout``) and then raise :class:`~esmigrate.exceptions.MigrationLocked`.
+        """
+        Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
+        timeout = self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout
+        self._lease = MigrationLease(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
+        with self._lease.acquire(timeout):
+            return self._run()
+
+    def _run(self) -> MigrationResult:
         state = Checkpoint(self.cluster, self.state_index, self.id)
         data = state.load()
         resumed = bool(data) and data.get("phase") not in ("done", "abandoned")
@@ -729,6 +747,7 @@ class BlueGreen:
         t0 = time.monotonic()
         swapped = False
         try:
+            self._lease.check()
             block_writes(self.cluster, source)
             self._emit("blocked", f"write block on {source}")
             deadline = time.monotonic() + 60
@@ -745,12 +764,18 @@ class BlueGreen:
             self._check_failures(state)
             self._validate(state)
             self._emit("cutover", "swapping aliases")
+            self._lease.check()
             self.cluster.request("POST", "/_aliases", body={"actions": d["alias_actions"]})
             swapped = True
             self._emit("cutover", f"aliases moved to {target}", done=1, total=1)
         except BaseException:
             # Never leave writers blocked: lift the block whatever happened.
             blocked = time.monotonic() - t0
+            if not self._lease.held:
+                # Another process took the migration over (our lease lapsed): the block is its
+                # to lift, possibly in the middle of its own final round.
+                log.error("lease lost; leaving the write block on %s to its holder", source)
+                raise
             try:
                 if not swapped and self._finish_if_swapped(state, blocked=blocked):
                     # The _aliases request was applied although it answered with an error (a
@@ -807,6 +832,7 @@ class BlueGreen:
     def _recover_from_block(self, state: Checkpoint) -> bool:
         """The previous process died with O blocked. Lift it; True if the swap had happened."""
         d = state.data
+        self._lease.check()
         lift_write_block(self.cluster, d["source"])
         where = resolve(self.cluster, d["alias"], d["write_alias"])
         if where.source == d["target"]:
