@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,57 @@ def test_a_second_run_of_the_same_migration_is_refused_and_names_the_holder(
     # The lease is released: a later run finds the migration done.
     again = migration(cluster, cfg).run()
     assert again.already_done
+
+
+# -- painless from a rule set ---------------------------------------------------------------------
+
+BLOG_DOCS: list[dict[str, Any]] = [
+    {
+        "title": "  How to  build an <b>API</b> ",
+        "content": "Step by step #python #API guide",
+        "author": "ann",
+        "created_date": "2023-01-05",
+    },
+    {"title": "Release notes", "content": "", "author": "bob", "created_date": "2023-02-01"},
+    {"title": "Untitled", "author": "cy", "created_date": "2023-03-01"},
+    {"title": "Tips", "content": "#a #b #c #d #e #f #g", "published_date": "2024-01-01"},
+]
+
+
+def test_a_rule_set_compiled_to_painless_runs_as_the_blue_green_script(
+    cluster: Cluster, prefix: str
+) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "blog"
+    sys.path.insert(0, str(example))
+    try:
+        import blog_schema
+    finally:
+        sys.path.remove(str(example))
+    rules = blog_schema.server_side("1.0")
+    script = rules.painless()
+    assert script is not None and script["source"].lstrip().startswith(("boolean", "def"))
+    targets = {}
+    for path in ("painless", "python"):
+        alias = f"{prefix}-blog-{path}"
+        index = f"{alias}-v1"
+        cluster.request(
+            "PUT",
+            f"/{index}",
+            body={"settings": {"number_of_replicas": 0}, "aliases": {alias: {}}},
+        )
+        bulk(cluster, index, {f"p{i}": doc for i, doc in enumerate(BLOG_DOCS * 50)})
+        options: dict[str, Any] = {"script": script} if path == "painless" else {"transform": rules}
+        result = BlueGreen(
+            cluster,
+            alias,
+            {"properties": {"title": {"type": "text"}, "author": {"type": "keyword"}}},
+            settings={"number_of_replicas": 0},
+            state_index=f"{prefix}-hist",
+            dead_letter_index=f"{prefix}-dl",
+            **options,
+        ).run()
+        assert result.failures == 0
+        targets[path] = all_docs(cluster, result.target)
+    assert len(targets["python"]) == len(BLOG_DOCS) * 50
+    assert diff(targets["python"], targets["painless"]) == {}
+    assert targets["painless"]["p0"]["tags"] == ["python", "API"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -341,6 +342,63 @@ def normalize_script(script: Mapping[str, Any] | str | None) -> dict[str, Any] |
     return out
 
 
+_FUNCTION_HEAD = re.compile(
+    r"[A-Za-z_][\w.]*(?:\s*<[^;{}()]*>)?(?:\s*\[\s*\])*\s+[A-Za-z_]\w*\s*\([^;{}()]*\)\s*\{"
+)
+
+
+def _skip_blank(source: str, pos: int) -> int:
+    """Past whitespace and comments from ``pos``."""
+    while pos < len(source):
+        if source[pos].isspace():
+            pos += 1
+        elif source.startswith("//", pos):
+            end = source.find("\n", pos)
+            pos = len(source) if end < 0 else end + 1
+        elif source.startswith("/*", pos):
+            end = source.find("*/", pos + 2)
+            pos = len(source) if end < 0 else end + 2
+        else:
+            break
+    return pos
+
+
+def _block_end(source: str, pos: int) -> int:
+    """Index just past the ``}`` closing the ``{`` at ``pos`` (strings and comments skipped)."""
+    depth = 0
+    while pos < len(source):
+        ch = source[pos]
+        if ch in "'\"":
+            pos += 1
+            while pos < len(source) and source[pos] != ch:
+                pos += 2 if source[pos] == "\\" else 1
+        elif source.startswith("//", pos) or source.startswith("/*", pos):
+            pos = _skip_blank(source, pos) - 1
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return pos + 1
+        pos += 1
+    raise ValueError("unbalanced braces in the painless script")
+
+
+def split_functions(source: str) -> tuple[str, str]:
+    """``(functions, statements)``: the function declarations a script starts with, and the rest.
+
+    Painless allows functions only at the top of a script, so a wrapper that puts the statements
+    in a block must keep the functions out of it (compiled rule sets start with their helpers).
+    """
+    pos = _skip_blank(source, 0)
+    start = pos
+    while (match := _FUNCTION_HEAD.match(source, pos)) is not None:
+        if match.group(0).split(None, 1)[0] in ("return", "new", "else", "throw"):
+            break
+        pos = _skip_blank(source, _block_end(source, match.end() - 1))
+    return source[start:pos], source[pos:]
+
+
 def guarded_script(
     script: Mapping[str, Any] | None, dead_letter_index: str, migration: str, target: str
 ) -> dict[str, Any] | None:
@@ -354,11 +412,13 @@ def guarded_script(
         return dict(script)  # a stored script cannot be wrapped; failures abort the task
     params = dict(script.get("params") or {})
     params.update({"__esm_dl": dead_letter_index, "__esm_mig": migration, "__esm_target": target})
+    functions, statements = split_functions(str(script["source"]))
     source = (
         _DEEP_COPY
-        + "def __esmOrig = __esmCopy(ctx._source); String __esmSrcIndex = ctx._index;\n"
+        + functions
+        + "\ndef __esmOrig = __esmCopy(ctx._source); String __esmSrcIndex = ctx._index;\n"
         + "try {\n"
-        + script["source"]
+        + statements
         + "\n} catch (Exception __esmE) {\n"
         + "  String __esmId = ctx._id;\n"
         + "  ctx._index = params.__esm_dl; ctx._id = params.__esm_mig + ':' + __esmId;\n"
