@@ -245,3 +245,27 @@ def test_a_rule_set_compiled_to_painless_runs_as_the_blue_green_script(
     assert len(targets["python"]) == len(BLOG_DOCS) * 50
     assert diff(targets["python"], targets["painless"]) == {}
     assert targets["painless"]["p0"]["tags"] == ["python", "API"]
+
+
+# -- validation of object fields ------------------------------------------------------------------
+
+
+def test_object_fields_pass_the_mapping_check(cluster: Cluster, prefix: str) -> None:
+    alias, _, initial = create_source(cluster, prefix, 200)
+    mappings = {
+        "properties": {
+            **TARGET_MAPPING["properties"],
+            "meta": {"type": "object", "properties": {"lang": {"type": "keyword"}}},
+        }
+    }
+    result = BlueGreen(
+        cluster,
+        alias,
+        mappings,
+        settings={"number_of_replicas": 0},
+        transform=transform,
+        state_index=f"{prefix}-hist",
+        dead_letter_index=f"{prefix}-dl",
+    ).run()
+    assert cluster.count(result.target) == len(initial)
+    assert resolve(cluster, alias).source == result.target

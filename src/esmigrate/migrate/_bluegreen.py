@@ -52,9 +52,9 @@ from esmigrate.migrate._layout import (
     AliasLayout,
     block_writes,
     check_health,
-    contains,
     is_write_blocked,
     lift_write_block,
+    mapping_missing,
     mapping_of,
     next_index_name,
     resolve,
@@ -431,7 +431,7 @@ class BlueGreen:
             )
         reuse = False
         if self.cluster.exists(target):
-            differs = contains(mapping_of(self.cluster, target), dict(self.mappings))
+            differs = mapping_missing(mapping_of(self.cluster, target), self.mappings)
             if differs:
                 raise PreflightError(
                     f"The target index {target!r} already exists with another mapping "
@@ -1046,7 +1046,7 @@ class BlueGreen:
                     "dead_lettered": missing_dead,
                 }
             )
-        missing = contains(mapping_of(self.cluster, target), dict(self.mappings))
+        missing = mapping_missing(mapping_of(self.cluster, target), self.mappings)
         if missing:
             differences.append({"check": "mapping", "paths": missing[:20]})
         if self.sample_size > 0 and count_o:
