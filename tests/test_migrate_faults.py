@@ -269,3 +269,44 @@ def test_object_fields_pass_the_mapping_check(cluster: Cluster, prefix: str) -> 
     ).run()
     assert cluster.count(result.target) == len(initial)
     assert resolve(cluster, alias).source == result.target
+
+
+# -- custom routing -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["reindex", "python"])
+def test_custom_routing_with_dead_letters_validates(
+    cluster: Cluster, prefix: str, path: str
+) -> None:
+    alias = f"{prefix}-routed"
+    index = f"{alias}-v1"
+    cluster.request(
+        "PUT",
+        f"/{index}",
+        body={
+            "settings": {"number_of_shards": 3, "number_of_replicas": 0},
+            "mappings": {"_routing": {"required": True}, "properties": {"n": {"type": "long"}}},
+            "aliases": {alias: {"is_write_index": True}},
+        },
+    )
+    lines = []
+    for i in range(300):
+        # Routing keys chosen so that most documents live off their id's default shard.
+        lines.append(orjson.dumps({"index": {"_index": index, "_id": f"r{i}", "routing": "k7"}}))
+        extra = {"extra": "not a number"} if i % 50 == 0 else {"extra": i}
+        lines.append(orjson.dumps({"n": i, **extra}))
+    assert not cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")["errors"]
+    options: dict[str, Any] = {} if path == "reindex" else {"transform": lambda d: d}
+    result = BlueGreen(
+        cluster,
+        alias,
+        {"_routing": {"required": True}, "properties": {"extra": {"type": "long"}}},
+        settings={"number_of_replicas": 0},
+        state_index=f"{prefix}-hist",
+        dead_letter_index=f"{prefix}-dl",
+        max_failures=6,
+        **options,
+    ).run()
+    assert result.failures == 6
+    assert cluster.count(result.target) == 294
+    assert resolve(cluster, alias).source == result.target

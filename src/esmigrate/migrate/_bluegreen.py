@@ -1017,6 +1017,21 @@ class BlueGreen:
         if self.cluster.exists(self._scratch_name(state)):
             self.cluster.request("DELETE", f"/{self._scratch_name(state)}")
 
+    def _mget(
+        self, index: str, docs: list[dict[str, Any]], *, source: bool = False
+    ) -> list[dict[str, Any]]:
+        """``_mget`` with each document's routing (custom routing puts it on another shard)."""
+        if not docs:
+            return []
+        result = self.cluster.request(
+            "POST",
+            f"/{index}/_mget",
+            body={"docs": docs},
+            params=None if source else {"_source": "false"},
+        )
+        found: list[dict[str, Any]] = result["docs"]
+        return found
+
     def _validate(self, state: Checkpoint) -> None:
         d = state.data
         source, target = d["source"], d["target"]
@@ -1024,18 +1039,23 @@ class BlueGreen:
         self.cluster.refresh(source)
         self.cluster.refresh(target)
         differences: list[dict[str, Any]] = []
-        dead = self._dead.ids() if self._dead.count() else set()
         missing_dead = 0
-        if dead:
-            in_o = self.cluster.request(
-                "POST", f"/{source}/_mget", body={"ids": sorted(dead)}, params={"_source": "false"}
-            )["docs"]
-            in_n = self.cluster.request(
-                "POST", f"/{target}/_mget", body={"ids": sorted(dead)}, params={"_source": "false"}
-            )["docs"]
-            missing_dead = sum(
+        batch: list[dict[str, Any]] = []
+
+        def count_missing(docs: list[dict[str, Any]]) -> int:
+            in_o = self._mget(source, docs)
+            in_n = self._mget(target, docs)
+            return sum(
                 1 for a, b in zip(in_o, in_n, strict=True) if a.get("found") and not b.get("found")
             )
+
+        for doc_id, routing in self._dead.entries():
+            batch.append({"_id": doc_id, **({"routing": routing} if routing else {})})
+            if len(batch) >= 1000:
+                missing_dead += count_missing(batch)
+                batch = []
+        if batch:
+            missing_dead += count_missing(batch)
         count_o, count_n = self.cluster.count(source), self.cluster.count(target)
         if count_n + missing_dead != count_o:
             differences.append(
@@ -1062,10 +1082,19 @@ class BlueGreen:
                     },
                 },
             )["hits"]["hits"]
-            sources = {h["_id"]: h["_source"] for h in hits if h["_id"] not in dead}
+            dead = self._dead.among([h["_id"] for h in hits])
+            hits = [h for h in hits if h["_id"] not in dead]
+            sources = {h["_id"]: h["_source"] for h in hits}
             expected = self._expected(state, sources)
-            got = self.cluster.request("POST", f"/{target}/_mget", body={"ids": list(sources)})
-            for doc in got["docs"]:
+            got = self._mget(
+                target,
+                [
+                    {"_id": h["_id"], **({"routing": h["_routing"]} if "_routing" in h else {})}
+                    for h in hits
+                ],
+                source=True,
+            )
+            for doc in got:
                 want = expected.get(doc["_id"])
                 have = doc.get("_source") if doc.get("found") else None
                 if want != have:

@@ -15,7 +15,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ DEAD_LETTER_BODY: dict[str, Any] = {
         "properties": {
             "migration": {"type": "keyword"},
             "id": {"type": "keyword"},
+            "routing": {"type": "keyword"},
             "source_index": {"type": "keyword"},
             "target_index": {"type": "keyword"},
             "error_type": {"type": "keyword"},
@@ -102,15 +103,50 @@ class DeadLetters:
         self.cluster.refresh(self.index)
         return self.cluster.count(self.index, {"term": {"migration": self.migration}})
 
-    def ids(self, limit: int = 10_000) -> set[str]:
-        if not self.cluster.exists(self.index):
+    def ids(self, limit: int | None = None) -> set[str]:
+        """The ids of this migration's dead letters (all of them unless ``limit``)."""
+        out: set[str] = set()
+        for doc_id, _ in self.entries():
+            if limit is not None and len(out) >= limit:
+                break
+            out.add(doc_id)
+        return out
+
+    def among(self, doc_ids: list[str]) -> set[str]:
+        """Which of ``doc_ids`` are dead letters of this migration."""
+        if not doc_ids or not self.cluster.exists(self.index):
             return set()
+        docs = self.cluster.request(
+            "POST",
+            f"/{self.index}/_mget",
+            body={"ids": [self.entry_id(i) for i in doc_ids]},
+            params={"_source": "false"},
+        )["docs"]
+        return {i for i, doc in zip(doc_ids, docs, strict=True) if doc.get("found")}
+
+    def entries(self, page: int = 5000) -> Iterator[tuple[str, str | None]]:
+        """``(id, routing)`` of every dead letter of this migration, paged by ``search_after``
+        (memory stays flat however many there are)."""
+        if not self.cluster.exists(self.index):
+            return
         self.cluster.refresh(self.index)
-        hits = self.cluster.search(
-            self.index,
-            {"size": limit, "query": {"term": {"migration": self.migration}}, "_source": ["id"]},
-        )["hits"]["hits"]
-        return {h["_source"]["id"] for h in hits}
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "size": page,
+                "query": {"term": {"migration": self.migration}},
+                "_source": ["id", "routing"],
+                "sort": [{"id": "asc"}],
+                "track_total_hits": False,
+            }
+            if after is not None:
+                body["search_after"] = after
+            hits = self.cluster.search(self.index, body)["hits"]["hits"]
+            for h in hits:
+                yield str(h["_source"]["id"]), h["_source"].get("routing")
+            if len(hits) < page:
+                return
+            after = hits[-1]["sort"]
 
     def samples(self, n: int = 5) -> list[dict[str, Any]]:
         if not self.cluster.exists(self.index):
@@ -220,7 +256,7 @@ class PipelineCopier:
         from there.
         """
         actions: list[bytes] = []
-        originals: list[tuple[str, dict[str, Any]]] = []
+        originals: list[tuple[str, dict[str, Any], str | None]] = []
         size = 0
         for hits, done_upto in scan(
             self.cluster, self.source, shard, after, upto, page=self.page, query=query
@@ -239,6 +275,7 @@ class PipelineCopier:
                     failures.append(
                         {
                             "id": doc_id,
+                            "routing": hit.get("_routing"),
                             "source_index": self.source,
                             "target_index": self.target,
                             "stage": "transform",
@@ -254,7 +291,7 @@ class PipelineCopier:
                     meta["routing"] = hit["_routing"]
                 action = orjson.dumps({"index": meta}) + b"\n" + orjson.dumps(doc) + b"\n"
                 actions.append(action)
-                originals.append((doc_id, src))
+                originals.append((doc_id, src, hit.get("_routing")))
                 size += len(action)
             if failures:
                 stats.add(failed=self.dead_letters.write(failures))
@@ -269,7 +306,7 @@ class PipelineCopier:
             on_cursor(upto)
 
     def _flush(
-        self, actions: list[bytes], originals: list[tuple[str, dict[str, Any]]], stats: CopyStats
+        self, actions: list[bytes], originals: list[tuple[str, dict[str, Any], str | None]], stats: CopyStats
     ) -> None:
         self.bucket.take(len(actions))
         todo = list(range(len(actions)))
@@ -297,10 +334,11 @@ class PipelineCopier:
                     retry.append(pos)
                 else:
                     etype, reason = server_reason({"error": detail["error"]})
-                    doc_id, src = originals[pos]
+                    doc_id, src, routing = originals[pos]
                     failures.append(
                         {
                             "id": doc_id,
+                            "routing": routing,
                             "source_index": self.source,
                             "target_index": self.target,
                             "stage": "index",
@@ -456,6 +494,7 @@ class ReindexCopier:
         self.requests_per_second = requests_per_second
         self.batch_size = batch_size
         self.cancel = cancel
+        self._unfound: set[str] = set()
 
     def body(
         self, query: Mapping[str, Any] | None, create: bool, excluded: list[dict[str, Any]]
@@ -535,17 +574,36 @@ class ReindexCopier:
             by_id[str(f["id"])] = f
         entries: list[dict[str, Any]] = []
         excluded: list[dict[str, Any]] = []
-        docs = self.cluster.request("POST", f"/{self.source}/_mget", body={"ids": list(by_id)})[
-            "docs"
-        ]
-        for doc in docs:
-            if not doc.get("found"):
-                continue  # deleted meanwhile: nothing to exclude, nothing lost
+        # The failures carry no routing: an ids search finds the documents on whatever shard
+        # custom routing put them (an _mget by id alone would look on the wrong one).
+        hits = self.cluster.search(
+            self.source,
+            {
+                "size": len(by_id) * 4,
+                "query": {"ids": {"values": list(by_id)}},
+                "seq_no_primary_term": True,
+            },
+        )["hits"]["hits"]
+        found = {h["_id"] for h in hits}
+        for doc_id in by_id:
+            if doc_id in found:
+                continue
+            if doc_id in self._unfound:
+                raise TaskFailed(
+                    f"_reindex into {self.target} keeps failing on document {doc_id!r}, which a "
+                    f"search of {self.source} cannot find, so it can neither be dead-lettered nor "
+                    f"excluded: {json.dumps(by_id[doc_id])[:300]}",
+                    task_id="?",
+                    response=by_id[doc_id],
+                )
+            self._unfound.add(doc_id)  # deleted meanwhile: the rerun will not meet it again
+        for doc in hits:
             f = by_id[doc["_id"]]
             cause = f.get("cause") or {}
             entries.append(
                 {
                     "id": doc["_id"],
+                    "routing": doc.get("_routing"),
                     "source_index": self.source,
                     "target_index": self.target,
                     "stage": "index",
