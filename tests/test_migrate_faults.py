@@ -14,7 +14,12 @@ import orjson
 import pytest
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import ClusterUnavailable, MigrationError, MigrationLocked
+from esmigrate.exceptions import (
+    ClusterUnavailable,
+    MigrationError,
+    MigrationLocked,
+    TooManyFailures,
+)
 from esmigrate.migrate import BlueGreen, ProgressEvent, adopt
 from esmigrate.migrate._layout import is_write_blocked, resolve
 from esmigrate.migrate._state import Checkpoint
@@ -310,3 +315,39 @@ def test_custom_routing_with_dead_letters_validates(
     assert result.failures == 6
     assert cluster.count(result.target) == 294
     assert resolve(cluster, alias).source == result.target
+
+
+# -- the failure budget stops the copy early ------------------------------------------------------
+
+
+def always_fails(doc: dict[str, Any]) -> dict[str, Any]:
+    raise ValueError("no")
+
+
+@pytest.mark.parametrize("path", ["painless", "python"])
+def test_a_transform_failing_everywhere_stops_early(
+    cluster: Cluster, prefix: str, path: str
+) -> None:
+    alias, source, initial = create_source(cluster, prefix, 20_000)
+    options: dict[str, Any] = (
+        {"script": "throw new IllegalArgumentException('no');"}
+        if path == "painless"
+        else {"transform": always_fails}
+    )
+    with pytest.raises(TooManyFailures):
+        BlueGreen(
+            cluster,
+            alias,
+            TARGET_MAPPING,
+            settings={"number_of_replicas": 0},
+            state_index=f"{prefix}-hist",
+            dead_letter_index=f"{prefix}-dl",
+            max_failures=10,
+            page_size=200,
+            requests_per_second=4000 if path == "painless" else None,
+            **options,
+        ).run()
+    cluster.refresh(f"{prefix}-dl")
+    assert 10 < cluster.count(f"{prefix}-dl") < len(initial)
+    assert resolve(cluster, alias).source == source
+    assert not cluster.request("GET", "/_tasks", params={"actions": "*reindex"})["nodes"]

@@ -579,7 +579,9 @@ class BlueGreen:
                 )
                 step.update(task=task_id, started=True)
                 state.save(**{key: step})
-            response, failures = copier.wait(task_id, meter, poll)
+            response, failures = copier.wait(
+                task_id, meter, poll, check=lambda: self._budget_check(state)
+            )
             copied += int(response.get("created", 0)) + int(response.get("updated", 0))
             if not failures:
                 break
@@ -590,6 +592,15 @@ class BlueGreen:
         step.update(task=None, done=True)
         state.save(**{key: step})
         return copied
+
+    def _budget_check(self, state: Checkpoint) -> None:
+        """While a task runs (the guarded script dead-letters documents itself): raise
+        TooManyFailures once the budget is exceeded, at most every 2 s."""
+        now = time.monotonic()
+        if now - getattr(self, "_budget_checked", 0.0) < 2.0:
+            return
+        self._budget_checked = now
+        self._check_failures(state)
 
     def _copy_reindex(self, state: Checkpoint, meter: Meter) -> None:
         copied = self._run_reindex(state, meter, None, key="copy", restart_create=True)
@@ -624,6 +635,7 @@ class BlueGreen:
         )
         last_save = [time.monotonic()]
         base = meter.done if meter else 0
+        dead_base = self._dead.count()
 
         def save(force: bool = False) -> None:
             with self._lock:
@@ -651,12 +663,22 @@ class BlueGreen:
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.parallelism, len(upto)))) as pool:
             futures = [pool.submit(work, s) for s in sorted(upto) if cursors[s] < upto[s]]
+            over_budget = False
             try:
                 while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done:
                     if self.cancel is not None and self.cancel.is_set():
                         stop.set()
                     if any(f.done() and f.exception() for f in futures):
                         break
+                    if dead_base + stats.failed > self.max_failures:
+                        # Over the failure budget: stop now rather than dead-letter the index.
+                        over_budget = True
+                        stop.set()
+                        break
+                if over_budget:
+                    wait(futures)
+                    save(force=True)
+                    self._check_failures(state)
                 for future in futures:
                     future.result()
             except BaseException:

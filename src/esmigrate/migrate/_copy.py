@@ -532,9 +532,18 @@ class ReindexCopier:
         return str(result["task"])
 
     def wait(
-        self, task_id: str, meter: Meter | None, poll: float = 0.5
+        self,
+        task_id: str,
+        meter: Meter | None,
+        poll: float = 0.5,
+        *,
+        check: Callable[[], None] | None = None,
     ) -> tuple[dict[str, Any], list[Any]]:
-        """Wait for the task; (response, failures). Raises when the task itself errored."""
+        """Wait for the task; (response, failures). Raises when the task itself errored.
+
+        ``check`` runs at every poll; when it raises, the task is cancelled and the error
+        propagates (the failure budget uses it to stop a task that dead-letters everything).
+        """
 
         def status(s: dict[str, Any]) -> None:
             if self.cancel is not None and self.cancel.is_set():
@@ -542,6 +551,12 @@ class ReindexCopier:
                 raise MigrationCancelled(
                     "The migration was cancelled.", hint="Run it again to resume."
                 )
+            if check is not None:
+                try:
+                    check()
+                except BaseException:
+                    cancel_task(self.cluster, task_id, wait=True)
+                    raise
             if meter is not None:
                 done = sum(int(s.get(k, 0)) for k in ("created", "updated", "version_conflicts"))
                 meter.update(done)
