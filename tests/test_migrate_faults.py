@@ -351,3 +351,72 @@ def test_a_transform_failing_everywhere_stops_early(
     assert 10 < cluster.count(f"{prefix}-dl") < len(initial)
     assert resolve(cluster, alias).source == source
     assert not cluster.request("GET", "/_tasks", params={"actions": "*reindex"})["nodes"]
+
+
+# -- overload is not a bad document; throttle needs a known migration ----------------------------
+
+
+class AlwaysRejecting:
+    """Answers 429 for every other bulk item, forever."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._cluster = cluster
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cluster, name)
+
+    def bulk(self, body: bytes, *, refresh: str | bool | None = None) -> dict[str, Any]:
+        lines = body.splitlines()
+        pairs = [(lines[i], lines[i + 1]) for i in range(0, len(lines), 2)]
+        kept = [p for n, p in enumerate(pairs) if n % 2 == 0]
+        result = self._cluster.bulk(b"\n".join(b"\n".join(p) for p in kept) + b"\n")
+        real = iter(result["items"])
+        error = {"type": "es_rejected_execution_exception", "reason": "queue full"}
+        return {
+            "errors": True,
+            "items": [
+                next(real) if n % 2 == 0 else {"index": {"status": 429, "error": error}}
+                for n in range(len(pairs))
+            ],
+        }
+
+
+def test_rejections_outlasting_the_retries_stop_resumably(cluster: Cluster, prefix: str) -> None:
+    from esmigrate.exceptions import RequestError
+    from esmigrate.migrate._copy import CopyStats, DeadLetters, PipelineCopier
+    from esmigrate.migrate._shards import checkpoints
+
+    _, source, _ = create_source(cluster, prefix, 300, shards=1)
+    target = f"{prefix}-t"
+    cluster.request("PUT", f"/{target}", body={"settings": {"number_of_replicas": 0}})
+    dead = DeadLetters(cluster, f"{prefix}-dl", "m")
+    dead.ensure()
+    copier = PipelineCopier(
+        AlwaysRejecting(cluster),  # type: ignore[arg-type]
+        source,
+        target,
+        None,
+        dead,
+        page=100,
+        max_retries=1,
+    )
+    cursors: list[int] = []
+    with pytest.raises(RequestError) as refused:
+        copier.copy_shard(0, -1, checkpoints(cluster, source)[0], CopyStats(), on_cursor=cursors.append)
+    assert refused.value.status == 429
+    assert dead.count() == 0
+    assert cursors == []  # nothing flushed: a rerun starts from the beginning
+
+
+def test_throttle_of_an_unknown_migration_names_the_known_ones(
+    cluster: Cluster, prefix: str
+) -> None:
+    from esmigrate.migrate import throttle
+
+    Checkpoint(cluster, f"{prefix}-hist", "blue-green:x").save(phase="copy")
+    with pytest.raises(MigrationError, match="blue-green:x"):
+        throttle(cluster, "blue-green:typo", 100, state_index=f"{prefix}-hist")
+    cluster.refresh(f"{prefix}-hist")
+    assert not cluster.exists(f"{prefix}-hist") or cluster.count(
+        f"{prefix}-hist", {"term": {"kind": "throttle"}}
+    ) == 0

@@ -330,7 +330,22 @@ class PipelineCopier:
                 status = int(detail.get("status", 200))
                 if "error" not in detail:
                     copied += 1
-                elif status in RETRY_STATUSES and attempt < self.max_retries:
+                elif status in RETRY_STATUSES:
+                    if attempt >= self.max_retries:
+                        # The cluster is overloaded, the document is fine: stop resumably (the
+                        # cursor only moves past flushed chunks) instead of dead-lettering it.
+                        etype, reason = server_reason({"error": detail["error"]})
+                        stats.add(copied=copied)
+                        raise RequestError(
+                            f"{self.target} still refused documents with {status} ({etype}: "
+                            f"{reason}) after {self.max_retries} retries; nothing was "
+                            "dead-lettered and the copy stopped at its last checkpoint.",
+                            status=status,
+                            error_type=etype,
+                            reason=reason,
+                            hint="Let the cluster recover (or lower the throttle), then run the "
+                            "migration again: it resumes.",
+                        )
                     retry.append(pos)
                 else:
                     etype, reason = server_reason({"error": detail["error"]})
