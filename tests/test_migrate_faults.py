@@ -106,10 +106,8 @@ def test_swap_applied_but_reported_failed_keeps_new_writes(cluster: Cluster, pre
         "transform": transform,
     }
     migration = BlueGreen(flaky, alias, TARGET_MAPPING, **options)  # type: ignore[arg-type]
-    try:
-        migration.run()
-    except ClusterUnavailable:
-        pass  # reported as failed, or recognised as done: both must keep the writes below
+    # The lost answer is recognised: the alias points at the target, so the run is done.
+    assert migration.run().target == resolve(cluster, alias).source
     target = Checkpoint(cluster, f"{prefix}-hist", f"blue-green:{alias}").load()["target"]
     assert resolve(cluster, alias).source == target
     assert not is_write_blocked(cluster, source)
@@ -125,7 +123,7 @@ def test_swap_applied_but_reported_failed_keeps_new_writes(cluster: Cluster, pre
 
 
 def test_reconcile_refuses_when_the_target_takes_writes(cluster: Cluster, prefix: str) -> None:
-    alias, source, _ = create_source(cluster, prefix, 100)
+    alias, _source, _ = create_source(cluster, prefix, 100)
     options: dict[str, Any] = {
         "settings": {"number_of_replicas": 0},
         "state_index": f"{prefix}-hist",
@@ -171,7 +169,7 @@ def test_a_second_run_of_the_same_migration_is_refused_and_names_the_holder(
                 lock_timeout=0,
             ).run()
             second.append(None)
-        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+        except BaseException as exc:
             second.append(exc)
 
     def on_progress(event: ProgressEvent) -> None:
@@ -224,7 +222,8 @@ def test_a_rule_set_compiled_to_painless_runs_as_the_blue_green_script(
         sys.path.remove(str(example))
     rules = blog_schema.server_side("1.0")
     script = rules.painless()
-    assert script is not None and script["source"].lstrip().startswith(("boolean", "def"))
+    assert script is not None
+    assert script["source"].lstrip().startswith(("boolean", "def"))
     targets = {}
     for path in ("painless", "python"):
         alias = f"{prefix}-blog-{path}"
@@ -402,7 +401,9 @@ def test_rejections_outlasting_the_retries_stop_resumably(cluster: Cluster, pref
     )
     cursors: list[int] = []
     with pytest.raises(RequestError) as refused:
-        copier.copy_shard(0, -1, checkpoints(cluster, source)[0], CopyStats(), on_cursor=cursors.append)
+        copier.copy_shard(
+            0, -1, checkpoints(cluster, source)[0], CopyStats(), on_cursor=cursors.append
+        )
     assert refused.value.status == 429
     assert dead.count() == 0
     assert cursors == []  # nothing flushed: a rerun starts from the beginning
@@ -417,6 +418,7 @@ def test_throttle_of_an_unknown_migration_names_the_known_ones(
     with pytest.raises(MigrationError, match="blue-green:x"):
         throttle(cluster, "blue-green:typo", 100, state_index=f"{prefix}-hist")
     cluster.refresh(f"{prefix}-hist")
-    assert not cluster.exists(f"{prefix}-hist") or cluster.count(
-        f"{prefix}-hist", {"term": {"kind": "throttle"}}
-    ) == 0
+    assert (
+        not cluster.exists(f"{prefix}-hist")
+        or cluster.count(f"{prefix}-hist", {"term": {"kind": "throttle"}}) == 0
+    )

@@ -829,7 +829,7 @@ class BlueGreen:
             where = resolve(self.cluster, d["alias"], d["write_alias"])
         except PreflightError:
             return False
-        return where.source == d["target"]
+        return bool(where.source == d["target"])
 
     def _finish_if_swapped(self, state: Checkpoint, *, blocked: float | None = None) -> bool:
         """If the write alias already points at N, record the migration as done (lifting the

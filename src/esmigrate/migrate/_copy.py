@@ -306,7 +306,10 @@ class PipelineCopier:
             on_cursor(upto)
 
     def _flush(
-        self, actions: list[bytes], originals: list[tuple[str, dict[str, Any], str | None]], stats: CopyStats
+        self,
+        actions: list[bytes],
+        originals: list[tuple[str, dict[str, Any], str | None]],
+        stats: CopyStats,
     ) -> None:
         self.bucket.take(len(actions))
         todo = list(range(len(actions)))
