@@ -422,3 +422,26 @@ def test_throttle_of_an_unknown_migration_names_the_known_ones(
         not cluster.exists(f"{prefix}-hist")
         or cluster.count(f"{prefix}-hist", {"term": {"kind": "throttle"}}) == 0
     )
+
+
+# -- a crash between recording the copy phase and creating the target -----------------------------
+
+
+def test_target_creation_lost_is_redone_on_resume(cluster: Cluster, prefix: str) -> None:
+    alias, _, initial = create_source(cluster, prefix, 300)
+    target = f"{prefix}-posts-new"
+    options: dict[str, Any] = {
+        "settings": {"number_of_replicas": 0},
+        "state_index": f"{prefix}-hist",
+        "dead_letter_index": f"{prefix}-dl",
+        "target": target,
+        "transform": transform,
+    }
+    flaky = FaultyCluster(cluster, "PUT", f"/{target}", applied=False)
+    with pytest.raises(ClusterUnavailable):
+        BlueGreen(flaky, alias, TARGET_MAPPING, **options).run()  # type: ignore[arg-type]
+    assert Checkpoint(cluster, f"{prefix}-hist", f"blue-green:{alias}").load()["phase"] == "copy"
+    result = BlueGreen(cluster, alias, TARGET_MAPPING, **options).run()
+    assert result.resumed
+    expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
+    assert diff(expected, all_docs(cluster, target)) == {}

@@ -473,11 +473,8 @@ class BlueGreen:
             copied=0,
         )
         if not reuse:
-            create = _nest({**flat, **LOAD_SETTINGS})
             try:
-                self.cluster.request(
-                    "PUT", f"/{target}", body={"settings": create, "mappings": dict(self.mappings)}
-                )
+                self._create_target(target, flat)
             except RequestError as exc:
                 # Nothing to resume: the next run starts afresh.
                 state.save(phase="abandoned", error=exc.reason)
@@ -489,6 +486,12 @@ class BlueGreen:
         else:
             self._put_settings(target, LOAD_SETTINGS)
 
+    def _create_target(self, target: str, flat: Mapping[str, Any]) -> None:
+        create = _nest({**flat, **LOAD_SETTINGS})
+        self.cluster.request(
+            "PUT", f"/{target}", body={"settings": create, "mappings": dict(self.mappings)}
+        )
+
     def _put_settings(self, index: str, settings: Mapping[str, Any]) -> None:
         self.cluster.request("PUT", f"/{index}/_settings", body=dict(settings))
 
@@ -499,10 +502,15 @@ class BlueGreen:
         source, target = d["source"], d["target"]
         t0 = time.monotonic()
         if not self.cluster.exists(target):
-            raise MigrationError(
-                f"The target index {target} of unfinished migration {self.id!r} is gone.",
-                hint="Delete the checkpoint document or use another migration_id to start over.",
-            )
+            copied_some = bool((d.get("copy") or {}).get("started") or d.get("cursors"))
+            if copied_some:
+                raise MigrationError(
+                    f"The target index {target} of unfinished migration {self.id!r} is gone.",
+                    hint="Delete the checkpoint document or use another migration_id to start "
+                    "over.",
+                )
+            # The previous run recorded the phase but died (or timed out) before creating it.
+            self._create_target(target, self._target_settings(layout(self.cluster, source)))
         if "checkpoints" not in d:
             c0 = checkpoints(self.cluster, source)
             self.cluster.refresh(source)
@@ -561,6 +569,8 @@ class BlueGreen:
         copier = self._reindexer(state)
         d = state.data
         step: dict[str, Any] = dict(d.get(key) or {})
+        if step.get("done"):
+            return 0  # finished before a crash: do not copy it all again
         copied = 0
         while True:
             task_id = step.get("task")
