@@ -332,6 +332,7 @@ def migration(cluster: Cluster, cfg: dict[str, Any], on_progress: Any = None) ->
         requests_per_second=cfg.get("rps"),
         page_size=cfg.get("page_size", 1000),
         on_progress=on_progress,
+        lease_ttl=cfg.get("lease_ttl", 30.0),
     )
 
 

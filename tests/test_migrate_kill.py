@@ -54,6 +54,8 @@ def test_kill_and_resume(
         # Slow the copy down so that the kill lands in its middle.
         "rps": 2500 if kill_at == "copy" else None,
         "page_size": 500,
+        # The killed run's lease must lapse before the resumed run may act.
+        "lease_ttl": 6.0,
     }
     config = tmp_path / "run.json"
     config.write_text(json.dumps(cfg))

@@ -31,6 +31,7 @@ one paragraph (problem, then the fix) and never as a stack trace::
      │    ├── ValidationFailed    the cut-over gate found differences (aliases untouched)
      │    ├── TooManyFailures     more rejected/failed documents than --max-failures allows
      │    ├── MigrationConflict   another process changed the migration's checkpoint
+     │    │    └── MigrationLocked another process runs this migration (holder, expiry)
      │    └── MigrationCancelled  stopped on request (Ctrl-C); resumable
      ├── SchemaError              a schema, version or mapping input that cannot be used
      │    ├── InvalidVersion      a schema version string that is not MAJOR.MINOR[.PATCH]
@@ -292,6 +293,27 @@ class TooManyFailures(MigrationError):
 
 class MigrationConflict(MigrationError):
     """Another process changed the migration's checkpoint document concurrently."""
+
+
+class MigrationLocked(MigrationConflict):
+    """Another process holds the lease of this migration (a run in progress, or a dead one whose
+    lease has not lapsed yet); ``owner``/``host``/``pid``/``expires_at`` name it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        owner: str,
+        host: str | None,
+        pid: int | None,
+        expires_at: float | None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.owner = owner
+        self.host = host
+        self.pid = pid
+        self.expires_at = expires_at
 
 
 class MigrationCancelled(MigrationError):

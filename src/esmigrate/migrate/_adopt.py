@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import PreflightError
+from esmigrate.exceptions import MigrationError, PreflightError
 from esmigrate.migrate._layout import (
     block_writes,
     check_health,
@@ -23,6 +23,7 @@ from esmigrate.migrate._layout import (
 )
 from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import ProgressCallback, ProgressEvent
+from esmigrate.migrate._shards import max_seq_nos
 from esmigrate.migrate._state import Checkpoint
 from esmigrate.operations._base import PlannedRequest
 
@@ -86,6 +87,21 @@ def plan_adopt(cluster: Cluster, name: str) -> list[Step]:
     ]
 
 
+def _check_clone(cluster: Cluster, name: str, clone: str) -> None:
+    """Under the block, before ``remove_index``: the clone must hold exactly what ``name`` holds
+    (same document count, same highest sequence number on every shard)."""
+    cluster.refresh(name)
+    cluster.refresh(clone)
+    count_o, count_c = cluster.count(name), cluster.count(clone)
+    seq_o, seq_c = max_seq_nos(cluster, name), max_seq_nos(cluster, clone)
+    if count_o != count_c or seq_o != seq_c:
+        raise MigrationError(
+            f"The clone {clone} does not match {name} ({count_c} vs {count_o} documents, "
+            f"per-shard max _seq_no {seq_c} vs {seq_o}); {name} was not removed.",
+            hint=f"Delete {clone} and run adopt again; the block on {name} was lifted.",
+        )
+
+
 def adopt(
     cluster: Cluster,
     name: str,
@@ -128,6 +144,12 @@ def adopt(
         clone = f"{name}-v1-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
         state.save(strategy="adopt", phase="blocking", index=name, clone=clone)
     clone = state.data["clone"]
+    # A clone is a snapshot of ``name`` under the block. If the block was lifted since (a failed
+    # run lifts it; so may an operator), writers went back to ``name`` and the clone is stale:
+    # swapping to it would delete their writes with ``remove_index``. Clone again.
+    stale = state.data.get("phase") == "failed" or not is_write_blocked(cluster, name)
+    if stale and cluster.exists(clone):
+        cluster.request("DELETE", f"/{clone}")
     t0 = time.monotonic()
     try:
         block_writes(cluster, name)
@@ -140,6 +162,7 @@ def adopt(
             )
         cluster.health(clone, wait_for_status="yellow", timeout="120s")
         emit(f"cloned to {clone}")
+        _check_clone(cluster, name, clone)
         cluster.request(
             "POST",
             "/_aliases",

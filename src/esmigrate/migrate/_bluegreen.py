@@ -52,16 +52,16 @@ from esmigrate.migrate._layout import (
     AliasLayout,
     block_writes,
     check_health,
-    contains,
     is_write_blocked,
     lift_write_block,
+    mapping_missing,
     next_index_name,
     resolve,
 )
 from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import Meter, ProgressCallback, ProgressEvent
 from esmigrate.migrate._shards import Layout, checkpoints, layout, scan, settled, shard_counts
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.migrate._state import Checkpoint, MigrationLease
 from esmigrate.operations._base import PlannedRequest
 from esmigrate.schema.mapping import live_mapping
 
@@ -147,6 +147,11 @@ class BlueGreen:
         sample_size: documents deep-compared by the validation gate.
         on_progress: receives :class:`ProgressEvent`\\ s (possibly from worker threads).
         cancel: set it (e.g. from a SIGINT handler) to stop cleanly; the next run resumes.
+        lease_ttl: seconds the per-migration lease lives without a heartbeat; a process killed
+            mid-run blocks a successor that long.
+        lock_timeout: seconds to wait for another process's lease of this migration before
+            :class:`~esmigrate.exceptions.MigrationLocked` (default ``lease_ttl + 5``: a restarted
+            job waits out the lease of the run it replaces).
     """
 
     cluster: Cluster
@@ -174,6 +179,8 @@ class BlueGreen:
     #: (``target_checkpoints`` included): e.g. :func:`esmigrate.rollback.rollback_point_hook`.
     #: If it raises, the block is lifted and the aliases stay where they are.
     on_cut_over: Callable[[dict[str, Any]], None] | None = None
+    lease_ttl: float = 30.0
+    lock_timeout: float | None = None
 
     # -- derived -----------------------------------------------------------------------------
 
@@ -344,7 +351,18 @@ class BlueGreen:
     # -- run -----------------------------------------------------------------------------------
 
     def run(self) -> MigrationResult:
-        """Run (or resume) the migration; returns when the aliases point to the new index."""
+        """Run (or resume) the migration; returns when the aliases point to the new index.
+
+        Only one process at a time runs a migration: the others wait for its lease (see
+        ``lock_timeout``) and then raise :class:`~esmigrate.exceptions.MigrationLocked`.
+        """
+        Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
+        timeout = self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout
+        self._lease = MigrationLease(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
+        with self._lease.acquire(timeout):
+            return self._run()
+
+    def _run(self) -> MigrationResult:
         state = Checkpoint(self.cluster, self.state_index, self.id)
         data = state.load()
         resumed = bool(data) and data.get("phase") not in ("done", "abandoned")
@@ -367,6 +385,10 @@ class BlueGreen:
             self._emit("resume", f"resuming in phase {data['phase']}")
         self._dead = DeadLetters(self.cluster, self.dl_index, self.id)
         self._dead.ensure()
+        if resumed and self._finish_if_swapped(state):
+            # The swap was applied but its answer was lost: N is live, nothing is left to copy
+            # (and reconciling against O now would delete the writes N took since).
+            return self._result(state, resumed=True)
         if state.data["phase"] == "blocked" and self._recover_from_block(state):
             return self._result(state, resumed=True)
         if state.data["phase"] == "copy":
@@ -418,7 +440,7 @@ class BlueGreen:
             )
         reuse = False
         if self.cluster.exists(target):
-            differs = contains(live_mapping(self.cluster, target), dict(self.mappings))
+            differs = mapping_missing(live_mapping(self.cluster, target), self.mappings)
             if differs:
                 raise PreflightError(
                     f"The target index {target!r} already exists with another mapping "
@@ -460,11 +482,8 @@ class BlueGreen:
             copied=0,
         )
         if not reuse:
-            create = _nest({**flat, **LOAD_SETTINGS})
             try:
-                self.cluster.request(
-                    "PUT", f"/{target}", body={"settings": create, "mappings": dict(self.mappings)}
-                )
+                self._create_target(target, flat)
             except RequestError as exc:
                 # Nothing to resume: the next run starts afresh.
                 state.save(phase="abandoned", error=exc.reason)
@@ -476,6 +495,12 @@ class BlueGreen:
         else:
             self._put_settings(target, LOAD_SETTINGS)
 
+    def _create_target(self, target: str, flat: Mapping[str, Any]) -> None:
+        create = _nest({**flat, **LOAD_SETTINGS})
+        self.cluster.request(
+            "PUT", f"/{target}", body={"settings": create, "mappings": dict(self.mappings)}
+        )
+
     def _put_settings(self, index: str, settings: Mapping[str, Any]) -> None:
         self.cluster.request("PUT", f"/{index}/_settings", body=dict(settings))
 
@@ -486,10 +511,15 @@ class BlueGreen:
         source, target = d["source"], d["target"]
         t0 = time.monotonic()
         if not self.cluster.exists(target):
-            raise MigrationError(
-                f"The target index {target} of unfinished migration {self.id!r} is gone.",
-                hint="Delete the checkpoint document or use another migration_id to start over.",
-            )
+            copied_some = bool((d.get("copy") or {}).get("started") or d.get("cursors"))
+            if copied_some:
+                raise MigrationError(
+                    f"The target index {target} of unfinished migration {self.id!r} is gone.",
+                    hint="Delete the checkpoint document or use another migration_id to start "
+                    "over.",
+                )
+            # The previous run recorded the phase but died (or timed out) before creating it.
+            self._create_target(target, self._target_settings(layout(self.cluster, source)))
         if "checkpoints" not in d:
             c0 = checkpoints(self.cluster, source)
             self.cluster.refresh(source)
@@ -548,6 +578,8 @@ class BlueGreen:
         copier = self._reindexer(state)
         d = state.data
         step: dict[str, Any] = dict(d.get(key) or {})
+        if step.get("done"):
+            return 0  # finished before a crash: do not copy it all again
         copied = 0
         while True:
             task_id = step.get("task")
@@ -566,7 +598,9 @@ class BlueGreen:
                 )
                 step.update(task=task_id, started=True)
                 state.save(**{key: step})
-            response, failures = copier.wait(task_id, meter, poll)
+            response, failures = copier.wait(
+                task_id, meter, poll, check=lambda: self._budget_check(state)
+            )
             copied += int(response.get("created", 0)) + int(response.get("updated", 0))
             if not failures:
                 break
@@ -577,6 +611,15 @@ class BlueGreen:
         step.update(task=None, done=True)
         state.save(**{key: step})
         return copied
+
+    def _budget_check(self, state: Checkpoint) -> None:
+        """While a task runs (the guarded script dead-letters documents itself): raise
+        TooManyFailures once the budget is exceeded, at most every 2 s."""
+        now = time.monotonic()
+        if now - getattr(self, "_budget_checked", 0.0) < 2.0:
+            return
+        self._budget_checked = now
+        self._check_failures(state)
 
     def _copy_reindex(self, state: Checkpoint, meter: Meter) -> None:
         copied = self._run_reindex(state, meter, None, key="copy", restart_create=True)
@@ -611,6 +654,7 @@ class BlueGreen:
         )
         last_save = [time.monotonic()]
         base = meter.done if meter else 0
+        dead_base = self._dead.count()
 
         def save(force: bool = False) -> None:
             with self._lock:
@@ -638,12 +682,22 @@ class BlueGreen:
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.parallelism, len(upto)))) as pool:
             futures = [pool.submit(work, s) for s in sorted(upto) if cursors[s] < upto[s]]
+            over_budget = False
             try:
                 while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done:
                     if self.cancel is not None and self.cancel.is_set():
                         stop.set()
                     if any(f.done() and f.exception() for f in futures):
                         break
+                    if dead_base + stats.failed > self.max_failures:
+                        # Over the failure budget: stop now rather than dead-letter the index.
+                        over_budget = True
+                        stop.set()
+                        break
+                if over_budget:
+                    wait(futures)
+                    save(force=True)
+                    self._check_failures(state)
                 for future in futures:
                     future.result()
             except BaseException:
@@ -734,6 +788,7 @@ class BlueGreen:
         t0 = time.monotonic()
         swapped = False
         try:
+            self._lease.check()
             block_writes(self.cluster, source)
             self._emit("blocked", f"write block on {source}")
             deadline = time.monotonic() + 60
@@ -760,13 +815,24 @@ class BlueGreen:
             if self.on_cut_over is not None:
                 self.on_cut_over(dict(state.data))
             self._emit("cutover", "swapping aliases")
+            self._lease.check()
             self.cluster.request("POST", "/_aliases", body={"actions": d["alias_actions"]})
             swapped = True
             self._emit("cutover", f"aliases moved to {target}", done=1, total=1)
         except BaseException:
             # Never leave writers blocked: lift the block whatever happened.
             blocked = time.monotonic() - t0
+            if not self._lease.held:
+                # Another process took the migration over (our lease lapsed): the block is its
+                # to lift, possibly in the middle of its own final round.
+                log.error("lease lost; leaving the write block on %s to its holder", source)
+                raise
             try:
+                if not swapped and self._finish_if_swapped(state, blocked=blocked):
+                    # The _aliases request was applied although it answered with an error (a
+                    # timeout, or a client retry that found the alias moved): it is done.
+                    self._emit("done", f"aliases now on {target}")
+                    return
                 lift_write_block(self.cluster, source)
                 if not swapped:
                     state.save(phase="catchup", blocked_seconds=blocked)
@@ -786,9 +852,38 @@ class BlueGreen:
         )
         self._emit("done", f"aliases now on {target}", done=final, total=final)
 
+    def _target_is_live(self, state: Checkpoint) -> bool:
+        d = state.data
+        try:
+            where = resolve(self.cluster, d["alias"], d["write_alias"])
+        except PreflightError:
+            return False
+        return bool(where.source == d["target"])
+
+    def _finish_if_swapped(self, state: Checkpoint, *, blocked: float | None = None) -> bool:
+        """If the write alias already points at N, record the migration as done (lifting the
+        block on O, kept as the rollback point) and return True."""
+        if not self._target_is_live(state):
+            return False
+        d = state.data
+        if is_write_blocked(self.cluster, d["source"]):
+            lift_write_block(self.cluster, d["source"])
+        extra: dict[str, Any] = {}
+        if blocked is not None:
+            extra["blocked_seconds"] = round(blocked, 3)
+        state.save(
+            phase="done",
+            finished_at=time.time(),
+            final_count=self.cluster.count(d["target"]),
+            failures=self._dead.count(),
+            **extra,
+        )
+        return True
+
     def _recover_from_block(self, state: Checkpoint) -> bool:
         """The previous process died with O blocked. Lift it; True if the swap had happened."""
         d = state.data
+        self._lease.check()
         lift_write_block(self.cluster, d["source"])
         where = resolve(self.cluster, d["alias"], d["write_alias"])
         if where.source == d["target"]:
@@ -808,6 +903,12 @@ class BlueGreen:
         """
         d = state.data
         source, target = d["source"], d["target"]
+        if self._target_is_live(state):
+            raise MigrationError(
+                f"{target} is already the write index of {d['write_alias']}: reconciling it "
+                f"against {source} would delete the writes it took since the swap.",
+                hint="Run the migration again: it records the swap as done.",
+            )
         self.cluster.refresh(source)
         self.cluster.refresh(target)
         lo, ln = layout(self.cluster, source), layout(self.cluster, target)
@@ -967,6 +1068,21 @@ class BlueGreen:
         if self.cluster.exists(self._scratch_name(state)):
             self.cluster.request("DELETE", f"/{self._scratch_name(state)}")
 
+    def _mget(
+        self, index: str, docs: list[dict[str, Any]], *, source: bool = False
+    ) -> list[dict[str, Any]]:
+        """``_mget`` with each document's routing (custom routing puts it on another shard)."""
+        if not docs:
+            return []
+        result = self.cluster.request(
+            "POST",
+            f"/{index}/_mget",
+            body={"docs": docs},
+            params=None if source else {"_source": "false"},
+        )
+        found: list[dict[str, Any]] = result["docs"]
+        return found
+
     def _validate(self, state: Checkpoint) -> None:
         d = state.data
         source, target = d["source"], d["target"]
@@ -974,18 +1090,23 @@ class BlueGreen:
         self.cluster.refresh(source)
         self.cluster.refresh(target)
         differences: list[dict[str, Any]] = []
-        dead = self._dead.ids() if self._dead.count() else set()
         missing_dead = 0
-        if dead:
-            in_o = self.cluster.request(
-                "POST", f"/{source}/_mget", body={"ids": sorted(dead)}, params={"_source": "false"}
-            )["docs"]
-            in_n = self.cluster.request(
-                "POST", f"/{target}/_mget", body={"ids": sorted(dead)}, params={"_source": "false"}
-            )["docs"]
-            missing_dead = sum(
+        batch: list[dict[str, Any]] = []
+
+        def count_missing(docs: list[dict[str, Any]]) -> int:
+            in_o = self._mget(source, docs)
+            in_n = self._mget(target, docs)
+            return sum(
                 1 for a, b in zip(in_o, in_n, strict=True) if a.get("found") and not b.get("found")
             )
+
+        for doc_id, routing in self._dead.entries():
+            batch.append({"_id": doc_id, **({"routing": routing} if routing else {})})
+            if len(batch) >= 1000:
+                missing_dead += count_missing(batch)
+                batch = []
+        if batch:
+            missing_dead += count_missing(batch)
         count_o, count_n = self.cluster.count(source), self.cluster.count(target)
         if count_n + missing_dead != count_o:
             differences.append(
@@ -996,7 +1117,7 @@ class BlueGreen:
                     "dead_lettered": missing_dead,
                 }
             )
-        missing = contains(live_mapping(self.cluster, target), dict(self.mappings))
+        missing = mapping_missing(live_mapping(self.cluster, target), self.mappings)
         if missing:
             differences.append({"check": "mapping", "paths": missing[:20]})
         if self.sample_size > 0 and count_o:
@@ -1012,10 +1133,19 @@ class BlueGreen:
                     },
                 },
             )["hits"]["hits"]
-            sources = {h["_id"]: h["_source"] for h in hits if h["_id"] not in dead}
+            dead = self._dead.among([h["_id"] for h in hits])
+            hits = [h for h in hits if h["_id"] not in dead]
+            sources = {h["_id"]: h["_source"] for h in hits}
             expected = self._expected(state, sources)
-            got = self.cluster.request("POST", f"/{target}/_mget", body={"ids": list(sources)})
-            for doc in got["docs"]:
+            got = self._mget(
+                target,
+                [
+                    {"_id": h["_id"], **({"routing": h["_routing"]} if "_routing" in h else {})}
+                    for h in hits
+                ],
+                source=True,
+            )
+            for doc in got:
                 want = expected.get(doc["_id"])
                 have = doc.get("_source") if doc.get("found") else None
                 if want != have:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ DEAD_LETTER_BODY: dict[str, Any] = {
         "properties": {
             "migration": {"type": "keyword"},
             "id": {"type": "keyword"},
+            "routing": {"type": "keyword"},
             "source_index": {"type": "keyword"},
             "target_index": {"type": "keyword"},
             "error_type": {"type": "keyword"},
@@ -101,15 +103,50 @@ class DeadLetters:
         self.cluster.refresh(self.index)
         return self.cluster.count(self.index, {"term": {"migration": self.migration}})
 
-    def ids(self, limit: int = 10_000) -> set[str]:
-        if not self.cluster.exists(self.index):
+    def ids(self, limit: int | None = None) -> set[str]:
+        """The ids of this migration's dead letters (all of them unless ``limit``)."""
+        out: set[str] = set()
+        for doc_id, _ in self.entries():
+            if limit is not None and len(out) >= limit:
+                break
+            out.add(doc_id)
+        return out
+
+    def among(self, doc_ids: list[str]) -> set[str]:
+        """Which of ``doc_ids`` are dead letters of this migration."""
+        if not doc_ids or not self.cluster.exists(self.index):
             return set()
+        docs = self.cluster.request(
+            "POST",
+            f"/{self.index}/_mget",
+            body={"ids": [self.entry_id(i) for i in doc_ids]},
+            params={"_source": "false"},
+        )["docs"]
+        return {i for i, doc in zip(doc_ids, docs, strict=True) if doc.get("found")}
+
+    def entries(self, page: int = 5000) -> Iterator[tuple[str, str | None]]:
+        """``(id, routing)`` of every dead letter of this migration, paged by ``search_after``
+        (memory stays flat however many there are)."""
+        if not self.cluster.exists(self.index):
+            return
         self.cluster.refresh(self.index)
-        hits = self.cluster.search(
-            self.index,
-            {"size": limit, "query": {"term": {"migration": self.migration}}, "_source": ["id"]},
-        )["hits"]["hits"]
-        return {h["_source"]["id"] for h in hits}
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "size": page,
+                "query": {"term": {"migration": self.migration}},
+                "_source": ["id", "routing"],
+                "sort": [{"id": "asc"}],
+                "track_total_hits": False,
+            }
+            if after is not None:
+                body["search_after"] = after
+            hits = self.cluster.search(self.index, body)["hits"]["hits"]
+            for h in hits:
+                yield str(h["_source"]["id"]), h["_source"].get("routing")
+            if len(hits) < page:
+                return
+            after = hits[-1]["sort"]
 
     def samples(self, n: int = 5) -> list[dict[str, Any]]:
         if not self.cluster.exists(self.index):
@@ -219,7 +256,7 @@ class PipelineCopier:
         from there.
         """
         actions: list[bytes] = []
-        originals: list[tuple[str, dict[str, Any]]] = []
+        originals: list[tuple[str, dict[str, Any], str | None]] = []
         size = 0
         for hits, done_upto in scan(
             self.cluster, self.source, shard, after, upto, page=self.page, query=query
@@ -238,6 +275,7 @@ class PipelineCopier:
                     failures.append(
                         {
                             "id": doc_id,
+                            "routing": hit.get("_routing"),
                             "source_index": self.source,
                             "target_index": self.target,
                             "stage": "transform",
@@ -253,7 +291,7 @@ class PipelineCopier:
                     meta["routing"] = hit["_routing"]
                 action = orjson.dumps({"index": meta}) + b"\n" + orjson.dumps(doc) + b"\n"
                 actions.append(action)
-                originals.append((doc_id, src))
+                originals.append((doc_id, src, hit.get("_routing")))
                 size += len(action)
             if failures:
                 stats.add(failed=self.dead_letters.write(failures))
@@ -268,7 +306,10 @@ class PipelineCopier:
             on_cursor(upto)
 
     def _flush(
-        self, actions: list[bytes], originals: list[tuple[str, dict[str, Any]]], stats: CopyStats
+        self,
+        actions: list[bytes],
+        originals: list[tuple[str, dict[str, Any], str | None]],
+        stats: CopyStats,
     ) -> None:
         self.bucket.take(len(actions))
         todo = list(range(len(actions)))
@@ -292,14 +333,30 @@ class PipelineCopier:
                 status = int(detail.get("status", 200))
                 if "error" not in detail:
                     copied += 1
-                elif status in RETRY_STATUSES and attempt < self.max_retries:
+                elif status in RETRY_STATUSES:
+                    if attempt >= self.max_retries:
+                        # The cluster is overloaded, the document is fine: stop resumably (the
+                        # cursor only moves past flushed chunks) instead of dead-lettering it.
+                        etype, reason = server_reason({"error": detail["error"]})
+                        stats.add(copied=copied)
+                        raise RequestError(
+                            f"{self.target} still refused documents with {status} ({etype}: "
+                            f"{reason}) after {self.max_retries} retries; nothing was "
+                            "dead-lettered and the copy stopped at its last checkpoint.",
+                            status=status,
+                            error_type=etype,
+                            reason=reason,
+                            hint="Let the cluster recover (or lower the throttle), then run the "
+                            "migration again: it resumes.",
+                        )
                     retry.append(pos)
                 else:
                     etype, reason = server_reason({"error": detail["error"]})
-                    doc_id, src = originals[pos]
+                    doc_id, src, routing = originals[pos]
                     failures.append(
                         {
                             "id": doc_id,
+                            "routing": routing,
                             "source_index": self.source,
                             "target_index": self.target,
                             "stage": "index",
@@ -341,6 +398,63 @@ def normalize_script(script: Mapping[str, Any] | str | None) -> dict[str, Any] |
     return out
 
 
+_FUNCTION_HEAD = re.compile(
+    r"[A-Za-z_][\w.]*(?:\s*<[^;{}()]*>)?(?:\s*\[\s*\])*\s+[A-Za-z_]\w*\s*\([^;{}()]*\)\s*\{"
+)
+
+
+def _skip_blank(source: str, pos: int) -> int:
+    """Past whitespace and comments from ``pos``."""
+    while pos < len(source):
+        if source[pos].isspace():
+            pos += 1
+        elif source.startswith("//", pos):
+            end = source.find("\n", pos)
+            pos = len(source) if end < 0 else end + 1
+        elif source.startswith("/*", pos):
+            end = source.find("*/", pos + 2)
+            pos = len(source) if end < 0 else end + 2
+        else:
+            break
+    return pos
+
+
+def _block_end(source: str, pos: int) -> int:
+    """Index just past the ``}`` closing the ``{`` at ``pos`` (strings and comments skipped)."""
+    depth = 0
+    while pos < len(source):
+        ch = source[pos]
+        if ch in "'\"":
+            pos += 1
+            while pos < len(source) and source[pos] != ch:
+                pos += 2 if source[pos] == "\\" else 1
+        elif source.startswith("//", pos) or source.startswith("/*", pos):
+            pos = _skip_blank(source, pos) - 1
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return pos + 1
+        pos += 1
+    raise ValueError("unbalanced braces in the painless script")
+
+
+def split_functions(source: str) -> tuple[str, str]:
+    """``(functions, statements)``: the function declarations a script starts with, and the rest.
+
+    Painless allows functions only at the top of a script, so a wrapper that puts the statements
+    in a block must keep the functions out of it (compiled rule sets start with their helpers).
+    """
+    pos = _skip_blank(source, 0)
+    start = pos
+    while (match := _FUNCTION_HEAD.match(source, pos)) is not None:
+        if match.group(0).split(None, 1)[0] in ("return", "new", "else", "throw"):
+            break
+        pos = _skip_blank(source, _block_end(source, match.end() - 1))
+    return source[start:pos], source[pos:]
+
+
 def guarded_script(
     script: Mapping[str, Any] | None, dead_letter_index: str, migration: str, target: str
 ) -> dict[str, Any] | None:
@@ -354,11 +468,13 @@ def guarded_script(
         return dict(script)  # a stored script cannot be wrapped; failures abort the task
     params = dict(script.get("params") or {})
     params.update({"__esm_dl": dead_letter_index, "__esm_mig": migration, "__esm_target": target})
+    functions, statements = split_functions(str(script["source"]))
     source = (
         _DEEP_COPY
-        + "def __esmOrig = __esmCopy(ctx._source); String __esmSrcIndex = ctx._index;\n"
+        + functions
+        + "\ndef __esmOrig = __esmCopy(ctx._source); String __esmSrcIndex = ctx._index;\n"
         + "try {\n"
-        + script["source"]
+        + statements
         + "\n} catch (Exception __esmE) {\n"
         + "  String __esmId = ctx._id;\n"
         + "  ctx._index = params.__esm_dl; ctx._id = params.__esm_mig + ':' + __esmId;\n"
@@ -396,6 +512,7 @@ class ReindexCopier:
         self.requests_per_second = requests_per_second
         self.batch_size = batch_size
         self.cancel = cancel
+        self._unfound: set[str] = set()
 
     def body(
         self, query: Mapping[str, Any] | None, create: bool, excluded: list[dict[str, Any]]
@@ -433,9 +550,18 @@ class ReindexCopier:
         return str(result["task"])
 
     def wait(
-        self, task_id: str, meter: Meter | None, poll: float = 0.5
+        self,
+        task_id: str,
+        meter: Meter | None,
+        poll: float = 0.5,
+        *,
+        check: Callable[[], None] | None = None,
     ) -> tuple[dict[str, Any], list[Any]]:
-        """Wait for the task; (response, failures). Raises when the task itself errored."""
+        """Wait for the task; (response, failures). Raises when the task itself errored.
+
+        ``check`` runs at every poll; when it raises, the task is cancelled and the error
+        propagates (the failure budget uses it to stop a task that dead-letters everything).
+        """
 
         def status(s: dict[str, Any]) -> None:
             if self.cancel is not None and self.cancel.is_set():
@@ -443,6 +569,12 @@ class ReindexCopier:
                 raise MigrationCancelled(
                     "The migration was cancelled.", hint="Run it again to resume."
                 )
+            if check is not None:
+                try:
+                    check()
+                except BaseException:
+                    cancel_task(self.cluster, task_id, wait=True)
+                    raise
             if meter is not None:
                 done = sum(int(s.get(k, 0)) for k in ("created", "updated", "version_conflicts"))
                 meter.update(done)
@@ -475,17 +607,36 @@ class ReindexCopier:
             by_id[str(f["id"])] = f
         entries: list[dict[str, Any]] = []
         excluded: list[dict[str, Any]] = []
-        docs = self.cluster.request("POST", f"/{self.source}/_mget", body={"ids": list(by_id)})[
-            "docs"
-        ]
-        for doc in docs:
-            if not doc.get("found"):
-                continue  # deleted meanwhile: nothing to exclude, nothing lost
+        # The failures carry no routing: an ids search finds the documents on whatever shard
+        # custom routing put them (an _mget by id alone would look on the wrong one).
+        hits = self.cluster.search(
+            self.source,
+            {
+                "size": len(by_id) * 4,
+                "query": {"ids": {"values": list(by_id)}},
+                "seq_no_primary_term": True,
+            },
+        )["hits"]["hits"]
+        found = {h["_id"] for h in hits}
+        for doc_id in by_id:
+            if doc_id in found:
+                continue
+            if doc_id in self._unfound:
+                raise TaskFailed(
+                    f"_reindex into {self.target} keeps failing on document {doc_id!r}, which a "
+                    f"search of {self.source} cannot find, so it can neither be dead-lettered nor "
+                    f"excluded: {json.dumps(by_id[doc_id])[:300]}",
+                    task_id="?",
+                    response=by_id[doc_id],
+                )
+            self._unfound.add(doc_id)  # deleted meanwhile: the rerun will not meet it again
+        for doc in hits:
             f = by_id[doc["_id"]]
             cause = f.get("cause") or {}
             entries.append(
                 {
                     "id": doc["_id"],
+                    "routing": doc.get("_routing"),
                     "source_index": self.source,
                     "target_index": self.target,
                     "stage": "index",

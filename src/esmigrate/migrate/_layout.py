@@ -14,6 +14,7 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, PreflightError
+from esmigrate.schema.diff import normalize_mapping
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,13 @@ def contains(actual: Any, expected: Any, path: str = "") -> list[str]:
     if isinstance(expected, (int, float)) and isinstance(actual, str):
         return [] if actual == str(expected) else [path]
     return [] if actual == expected else [path]
+
+
+def mapping_missing(actual: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
+    """Paths of ``expected`` that the live mapping ``actual`` lacks, both in the normal form of
+    :func:`esmigrate.schema.diff.normalize_mapping` (so ``type: object``, which the server omits,
+    and explicit defaults compare equal). Fields only ``actual`` has (dynamic ones) are fine."""
+    return contains(normalize_mapping(dict(actual)), normalize_mapping(dict(expected)))
 
 
 def is_write_blocked(cluster: Cluster, index: str) -> bool:

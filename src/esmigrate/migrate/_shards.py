@@ -71,6 +71,16 @@ def checkpoints(cluster: Cluster, index: str) -> dict[int, int]:
     return out
 
 
+def max_seq_nos(cluster: Cluster, index: str) -> dict[int, int]:
+    """Per shard, the highest ``_seq_no`` its primary has assigned (-1: no operation yet)."""
+    out: dict[int, int] = {}
+    for shard, copies in _shard_stats(cluster, index).items():
+        primaries = [c for c in copies if c.get("routing", {}).get("primary")]
+        values = [int(c["seq_no"]["max_seq_no"]) for c in primaries or copies]
+        out[int(shard)] = max(values) if values else -1
+    return out
+
+
 def settled(cluster: Cluster, index: str) -> bool:
     """True when every copy of every shard has processed every operation it was sent."""
     for copies in _shard_stats(cluster, index).values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import NotFoundError
+from esmigrate.exceptions import MigrationError, NotFoundError
 from esmigrate.migrate._copy import task_state
 from esmigrate.migrate._state import Checkpoint
 
@@ -32,6 +32,14 @@ def throttle(
     Python pipeline picks the new rate up within seconds (it re-reads the throttle document)."""
     state = Checkpoint(cluster, state_index, migration_id)
     data = state.load()
+    if not data:
+        known = _known_migrations(cluster, state_index)
+        raise MigrationError(
+            f"There is no migration {migration_id!r} in {state_index}"
+            + (f"; known: {', '.join(known)}." if known else " (it holds none)."),
+            hint="Pass the id of a started migration (blue-green ids are "
+            "'blue-green:<alias>' unless migration_id was given), or the right state index.",
+        )
     cluster.request(
         "PUT",
         f"/{state_index}/_doc/throttle:{migration_id}",
@@ -60,3 +68,12 @@ def throttle(
         "requests_per_second": requests_per_second,
         "tasks": rethrottled,
     }
+
+
+def _known_migrations(cluster: Cluster, state_index: str, limit: int = 20) -> list[str]:
+    cluster.refresh(state_index)
+    hits = cluster.search(
+        state_index,
+        {"size": limit, "query": {"term": {"kind": "checkpoint"}}, "_source": ["migration"]},
+    )["hits"]["hits"]
+    return sorted(str(h["_source"].get("migration")) for h in hits)
