@@ -1,7 +1,8 @@
 """Blog posts 2.0: category, tags (from the content's hashtags) and a publication date.
 
-Only new fields: the live index takes the mapping in place, and a server-side
-`_update_by_query` backfills existing documents with the 1.0 → 2.0 rule set (as Painless).
+The mapping change alone is additive, but every document is rewritten by the 1.0 → 2.0 rule set,
+including those the application writes while this runs (it still writes 1.0 documents): so the
+data moves blue-green through the rules, running as Painless inside `_reindex`, with catch-up.
 
 Revision: 0002
 Revises: 0001
@@ -32,4 +33,9 @@ V2 = {
 
 
 def upgrade(op: Operations) -> None:
-    op.migrate("blog_posts", V2, backfill=v1_to_v2.painless())
+    op.migrate(
+        "blog_posts",
+        V2,
+        transform=v1_to_v2,
+        settings={"number_of_shards": 2, "number_of_replicas": 0},
+    )

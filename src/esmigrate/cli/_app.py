@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,17 @@ def _root(ctx: click.Context, /, **values: Any) -> None:
     """Schema evolution and zero-downtime data migration for Elasticsearch and OpenSearch."""
     ctx.obj = AppState(config_file=None, overrides={}, json_output=False)
     _apply_options(ctx.obj, values)
+    _log_to_stderr()
+
+
+def _log_to_stderr() -> None:
+    """esmigrate's progress lines (the ``esmigrate`` logger) on stderr, once."""
+    logger = logging.getLogger("esmigrate")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 for _option in reversed(_CONNECTION_OPTIONS):

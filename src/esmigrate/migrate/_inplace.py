@@ -6,6 +6,9 @@ each document with the ``_seq_no`` it read, so a document the application rewrot
 never overwritten with the stale copy: it is skipped as a version conflict. Skipped documents are
 picked up by the next backfill round, whose query selects only documents that still need it
 (by default: those missing one of the new fields). Rounds repeat until one meets no conflict.
+A backfill without a script (a new sub-field, ``copy_to``) only re-indexes: one pass over the
+documents written before the mapping change, whose conflicts are documents the application
+rewrote under the new mapping already.
 """
 
 from __future__ import annotations
@@ -84,6 +87,8 @@ class InPlace:
     def _query(self) -> dict[str, Any]:
         if self.backfill_query is not None:
             return dict(self.backfill_query)
+        if not self._script:
+            return {"match_all": {}}  # a plain re-index: every document written before the change
         fields = new_leaf_fields(self.mappings)
         if not fields:
             return {"match_all": {}}
@@ -165,7 +170,10 @@ class InPlace:
             response = self._wait(task_id, meter)
             conflicts = int(response.get("version_conflicts", 0))
             updated = int(response.get("updated", 0))
-            done = conflicts == 0 or number >= self.max_rounds
+            # Without a script the backfill only re-indexes documents under the new mapping; a
+            # document it met as a version conflict was rewritten by the application after the
+            # mapping changed, so it is indexed under the new mapping already: one pass is all.
+            done = conflicts == 0 or number >= self.max_rounds or not self._script
             state.save(
                 task=None,
                 round=number,

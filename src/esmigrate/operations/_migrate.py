@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import LeaseLost, MigrationCancelled
+from esmigrate.exceptions import EsmigrateError, LeaseLost, MigrationCancelled
 from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
 
 Strategy = Literal["auto", "blue_green", "in_place"]
@@ -245,7 +245,7 @@ class Migrate(Operation):
         return InPlace(
             cluster,
             self.write_alias or self.alias,
-            self.mappings,
+            self._additions(cluster),
             backfill=(self.backfill or True) if strategy == "in_place+backfill" else None,
             requests_per_second=self.requests_per_second,
             migration_id=mid,
@@ -253,6 +253,17 @@ class Migrate(Operation):
             on_progress=on_progress,
             cancel=cancel,
         )
+
+    def _additions(self, cluster: Cluster) -> dict[str, Any]:
+        """The part of the target the live index lacks: what in-place puts and backfills (a
+        backfill query on "documents missing a new field" must not name every field)."""
+        from esmigrate.schema.diff import diff_mappings
+
+        try:
+            body = diff_mappings(self.alias, self.mappings, cluster=cluster).put_mapping_body()
+        except EsmigrateError:
+            return dict(self.mappings)  # no live index yet: the engine's preflight says so
+        return body or dict(self.mappings)
 
     def _stored(self, cluster: Cluster, ctx: ExecContext) -> dict[str, Any]:
         from esmigrate.migrate._state import Checkpoint

@@ -26,7 +26,7 @@ from typing import Any
 
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import ConnectionSettings, Secret
-from esmigrate.exceptions import BlockedError, NotFoundError
+from esmigrate.exceptions import BlockedError, ConflictError, NotFoundError
 
 WORDS = [
     "search",
@@ -147,6 +147,8 @@ def _send(
             tries += 1
             first_refusal = first_refusal or time.monotonic()
             time.sleep(0.005)
+        except ConflictError:
+            continue  # another writer (a backfill) changed it in between: re-read and retry
         except NotFoundError:
             answer = {"result": "not_found"}
             break
@@ -242,11 +244,14 @@ class LiveWriter:
             return
         self._stop.touch()
         try:
-            self._proc.wait(timeout=60)
+            code = self._proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self._proc.kill()
-            self._proc.wait()
+            code = self._proc.wait()
         self._proc = None
+        if code != 0:
+            # A writer that died stopped writing: whatever it would have proved, it did not.
+            raise RuntimeError(f"the live writer exited with {code} before it was stopped")
 
     def __enter__(self) -> LiveWriter:
         return self.start()
