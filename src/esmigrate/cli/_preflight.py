@@ -29,3 +29,57 @@ def preflight(state: AppState, target: str, snapshot_repository: str | None) -> 
     emit(state, report.to_dict(), human)
     if not report.ok:
         raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.argument("target", default="head")
+@click.option("--monitor", "monitor_seconds", type=float, default=0.0, show_default=True,
+              help="Watch each migrated alias this many seconds; roll back on a failed check.")  # fmt: skip
+@click.option(
+    "--interval", type=float, default=5.0, show_default=True, help="Seconds between health samples."
+)
+@click.option(
+    "--keep", type=int, default=3, show_default=True, help="Rollback points kept by the clean-up."
+)
+@click.option("--snapshot-repository", help="Verify this repository in the pre-flight.")
+@click.option("--reverse-rules", "reverse", multiple=True, metavar="ALIAS=MODULE:ATTR",
+              help="Downgrade transform used to carry writes back if ALIAS is rolled back.")  # fmt: skip
+@connection_options
+@pass_state
+def deploy(
+    state: AppState,
+    target: str,
+    monitor_seconds: float,
+    interval: float,
+    keep: int,
+    snapshot_repository: str | None,
+    reverse: tuple[str, ...],
+) -> None:
+    """Production pipeline: pre-flight, upgrade, monitor (auto rollback), clean-up, log."""
+    rules: dict[str, str] = {}
+    for item in reverse:
+        alias, sep, ref = item.partition("=")
+        if not sep or not ref:
+            raise click.BadParameter(
+                f"{item!r}: expected ALIAS=MODULE:ATTR", param_hint="--reverse-rules"
+            )
+        rules[alias] = ref
+    log = command.deploy(
+        state.config,
+        target,
+        monitor_seconds=monitor_seconds,
+        interval=interval,
+        keep=keep,
+        snapshot_repository=snapshot_repository,
+        reverse_rules=rules,
+        reporter=None if state.json_output else console.print,
+    )
+
+    def human() -> None:
+        for step in log["steps"]:
+            console.print(f"  {step['step']:<16} {step['seconds']:>8.1f}s")
+        console.print(
+            f"Deployment {log['id']}: {log['outcome']} (logged in {state.config.history_index})."
+        )
+
+    emit(state, log, human)
