@@ -143,6 +143,8 @@ def main() -> int:
     say(f"title.raw (4.0, backfilled in place) is on {with_raw:,} of {total:,} posts.")
     say("A post after the migration (schema 3.0):")
     say("  " + orjson.dumps(sample, option=orjson.OPT_INDENT_2).decode().replace("\n", "\n  "))
+    if with_raw != total:
+        problems.append(f"{total - with_raw} posts were not backfilled with title.raw")
     if problems:
         say(f"\nWRITES LOST OR CHANGED ({len(problems)}):")
         for problem in problems[:20]:

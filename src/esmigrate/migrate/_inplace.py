@@ -164,6 +164,10 @@ class InPlace:
             number = int(state.data.get("round", 0)) + 1
             task_id = state.data.get("task")
             if not task_id or task_state(self.cluster, task_id) == "gone":
+                # _update_by_query reads what is searchable when it starts: a document written
+                # just before the mapping change (so indexed without the new fields) but not yet
+                # refreshed would never be seen, by this round or by any later one.
+                self.cluster.refresh(self.alias)
                 task_id = self._start()
                 state.save(task=task_id)
             meter = Meter("backfill", self.on_progress, round=number, migration=self.id)
