@@ -293,6 +293,11 @@ class PipelineCopier:
                 actions.append(action)
                 originals.append((doc_id, src, hit.get("_routing")))
                 size += len(action)
+                if size >= self.chunk_bytes:
+                    # Bounded per document, not per page: a page of large documents must not
+                    # become one bulk request over http.max_content_length.
+                    self._flush(actions, originals, stats)
+                    actions, originals, size = [], [], 0
             if failures:
                 stats.add(failed=self.dead_letters.write(failures))
             if size >= self.chunk_bytes:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from esmigrate.cluster import Cluster
+from esmigrate.exceptions import MigrationError
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,20 @@ def checkpoints(cluster: Cluster, index: str) -> dict[int, int]:
     """
     out: dict[int, int] = {}
     for shard, copies in _shard_stats(cluster, index).items():
+        # A relocating copy still serves searches and writes: it counts.
         values = [
             int(c["seq_no"]["local_checkpoint"])
             for c in copies
-            if c.get("routing", {}).get("state") == "STARTED"
+            if c.get("routing", {}).get("state") in ("STARTED", "RELOCATING")
         ]
-        out[int(shard)] = min(values) if values else -1
+        if not values:
+            # Never -1 for a shard that may hold data: a round would skip it and lose its writes.
+            raise MigrationError(
+                f"Shard {shard} of {index} has no active copy right now.",
+                hint="Wait until the cluster allocates it (GET _cluster/health), then run the "
+                "migration again: it resumes from its checkpoint.",
+            )
+        out[int(shard)] = min(values)
     return out
 
 
