@@ -185,7 +185,12 @@ class Operations:
         refresh: bool = True,
     ) -> Reindex:
         """Copy ``source`` into ``dest``: server-side (``script=`` painless, a str or a dict) or
-        through a Python ``transform(doc) -> doc | None``."""
+        through a Python ``transform(doc) -> doc | None``.
+
+        A one-shot copy: writes that reach ``source`` while it runs are not carried over. To
+        move data an application keeps writing, use :meth:`migrate` (catch-up, a short write
+        block, an atomic alias swap).
+        """
         return self.add(
             Reindex(
                 _name(source, "source"),
