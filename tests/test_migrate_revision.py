@@ -151,3 +151,50 @@ def test_plan_shows_strategy_and_reasons(
     op = command.plan(config)["revisions"][0]["operations"][0]
     assert op["strategy"] == "in_place"
     assert [r["method"] for r in op["requests"]] == ["PUT"]
+
+
+def test_throttle_cli_rethrottles_the_running_copy(
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
+) -> None:
+    alias, _source, _initial = create_source(cluster, prefix, 20_000)
+    history = f"{prefix}-hist"
+    config = make_project(tmp_path / "proj", url=cluster_url, history_index=history)
+    # So slow that it could not finish within the test's timeout unless the throttle lifts it.
+    write_script(
+        config,
+        "a1",
+        None,
+        f"op.migrate({alias!r}, {TARGET_MAPPING!r}, script={PAINLESS!r}, requests_per_second=50)",
+    )
+    mid = migration_id("a1", alias)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    upgrade = subprocess.Popen(
+        esmigrate(config.root, "upgrade"),
+        cwd=config.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_copying(cluster, history, mid, upgrade)
+        throttled = subprocess.run(
+            esmigrate(config.root, "--json", "throttle", "a1", "0"),
+            cwd=config.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert throttled.returncode == 0, throttled.stderr
+        assert mid in throttled.stdout
+        # At 50 docs/s the copy alone would need 400 s: it finishes within the timeout only
+        # because the running task was rethrottled to unlimited.
+        _, err = upgrade.communicate(timeout=300)
+        assert upgrade.returncode == 0, err
+    finally:
+        if upgrade.poll() is None:
+            upgrade.kill()
+            upgrade.communicate()
+    assert command.status(config)["current"] == ["a1"]
