@@ -10,7 +10,7 @@ import pytest
 from esmigrate import command
 from esmigrate.cluster import Cluster
 from esmigrate.config import load_config
-from esmigrate.pipeline import PreflightFailed
+from esmigrate.exceptions import PreflightFailed
 
 pytestmark = pytest.mark.integration
 

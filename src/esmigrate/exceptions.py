@@ -37,11 +37,13 @@ one paragraph (problem, then the fix) and never as a stack trace::
      │    ├── InvalidVersion      a schema version string that is not MAJOR.MINOR[.PATCH]
      │    └── NoUpgradePath       no chain of registered upgrade steps joins two versions
      ├── TransformError           a transformation rule (or upgrade step) failed on a document
- └── RollbackError            rollback points, rollbacks, clean-up, automatic rollback
-      ├── PointNotFound       no rollback point of that name in the state index
-      ├── PointExists         a rollback point of that name exists already
-      ├── WritesAtRisk        a rollback would drop writes made since the cut-over (counts)
-      └── RestoreImpossible   an index of the point is gone and no snapshot holds it
+     ├── RollbackError            rollback points, rollbacks, clean-up, automatic rollback
+     │    ├── PointNotFound       no rollback point of that name in the state index
+     │    ├── PointExists         a rollback point of that name exists already
+     │    ├── WritesAtRisk        a rollback would drop writes made since the cut-over (counts)
+     │    └── RestoreImpossible   an index of the point is gone and no snapshot holds it
+     ├── PreflightFailed          `deploy`: a pre-flight check failed; nothing was changed
+     └── DeployRolledBack         `deploy`: a health check failed after the migration; rolled back
 """
 
 from __future__ import annotations
@@ -426,3 +428,21 @@ class RestoreImpossible(RollbackError):
     def __init__(self, message: str, *, indices: list[str], hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.indices = indices
+
+
+class PreflightFailed(EsmigrateError):
+    """A pre-flight check failed; nothing was changed. ``checks`` lists them all."""
+
+    def __init__(
+        self, message: str, *, checks: list[dict[str, Any]], hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.checks = checks
+
+
+class DeployRolledBack(EsmigrateError):
+    """The migration went through, then a health check failed and the aliases were rolled back."""
+
+    def __init__(self, message: str, *, log: dict[str, Any], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.log = log

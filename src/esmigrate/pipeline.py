@@ -16,25 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from esmigrate.exceptions import EsmigrateError
-
-
-class PreflightFailed(EsmigrateError):
-    """A pre-flight check failed; nothing was changed. ``checks`` lists them all."""
-
-    def __init__(
-        self, message: str, *, checks: list[dict[str, Any]], hint: str | None = None
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.checks = checks
-
-
-class DeployRolledBack(EsmigrateError):
-    """The migration went through, then a health check failed and the aliases were rolled back."""
-
-    def __init__(self, message: str, *, log: dict[str, Any], hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.log = log
+from esmigrate.exceptions import DeployRolledBack, EsmigrateError, PreflightFailed
 
 
 @dataclass
