@@ -607,7 +607,7 @@ def test_pipeline_retries_429_rejections(cluster: Cluster, prefix: str) -> None:
     )
     flaky = RejectingCluster(cluster, rejections=4)
     dead = DeadLetters(cluster, f"{prefix}-dl", "m")
-    copier = PipelineCopier(flaky, source, target, transform, dead, page=100, chunk_bytes=1)  # type: ignore[arg-type]
+    copier = PipelineCopier(flaky, source, target, transform, dead, page=100, chunk_bytes=4000)  # type: ignore[arg-type]
     stats = CopyStats()
     copier.copy_shard(0, -1, checkpoints(cluster, source)[0], stats)
     assert flaky.rejections == 0
@@ -616,3 +616,29 @@ def test_pipeline_retries_429_rejections(cluster: Cluster, prefix: str) -> None:
     assert stats.failed == 0
     expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
     assert diff(expected, all_docs(cluster, target)) == {}
+
+
+def test_hundreds_of_rejections_stay_under_the_clause_limit(cluster: Cluster, prefix: str) -> None:
+    """More rejected documents than one (id, _seq_no) clause each would allow (1024 clauses)."""
+    alias, source, initial = create_source(cluster, prefix, 1500)
+    bad = {
+        f"d{i}": {**initial[f"d{i}"], "extra": "not a number"}
+        for i in range(1500)
+        if i % 5 in (0, 1)
+    }
+    bulk(cluster, source, bad)
+    initial.update(bad)
+    # One rejected document is fixed after the first (refused) run: its new version must be
+    # copied although its old one stays excluded.
+    mappings = {"properties": {**TARGET_MAPPING["properties"], "extra": {"type": "long"}}}
+    with pytest.raises(TooManyFailures):
+        blue_green(cluster, prefix, alias, mappings=mappings).run()
+    fixed = {"d0": {**initial["d0"], "extra": 7}}
+    bulk(cluster, source, fixed)
+    initial.update(fixed)
+    del bad["d0"]
+    # The dead letter of d0's rejected version still counts as a failure that happened.
+    result = blue_green(cluster, prefix, alias, mappings=mappings, max_failures=len(bad) + 1).run()
+    assert result.failures == len(bad) + 1
+    expected = {i: d for i, d in initial.items() if i not in bad}
+    assert diff(expected, all_docs(cluster, result.target)) == {}

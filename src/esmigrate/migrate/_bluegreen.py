@@ -581,6 +581,9 @@ class BlueGreen:
         if step.get("done"):
             return 0  # finished before a crash: do not copy it all again
         copied = 0
+        # After the main pass: a pass over the ids a set-based exclusion hid (see
+        # ReindexCopier.body), excluding only what that pass itself rejects, exactly.
+        follow_up: list[dict[str, Any]] | None = None
         while True:
             task_id = step.get("task")
             if task_id and task_state(self.cluster, task_id) == "gone":
@@ -594,7 +597,7 @@ class BlueGreen:
                 task_id = copier.start(
                     query,
                     create=restart_create and bool(step.get("started")),
-                    excluded=d.get("excluded", []),
+                    excluded=follow_up if follow_up is not None else d.get("excluded", []),
                 )
                 step.update(task=task_id, started=True)
                 state.save(**{key: step})
@@ -603,11 +606,26 @@ class BlueGreen:
             )
             copied += int(response.get("created", 0)) + int(response.get("updated", 0))
             if not failures:
-                break
+                if follow_up is not None:
+                    break
+                hidden = copier.hidden_by_exclusion(query, d.get("excluded", []))
+                if not hidden:
+                    break
+                base = dict(query) if query else {"match_all": {}}
+                query = {"bool": {"filter": [base, {"ids": {"values": hidden}}]}}
+                follow_up = []
+                step.update(task=None)
+                continue
             excluded = copier.dead_letter_failures(failures)
-            state.save(excluded=list(d.get("excluded", [])) + excluded)
-            self._check_failures(state)
+            # Forget the finished task before the failure budget may stop this run: a resumed
+            # run must start a new task with these exclusions, not read this task's failures
+            # again (by then a rejected document may have been rewritten validly, and looking
+            # it up again would exclude its new version).
             step.update(task=None)
+            state.save(excluded=list(d.get("excluded", [])) + excluded, **{key: step})
+            if follow_up is not None:
+                follow_up.extend(excluded)
+            self._check_failures(state)
         step.update(task=None, done=True)
         state.save(**{key: step})
         return copied

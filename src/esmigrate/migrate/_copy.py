@@ -492,6 +492,11 @@ def guarded_script(
     return {"lang": script.get("lang", "painless"), "source": source, "params": params}
 
 
+#: Up to this many rejected documents are excluded from a rerun one (id, _seq_no) clause each;
+#: beyond it the bool clause limit (1024 by default) would refuse the query.
+EXACT_EXCLUSIONS = 400
+
+
 class ReindexCopier:
     """Server-side ``_reindex`` as a polled task; mapping rejections go to the dead letters."""
 
@@ -522,10 +527,31 @@ class ReindexCopier:
     def body(
         self, query: Mapping[str, Any] | None, create: bool, excluded: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        must_not = [
-            {"bool": {"filter": [{"ids": {"values": [e["id"]]}}, {"term": {"_seq_no": e["seq"]}}]}}
-            for e in excluded
-        ]
+        if len(excluded) <= EXACT_EXCLUSIONS:
+            # One (id, _seq_no) pair per rejected version: a later write of the document has
+            # another _seq_no and is copied.
+            must_not = [
+                {
+                    "bool": {
+                        "filter": [{"ids": {"values": [e["id"]]}}, {"term": {"_seq_no": e["seq"]}}]
+                    }
+                }
+                for e in excluded
+            ]
+        else:
+            # Past the bool clause limit: one clause of two sets. It can hide a version that was
+            # not rejected (its id and its _seq_no are each in a set); hidden_by_exclusion()
+            # finds those afterwards and they are copied then.
+            must_not = [
+                {
+                    "bool": {
+                        "filter": [
+                            {"ids": {"values": sorted({e["id"] for e in excluded})}},
+                            {"terms": {"_seq_no": sorted({int(e["seq"]) for e in excluded})}},
+                        ]
+                    }
+                }
+            ]
         q: dict[str, Any] = dict(query) if query else {"match_all": {}}
         if must_not:
             q = {"bool": {"filter": [q], "must_not": must_not}}
@@ -538,6 +564,33 @@ class ReindexCopier:
         if self.script is not None:
             body["script"] = self.script
         return body
+
+    def hidden_by_exclusion(
+        self, query: Mapping[str, Any] | None, excluded: list[dict[str, Any]]
+    ) -> list[str]:
+        """Ids the set-based exclusion hid although their current version was not rejected
+        (written again since, or matched by another document's _seq_no): they still need a copy."""
+        if len(excluded) <= EXACT_EXCLUSIONS:
+            return []
+        rejected = {str(e["id"]): int(e["seq"]) for e in excluded}
+        ids = sorted(rejected)
+        hidden: list[str] = []
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            filters: list[dict[str, Any]] = [{"ids": {"values": chunk}}]
+            if query:
+                filters.append(dict(query))
+            hits = self.cluster.search(
+                self.source,
+                {
+                    "query": {"bool": {"filter": filters}},
+                    "size": len(chunk),
+                    "seq_no_primary_term": True,
+                    "_source": False,
+                },
+            )["hits"]["hits"]
+            hidden.extend(h["_id"] for h in hits if int(h["_seq_no"]) != rejected[h["_id"]])
+        return hidden
 
     def start(
         self, query: Mapping[str, Any] | None, *, create: bool, excluded: list[dict[str, Any]]

@@ -201,13 +201,22 @@ class Incremental:
         )
         excluded: list[dict[str, Any]] = []
         copied = 0
+        follow_up = False
         while True:
             task = copier.start(query, create=False, excluded=excluded)
             response, failures = copier.wait(task, meter)
             copied += int(response.get("created", 0)) + int(response.get("updated", 0))
-            if not failures:
+            if failures:
+                excluded += copier.dead_letter_failures(failures)
+                continue
+            hidden = [] if follow_up else copier.hidden_by_exclusion(query, excluded)
+            if not hidden:
                 return copied
-            excluded += copier.dead_letter_failures(failures)
+            # What the set-based exclusion hid: one more pass over those ids, whose current
+            # versions were not rejected (see ReindexCopier.body).
+            base = dict(query) if query else {"match_all": {}}
+            query = {"bool": {"filter": [base, {"ids": {"values": hidden}}]}}
+            excluded, follow_up = [], True
 
     def _pipeline_query(
         self,
