@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, RollbackError
-from esmigrate.rollback._points import RollbackPoint, delete_point, list_points
+from esmigrate.rollback._points import TIMESTAMP_FORMAT, RollbackPoint, delete_point, list_points
 
 
 @dataclass
@@ -31,7 +30,7 @@ class CleanupReport:
 
 
 def _age_seconds(point: RollbackPoint) -> float:
-    created = calendar.timegm(time.strptime(point.created_at, "%Y-%m-%dT%H:%M:%SZ"))
+    created = datetime.strptime(point.created_at, TIMESTAMP_FORMAT).replace(tzinfo=UTC).timestamp()
     return time.time() - created
 
 

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -39,7 +40,11 @@ _ALIAS_KEYS = ("is_write_index", "filter", "index_routing", "search_routing", "i
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    # Microseconds: points made within one second must still sort in the order they were made.
+    return datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 @dataclass
