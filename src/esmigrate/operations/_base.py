@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import orjson
 
 from esmigrate.cluster import Cluster
+from esmigrate.exceptions import NotFoundError
 
 
 @dataclass(frozen=True)
@@ -160,3 +161,22 @@ class Operation(abc.ABC):
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def acknowledged(answer: Any) -> dict[str, Any]:
+    """What the history keeps of an answer to a create/put/delete: its ``acknowledged`` flag."""
+    if isinstance(answer, Mapping) and "acknowledged" in answer:
+        return {"acknowledged": answer["acknowledged"]}
+    return {}
+
+
+def send_delete(op: Operation, cluster: Cluster, *, missing_ok: bool, what: str) -> OpResult:
+    """Send ``op``'s one DELETE request; a resource already gone is fine when ``missing_ok``
+    (which is what makes deletes idempotent)."""
+    try:
+        answer = op.describe()[0].send(cluster)
+    except NotFoundError:
+        if not missing_ok:
+            raise
+        return OpResult("unchanged", {"reason": f"the {what} does not exist"})
+    return OpResult("done", acknowledged(answer))

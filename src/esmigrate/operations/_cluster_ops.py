@@ -9,14 +9,15 @@ from typing import Any, ClassVar
 import orjson
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import NotFoundError, RequestError
-from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
-
-
-def _acknowledged(answer: Any) -> dict[str, Any]:
-    if isinstance(answer, dict) and "acknowledged" in answer:
-        return {"acknowledged": answer["acknowledged"]}
-    return {}
+from esmigrate.exceptions import RequestError
+from esmigrate.operations._base import (
+    ExecContext,
+    Operation,
+    OpResult,
+    PlannedRequest,
+    acknowledged,
+    send_delete,
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class PutIndexTemplate(Operation):
         return f"put index template {self.name}" + (f" ({patterns})" if patterns else "")
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return OpResult("done", _acknowledged(self.describe()[0].send(cluster)))
+        return OpResult("done", acknowledged(self.describe()[0].send(cluster)))
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,7 @@ class DeleteIndexTemplate(Operation):
         return f"delete index template {self.name}"
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        try:
-            answer = self.describe()[0].send(cluster)
-        except NotFoundError:
-            if not self.missing_ok:
-                raise
-            return OpResult("unchanged", {"reason": "the template does not exist"})
-        return OpResult("done", _acknowledged(answer))
+        return send_delete(self, cluster, missing_ok=self.missing_ok, what="template")
 
 
 @dataclass(frozen=True)
@@ -77,7 +72,7 @@ class PutPipeline(Operation):
         return f"put ingest pipeline {self.id}"
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return OpResult("done", _acknowledged(self.describe()[0].send(cluster)))
+        return OpResult("done", acknowledged(self.describe()[0].send(cluster)))
 
 
 @dataclass(frozen=True)
@@ -95,13 +90,7 @@ class DeletePipeline(Operation):
         return f"delete ingest pipeline {self.id}"
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        try:
-            answer = self.describe()[0].send(cluster)
-        except NotFoundError:
-            if not self.missing_ok:
-                raise
-            return OpResult("unchanged", {"reason": "the pipeline does not exist"})
-        return OpResult("done", _acknowledged(answer))
+        return send_delete(self, cluster, missing_ok=self.missing_ok, what="pipeline")
 
 
 def _bounded(value: Any, limit: int = 2000) -> Any:

@@ -9,14 +9,15 @@ from typing import Any, ClassVar
 import orjson
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import NotFoundError, OperationConflict, RequestError
-from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
-
-
-def _ack(answer: Any) -> dict[str, Any]:
-    if isinstance(answer, Mapping) and "acknowledged" in answer:
-        return {"acknowledged": answer["acknowledged"]}
-    return {}
+from esmigrate.exceptions import OperationConflict, RequestError
+from esmigrate.operations._base import (
+    ExecContext,
+    Operation,
+    OpResult,
+    PlannedRequest,
+    acknowledged,
+    send_delete,
+)
 
 
 def _scalar(value: Any) -> Any:
@@ -90,7 +91,7 @@ class CreateIndex(Operation):
             if exc.error_type != "resource_already_exists_exception":
                 raise
             return self._reconcile(cluster)
-        return OpResult("done", _ack(answer))
+        return OpResult("done", acknowledged(answer))
 
     def _reconcile(self, cluster: Cluster) -> OpResult:
         current: dict[str, Any] = cluster.request("GET", f"/{self.index}/_mapping")
@@ -124,13 +125,7 @@ class DeleteIndex(Operation):
         return f"delete index {self.index}"
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        try:
-            answer = self.describe()[0].send(cluster)
-        except NotFoundError:
-            if not self.missing_ok:
-                raise
-            return OpResult("unchanged", {"reason": "the index does not exist"})
-        return OpResult("done", _ack(answer))
+        return send_delete(self, cluster, missing_ok=self.missing_ok, what="index")
 
 
 @dataclass(frozen=True)
@@ -150,7 +145,7 @@ class PutMapping(Operation):
         return f"put mapping on {self.index}{what}"
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return OpResult("done", _ack(self.describe()[0].send(cluster)))
+        return OpResult("done", acknowledged(self.describe()[0].send(cluster)))
 
 
 @dataclass(frozen=True)
@@ -168,7 +163,7 @@ class UpdateSettings(Operation):
         return f"update settings of {self.index}"
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return OpResult("done", _ack(self.describe()[0].send(cluster)))
+        return OpResult("done", acknowledged(self.describe()[0].send(cluster)))
 
 
 @dataclass(frozen=True)
