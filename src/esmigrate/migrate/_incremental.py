@@ -127,6 +127,18 @@ class Incremental:
             self.id, source, target, copied, int(state.data["failures"]), runs, checkpoint
         )
 
+    def _pipeline(self, source: str, target: str, dead: DeadLetters) -> PipelineCopier:
+        return PipelineCopier(
+            self.cluster,
+            source,
+            target,
+            self.transform,
+            dead,
+            page=self.page_size,
+            bucket=TokenBucket(self.requests_per_second),
+            cancel=self.cancel,
+        )
+
     def _by_seq_no(
         self, state: Checkpoint, source: str, target: str, dead: DeadLetters, meter: Meter
     ) -> tuple[int, dict[str, Any]]:
@@ -135,16 +147,7 @@ class Incremental:
         self.cluster.refresh(source)
         start = {s: previous.get(s, -1) for s in fresh}
         if self.transform is not None or self._script is None:
-            copier = PipelineCopier(
-                self.cluster,
-                source,
-                target,
-                self.transform,
-                dead,
-                page=self.page_size,
-                bucket=TokenBucket(self.requests_per_second),
-                cancel=self.cancel,
-            )
+            copier = self._pipeline(source, target, dead)
             stats = CopyStats()
             for shard in sorted(fresh):
                 if start[shard] < fresh[shard]:
@@ -226,16 +229,7 @@ class Incremental:
         meter: Meter,
         query: dict[str, Any],
     ) -> int:
-        copier = PipelineCopier(
-            self.cluster,
-            source,
-            target,
-            self.transform,
-            dead,
-            page=self.page_size,
-            bucket=TokenBucket(self.requests_per_second),
-            cancel=self.cancel,
-        )
+        copier = self._pipeline(source, target, dead)
         stats = CopyStats()
         tops = checkpoints(self.cluster, source)
         for shard, top in sorted(tops.items()):
