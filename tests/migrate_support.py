@@ -25,9 +25,9 @@ import orjson
 
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import ConnectionSettings
-from esmigrate.exceptions import BlockedError, NotFoundError
 from esmigrate.migrate._layout import is_write_blocked, resolve
 from esmigrate.migrate._shards import checkpoints, scan
+from esmigrate.testing._writer import send_operation as send_op
 
 SOURCE_MAPPING: dict[str, Any] = {
     "properties": {
@@ -158,31 +158,11 @@ def writer_main(
                 doc_id = rnd.choice(existing)
                 op = {"op": "delete", "id": doc_id}
             started = time.monotonic()
-            first_refusal: float | None = None
-            while True:
-                try:
-                    if op["op"] == "index":
-                        resp = cluster.request("PUT", f"/{alias}/_doc/{doc_id}", body=op["doc"])
-                    elif op["op"] == "update":
-                        resp = cluster.request(
-                            "POST", f"/{alias}/_update/{doc_id}", body={"doc": op["doc"]}
-                        )
-                    else:
-                        resp = cluster.request("DELETE", f"/{alias}/_doc/{doc_id}")
-                    break
-                except BlockedError:
-                    if os.path.exists(stop_path):  # the test is over (or gave up): stop retrying
-                        resp = {"_index": None, "result": "abandoned"}
-                        break
-                    refused += 1
-                    if first_refusal is None:
-                        first_refusal = time.monotonic()
-                    time.sleep(0.005)
-                except NotFoundError as exc:
-                    resp = {"_index": None, "result": "not_found", "error": str(exc.error_type)}
-                    break
-            if first_refusal is not None:
-                window = time.monotonic() - first_refusal
+            # The same send-and-retry as the public live writer (through write blocks, and
+            # conflicts with a concurrent backfill).
+            resp, window, tries = send_op(cluster, alias, op, stop_path)
+            refused += tries
+            if tries:
                 blocked_total += window
                 blocked_longest = max(blocked_longest, window)
             op["index"] = resp.get("_index")

@@ -90,7 +90,7 @@ def _run(args: argparse.Namespace) -> None:
             else:
                 doc_id = rnd.choice(existing)
                 op = {"op": "delete", "id": doc_id}
-            answer, window, tries = _send(cluster, args.alias, op, args.stop)
+            answer, window, tries = send_operation(cluster, args.alias, op, args.stop)
             refused += tries
             longest = max(longest, window)
             total += window
@@ -124,7 +124,7 @@ def _run(args: argparse.Namespace) -> None:
     cluster.close()
 
 
-def _send(
+def send_operation(
     cluster: Cluster, alias: str, op: dict[str, Any], stop: str
 ) -> tuple[dict[str, Any], float, int]:
     first_refusal: float | None = None
