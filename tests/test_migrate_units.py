@@ -13,7 +13,6 @@ from esmigrate.migrate._copy import guarded_script, normalize_script
 from esmigrate.migrate._inplace import new_leaf_fields
 from esmigrate.migrate._layout import contains, next_index_name
 from esmigrate.migrate._ops import Step, describe_plan
-from esmigrate.migrate._shards import Layout
 from esmigrate.operations import PlannedRequest
 
 
@@ -59,12 +58,6 @@ def test_new_leaf_fields_include_sub_fields_and_objects() -> None:
         }
     }
     assert new_leaf_fields(mapping) == ["title", "title.raw", "author.name"]
-
-
-def test_layout_routing_equality() -> None:
-    assert Layout(2, 1024, 1).same_routing(Layout(2, 1024, 1))
-    assert not Layout(2, 1024, 1).same_routing(Layout(3, 768, 1))
-    assert not Layout(2, 1024, 2).same_routing(Layout(2, 1024, 2))
 
 
 def test_operations_describe_themselves() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,7 +24,13 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from esmigrate.cluster._errors import server_reason, translate
 from esmigrate.config import ConnectionSettings
-from esmigrate.exceptions import ClusterError, NotFoundError, TaskFailed, UnsupportedEngine
+from esmigrate.exceptions import (
+    ClusterError,
+    NotFoundError,
+    RequestError,
+    TaskFailed,
+    UnsupportedEngine,
+)
 
 EngineName = Literal["opensearch", "elasticsearch"]
 
@@ -206,6 +212,28 @@ class Cluster:
         path = f"/{_p(index)}/_search" if index else "/_search"
         result: dict[str, Any] = self.request("POST", path, params=params, body=dict(body))
         return result
+
+    def msearch(self, searches: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+        """Several ``(index, body)`` searches in one ``_msearch`` request; the responses in
+        order. A failed search raises (``_msearch`` itself answers 200 and reports it inline)."""
+        lines: list[bytes] = []
+        for index, body in searches:
+            lines.append(orjson.dumps({"index": index}))
+            lines.append(orjson.dumps(dict(body)))
+        result = self.request("POST", "/_msearch", body=b"\n".join(lines) + b"\n", ndjson=True)
+        responses: list[dict[str, Any]] = result["responses"]
+        for (index, _), response in zip(searches, responses, strict=True):
+            if "error" in response:
+                error = response["error"]
+                reason = error.get("reason") if isinstance(error, dict) else str(error)
+                raise RequestError(
+                    f"A search of {index} failed: {reason}",
+                    status=int(response.get("status", 500)),
+                    error_type=error.get("type") if isinstance(error, dict) else None,
+                    reason=reason,
+                    body=response,
+                )
+        return responses
 
     # -- point in time (the endpoints differ by engine) -------------------------------------------
 

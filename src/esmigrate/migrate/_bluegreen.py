@@ -5,9 +5,12 @@ Phases (each resumable from the checkpoint document):
 1. ``copy``: record per-shard checkpoints C0 of the source O, refresh O, copy everything into the
    new index N (server ``_reindex`` task, or the Python pipeline for Python transforms).
 2. ``catchup``: rounds of "record C', refresh O, copy what has ``_seq_no > C``, C := C'" until a
-   round is small; then a delete reconciliation of the shards whose counts differ.
-3. ``blocked``: write block on O, a final round and reconciliation (bounded by the last window's
-   changes), the validation gate, one atomic ``_aliases`` request, the block lifted.
+   round is small; a position pass (every document of N checked against O once: deleted if gone,
+   its source ``_seq_no`` recorded otherwise — see ``_positions.py``), more rounds, a pass over
+   what they copied, and a first delete reconciliation by range counts.
+3. ``blocked``: write block on O, a final round, a position pass over what it copied and the exact
+   delete reconciliation (all bounded by the last window's changes), the validation gate, one
+   atomic ``_aliases`` request, the block lifted.
 
 Writers keep writing to O through the alias during 1 and 2; during 3 they get 403 for a short
 window and retry; after it their writes land in N.
@@ -29,6 +32,7 @@ import orjson
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import (
+    MigrationCancelled,
     MigrationError,
     NotFoundError,
     PreflightError,
@@ -59,8 +63,9 @@ from esmigrate.migrate._layout import (
     resolve,
 )
 from esmigrate.migrate._ops import Step
+from esmigrate.migrate._positions import PassStats, Positions, positions_name
 from esmigrate.migrate._progress import Meter, ProgressCallback, ProgressEvent
-from esmigrate.migrate._shards import Layout, checkpoints, layout, scan, settled, shard_counts
+from esmigrate.migrate._shards import Layout, checkpoints, layout, settled
 from esmigrate.migrate._state import Checkpoint, MigrationLease
 from esmigrate.operations._base import PlannedRequest
 from esmigrate.schema.mapping import live_mapping
@@ -132,7 +137,7 @@ class BlueGreen:
         alias: the read alias (also the write alias unless ``write_alias`` is given).
         mappings: the target mapping.
         settings: the target index settings (shards, replicas, analysis...). Shards default to the
-            source's count (which keeps delete reconciliation per shard).
+            source's count.
         script: painless operating on ``ctx._source`` (runs inside ``_reindex``), or
         transform: a pure Python ``doc -> doc`` (runs in the Python pipeline). Not both.
         target: the new index's name (default ``{alias}-v{n}-{timestamp}``).
@@ -305,15 +310,20 @@ class BlueGreen:
             ),
             Step(
                 "reconcile_deletes",
-                "per-shard counts; ids of differing shards checked against the source; "
-                "documents deleted there are deleted in the target",
+                f"check {target}'s documents against {where.source} once (deleting those gone) "
+                f"and record their source _seq_no in {positions_name(target)}; from then on "
+                "deletes are found by comparing range counts of positions and source",
             ),
             Step(
                 "write_block",
                 f"block writes on {where.source} (writers get 403 and retry)",
                 (PlannedRequest("PUT", f"/{where.source}/_block/write"),),
             ),
-            Step("final_catch_up", "final round and delete reconciliation under the block"),
+            Step(
+                "final_catch_up",
+                "final round, position check of what it copied, and the range-count delete "
+                "reconciliation (its work follows the last window's deletes, not the index)",
+            ),
             Step(
                 "validate",
                 f"counts equal, {self.sample_size} random documents transformed and "
@@ -360,7 +370,14 @@ class BlueGreen:
         timeout = self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout
         self._lease = MigrationLease(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
         with self._lease.acquire(timeout):
-            return self._run()
+            result = self._run()
+            # Done (a run only returns then): the positions served the cut-over.
+            self.cluster.request(
+                "DELETE",
+                f"/{positions_name(result.target)}",
+                params={"ignore_unavailable": "true"},
+            )
+            return result
 
     def _run(self) -> MigrationResult:
         state = Checkpoint(self.cluster, self.state_index, self.id)
@@ -777,18 +794,14 @@ class BlueGreen:
         return copied
 
     def _cut_over(self, state: Checkpoint) -> None:
-        d = state.data
         t0 = time.monotonic()
-        while True:
-            if self.cancel is not None and self.cancel.is_set():
-                from esmigrate.exceptions import MigrationCancelled
-
-                raise MigrationCancelled(
-                    "The migration was cancelled.", hint="Run it again to resume."
-                )
-            delta = self._round(state)
-            if delta <= self.catchup_threshold or int(d["round"]) >= self.max_rounds:
-                break
+        self._catch_up(state)
+        # The first position pass checks all of N (it takes a while: catch up again after it);
+        # the second checks what those rounds wrote. Then most deletes are taken out before the
+        # block, and under it only the last window's are left to find.
+        self._record_positions(state)
+        self._catch_up(state)
+        self._record_positions(state)
         self._reconcile(state, exact=False)
         self._check_failures(state)
         self._phase_time(state, "catchup", time.monotonic() - t0)
@@ -797,6 +810,17 @@ class BlueGreen:
             self._blocked(state)
         finally:
             self._drop_scratch(state)
+
+    def _catch_up(self, state: Checkpoint) -> None:
+        """Rounds until one copies at most ``catchup_threshold`` documents (or ``max_rounds``)."""
+        while True:
+            if self.cancel is not None and self.cancel.is_set():
+                raise MigrationCancelled(
+                    "The migration was cancelled.", hint="Run it again to resume."
+                )
+            delta = self._round(state)
+            if delta <= self.catchup_threshold or int(state.data["round"]) >= self.max_rounds:
+                return
 
     def _blocked(self, state: Checkpoint) -> None:
         d = state.data
@@ -818,10 +842,27 @@ class BlueGreen:
                         hint="Check the cluster's health and retry; the block was lifted.",
                     )
                 time.sleep(0.05)
+            # Where the window goes, for the report (and anyone tuning it).
+            spent: dict[str, float] = {}
+            mark = [time.monotonic()]
+
+            def lap(name: str) -> None:
+                now = time.monotonic()
+                spent[name] = round(now - mark[0], 3)
+                mark[0] = now
+
+            lap("block")
             self._round(state, poll=0.05)
+            lap("final_round")
+            self._record_positions(state)
+            lap("positions")
             self._reconcile(state, exact=True)
+            lap("reconcile")
             self._check_failures(state)
             self._validate(state)
+            lap("validate")
+            state.data["blocked_breakdown"] = spent
+            log.info("under the write block: %s", spent)
             # What the target holds before any writer reaches it: a rollback carries back
             # exactly the operations above these checkpoints.
             state.save(
@@ -912,112 +953,79 @@ class BlueGreen:
 
     # -- deletes -------------------------------------------------------------------------------
 
-    def _reconcile(self, state: Checkpoint, *, exact: bool) -> None:
-        """Delete from N what O no longer has, on the shards whose counts differ.
-
-        After the upsert rounds N holds every id of O (as of the round's checkpoint), so equal
-        per-shard counts prove equal id sets — when no document was dead-lettered (then every
-        shard is checked) and both indices route ids to shards alike.
-        """
+    def _positions(self, state: Checkpoint) -> Positions:
         d = state.data
-        source, target = d["source"], d["target"]
+        return Positions(
+            self.cluster,
+            source=d["source"],
+            target=d["target"],
+            name=positions_name(d["target"]),
+            parallelism=self.parallelism,
+            page=max(self.page_size, 1000),
+        )
+
+    def _refuse_if_live(self, state: Checkpoint) -> None:
+        d = state.data
         if self._target_is_live(state):
             raise MigrationError(
-                f"{target} is already the write index of {d['write_alias']}: reconciling it "
-                f"against {source} would delete the writes it took since the swap.",
+                f"{d['target']} is already the write index of {d['write_alias']}: reconciling "
+                f"it against {d['source']} would delete the writes it took since the swap.",
                 hint="Run the migration again: it records the swap as done.",
             )
-        self.cluster.refresh(source)
-        self.cluster.refresh(target)
-        lo, ln = layout(self.cluster, source), layout(self.cluster, target)
-        failures = self._dead.count()
-        # Under the block, N_s ⊇ O_s exactly, so a shard's surplus is the number of stale ids in
-        # it: the scan may stop once it has found them all.
-        surplus: dict[int, int] = {}
-        if lo.same_routing(ln):
-            if failures:
-                shards = list(range(ln.shards))
-            else:
-                co = shard_counts(self.cluster, source, lo.shards)
-                cn = shard_counts(self.cluster, target, ln.shards)
-                shards = [s for s in range(ln.shards) if co[s] != cn[s]]
-                if exact:
-                    surplus = {s: cn[s] - co[s] for s in shards if cn[s] > co[s]}
-        elif failures or self.cluster.count(source) != self.cluster.count(target):
-            shards = list(range(ln.shards))
-        else:
-            shards = []
-        if not shards:
-            return
+
+    def _record_positions(self, state: Checkpoint) -> None:
+        """Check the documents written to N since the last pass against O (all of N the first
+        time): delete those O no longer has, record the positions of the others."""
+        self._refuse_if_live(state)
+        d = state.data
+        positions = self._positions(state)
+        after = {int(k): int(v) for k, v in (d.get("positions") or {}).items()}
+        if not positions.exists():
+            positions.create()
+            after = {}
+        cursors = dict(after)
+        last_save = [time.monotonic()]
         meter = self._meter("reconcile", round=int(d.get("round", 0)))
-        tops = checkpoints(self.cluster, target)
-        totals = {"deleted": 0, "checked": 0}
 
-        def work(shard: int) -> None:
-            found = 0
-            for hits, _ in scan(
-                self.cluster, target, shard, -1, tops[shard], source=False, with_seq=True, page=5000
-            ):
-                if shard in surplus and found >= surplus[shard]:
-                    break
-                if not hits:
-                    continue
-                docs = self.cluster.request(
-                    "POST",
-                    f"/{source}/_mget",
-                    body={
-                        "docs": [
-                            {
-                                "_id": h["_id"],
-                                **({"routing": h["_routing"]} if "_routing" in h else {}),
-                            }
-                            for h in hits
-                        ]
-                    },
-                    params={"_source": "false"},
-                )["docs"]
-                gone = [h for h, doc in zip(hits, docs, strict=True) if not doc.get("found")]
-                found += len(gone)
-                removed = self._delete_stale(target, gone) if gone else 0
-                with self._lock:
-                    totals["checked"] += len(hits)
-                    totals["deleted"] += removed
-                    meter.update(totals["checked"], message=f"{totals['deleted']} deleted")
+        def on_cursor(shard: int, cursor: int) -> None:
+            with self._lock:
+                cursors[shard] = max(cursors.get(shard, -1), cursor)
+                if time.monotonic() - last_save[0] >= 2.0:
+                    last_save[0] = time.monotonic()
+                    state.save(positions={str(k): v for k, v in cursors.items()})
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.parallelism, len(shards)))) as pool:
-            for future in [pool.submit(work, s) for s in shards]:
-                future.result()
-        deleted = totals["deleted"]
-        self._deleted += deleted
-        state.save(reconciled_deletes=int(d.get("reconciled_deletes", 0)) + deleted)
-        if deleted:
-            self.cluster.refresh(target)
+        def on_progress(stats: PassStats) -> None:
+            meter.update(stats.checked, message=f"{stats.deleted} deleted")
 
-    def _delete_stale(self, target: str, hits: list[dict[str, Any]]) -> int:
-        lines = []
-        for h in hits:
-            meta: dict[str, Any] = {
-                "_index": target,
-                "_id": h["_id"],
-                # Only the copy we saw: never a newer one written meanwhile.
-                "if_seq_no": h["_seq_no"],
-                "if_primary_term": h["_primary_term"],
-            }
-            if "_routing" in h:
-                meta["routing"] = h["_routing"]
-            lines.append(orjson.dumps({"delete": meta}))
-        result = self.cluster.bulk(b"\n".join(lines) + b"\n")
-        deleted = 0
-        for item in result["items"]:
-            detail = item["delete"]
-            if detail.get("result") == "deleted":
-                deleted += 1
-            elif int(detail.get("status", 200)) not in (404, 409):
-                raise RequestError(
-                    f"Deleting {detail.get('_id')} from {target} failed: {detail.get('error')}",
-                    status=int(detail.get("status", 500)),
-                )
-        return deleted
+        upto, stats = positions.record(after, on_cursor=on_cursor, on_progress=on_progress)
+        self._deleted += stats.deleted
+        state.save(
+            positions={str(k): v for k, v in upto.items()},
+            reconciled_deletes=int(d.get("reconciled_deletes", 0)) + stats.deleted,
+        )
+
+    def _reconcile(self, state: Checkpoint, *, exact: bool) -> None:
+        """Delete from N what O no longer has, found by range counts over the positions.
+
+        ``exact``: under the write block, after the final round and its position pass.
+        Otherwise a best effort over the sequence numbers the last round covered.
+        """
+        self._refuse_if_live(state)
+        d = state.data
+        positions = self._positions(state)
+        below = None
+        if exact:
+            if self._dead.count():
+                positions.add_dead_letters(self._dead.entries())
+        else:
+            below = max(int(v) for v in d["checkpoints"].values()) + 1
+        meter = self._meter("reconcile", round=int(d.get("round", 0)))
+        stats = positions.reconcile(
+            below=below,
+            on_progress=lambda s: meter.update(s.checked, message=f"{s.deleted} deleted"),
+        )
+        self._deleted += stats.deleted
+        state.save(reconciled_deletes=int(d.get("reconciled_deletes", 0)) + stats.deleted)
 
     # -- failures and validation ---------------------------------------------------------------
 

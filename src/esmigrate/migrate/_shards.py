@@ -25,9 +25,6 @@ class Layout:
     routing_shards: int
     routing_partition_size: int
 
-    def same_routing(self, other: Layout) -> bool:
-        return self == other and self.routing_partition_size == 1
-
 
 def layout(cluster: Cluster, index: str) -> Layout:
     meta = cluster.request(
@@ -98,17 +95,6 @@ def settled(cluster: Cluster, index: str) -> bool:
             if int(seq["local_checkpoint"]) != int(seq["max_seq_no"]):
                 return False
     return True
-
-
-def shard_counts(cluster: Cluster, index: str, shards: int) -> dict[int, int]:
-    """Live document count per shard (after a refresh, exact)."""
-    out = {}
-    for s in range(shards):
-        result = cluster.request(
-            "POST", f"/{index}/_count", params={"preference": f"_shards:{s}"}, body=None
-        )
-        out[s] = int(result["count"])
-    return out
 
 
 def scan(

@@ -1,0 +1,402 @@
+"""Delete reconciliation by positions: find the documents of N that O no longer has.
+
+A delete leaves nothing a search can find, so "which documents of N were deleted from O" is a
+set difference over ids, and ``_id`` supports neither range nor prefix queries. Comparing the id
+sets directly costs the size of the index — under the write block that would make the window
+grow with the index instead of with the last delta.
+
+So blue-green keeps a *position index* P next to N: one small document per document of N (keyed
+by id and routing) holding the ``_seq_no`` its source document had in O when it was checked.
+:meth:`Positions.record` checks every document written to N since the previous pass against O
+(the first pass checks all of N, before the write block): present in O → its position is
+recorded; gone → it is deleted from N. That keeps this invariant, because a document changed in
+O after its check is copied again by a later catch-up round, which makes it due for a check:
+
+    every document d of N either is in O with ``_seq_no == P[d]``, or was deleted from O — and
+    then no document of O holds ``P[d]`` any more (sequence numbers are never reused on a shard).
+
+With every document of O positioned as well (documents that were dead-lettered get a position
+too), ``count(P, seq in R) - count(O, _seq_no in R)`` is, for any range R of sequence numbers,
+the number of stale documents of N whose position is in R. :meth:`Positions.reconcile` counts
+both sides of the whole range, splits the ranges whose counts differ and lists only the small
+ones: two server-side counts per range visited, so the work under the block grows with the number
+of deletes since the last pass (times the log of the index size), not with the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from esmigrate.cluster import Cluster, iter_bulk_errors
+from esmigrate.exceptions import RequestError
+from esmigrate.migrate._shards import checkpoints, max_seq_nos, scan
+
+#: Ranges whose counts are at most this are listed and compared id by id.
+LEAF = 500
+#: A differing range is split into this many parts.
+FANOUT = 16
+#: Range counts per ``_msearch`` request (two searches each).
+COUNTS_PER_REQUEST = 100
+
+_MAPPING = {
+    "dynamic": "strict",
+    "properties": {
+        "id": {"type": "keyword", "index": False, "doc_values": False},
+        "routing": {"type": "keyword", "index": False, "doc_values": False},
+        "seq": {"type": "long", "doc_values": False},
+    },
+}
+
+
+@dataclass
+class PassStats:
+    """What a pass did: documents checked against O, documents deleted from N, and (for
+    :meth:`Positions.reconcile`) documents listed to compare ranges id by id."""
+
+    checked: int = 0
+    deleted: int = 0
+    listed: int = 0
+
+
+def positions_name(target: str) -> str:
+    """The position index of a migration into ``target`` (hidden; dropped when it is done)."""
+    return f"{target}-positions"
+
+
+def position_key(doc_id: str, routing: str | None) -> str:
+    """P's ``_id`` for a document of N: its id, or a digest when custom routing is part of it
+    (one id can live on several shards under different routings)."""
+    if routing is None:
+        return doc_id
+    return "r:" + hashlib.sha256(orjson.dumps([doc_id, routing])).hexdigest()
+
+
+def _ref(doc_id: str, routing: str | None) -> dict[str, Any]:
+    return {"_id": doc_id, **({"routing": routing} if routing is not None else {})}
+
+
+class Positions:
+    """The position index ``name`` of a migration from ``source`` (O) to ``target`` (N)."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        source: str,
+        target: str,
+        name: str,
+        parallelism: int = 4,
+        page: int = 2000,
+        leaf: int = LEAF,
+    ) -> None:
+        self.cluster = cluster
+        self.source = source
+        self.target = target
+        self.name = name
+        self.parallelism = parallelism
+        self.page = page
+        self.leaf = min(leaf, 10_000)  # one search lists a leaf
+        self._lock = threading.Lock()
+
+    # -- the index -------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.cluster.exists(self.name)
+
+    def create(self) -> None:
+        shards = len(checkpoints(self.cluster, self.target))
+        self.cluster.request(
+            "PUT",
+            f"/{self.name}",
+            body={
+                "settings": {
+                    "number_of_shards": shards,
+                    "number_of_replicas": 0,
+                    "refresh_interval": "-1",
+                    "hidden": True,
+                },
+                "mappings": _MAPPING,
+            },
+        )
+
+    def drop(self) -> None:
+        if self.exists():
+            self.cluster.request("DELETE", f"/{self.name}")
+
+    # -- checking what was written to N --------------------------------------------------------
+
+    def record(
+        self,
+        after: Mapping[int, int],
+        *,
+        on_cursor: Callable[[int, int], None] | None = None,
+        on_progress: Callable[[PassStats], None] | None = None,
+    ) -> tuple[dict[int, int], PassStats]:
+        """Check every document of N written after ``after`` (N's per-shard ``_seq_no``).
+
+        Returns N's checkpoints the pass covered (the next pass starts there) and its counts.
+        ``on_cursor(shard, seq_no)`` reports resumable progress. Only esmigrate writes to N
+        before the cut-over, so nothing is written to N while this runs except its own deletes.
+        """
+        self.cluster.refresh(self.target)
+        upto = checkpoints(self.cluster, self.target)
+        stats = PassStats()
+
+        def work(shard: int) -> None:
+            for hits, cursor in scan(
+                self.cluster,
+                self.target,
+                shard,
+                after.get(shard, -1),
+                upto[shard],
+                source=False,
+                with_seq=True,
+                page=self.page,
+            ):
+                if hits:
+                    deleted = self._check(hits)
+                    with self._lock:
+                        stats.checked += len(hits)
+                        stats.deleted += deleted
+                    if on_progress is not None:
+                        on_progress(stats)
+                if on_cursor is not None:
+                    on_cursor(shard, cursor)
+
+        shards = [s for s in sorted(upto) if after.get(s, -1) < upto[s]]
+        with ThreadPoolExecutor(max_workers=max(1, min(self.parallelism, len(shards)))) as pool:
+            for future in [pool.submit(work, s) for s in shards]:
+                future.result()
+        self.cluster.refresh(self.name)
+        if stats.deleted:
+            self.cluster.refresh(self.target)
+        return upto, stats
+
+    def _check(self, hits: list[dict[str, Any]]) -> int:
+        """Position the documents of N in ``hits`` that O has; delete the others from N."""
+        found = self._mget_source([(h["_id"], h.get("_routing")) for h in hits])
+        lines: list[bytes] = []
+        stale: list[dict[str, Any]] = []
+        for h, doc in zip(hits, found, strict=True):
+            key = position_key(h["_id"], h.get("_routing"))
+            if doc.get("found"):
+                lines.append(orjson.dumps({"index": {"_index": self.name, "_id": key}}))
+                lines.append(
+                    orjson.dumps(
+                        {"id": h["_id"], "routing": h.get("_routing"), "seq": doc["_seq_no"]}
+                    )
+                )
+            else:
+                stale.append(h)
+                lines.append(orjson.dumps({"delete": {"_index": self.name, "_id": key}}))
+        self._bulk(lines)
+        return self._delete_stale(stale) if stale else 0
+
+    def add_dead_letters(self, entries: Iterable[tuple[str, str | None]]) -> None:
+        """Position documents of O that are not in N because they were dead-lettered (without
+        a position, they would hide a stale document in the same range of the counts)."""
+        batch: list[tuple[str, str | None]] = []
+
+        def flush() -> None:
+            lines: list[bytes] = []
+            for (doc_id, routing), doc in zip(batch, self._mget_source(batch), strict=True):
+                if doc.get("found"):
+                    key = position_key(doc_id, routing)
+                    lines.append(orjson.dumps({"index": {"_index": self.name, "_id": key}}))
+                    lines.append(
+                        orjson.dumps({"id": doc_id, "routing": routing, "seq": doc["_seq_no"]})
+                    )
+            self._bulk(lines)
+            batch.clear()
+
+        for entry in entries:
+            batch.append(entry)
+            if len(batch) >= self.page:
+                flush()
+        if batch:
+            flush()
+        self.cluster.refresh(self.name)
+
+    # -- finding what O deleted ----------------------------------------------------------------
+
+    def reconcile(
+        self,
+        *,
+        below: int | None = None,
+        on_progress: Callable[[PassStats], None] | None = None,
+    ) -> PassStats:
+        """Delete from N the documents O no longer has, by comparing range counts.
+
+        Exact once writes to O are blocked and :meth:`record` has covered N (and the dead
+        letters are positioned). Before that it is a best effort that takes most deletes out of
+        the window: pass ``below`` (the last round's highest checkpoint + 1) to leave out the
+        sequence numbers of writes not copied yet.
+        """
+        self.cluster.refresh(self.source)
+        self.cluster.refresh(self.name)
+        if below is None:
+            below = max(max_seq_nos(self.cluster, self.source).values(), default=-1) + 1
+        stats = PassStats()
+        frontier = [(0, below)] if below > 0 else []
+        with ThreadPoolExecutor(max_workers=max(1, self.parallelism)) as pool:
+            while frontier:
+                split: list[tuple[int, int]] = []
+                leaves: list[tuple[int, int]] = []
+                for (lo, hi), (in_p, in_o) in zip(frontier, self._counts(frontier), strict=True):
+                    if in_p == in_o:
+                        continue
+                    if max(in_p, in_o) <= self.leaf or hi - lo <= FANOUT:
+                        leaves.append((lo, hi))
+                        continue
+                    step = -(-(hi - lo) // FANOUT)
+                    split.extend((a, min(a + step, hi)) for a in range(lo, hi, step))
+                for future in [pool.submit(self._resolve, lo, hi, stats) for lo, hi in leaves]:
+                    future.result()
+                    if on_progress is not None:
+                        on_progress(stats)
+                frontier = split
+        if stats.deleted:
+            self.cluster.refresh(self.target)
+            self.cluster.refresh(self.name)
+        return stats
+
+    def _counts(self, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """(positions in P, documents in O) per range ``[lo, hi)`` of sequence numbers."""
+        out: list[tuple[int, int]] = []
+        for start in range(0, len(ranges), COUNTS_PER_REQUEST):
+            searches: list[tuple[str, dict[str, Any]]] = []
+            for lo, hi in ranges[start : start + COUNTS_PER_REQUEST]:
+                searches.append((self.name, _count_body("seq", lo, hi)))
+                searches.append((self.source, _count_body("_seq_no", lo, hi)))
+            totals = [int(r["hits"]["total"]["value"]) for r in self.cluster.msearch(searches)]
+            out.extend(zip(totals[0::2], totals[1::2], strict=True))
+        return out
+
+    def _resolve(self, lo: int, hi: int, stats: PassStats) -> None:
+        """Compare one small range id by id; delete from N what O does not have."""
+        in_p = self.cluster.search(
+            self.name,
+            {
+                "size": 10_000,
+                "query": {"range": {"seq": {"gte": lo, "lt": hi}}},
+                "track_total_hits": False,
+            },
+        )["hits"]["hits"]
+        in_o = self.cluster.search(
+            self.source,
+            {
+                "size": 10_000,
+                "query": {"range": {"_seq_no": {"gte": lo, "lt": hi}}},
+                "_source": False,
+                "seq_no_primary_term": True,
+                "track_total_hits": False,
+            },
+        )["hits"]["hits"]
+        with self._lock:
+            stats.listed += len(in_p) + len(in_o)
+        held = {(h["_id"], h.get("_routing"), int(h["_seq_no"])) for h in in_o}
+        suspects = [
+            p["_source"]
+            for p in in_p
+            if (p["_source"]["id"], p["_source"].get("routing"), int(p["_source"]["seq"]))
+            not in held
+        ]
+        with self._lock:
+            stats.checked += len(suspects)
+        if not suspects:
+            return
+        refs = [(s["id"], s.get("routing")) for s in suspects]
+        lines: list[bytes] = []
+        gone: list[tuple[str, str | None]] = []
+        for (doc_id, routing), doc in zip(refs, self._mget_source(refs), strict=True):
+            key = position_key(doc_id, routing)
+            if doc.get("found"):
+                # Changed in O since its check (only before the block): move its position.
+                lines.append(orjson.dumps({"index": {"_index": self.name, "_id": key}}))
+                lines.append(
+                    orjson.dumps({"id": doc_id, "routing": routing, "seq": doc["_seq_no"]})
+                )
+            else:
+                gone.append((doc_id, routing))
+                lines.append(orjson.dumps({"delete": {"_index": self.name, "_id": key}}))
+                meta = {"_index": self.target, **_ref(doc_id, routing)}
+                lines.append(orjson.dumps({"delete": meta}))
+        result = self._bulk(lines)
+        deleted = sum(
+            1
+            for item in result.get("items", [])
+            if "delete" in item
+            and item["delete"].get("_index") == self.target
+            and item["delete"].get("result") == "deleted"
+        )
+        with self._lock:
+            stats.deleted += deleted
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _mget_source(self, refs: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+        if not refs:
+            return []
+        docs: list[dict[str, Any]] = self.cluster.request(
+            "POST",
+            f"/{self.source}/_mget",
+            body={"docs": [_ref(doc_id, routing) for doc_id, routing in refs]},
+            params={"_source": "false"},
+        )["docs"]
+        return docs
+
+    def _bulk(self, lines: list[bytes]) -> dict[str, Any]:
+        if not lines:
+            return {}
+        result = self.cluster.bulk(b"\n".join(lines) + b"\n")
+        for action, detail in iter_bulk_errors(result):
+            if action == "delete" and int(detail.get("status", 0)) == 404:
+                continue
+            raise RequestError(
+                f"Writing to {detail.get('_index')} failed for {detail.get('_id')}: "
+                f"{detail.get('error')}",
+                status=int(detail.get("status", 500)),
+            )
+        return result
+
+    def _delete_stale(self, hits: list[dict[str, Any]]) -> int:
+        """Delete these copies from N — only the copy seen, never a newer one written since."""
+        lines = []
+        for h in hits:
+            meta: dict[str, Any] = {
+                "_index": self.target,
+                "_id": h["_id"],
+                "if_seq_no": h["_seq_no"],
+                "if_primary_term": h["_primary_term"],
+            }
+            if "_routing" in h:
+                meta["routing"] = h["_routing"]
+            lines.append(orjson.dumps({"delete": meta}))
+        result = self.cluster.bulk(b"\n".join(lines) + b"\n")
+        deleted = 0
+        for item in result["items"]:
+            detail = item["delete"]
+            if detail.get("result") == "deleted":
+                deleted += 1
+            elif int(detail.get("status", 200)) not in (404, 409):
+                raise RequestError(
+                    f"Deleting {detail.get('_id')} from {self.target} failed: "
+                    f"{detail.get('error')}",
+                    status=int(detail.get("status", 500)),
+                )
+        return deleted
+
+
+def _count_body(field: str, lo: int, hi: int) -> dict[str, Any]:
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"range": {field: {"gte": lo, "lt": hi}}},
+    }
