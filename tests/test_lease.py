@@ -12,7 +12,13 @@ import pytest
 from esmigrate import command
 from esmigrate.cluster import Cluster
 from esmigrate.config import ConnectionSettings
-from esmigrate.exceptions import LeaseHeld, LeaseLost
+from esmigrate.exceptions import (
+    LeaseHeld,
+    LeaseLost,
+    MigrationConflict,
+    MigrationLocked,
+)
+from esmigrate.migrate._state import MigrationLease
 from esmigrate.runtime import HistoryStore, Identity, Lease, read_lease
 from esmigrate.runtime._history import LEASE_ID, now, timestamp
 from tests.migration_project import make_project, write_script
@@ -130,3 +136,61 @@ def test_upgrade_waits_for_the_lease_then_names_the_holder(
     assert command.status(config)["current"] == []
     result = command.upgrade(replace(config, lease_ttl=5), lock_timeout=0)
     assert [r["revision"] for r in result["revisions"]] == ["r1"]
+
+
+# -- the per-migration lease: the same class, its own document and errors -------------------------
+
+
+def test_a_migration_lease_names_its_holder_and_stops_when_taken_over(
+    cluster: Cluster, store: HistoryStore
+) -> None:
+    first = MigrationLease(cluster, store.index, "m1", ttl=30).acquire(0)
+    try:
+        with pytest.raises(MigrationLocked) as err:
+            MigrationLease(cluster, store.index, "m1", ttl=30).acquire(0.3)
+        assert err.value.owner == first.identity.owner
+        assert err.value.pid == first.identity.pid
+        assert isinstance(err.value.expires_at, float)
+        assert "being run by another process" in err.value.message
+        assert first.identity.owner in err.value.message
+        # Another migration, and the runner's lease, are other documents: both free.
+        MigrationLease(cluster, store.index, "m2", ttl=30).acquire(0).release()
+        Lease(store, Identity.current(), ttl=30).acquire(0).release()
+        assert first.held
+        current = store.get("lease:m1")
+        assert current is not None
+        store.replace("lease:m1", {**current.doc, "owner": "thief"}, current.version)
+        assert first.renew() is False
+        assert not first.held
+        with pytest.raises(MigrationConflict, match="took it over"):
+            first.check()
+    finally:
+        first.release()
+    lease_doc = read_lease(store, "lease:m1")
+    assert lease_doc is not None
+    assert lease_doc["owner"] == "thief"  # not ours to delete
+
+
+@pytest.mark.parametrize("expired", [True, False])
+def test_a_migration_lease_of_the_older_format_is_honoured(
+    cluster: Cluster, store: HistoryStore, expired: bool
+) -> None:
+    # Earlier releases stored the expiry as seconds since the epoch: a live one is waited for,
+    # an expired one taken over.
+    old = {"kind": "lease", "owner": "old:1:abc", "host": "old", "pid": 1}
+    old["expires_at"] = time.time() + (-1 if expired else 60)
+    store.create("lease:m1", old)
+    lease = MigrationLease(cluster, store.index, "m1", ttl=30)
+    if not expired:
+        with pytest.raises(MigrationLocked) as err:
+            lease.acquire(0)
+        assert err.value.owner == "old:1:abc"
+        assert err.value.expires_at == pytest.approx(old["expires_at"], abs=0.001)
+        return
+    with lease.acquire(0):
+        assert lease.taken_over is not None
+        assert lease.taken_over["owner"] == "old:1:abc"
+        current = read_lease(store, "lease:m1")
+        assert current is not None
+        assert current["owner"] == lease.identity.owner
+    assert read_lease(store, "lease:m1") is None

@@ -1,4 +1,4 @@
-"""The checkpoint document of a migration, stored with compare-and-set writes.
+"""The checkpoint document of a migration, stored with compare-and-set writes, and its lease.
 
 One document per migration (``_id`` = ``checkpoint:<migration id>``, ``kind: "checkpoint"``) in the
 state index (the project's history index by default). Every write carries the ``_seq_no`` and
@@ -9,22 +9,19 @@ they own the migration: the loser gets :class:`~esmigrate.exceptions.MigrationCo
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 import time
-import uuid
-from types import TracebackType
+from datetime import UTC, datetime
 from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import (
-    ClusterError,
     ConflictError,
     MigrationConflict,
     MigrationLocked,
     NotFoundError,
 )
+from esmigrate.runtime._history import HistoryStore, Identity
+from esmigrate.runtime._lease import Lease
 
 log = logging.getLogger("esmigrate.migrate")
 
@@ -102,10 +99,9 @@ class Checkpoint:
         self.data = {}
 
 
-class MigrationLease:
-    """Exclusive right to act on one migration: the document ``lease:<migration>`` in the state
-    index (owner, host, pid, wall-clock expiry), taken with ``op_type=create`` or by a
-    compare-and-set over an expired one, and renewed by a heartbeat thread.
+class MigrationLease(Lease):
+    """Exclusive right to act on one migration: a :class:`~esmigrate.runtime.Lease` on the
+    document ``lease:<migration>`` in the state index, raising the migration engine's errors.
 
     Taken before a run does anything (even lifting a block a dead run left), so a second process
     (a restarted job) cannot lift the write block of a run in its final round, nor cancel its
@@ -114,170 +110,37 @@ class MigrationLease:
     """
 
     def __init__(self, cluster: Cluster, index: str, migration: str, *, ttl: float = 30.0) -> None:
-        if ttl <= 0:
-            raise ValueError("the lease TTL must be positive")
-        self.cluster = cluster
-        self.index = index
+        super().__init__(
+            HistoryStore(cluster, index),
+            Identity.current(),
+            ttl=ttl,
+            command="migrate",
+            reporter=log.warning,
+            doc_id=f"lease:{migration}",
+            subject=f"migration {migration!r}",
+        )
         self.migration = migration
-        self.ttl = ttl
-        self.doc_id = f"lease:{migration}"
-        host = socket.gethostname()
-        self.owner = f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.host = host
-        self._version: tuple[int, int] | None = None
-        self._expires = 0.0  # monotonic deadline of the last successful renewal
-        self._lost: str | None = None
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
-    def _doc(self) -> dict[str, Any]:
-        return {
-            "kind": "lease",
-            "migration": self.migration,
-            "owner": self.owner,
-            "host": self.host,
-            "pid": os.getpid(),
-            "expires_at": time.time() + self.ttl,
-        }
-
-    def _put(self, params: dict[str, Any]) -> None:
-        result = self.cluster.request(
-            "PUT", f"/{self.index}/_doc/{self.doc_id}", params=params, body=self._doc()
+    def _held_error(
+        self, holder: dict[str, Any], expiry: datetime, timeout: float
+    ) -> MigrationLocked:
+        return MigrationLocked(
+            f"Migration {self.migration!r} is being run by another process: "
+            f"{holder.get('owner')} (host {holder.get('host')}, pid {holder.get('pid')}), "
+            f"whose lease expires at {expiry.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')} unless renewed.",
+            owner=str(holder.get("owner")),
+            host=holder.get("host"),
+            pid=holder.get("pid"),
+            expires_at=expiry.timestamp(),
+            hint="Let it finish (running again afterwards reports it done), or stop it; "
+            f"a dead process's lease lapses within {self.ttl:g} s, and a run with a "
+            "lock timeout longer than that takes it over.",
         )
-        self._version = (int(result["_seq_no"]), int(result["_primary_term"]))
 
-    def acquire(self, timeout: float = 0.0) -> MigrationLease:
-        """Take the lease, waiting up to ``timeout`` seconds for the holder to release it or for
-        its expiry; raises :class:`~esmigrate.exceptions.MigrationLocked` naming the holder."""
-        deadline = time.monotonic() + max(timeout, 0.0)
-        while True:
-            started = time.monotonic()
-            try:
-                self._put({"op_type": "create", "refresh": "false"})
-                break
-            except ConflictError:
-                pass
-            try:
-                doc = self.cluster.request("GET", f"/{self.index}/_doc/{self.doc_id}")
-            except NotFoundError:
-                continue  # released between our two requests
-            held = doc["_source"]
-            expires = float(held.get("expires_at") or 0.0)
-            if expires <= time.time():
-                try:
-                    self._put(
-                        {
-                            "if_seq_no": doc["_seq_no"],
-                            "if_primary_term": doc["_primary_term"],
-                            "refresh": "false",
-                        }
-                    )
-                    break
-                except ConflictError:
-                    continue  # someone else took it first
-            if time.monotonic() >= deadline:
-                raise MigrationLocked(
-                    f"Migration {self.migration!r} is being run by another process: "
-                    f"{held.get('owner')} (host {held.get('host')}, pid {held.get('pid')}), "
-                    f"whose lease expires at "
-                    f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expires))} "
-                    "unless renewed.",
-                    owner=str(held.get("owner")),
-                    host=held.get("host"),
-                    pid=held.get("pid"),
-                    expires_at=expires,
-                    hint="Let it finish (running again afterwards reports it done), or stop it; "
-                    f"a dead process's lease lapses within {self.ttl:g} s, and a run with a "
-                    "lock timeout longer than that takes it over.",
-                )
-            time.sleep(max(0.05, min(1.0, deadline - time.monotonic(), expires - time.time())))
-        self._expires = started + self.ttl
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"esmigrate-lease-{self.migration}", daemon=True
+    def _lost_error(self, reason: str) -> MigrationConflict:
+        return MigrationConflict(
+            f"This process lost its lease on migration {self.migration!r}: {reason}. "
+            "It stopped before its next step.",
+            hint="Another process may be running the migration now; check the checkpoint "
+            "document, then run again to resume. A longer lease TTL helps on slow networks.",
         )
-        self._thread.start()
-        return self
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.ttl / 3):
-            if not self.renew():
-                return
-
-    def renew(self) -> bool:
-        """Push the expiry forward; False once the lease is lost."""
-        with self._lock:
-            if self._lost is not None or self._version is None:
-                return False
-            started = time.monotonic()
-            seq, term = self._version
-            try:
-                self._put({"if_seq_no": seq, "if_primary_term": term, "refresh": "false"})
-            except (ConflictError, NotFoundError):
-                self._lost = "another process took it over after it expired"
-                return False
-            except ClusterError as exc:
-                if time.monotonic() >= self._expires:
-                    self._lost = f"it could not be renewed before it expired ({exc.message})"
-                    return False
-                return True  # transient: the next beat tries again
-            self._expires = started + self.ttl
-            return True
-
-    @property
-    def held(self) -> bool:
-        """True while the lease is certainly ours (renewed within its TTL, not taken over)."""
-        with self._lock:
-            if self._lost is None and time.monotonic() >= self._expires:
-                self._lost = "it expired before a heartbeat renewed it"
-            return self._lost is None
-
-    def check(self) -> None:
-        """Raise :class:`~esmigrate.exceptions.MigrationConflict` unless the lease is ours."""
-        if not self.held:
-            raise MigrationConflict(
-                f"This process lost its lease on migration {self.migration!r}: {self._lost}. "
-                "It stopped before its next step.",
-                hint="Another process may be running the migration now; check the checkpoint "
-                "document, then run again to resume. A longer lease TTL helps on slow networks.",
-            )
-
-    def release(self) -> None:
-        """Stop the heartbeat and delete the lease (if still ours)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        with self._lock:
-            version, self._version = self._version, None
-            lost = self._lost is not None
-        if version is None or lost:
-            return
-        try:
-            self.cluster.request(
-                "DELETE",
-                f"/{self.index}/_doc/{self.doc_id}",
-                params={"if_seq_no": version[0], "if_primary_term": version[1]},
-            )
-        except (ConflictError, NotFoundError):
-            pass  # taken over meanwhile: not ours to delete
-        except ClusterError as exc:
-            # Not fatal: the lease lapses at its expiry. Said, not hidden.
-            log.warning(
-                "could not release the lease of %s (%s); it lapses within %g s",
-                self.migration,
-                exc.message,
-                self.ttl,
-            )
-
-    def __enter__(self) -> MigrationLease:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()

@@ -1,13 +1,22 @@
-"""The lease: one runner at a time per history index, and never stuck after a crash.
+"""Leases: one holder at a time of a piece of work, and never stuck after a crash.
 
-A lease is the document ``lease`` in the history index: owner id, host, pid and an expiry. It is
-taken with ``op_type=create``, or by a compare-and-set over an expired one; a heartbeat thread
-pushes the expiry forward (compare-and-set again) while the runner works. A runner killed with
-SIGKILL stops renewing, so its lease lapses after ``ttl`` seconds and the next runner takes it
-over. A runner that finds its lease taken over stops before its next operation.
+A lease is a document in an index: the holder's owner id, host, user and pid, and a wall-clock
+expiry. It is taken with ``op_type=create``, or by a compare-and-set (``_seq_no`` and
+``_primary_term``) over an expired one; a heartbeat thread pushes the expiry forward
+(compare-and-set again) while the holder works. A process killed with SIGKILL stops renewing, so
+its lease lapses after ``ttl`` seconds and the next one takes it over. A holder that finds its
+lease taken over stops before its next step.
+
+One implementation, two leases:
+
+- :class:`Lease` itself, the document ``lease`` in the history index: one runner (``upgrade``,
+  ``downgrade``...) at a time per history index;
+- :class:`~esmigrate.migrate._state.MigrationLease`, the document ``lease:<migration id>`` in the
+  migration's state index: one process at a time per migration. It differs only in its document
+  id and in the errors it raises (:meth:`Lease._held_error`, :meth:`Lease._lost_error`).
 
 Expiry is judged by wall clocks: the machines that run esmigrate should keep them in sync (NTP);
-a skew of more than the TTL could let a waiting runner take over a live lease.
+a skew of more than the TTL could let a waiting process take over a live lease.
 """
 
 from __future__ import annotations
@@ -15,11 +24,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
-from esmigrate.exceptions import ClusterError, ConflictError, LeaseHeld, LeaseLost, NotFoundError
+from esmigrate.exceptions import (
+    ClusterError,
+    ConflictError,
+    EsmigrateError,
+    LeaseHeld,
+    LeaseLost,
+    NotFoundError,
+)
 from esmigrate.runtime._history import (
     LEASE_ID,
     HistoryStore,
@@ -32,11 +48,24 @@ from esmigrate.runtime._history import (
 )
 
 
-def _expired(doc: dict[str, Any]) -> bool:
+def _expiry(doc: dict[str, Any]) -> datetime | None:
+    """When the lease in ``doc`` expires; None when unreadable."""
+    value = doc.get("expires_at")
     try:
-        return parse_timestamp(str(doc["expires_at"])) <= now()
-    except (KeyError, ValueError):
-        return True  # unreadable: treat as abandoned rather than stuck forever
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # Seconds since the epoch: how migration leases were stored before they shared this
+            # class. Read, so that a run of an older esmigrate is waited for, not taken over.
+            return datetime.fromtimestamp(value, UTC)
+        moment = parse_timestamp(str(value))
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _expired(doc: dict[str, Any]) -> bool:
+    expiry = _expiry(doc)
+    # Unreadable: treat as abandoned rather than stuck forever.
+    return expiry is None or expiry <= now()
 
 
 def describe_holder(doc: dict[str, Any]) -> str:
@@ -46,8 +75,14 @@ def describe_holder(doc: dict[str, Any]) -> str:
 
 
 class Lease:
-    """Exclusive right to run migrations against one history index. Use as a context manager
-    after :meth:`acquire`, or call :meth:`release`."""
+    """Exclusive right to the work that the document ``doc_id`` in ``store`` stands for; by
+    default the history index's lease, held by one runner at a time. Use as a context manager
+    after :meth:`acquire`, or call :meth:`release`.
+
+    ``command`` is stored with the lease for whoever looks at the holder; ``reporter`` receives
+    the human-readable events (waiting for a holder, taking over an expired lease, a release that
+    failed). Subclasses change only the errors (:meth:`_held_error`, :meth:`_lost_error`).
+    """
 
     def __init__(
         self,
@@ -57,6 +92,8 @@ class Lease:
         ttl: float = 60.0,
         command: str = "upgrade",
         reporter: Callable[[str], None] | None = None,
+        doc_id: str = LEASE_ID,
+        subject: str | None = None,
     ) -> None:
         if ttl <= 0:
             raise ValueError("the lease TTL must be positive")
@@ -65,6 +102,10 @@ class Lease:
         self.ttl = ttl
         self.command = command
         self.report = reporter or (lambda _msg: None)
+        self.doc_id = doc_id
+        #: What the lease is on, in messages ("the lease on <subject>").
+        self.subject = subject or store.index
+        #: The expired lease document this one replaced, if it took one over.
         self.taken_over: dict[str, Any] | None = None
         self._version: Version | None = None
         self._acquired_at = timestamp()
@@ -88,37 +129,39 @@ class Lease:
             "ttl_s": self.ttl,
         }
 
-    def acquire(self, timeout: float) -> Lease:
+    def acquire(self, timeout: float = 0.0) -> Self:
         """Take the lease, waiting up to ``timeout`` seconds for a holder to release it or for
-        its expiry. Raises :class:`~esmigrate.exceptions.LeaseHeld` naming the holder."""
+        its expiry. Raises the :meth:`_held_error` naming the holder (for this class,
+        :class:`~esmigrate.exceptions.LeaseHeld`)."""
         deadline = time.monotonic() + max(timeout, 0.0)
         self._acquired_at = timestamp()
         waiting_for: str | None = None
         while True:
             started = time.monotonic()
             try:
-                self._version = self.store.create(LEASE_ID, self._doc())
+                self._version = self.store.create(self.doc_id, self._doc())
                 break
             except ConflictError:
                 pass
-            current = self.store.get(LEASE_ID)
+            current = self.store.get(self.doc_id)
             if current is None:
                 continue  # released between our two requests
-            if _expired(current.doc):
+            expiry = _expiry(current.doc)
+            if expiry is None or expiry <= now():
                 if self._take_over(current):
                     break
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise self._held(current, timeout)
+                raise self._held_error(current.doc, expiry, timeout)
             if waiting_for != current.doc.get("owner"):
                 waiting_for = str(current.doc.get("owner"))
                 self.report(
-                    f"Waiting for the lease on {self.store.index} held by "
+                    f"Waiting for the lease on {self.subject} held by "
                     f"{describe_holder(current.doc)}, expiring at {current.doc.get('expires_at')} "
                     f"unless renewed (waiting up to {timeout:g} s)."
                 )
-            until_expiry = (parse_timestamp(str(current.doc["expires_at"])) - now()).total_seconds()
+            until_expiry = (expiry - now()).total_seconds()
             time.sleep(max(0.05, min(1.0, remaining, until_expiry + 0.05)))
         self._expires = started + self.ttl
         self._start_heartbeat()
@@ -126,7 +169,7 @@ class Lease:
 
     def _take_over(self, current: Stored) -> bool:
         try:
-            self._version = self.store.replace(LEASE_ID, self._doc(), current.version)
+            self._version = self.store.replace(self.doc_id, self._doc(), current.version)
         except ConflictError:
             return False  # someone else took it first; look again
         self.taken_over = current.doc
@@ -136,16 +179,19 @@ class Lease:
         )
         return True
 
-    def _held(self, current: Stored, timeout: float) -> LeaseHeld:
-        doc = current.doc
+    def _held_error(
+        self, holder: dict[str, Any], expiry: datetime, timeout: float
+    ) -> EsmigrateError:
+        """The error when ``holder`` (its lease document, expiring at ``expiry``) kept the lease
+        for all of ``timeout`` seconds."""
         return LeaseHeld(
             f"Another esmigrate runner holds the lease on history index {self.store.index!r}: "
-            f"{describe_holder(doc)}, on host {doc.get('host')} (pid {doc.get('pid')}), "
-            f"until {doc.get('expires_at')} unless it renews it; waited {timeout:g} s.",
-            owner=str(doc.get("owner")),
-            host=doc.get("host"),
-            pid=doc.get("pid"),
-            expires_at=doc.get("expires_at"),
+            f"{describe_holder(holder)}, on host {holder.get('host')} (pid {holder.get('pid')}), "
+            f"until {holder.get('expires_at')} unless it renews it; waited {timeout:g} s.",
+            owner=str(holder.get("owner")),
+            host=holder.get("host"),
+            pid=holder.get("pid"),
+            expires_at=holder.get("expires_at"),
             hint="Let it finish and run again, or wait longer with --lock-timeout. If that "
             "runner is dead, its lease lapses at the expiry and the next run takes it over.",
         )
@@ -155,7 +201,7 @@ class Lease:
     def _start_heartbeat(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self._beat, name=f"esmigrate-lease-{self.store.index}", daemon=True
+            target=self._beat, name=f"esmigrate-{self.doc_id}@{self.store.index}", daemon=True
         )
         self._thread.start()
 
@@ -171,11 +217,10 @@ class Lease:
             if self._lost is not None or self._version is None:
                 return False
             started = time.monotonic()
-            doc = self._doc()
             try:
-                self._version = self.store.replace(LEASE_ID, doc, self._version)
+                self._version = self.store.replace(self.doc_id, self._doc(), self._version)
             except (ConflictError, NotFoundError):
-                self._lost = "another runner took it over (its expiry had passed)"
+                self._lost = "another process took it over (its expiry had passed)"
                 return False
             except ClusterError as exc:
                 if time.monotonic() >= self._expires:
@@ -185,20 +230,29 @@ class Lease:
             self._expires = started + self.ttl
             return True
 
-    def check(self) -> None:
-        """Raise :class:`~esmigrate.exceptions.LeaseLost` unless the lease is still ours."""
+    @property
+    def held(self) -> bool:
+        """True while the lease is certainly ours (renewed within its TTL, not taken over)."""
         with self._lock:
             if self._lost is None and time.monotonic() >= self._expires:
                 self._lost = "it expired before a heartbeat renewed it"
-            lost = self._lost
-        if lost is not None:
-            raise LeaseLost(
-                f"This runner lost its lease on history index {self.store.index!r}: {lost}. "
-                "It stopped before the next operation.",
-                hint="Run `esmigrate status`: the runner that holds the lease now reports the "
-                "interrupted revision as failed; after checking it, `esmigrate repair` and "
-                "`esmigrate upgrade` finish it. A longer lease_ttl helps on slow networks.",
-            )
+            return self._lost is None
+
+    def check(self) -> None:
+        """Raise the :meth:`_lost_error` (for this class,
+        :class:`~esmigrate.exceptions.LeaseLost`) unless the lease is still ours."""
+        if not self.held:
+            raise self._lost_error(str(self._lost))
+
+    def _lost_error(self, reason: str) -> EsmigrateError:
+        """The error when the lease was lost (``reason`` says how)."""
+        return LeaseLost(
+            f"This runner lost its lease on history index {self.store.index!r}: {reason}. "
+            "It stopped before the next operation.",
+            hint="Run `esmigrate status`: the runner that holds the lease now reports the "
+            "interrupted revision as failed; after checking it, `esmigrate repair` and "
+            "`esmigrate upgrade` finish it. A longer lease_ttl helps on slow networks.",
+        )
 
     # -- giving back ----------------------------------------------------------------------------
 
@@ -214,17 +268,17 @@ class Lease:
         if version is None or lost:
             return
         try:
-            self.store.delete(LEASE_ID, version)
+            self.store.delete(self.doc_id, version)
         except (ConflictError, NotFoundError):
             pass  # taken over meanwhile: it is not ours to delete
         except ClusterError as exc:
             # Not fatal: the lease lapses at its expiry. Said, not hidden.
             self.report(
-                f"Could not release the lease on {self.store.index} ({exc.message}); "
+                f"Could not release the lease on {self.subject} ({exc.message}); "
                 f"it lapses within {self.ttl:g} s."
             )
 
-    def __enter__(self) -> Lease:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -236,9 +290,9 @@ class Lease:
         self.release()
 
 
-def read_lease(store: HistoryStore) -> dict[str, Any] | None:
-    """The lease document with ``expired`` added, or None when no runner holds it."""
-    current = store.get(LEASE_ID)
+def read_lease(store: HistoryStore, doc_id: str = LEASE_ID) -> dict[str, Any] | None:
+    """The lease document with ``expired`` added, or None when nobody holds it."""
+    current = store.get(doc_id)
     if current is None:
         return None
     return {**current.doc, "expired": _expired(current.doc)}
