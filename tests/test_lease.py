@@ -194,3 +194,39 @@ def test_a_migration_lease_of_the_older_format_is_honoured(
         assert current is not None
         assert current["owner"] == lease.identity.owner
     assert read_lease(store, "lease:m1") is None
+
+
+def test_in_place_and_incremental_runs_take_the_migration_lease(
+    cluster: Cluster, store: HistoryStore, prefix: str
+) -> None:
+    from esmigrate.migrate import Incremental, InPlace
+
+    source, target = f"{prefix}-src", f"{prefix}-dst"
+    for name in (source, target):
+        cluster.request("PUT", f"/{name}", body={"settings": {"number_of_replicas": 0}})
+    runs = {
+        "in-place": InPlace(
+            cluster,
+            source,
+            {"properties": {"x": {"type": "keyword"}}},
+            migration_id="in-place",
+            state_index=store.index,
+            lock_timeout=0.3,
+        ),
+        "incremental": Incremental(
+            cluster,
+            source,
+            target,
+            migration_id="incremental",
+            state_index=store.index,
+            lock_timeout=0.3,
+        ),
+    }
+    for migration_id, engine in runs.items():
+        holder = MigrationLease(cluster, store.index, migration_id, ttl=30).acquire(0)
+        try:
+            with pytest.raises(MigrationLocked):
+                engine.run()
+        finally:
+            holder.release()
+        engine.run()  # free again

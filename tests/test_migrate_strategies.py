@@ -16,6 +16,7 @@ from esmigrate.exceptions import PreflightError, TooManyFailures, ValidationFail
 from esmigrate.migrate import (
     BlueGreen,
     Incremental,
+    IncrementalResult,
     InPlace,
     ProgressEvent,
     adopt,
@@ -358,26 +359,32 @@ def test_incremental_copies_only_what_changed(cluster: Cluster, prefix: str, pat
         {"script": PAINLESS} if path == "painless" else {"transform": transform}
     )
 
-    def run() -> int:
-        return (
-            Incremental(cluster, alias, target, state_index=f"{prefix}-hist", **options)
-            .run()
-            .copied
-        )
+    def run() -> IncrementalResult:
+        return Incremental(cluster, alias, target, state_index=f"{prefix}-hist", **options).run()
 
-    assert run() == 3000
+    assert run().copied == 3000
     changed = {f"d{i}": {**docs[f"d{i}"], "n": 1} for i in range(0, 3000, 30)}
     changed.update(
         {f"new{i}": {"title": "new", "n": i, "code": 10**6 + i, "body": "b"} for i in range(50)}
     )
     bulk(cluster, source, changed)
     docs.update(changed)
-    copied = run()
+    # Deletes are carried too: old documents, a changed one and a new one.
+    gone = [f"d{i}" for i in range(7, 3000, 300)] + ["d30", "new3"]
+    lines = [orjson.dumps({"delete": {"_index": source, "_id": i}}) for i in gone]
+    assert not cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")["errors"]
+    for i in gone:
+        del docs[i]
+    second = run()
     # The painless path reads a superset (one lower bound for all shards); never fewer.
-    assert copied == len(changed) if path == "python" else copied >= len(changed)
+    changed_left = len(changed) - 2
+    assert second.copied == changed_left if path == "python" else second.copied >= changed_left
+    assert second.deleted == len(gone) - 1  # new3 never reached the target
     expected = {i: transform(json.loads(json.dumps(d))) for i, d in docs.items()}
     assert diff(expected, all_docs(cluster, target)) == {}
-    assert run() == 0 or path == "painless"
+    third = run()
+    assert third.deleted == 0
+    assert third.copied == 0 or path == "painless"
 
 
 def test_incremental_by_timestamp(cluster: Cluster, prefix: str) -> None:

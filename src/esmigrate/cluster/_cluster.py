@@ -213,21 +213,24 @@ class Cluster:
         result: dict[str, Any] = self.request("POST", path, params=params, body=dict(body))
         return result
 
-    def msearch(self, searches: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
-        """Several ``(index, body)`` searches in one ``_msearch`` request; the responses in
-        order. A failed search raises (``_msearch`` itself answers 200 and reports it inline)."""
+    def msearch(
+        self, searches: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """Several ``(header, body)`` searches in one ``_msearch`` request (a header names the
+        ``index`` and may set ``preference``); the responses in order. A failed search raises
+        (``_msearch`` itself answers 200 and reports it inline)."""
         lines: list[bytes] = []
-        for index, body in searches:
-            lines.append(orjson.dumps({"index": index}))
+        for header, body in searches:
+            lines.append(orjson.dumps(dict(header)))
             lines.append(orjson.dumps(dict(body)))
         result = self.request("POST", "/_msearch", body=b"\n".join(lines) + b"\n", ndjson=True)
         responses: list[dict[str, Any]] = result["responses"]
-        for (index, _), response in zip(searches, responses, strict=True):
+        for (header, _), response in zip(searches, responses, strict=True):
             if "error" in response:
                 error = response["error"]
                 reason = error.get("reason") if isinstance(error, dict) else str(error)
                 raise RequestError(
-                    f"A search of {index} failed: {reason}",
+                    f"A search of {header.get('index')} failed: {reason}",
                     status=int(response.get("status", 500)),
                     error_type=error.get("type") if isinstance(error, dict) else None,
                     reason=reason,

@@ -1013,15 +1013,16 @@ class BlueGreen:
         self._refuse_if_live(state)
         d = state.data
         positions = self._positions(state)
-        below = None
+        copied = None
         if exact:
             if self._dead.count():
                 positions.add_dead_letters(self._dead.entries())
         else:
-            below = max(int(v) for v in d["checkpoints"].values()) + 1
+            # The last round copied (and the last pass positioned) everything up to these.
+            copied = {int(k): int(v) for k, v in d["checkpoints"].items()}
         meter = self._meter("reconcile", round=int(d.get("round", 0)))
         stats = positions.reconcile(
-            below=below,
+            copied=copied,
             on_progress=lambda s: meter.update(s.checked, message=f"{s.deleted} deleted"),
         )
         self._deleted += stats.deleted

@@ -7,8 +7,13 @@ Two kinds of checkpoint, stored in the state index and advanced only after a run
 - a timestamp field (``since_field``): documents whose field is at or after the largest value the
   previous run saw. Only as good as the field: a write that does not advance it is not seen.
 
-Deletes are not carried over (they leave nothing to find); the blue-green strategy reconciles
-them.
+Deletes are carried over too (``deletes=True``, the default): the target mirrors the source.
+After the copy, a position pass checks what this run wrote to the target against the source and
+records each document's source ``_seq_no`` in a hidden position index (``{target}-positions``,
+kept between runs); range counts over those positions then find the documents the source no
+longer has (see ``_positions.py``) — without reading the whole target. A delete made while a run
+is under way is carried by the next run. Pass ``deletes=False`` when the target also receives
+documents from elsewhere: they would look deleted.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ from esmigrate.migrate._copy import (
     normalize_script,
 )
 from esmigrate.migrate._layout import check_health, is_alias, resolve
+from esmigrate.migrate._positions import Positions, positions_name
 from esmigrate.migrate._progress import Meter, ProgressCallback
 from esmigrate.migrate._shards import checkpoints
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.migrate._state import Checkpoint, MigrationLease
 
 
 @dataclass
@@ -44,6 +50,8 @@ class IncrementalResult:
     failures: int
     runs: int
     checkpoint: dict[str, Any]
+    #: documents deleted from the target because the source no longer has them
+    deleted: int = 0
 
 
 @dataclass
@@ -51,7 +59,10 @@ class Incremental:
     """Copy what changed in ``source`` since the last run into ``target``, transformed.
 
     ``source``/``target`` may be aliases (the write index is used). ``script`` (painless, runs in
-    ``_reindex``) or ``transform`` (Python), not both; neither copies as is.
+    ``_reindex``) or ``transform`` (Python), not both; neither copies as is. ``deletes``: delete
+    from the target what the source deleted (the target mirrors the source). One process at a time
+    runs it: another waits for its lease, then raises
+    :class:`~esmigrate.exceptions.MigrationLocked`.
     """
 
     cluster: Cluster
@@ -68,6 +79,10 @@ class Incremental:
     parallelism: int = 4
     on_progress: ProgressCallback | None = None
     cancel: threading.Event | None = None
+    deletes: bool = True
+    lease_ttl: float = 30.0
+    #: seconds to wait for another process's lease (default ``lease_ttl + 5``)
+    lock_timeout: float | None = None
 
     def __post_init__(self) -> None:
         if self.script is not None and self.transform is not None:
@@ -90,6 +105,12 @@ class Incremental:
         return name
 
     def run(self) -> IncrementalResult:
+        Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
+        lease = MigrationLease(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
+        with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
+            return self._run()
+
+    def _run(self) -> IncrementalResult:
         check_health(self.cluster)
         source = self._concrete(self.source, "source")
         target = self._concrete(self.target, "target")
@@ -109,23 +130,67 @@ class Incremental:
         )
         dead.ensure()
         meter = Meter("incremental", self.on_progress, migration=self.id)
+        # Every document of the source at or below these was copied by this run or an earlier
+        # one: the range the delete reconciliation can trust.
+        copied_upto = checkpoints(self.cluster, source)
         if self.since_field is None:
             copied, checkpoint = self._by_seq_no(state, source, target, dead, meter)
         else:
             copied, checkpoint = self._by_field(state, source, target, dead, meter)
         self.cluster.refresh(target)
+        deleted = 0
+        if self.deletes:
+            deleted = self._carry_deletes(state, source, target, dead, copied_upto)
         runs = int(state.data.get("runs", 0)) + 1
         state.save(
             checkpoint=checkpoint,
             runs=runs,
             copied=int(state.data.get("copied", 0)) + copied,
             last_copied=copied,
+            deleted=int(state.data.get("deleted", 0)) + deleted,
+            last_deleted=deleted,
             failures=dead.count(),
         )
         meter.update(copied, message="done")
         return IncrementalResult(
-            self.id, source, target, copied, int(state.data["failures"]), runs, checkpoint
+            self.id,
+            source,
+            target,
+            copied,
+            int(state.data["failures"]),
+            runs,
+            checkpoint,
+            deleted=deleted,
         )
+
+    def _carry_deletes(
+        self,
+        state: Checkpoint,
+        source: str,
+        target: str,
+        dead: DeadLetters,
+        copied_upto: Mapping[int, int],
+    ) -> int:
+        positions = Positions(
+            self.cluster,
+            source=source,
+            target=target,
+            name=positions_name(target),
+            parallelism=self.parallelism,
+            page=max(self.page_size, 1000),
+        )
+        after = {int(k): int(v) for k, v in (state.data.get("positions") or {}).items()}
+        if state.data.get("positions_source") != source or not positions.exists():
+            positions.drop()
+            positions.create()
+            after = {}
+        upto, checked = positions.record(after)
+        # Saved at once: a later failure must not make the next run check all of it again.
+        state.save(positions={str(k): v for k, v in upto.items()}, positions_source=source)
+        if dead.count():
+            positions.add_dead_letters(dead.entries())
+        found = positions.reconcile(copied=copied_upto)
+        return checked.deleted + found.deleted
 
     def _pipeline(self, source: str, target: str, dead: DeadLetters) -> PipelineCopier:
         return PipelineCopier(

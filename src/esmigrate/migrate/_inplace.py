@@ -25,7 +25,7 @@ from esmigrate.migrate._copy import cancel_task, normalize_script, task_state
 from esmigrate.migrate._layout import check_health
 from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import Meter, ProgressCallback
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.migrate._state import Checkpoint, MigrationLease
 from esmigrate.operations._base import PlannedRequest
 
 
@@ -78,6 +78,10 @@ class InPlace:
     state_index: str = ".esmigrate"
     on_progress: ProgressCallback | None = None
     cancel: threading.Event | None = None
+    #: seconds the per-migration lease lives without a heartbeat
+    lease_ttl: float = 30.0
+    #: seconds to wait for another process's lease (default ``lease_ttl + 5``)
+    lock_timeout: float | None = None
 
     def __post_init__(self) -> None:
         self.id = self.migration_id or f"in-place:{self.alias}"
@@ -139,6 +143,14 @@ class InPlace:
         return ops
 
     def run(self) -> InPlaceResult:
+        """Run (or resume) it. One process at a time: another waits for this one's lease,
+        then raises :class:`~esmigrate.exceptions.MigrationLocked`."""
+        Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
+        lease = MigrationLease(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
+        with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
+            return self._run()
+
+    def _run(self) -> InPlaceResult:
         check_health(self.cluster)
         indices = self._indices()
         state = Checkpoint(self.cluster, self.state_index, self.id)

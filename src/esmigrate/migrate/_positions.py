@@ -229,27 +229,32 @@ class Positions:
     def reconcile(
         self,
         *,
-        below: int | None = None,
+        copied: Mapping[int, int] | None = None,
         on_progress: Callable[[PassStats], None] | None = None,
     ) -> PassStats:
         """Delete from N the documents O no longer has, by comparing range counts.
 
         Exact once writes to O are blocked and :meth:`record` has covered N (and the dead
-        letters are positioned). Before that it is a best effort that takes most deletes out of
-        the window: pass ``below`` (the last round's highest checkpoint + 1) to leave out the
-        sequence numbers of writes not copied yet.
+        letters are positioned). While O takes writes, pass ``copied``: per shard of O, the
+        ``_seq_no`` up to which everything was copied and checked. Documents of O above it may
+        have no position yet and are left out of the counts, so they cannot hide a deleted
+        document; a delete they do not show is found by the next reconciliation.
         """
         self.cluster.refresh(self.source)
         self.cluster.refresh(self.name)
-        if below is None:
-            below = max(max_seq_nos(self.cluster, self.source).values(), default=-1) + 1
+        tops = max_seq_nos(self.cluster, self.source)
+        bounds = {s: top + 1 for s, top in tops.items()}
+        if copied is not None:
+            bounds = {s: min(bounds[s], int(copied.get(s, -1)) + 1) for s in bounds}
         stats = PassStats()
-        frontier = [(0, below)] if below > 0 else []
+        highest = max(bounds.values(), default=0)
+        frontier = [(0, highest)] if highest > 0 else []
         with ThreadPoolExecutor(max_workers=max(1, self.parallelism)) as pool:
             while frontier:
                 split: list[tuple[int, int]] = []
                 leaves: list[tuple[int, int]] = []
-                for (lo, hi), (in_p, in_o) in zip(frontier, self._counts(frontier), strict=True):
+                counts = self._counts(frontier, bounds)
+                for (lo, hi), (in_p, in_o) in zip(frontier, counts, strict=True):
                     if in_p == in_o:
                         continue
                     if max(in_p, in_o) <= self.leaf or hi - lo <= FANOUT:
@@ -257,7 +262,9 @@ class Positions:
                         continue
                     step = -(-(hi - lo) // FANOUT)
                     split.extend((a, min(a + step, hi)) for a in range(lo, hi, step))
-                for future in [pool.submit(self._resolve, lo, hi, stats) for lo, hi in leaves]:
+                for future in [
+                    pool.submit(self._resolve, lo, hi, bounds, stats) for lo, hi in leaves
+                ]:
                     future.result()
                     if on_progress is not None:
                         on_progress(stats)
@@ -267,38 +274,56 @@ class Positions:
             self.cluster.refresh(self.name)
         return stats
 
-    def _counts(self, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    def _source_ranges(
+        self, lo: int, hi: int, bounds: Mapping[int, int]
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The searches of O's ``_seq_no`` in ``[lo, hi)`` under each shard's bound."""
+        if all(b >= hi for b in bounds.values()):
+            return [({"index": self.source}, _range("_seq_no", lo, hi))]
+        return [
+            (
+                {"index": self.source, "preference": f"_shards:{s}"},
+                _range("_seq_no", lo, min(hi, b)),
+            )
+            for s, b in sorted(bounds.items())
+            if b > lo
+        ]
+
+    def _counts(
+        self, ranges: list[tuple[int, int]], bounds: Mapping[int, int]
+    ) -> list[tuple[int, int]]:
         """(positions in P, documents in O) per range ``[lo, hi)`` of sequence numbers."""
         out: list[tuple[int, int]] = []
         for start in range(0, len(ranges), COUNTS_PER_REQUEST):
-            searches: list[tuple[str, dict[str, Any]]] = []
+            searches: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            sizes: list[int] = []
             for lo, hi in ranges[start : start + COUNTS_PER_REQUEST]:
-                searches.append((self.name, _count_body("seq", lo, hi)))
-                searches.append((self.source, _count_body("_seq_no", lo, hi)))
+                parts = self._source_ranges(lo, hi, bounds)
+                searches.append(({"index": self.name}, _range("seq", lo, hi)))
+                searches.extend(parts)
+                sizes.append(len(parts))
+            for search in searches:
+                search[1].update(size=0, track_total_hits=True)
             totals = [int(r["hits"]["total"]["value"]) for r in self.cluster.msearch(searches)]
-            out.extend(zip(totals[0::2], totals[1::2], strict=True))
+            at = 0
+            for n in sizes:
+                out.append((totals[at], sum(totals[at + 1 : at + 1 + n])))
+                at += 1 + n
         return out
 
-    def _resolve(self, lo: int, hi: int, stats: PassStats) -> None:
+    def _resolve(self, lo: int, hi: int, bounds: Mapping[int, int], stats: PassStats) -> None:
         """Compare one small range id by id; delete from N what O does not have."""
-        in_p = self.cluster.search(
-            self.name,
-            {
-                "size": 10_000,
-                "query": {"range": {"seq": {"gte": lo, "lt": hi}}},
-                "track_total_hits": False,
-            },
-        )["hits"]["hits"]
-        in_o = self.cluster.search(
-            self.source,
-            {
-                "size": 10_000,
-                "query": {"range": {"_seq_no": {"gte": lo, "lt": hi}}},
-                "_source": False,
-                "seq_no_primary_term": True,
-                "track_total_hits": False,
-            },
-        )["hits"]["hits"]
+        searches: list[tuple[dict[str, Any], dict[str, Any]]] = [
+            ({"index": self.name}, _range("seq", lo, hi))
+        ]
+        searches.extend(self._source_ranges(lo, hi, bounds))
+        for header, body in searches:
+            body.update(size=10_000, track_total_hits=False)
+            if header["index"] == self.source:
+                body.update(_source=False, seq_no_primary_term=True)
+        responses = self.cluster.msearch(searches)
+        in_p = responses[0]["hits"]["hits"]
+        in_o = [h for r in responses[1:] for h in r["hits"]["hits"]]
         with self._lock:
             stats.listed += len(in_p) + len(in_o)
         held = {(h["_id"], h.get("_routing"), int(h["_seq_no"])) for h in in_o}
@@ -314,17 +339,15 @@ class Positions:
             return
         refs = [(s["id"], s.get("routing")) for s in suspects]
         lines: list[bytes] = []
-        gone: list[tuple[str, str | None]] = []
         for (doc_id, routing), doc in zip(refs, self._mget_source(refs), strict=True):
             key = position_key(doc_id, routing)
             if doc.get("found"):
-                # Changed in O since its check (only before the block): move its position.
+                # Changed in O since its check (only while O takes writes): move its position.
                 lines.append(orjson.dumps({"index": {"_index": self.name, "_id": key}}))
                 lines.append(
                     orjson.dumps({"id": doc_id, "routing": routing, "seq": doc["_seq_no"]})
                 )
             else:
-                gone.append((doc_id, routing))
                 lines.append(orjson.dumps({"delete": {"_index": self.name, "_id": key}}))
                 meta = {"_index": self.target, **_ref(doc_id, routing)}
                 lines.append(orjson.dumps({"delete": meta}))
@@ -394,9 +417,5 @@ class Positions:
         return deleted
 
 
-def _count_body(field: str, lo: int, hi: int) -> dict[str, Any]:
-    return {
-        "size": 0,
-        "track_total_hits": True,
-        "query": {"range": {field: {"gte": lo, "lt": hi}}},
-    }
+def _range(field: str, lo: int, hi: int) -> dict[str, Any]:
+    return {"query": {"range": {field: {"gte": lo, "lt": hi}}}}
