@@ -85,16 +85,19 @@ def test_transform_failures_are_dead_lettered_and_stop_the_cut_over(
     )
     with pytest.raises(TooManyFailures) as refused:
         blue_green(cluster, prefix, alias, **options).run()
-    assert refused.value.failures == 20
+    # The budget stops the copy as soon as it is exceeded: how many of the 20 were met by then
+    # depends on the machine's speed.
+    assert 0 < refused.value.failures <= 20
     assert "bad code" in str(refused.value)
     assert resolve(cluster, alias).source == source
     assert not is_write_blocked(cluster, source)
     cluster.refresh(f"{prefix}-dl")
     hits = cluster.search(f"{prefix}-dl", {"size": 100})["hits"]["hits"]
-    assert len(hits) == 20
-    entry = next(h["_source"] for h in hits if h["_source"]["id"] == "d100")
-    assert entry["source"] == initial["d100"]  # the original, before the transform touched it
-    assert "bad code 100" in entry["reason"]
+    assert len(hits) == refused.value.failures
+    entry = hits[0]["_source"]
+    # The original, before the transform touched it.
+    assert entry["source"] == initial[entry["id"]]
+    assert f"bad code {initial[entry['id']]['code']}" in entry["reason"]
     assert entry["stage"] == "transform"
     # An operator accepts them: the same migration resumes and completes.
     result = blue_green(cluster, prefix, alias, max_failures=20, **options).run()
