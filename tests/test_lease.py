@@ -204,7 +204,7 @@ def test_in_place_and_incremental_runs_take_the_migration_lease(
     source, target = f"{prefix}-src", f"{prefix}-dst"
     for name in (source, target):
         cluster.request("PUT", f"/{name}", body={"settings": {"number_of_replicas": 0}})
-    runs = {
+    runs: dict[str, InPlace | Incremental] = {
         "in-place": InPlace(
             cluster,
             source,
