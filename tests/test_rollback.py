@@ -183,3 +183,54 @@ def test_kill_under_the_block_is_completed_by_a_rerun(
     assert set(_alias_targets(cluster, alias)) == {old}
     assert not is_write_blocked(cluster, new)
     assert diff(expected_old_format(initial, ops, (old, new)), all_docs(cluster, old)) == {}
+
+
+def test_rollback_keeps_what_the_forward_migration_dead_lettered(
+    cluster: Cluster, prefix: str
+) -> None:
+    """Documents the forward migration dead-lettered (accepted with max_failures) never reached
+    the new index: carrying deletes back must not delete them from the old one."""
+    from typing import Any
+
+    from esmigrate.migrate import BlueGreen
+    from esmigrate.rollback import rollback_point_hook
+    from tests.migrate_support import TARGET_MAPPING, transform
+
+    def failing(doc: dict[str, Any]) -> dict[str, Any]:
+        if doc["code"] % 100 == 0:
+            raise ValueError(f"bad code {doc['code']}")
+        return transform(doc)
+
+    alias, old, initial = create_source(cluster, prefix, 1000)
+    hist = f"{prefix}-hist"
+    forward = BlueGreen(
+        cluster,
+        alias,
+        TARGET_MAPPING,
+        settings={"number_of_replicas": 0},
+        transform=failing,
+        state_index=hist,
+        dead_letter_index=f"{prefix}-dl",
+        max_failures=10,
+        on_cut_over=rollback_point_hook(cluster, "p-dl", state_index=hist),
+    ).run()
+    assert forward.failures == 10
+    dead = {f"d{i}" for i in range(1000) if initial[f"d{i}"]["code"] % 100 == 0}
+    assert len(dead) == 10
+    # After the cut-over: writes and deletes through the alias, into the new index.
+    _write(cluster, alias, 5)
+    for i in range(1, 6):
+        cluster.request("DELETE", f"/{alias}/_doc/d{i}")
+
+    done = rollback(cluster, "p-dl", state_index=hist, reverse_transform=reverse)
+
+    assert done.mode == "carry"
+    assert done.reconciled_deletes == 5
+    docs = all_docs(cluster, old)
+    assert dead <= set(docs)  # kept, as they were
+    assert all(docs[i] == initial[i] for i in dead)
+    expected = {k: v for k, v in initial.items() if k not in {f"d{i}" for i in range(1, 6)}}
+    for i in range(5):
+        expected[f"x{i}"] = {"title": f"x {i}", "n": i, "code": i, "body": "b"}
+    assert diff(expected, docs) == {}
+    assert set(_alias_targets(cluster, alias)) == {old}

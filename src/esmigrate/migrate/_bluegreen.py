@@ -23,7 +23,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,6 +186,9 @@ class BlueGreen:
     on_cut_over: Callable[[dict[str, Any]], None] | None = None
     lease_ttl: float = 30.0
     lock_timeout: float | None = None
+    #: (id, routing) of documents the target keeps although the source lacks them: a rollback
+    #: keeps in the old index the documents the forward migration dead-lettered.
+    keep: Collection[tuple[str, str | None]] = ()
 
     # -- derived -----------------------------------------------------------------------------
 
@@ -962,6 +965,7 @@ class BlueGreen:
             name=positions_name(d["target"]),
             parallelism=self.parallelism,
             page=max(self.page_size, 1000),
+            keep=self.keep,
         )
 
     def _refuse_if_live(self, state: Checkpoint) -> None:
@@ -1134,14 +1138,23 @@ class BlueGreen:
                 batch = []
         if batch:
             missing_dead += count_missing(batch)
+        kept = 0
+        refs = [{"_id": i, **({"routing": r} if r is not None else {})} for i, r in self.keep]
+        for start in range(0, len(refs), 1000):
+            chunk = refs[start : start + 1000]
+            in_o, in_n = self._mget(source, chunk), self._mget(target, chunk)
+            kept += sum(
+                1 for a, b in zip(in_o, in_n, strict=True) if b.get("found") and not a.get("found")
+            )
         count_o, count_n = self.cluster.count(source), self.cluster.count(target)
-        if count_n + missing_dead != count_o:
+        if count_n - kept + missing_dead != count_o:
             differences.append(
                 {
                     "check": "count",
                     "source": count_o,
                     "target": count_n,
                     "dead_lettered": missing_dead,
+                    **({"kept": kept} if self.keep else {}),
                 }
             )
         missing = mapping_missing(live_mapping(self.cluster, target), self.mappings)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from esmigrate.cluster import Cluster
@@ -42,12 +42,14 @@ def catch_up_and_swap(
     max_failures: int = 0,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    keep: Collection[tuple[str, str | None]] = (),
 ) -> MigrationResult:
     """Copy what ``source`` received after ``since`` (shard -> ``_seq_no``) into ``target``
     (through ``script`` or ``transform``), reconcile deletes, then under a write block on
     ``source`` run a final round and send ``alias_actions`` in one request.
 
-    ``alias`` (and ``write_alias``) must point to ``source`` now; after the swap they point to
+    ``keep``: (id, routing) of documents of ``target`` that ``source`` lacks but that must not
+    be deleted from it as stale. ``alias`` (and ``write_alias``) must point to ``source`` now; after the swap they point to
     ``target``. A rerun with the same ``migration_id`` resumes an unfinished run (a write block
     left by a killed process is lifted first); a finished one is started afresh.
     """
@@ -67,6 +69,7 @@ def catch_up_and_swap(
         sample_size=sample_size,
         on_progress=on_progress,
         cancel=cancel,
+        keep=keep,
     )
     state = Checkpoint(cluster, state_index, engine.id)
     data = state.load()

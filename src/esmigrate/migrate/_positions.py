@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +95,7 @@ class Positions:
         parallelism: int = 4,
         page: int = 2000,
         leaf: int = LEAF,
+        keep: Collection[tuple[str, str | None]] = (),
     ) -> None:
         self.cluster = cluster
         self.source = source
@@ -103,6 +104,9 @@ class Positions:
         self.parallelism = parallelism
         self.page = page
         self.leaf = min(leaf, 10_000)  # one search lists a leaf
+        # Documents of N to keep although O lacks them (a rollback keeps what the forward
+        # migration dead-lettered). They get no position, so the counts never see them.
+        self.keep = frozenset(keep)
         self._lock = threading.Lock()
 
     # -- the index -------------------------------------------------------------------------------
@@ -193,6 +197,8 @@ class Positions:
                         {"id": h["_id"], "routing": h.get("_routing"), "seq": doc["_seq_no"]}
                     )
                 )
+            elif (h["_id"], h.get("_routing")) in self.keep:
+                lines.append(orjson.dumps({"delete": {"_index": self.name, "_id": key}}))
             else:
                 stale.append(h)
                 lines.append(orjson.dumps({"delete": {"_index": self.name, "_id": key}}))

@@ -60,7 +60,8 @@ class RollbackPoint:
     note: str = ""
     #: {"repository", "snapshot", "indices", "state"} when the point has a snapshot
     snapshot: dict[str, Any] | None = None
-    #: {"migration", "at", "checkpoints": {new index: {shard: seq_no}}} for a cut-over point
+    #: {"migration", "at", "checkpoints": {new index: {shard: seq_no}}, "dead_letter_index"} for
+    #: a cut-over point
     cut_over: dict[str, Any] | None = None
     last_rollback: dict[str, Any] | None = None
     _seq_no: int | None = field(default=None, repr=False, compare=False)
@@ -347,6 +348,9 @@ def rollback_point_hook(
             "to": data["target"],
             "at": _now(),
             "checkpoints": {data["target"]: dict(data["target_checkpoints"])},
+            # Documents the migration dead-lettered are in the old index only: a rollback
+            # that carries writes back must keep them there.
+            "dead_letter_index": data.get("dead_letter_index"),
         }
         try:
             existing: RollbackPoint | None = get_point(cluster, name, state_index=state_index)

@@ -21,7 +21,7 @@ from typing import Any
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import RestoreImpossible, RollbackError, WritesAtRisk
 from esmigrate.migrate._catchup import catch_up_and_swap
-from esmigrate.migrate._copy import Transform
+from esmigrate.migrate._copy import DeadLetters, Transform
 from esmigrate.migrate._layout import _alias_targets, block_writes, lift_write_block
 from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import ProgressCallback
@@ -352,6 +352,16 @@ def _swap(
     return sum(at_risk.values()), time.monotonic() - t0
 
 
+def _dead_lettered(cluster: Cluster, point: RollbackPoint) -> list[tuple[str, str | None]]:
+    """(id, routing) of the documents the forward migration dead-lettered: they never reached
+    the new index, so carrying deletes back must not take them out of the old one."""
+    cut_over = point.cut_over or {}
+    index, migration = cut_over.get("dead_letter_index"), cut_over.get("migration")
+    if not index or not migration or not cluster.exists(index):
+        return []
+    return list(DeadLetters(cluster, index, migration).entries())
+
+
 def rollback(
     cluster: Cluster,
     name: str,
@@ -417,6 +427,7 @@ def rollback(
             transform=reverse_transform,
             sample_size=sample_size,
             on_progress=on_progress,
+            keep=_dead_lettered(cluster, point),
         )
         result.carried = done.copied
         result.reconciled_deletes = done.reconciled_deletes
