@@ -32,6 +32,8 @@ CASES = [
     ("python", "copy"),
     ("painless", "catchup"),
     ("python", "catchup"),
+    # In the first position pass (every document of the target checked against the source).
+    ("painless", "reconcile"),
     ("painless", "blocked"),
     ("python", "blocked"),
     ("python", "cutover"),
@@ -70,7 +72,9 @@ def test_kill_and_resume(
         )
         assert killed.returncode == -9, "the kill point was not reached"
         state = Checkpoint(cluster, cfg["state_index"], f"blue-green:{alias}").load()
-        assert state["phase"] == {"copy": "copy", "catchup": "catchup"}.get(kill_at, "blocked")
+        assert state["phase"] == {"copy": "copy", "catchup": "catchup", "reconcile": "catchup"}.get(
+            kill_at, "blocked"
+        )
         if kill_at in ("blocked", "cutover"):
             assert is_write_blocked(cluster, source), "the dead process should have left a block"
         else:

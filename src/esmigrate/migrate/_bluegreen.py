@@ -989,7 +989,9 @@ class BlueGreen:
             after = {}
         cursors = dict(after)
         last_save = [time.monotonic()]
-        meter = self._meter("reconcile", round=int(d.get("round", 0)))
+        # The first pass reads all of N: give it a total for the ETA.
+        total = None if after else self.cluster.count(positions.target)
+        meter = self._meter("reconcile", total=total, round=int(d.get("round", 0)))
 
         def on_cursor(shard: int, cursor: int) -> None:
             with self._lock:
