@@ -113,7 +113,7 @@ class Reindex(Operation):
                     "/_bulk",
                     note=f"index each transformed document into {self.dest} under its _id and "
                     "routing, in requests of at most 4 MiB (documents the transform maps to "
-                    "None are left out; items refused with 429 are retried with backoff, any "
+                    "None are left out; items refused with 429/502/503/504 are retried with backoff, any "
                     "other rejection stops the operation)",
                 ),
                 *([PlannedRequest("POST", f"/{self.dest}/_refresh")] if self.refresh else []),
