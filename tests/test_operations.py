@@ -8,7 +8,13 @@ import pytest
 from elasticsearch.dsl import Document, Index, InnerDoc, Keyword, Object, Text
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import NotFoundError, OperationConflict, RequestError, TaskFailed
+from esmigrate.exceptions import (
+    NotFoundError,
+    OperationConflict,
+    RequestError,
+    TaskFailed,
+    TransformError,
+)
 from esmigrate.operations import (
     CreateIndex,
     ExecContext,
@@ -259,12 +265,78 @@ def test_reindex_through_python_visits_every_document_once(cluster: Cluster, pre
         f"{prefix}-src", f"{prefix}-dst", transform=transform, page_size=50
     )
     result = reindex.execute(cluster, ctx)
-    assert result.detail == {"read": 523, "written": 470, "skipped": 53}
+    counts = {k: result.detail[k] for k in ("read", "written", "skipped")}
+    assert counts == {"read": 523, "written": 470, "skipped": 53}
     assert len(checkpoints) == 11  # one per page
     assert cluster.count(f"{prefix}-dst") == 470
     assert cluster.request("GET", f"/{prefix}-dst/_doc/11")["_source"] == {"n": 11, "label": "#11"}
     assert reindex.execute(cluster, ctx).detail["written"] == 470
     assert cluster.count(f"{prefix}-dst") == 470
+
+
+@pytest.mark.integration
+def test_reindex_through_python_keeps_routing_copies_the_query_and_raises_on_bad_documents(
+    cluster: Cluster, prefix: str
+) -> None:
+    import orjson
+
+    src, dst = f"{prefix}-rsrc", f"{prefix}-rdst"
+    for index in (src, dst):
+        cluster.request(
+            "PUT",
+            f"/{index}",
+            body={
+                "settings": {"number_of_replicas": 0, "number_of_shards": 3},
+                "mappings": {"properties": {"n": {"type": "long"}, "kind": {"type": "keyword"}}},
+            },
+        )
+    cluster.bulk(
+        b"".join(
+            orjson.dumps({"index": {"_index": src, "_id": str(i), "routing": f"user-{i % 4}"}})
+            + b"\n"
+            + orjson.dumps({"n": i, "kind": "odd" if i % 2 else "even"})
+            + b"\n"
+            for i in range(40)
+        ),
+        refresh="true",
+    )
+
+    def mark(doc: dict[str, Any]) -> dict[str, Any]:
+        return {**doc, "copied": True}
+
+    result = (
+        Operations()
+        .reindex(src, dst, query={"term": {"kind": "odd"}}, transform=mark, page_size=7)
+        .execute(cluster, CTX)
+    )
+    assert (result.detail["read"], result.detail["written"]) == (20, 20)
+    hits = cluster.search(dst, {"size": 100})["hits"]["hits"]
+    assert sorted(int(h["_id"]) for h in hits) == list(range(1, 40, 2))
+    # Routed as in the source: a GET without the routing would look on another shard.
+    assert all(h["_routing"] == f"user-{int(h['_id']) % 4}" for h in hits)
+    assert all(h["_source"] == {"n": int(h["_id"]), "kind": "odd", "copied": True} for h in hits)
+
+    def break_seven(doc: dict[str, Any]) -> dict[str, Any]:
+        return {"n": "seven"} if doc["n"] == 7 else doc
+
+    with pytest.raises(RequestError) as rejected:
+        Operations().reindex(src, dst, transform=break_seven).execute(cluster, CTX)
+    assert "'7'" in rejected.value.message
+    # Elasticsearch 8.x calls it document_parsing_exception.
+    assert rejected.value.error_type in ("mapper_parsing_exception", "document_parsing_exception")
+    seven = cluster.request("GET", f"/{dst}/_doc/7", params={"routing": "user-3"})
+    assert seven["_source"]["n"] == 7  # the rejected version did not replace it
+
+    def explode_on_twelve(doc: dict[str, Any]) -> dict[str, Any]:
+        if doc["n"] == 12:
+            raise KeyError("title")
+        return doc
+
+    with pytest.raises(TransformError) as failed:
+        Operations().reindex(src, dst, transform=explode_on_twelve).execute(cluster, CTX)
+    assert failed.value.doc_id == "12"
+    assert isinstance(failed.value.__cause__, KeyError)
+    assert "explode_on_twelve" in failed.value.message
 
 
 @pytest.mark.integration

@@ -5,7 +5,9 @@
   byte-bounded bulk chunks, 429 retries with backoff, a token bucket for throttling.
 
 Both send documents that cannot be written (the target mapping rejects them, the transform raises)
-to the dead-letter index through :class:`DeadLetters`, and count them.
+to the dead-letter index through :class:`DeadLetters`, and count them. The pipeline also serves the
+one-shot ``op.reindex(transform=...)`` of revision scripts: there it reads pages of a point in time
+and, without dead letters, raises on the first such document.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -27,11 +29,14 @@ from esmigrate.exceptions import (
     NotFoundError,
     RequestError,
     TaskFailed,
+    TransformError,
 )
 from esmigrate.migrate._progress import Meter
 from esmigrate.migrate._shards import scan
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+CursorT = TypeVar("CursorT")
 
 DEAD_LETTER_BODY: dict[str, Any] = {
     "settings": {"number_of_shards": 1, "auto_expand_replicas": "0-1"},
@@ -193,13 +198,16 @@ class CopyStats:
     copied: int = 0
     failed: int = 0
     retries: int = 0
+    #: Documents the transform left out (returned None; only with ``drop_none``).
+    skipped: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, copied: int = 0, failed: int = 0, retries: int = 0) -> None:
+    def add(self, copied: int = 0, failed: int = 0, retries: int = 0, skipped: int = 0) -> None:
         with self.lock:
             self.copied += copied
             self.failed += failed
             self.retries += retries
+            self.skipped += skipped
 
 
 def _deep_copy(value: Any) -> Any:
@@ -212,21 +220,29 @@ def _backoff(attempt: int) -> float:
 
 
 class PipelineCopier:
-    """Copy documents through a Python transform: scan, transform, bulk, retry, dead-letter."""
+    """Copy documents through a Python transform: scan, transform, bulk, retry, dead-letter.
+
+    ``dead_letters`` None: the first document the transform raises on (:class:`TransformError`,
+    chained to the transform's exception) or the target rejects (:class:`RequestError` with the
+    server's reason) stops the copy instead of being dead-lettered. ``drop_none``: a transform
+    returning None leaves the document out (counted in :attr:`CopyStats.skipped`); without it
+    None is written like any other result, which a migration must never drop silently.
+    """
 
     def __init__(
         self,
         cluster: Cluster,
         source: str,
         target: str,
-        transform: Transform | None,
-        dead_letters: DeadLetters,
+        transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None,
+        dead_letters: DeadLetters | None,
         *,
         page: int = 1000,
         chunk_bytes: int = 4 * 1024 * 1024,
         bucket: TokenBucket | None = None,
         cancel: threading.Event | None = None,
         max_retries: int = 8,
+        drop_none: bool = False,
     ) -> None:
         self.cluster = cluster
         self.source = source
@@ -238,6 +254,7 @@ class PipelineCopier:
         self.bucket = bucket or TokenBucket(None)
         self.cancel = cancel
         self.max_retries = max_retries
+        self.drop_none = drop_none
 
     def copy_shard(
         self,
@@ -255,12 +272,30 @@ class PipelineCopier:
         up to ``done_upto`` is then in the target (or dead-lettered), so a successor may resume
         from there.
         """
+        pages = scan(self.cluster, self.source, shard, after, upto, page=self.page, query=query)
+        self.copy_pages(pages, stats, on_cursor=on_cursor)
+        if on_cursor is not None:
+            on_cursor(upto)
+
+    def copy_pages(
+        self,
+        pages: Iterable[tuple[list[dict[str, Any]], CursorT]],
+        stats: CopyStats,
+        *,
+        on_cursor: Callable[[CursorT], None] | None = None,
+    ) -> None:
+        """Transform and write ``(hits, cursor)`` pages of search hits of ``source``, however
+        they were read (a shard's ``_seq_no`` scan, a point in time). Every document keeps its
+        ``_id`` and routing and is written with ``op_type=index``.
+
+        ``on_cursor(cursor)`` is called after a page when nothing is left unwritten: every
+        document up to that page is then in the target (or dead-lettered). When this returns,
+        every page is written.
+        """
         actions: list[bytes] = []
         originals: list[tuple[str, dict[str, Any], str | None]] = []
         size = 0
-        for hits, done_upto in scan(
-            self.cluster, self.source, shard, after, upto, page=self.page, query=query
-        ):
+        for hits, done_upto in pages:
             if self.cancel is not None and self.cancel.is_set():
                 raise MigrationCancelled(
                     "The migration was cancelled.", hint="Run it again to resume."
@@ -272,6 +307,8 @@ class PipelineCopier:
                 try:
                     doc = self.transform(_deep_copy(src)) if self.transform else src
                 except Exception as exc:
+                    if self.dead_letters is None:
+                        raise self._transform_failed(doc_id, exc) from exc
                     failures.append(
                         {
                             "id": doc_id,
@@ -286,6 +323,9 @@ class PipelineCopier:
                         }
                     )
                     continue
+                if doc is None and self.drop_none:
+                    stats.add(skipped=1)
+                    continue
                 meta: dict[str, Any] = {"_index": self.target, "_id": doc_id}
                 if hit.get("_routing") is not None:
                     meta["routing"] = hit["_routing"]
@@ -299,7 +339,7 @@ class PipelineCopier:
                     self._flush(actions, originals, stats)
                     actions, originals, size = [], [], 0
             if failures:
-                stats.add(failed=self.dead_letters.write(failures))
+                stats.add(failed=self._dead_letters().write(failures))
             if size >= self.chunk_bytes:
                 self._flush(actions, originals, stats)
                 actions, originals, size = [], [], 0
@@ -307,8 +347,22 @@ class PipelineCopier:
                 on_cursor(done_upto)
         if actions:
             self._flush(actions, originals, stats)
-        if on_cursor is not None:
-            on_cursor(upto)
+
+    def _dead_letters(self) -> DeadLetters:
+        # Only reached with failures, which without dead letters were raised already.
+        assert self.dead_letters is not None
+        return self.dead_letters
+
+    def _transform_failed(self, doc_id: str, exc: Exception) -> TransformError:
+        name = getattr(self.transform, "__qualname__", None) or repr(self.transform)
+        return TransformError(
+            f"The transform {name} raised {type(exc).__name__} on document {doc_id!r} of "
+            f"{self.source}: {exc}",
+            rule=str(getattr(exc, "rule", None) or name),
+            doc_id=doc_id,
+            cause=exc,
+            hint="Fix the transform (or the document); a new run rewrites what was copied.",
+        )
 
     def _flush(
         self,
@@ -332,6 +386,7 @@ class PipelineCopier:
                 raise
             retry: list[int] = []
             failures: list[dict[str, Any]] = []
+            rejected: tuple[int, str | None, str | None, Any] | None = None
             copied = 0
             for pos, item in zip(todo, result["items"], strict=True):
                 detail = next(iter(item.values()))
@@ -358,6 +413,8 @@ class PipelineCopier:
                 else:
                     etype, reason = server_reason({"error": detail["error"]})
                     doc_id, src, routing = originals[pos]
+                    if rejected is None:
+                        rejected = (status, etype, reason, detail["error"])
                     failures.append(
                         {
                             "id": doc_id,
@@ -371,8 +428,22 @@ class PipelineCopier:
                         }
                     )
             stats.add(copied=copied)
+            if rejected is not None and self.dead_letters is None:
+                status, etype, reason, error = rejected
+                more = len(failures) - 1
+                raise RequestError(
+                    f"{self.target} rejected document {failures[0]['id']!r} copied from "
+                    f"{self.source}: {etype}: {reason}"
+                    + (f" (and {more} more in the same bulk request)." if more else "."),
+                    status=status,
+                    error_type=etype,
+                    reason=reason,
+                    body=error,
+                    hint="Make the documents fit the target mapping (fix the mapping or the "
+                    "transform); a new run rewrites what was copied.",
+                )
             if failures:
-                stats.add(failed=self.dead_letters.write(failures))
+                stats.add(failed=self._dead_letters().write(failures))
             todo = retry
             if todo:
                 stats.add(retries=len(todo))

@@ -5,15 +5,12 @@ or client timeout can cut it off, and its task id is in the history from the mom
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import orjson
-
-from esmigrate.cluster import Cluster, iter_bulk_errors
-from esmigrate.exceptions import RequestError
+from esmigrate.cluster import Cluster
 from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
 
 Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -57,8 +54,19 @@ class Reindex(Operation):
 
     Server-side ``_reindex`` (optionally with a painless ``script``) as a polled task; or, with
     ``transform`` (a Python function ``source_doc -> new_doc``, or None to leave a document
-    out), a streaming copy: point in time + ``search_after`` pages into bounded bulk requests.
-    Documents keep their ``_id`` and are written with ``op_type=index``, so a re-run converges.
+    out), a streaming copy of one consistent snapshot of ``source`` (point in time +
+    ``search_after`` pages) written by the migration engine's pipeline
+    (:class:`~esmigrate.migrate._copy.PipelineCopier`: byte-bounded bulk requests, items refused
+    with 429/502/503/504 retried with backoff). Only documents matching ``query`` are copied.
+    Documents keep their ``_id`` and routing and are written with ``op_type=index``, so a
+    re-run converges.
+
+    Per-document failures are not dead-lettered: the first document the transform raises on
+    stops the operation with :class:`~esmigrate.exceptions.TransformError` (chained to the
+    transform's exception), the first document ``dest`` rejects with
+    :class:`~esmigrate.exceptions.RequestError` carrying the server's reason. What was written
+    before stays; fix the cause and run again. To copy around bad documents and keep them in a
+    dead-letter index, use ``op.migrate``.
     """
 
     kind: ClassVar[str] = "reindex"
@@ -103,8 +111,10 @@ class Reindex(Operation):
                 PlannedRequest(
                     "POST",
                     "/_bulk",
-                    note=f"one per page: index each transformed document into {self.dest} "
-                    "under its _id (documents the transform maps to None are left out)",
+                    note=f"index each transformed document into {self.dest} under its _id and "
+                    "routing, in requests of at most 4 MiB (documents the transform maps to "
+                    "None are left out; items refused with 429/502/503/504 are retried with backoff, any "
+                    "other rejection stops the operation)",
                 ),
                 *([PlannedRequest("POST", f"/{self.dest}/_refresh")] if self.refresh else []),
             ]
@@ -144,56 +154,39 @@ class Reindex(Operation):
         return self._copy_in_python(cluster, ctx, self.transform)
 
     def _copy_in_python(self, cluster: Cluster, ctx: ExecContext, transform: Transform) -> OpResult:
-        read = written = skipped = 0
-        for hits in cluster.scan(self.source, query=self.query, page_size=self.page_size):
-            ctx.checkpoint()
-            lines: list[bytes] = []
-            for hit in hits:
-                read += 1
-                new = transform(dict(hit.get("_source") or {}))
-                if new is None:
-                    skipped += 1
-                    continue
-                lines.append(orjson.dumps({"index": {"_index": self.dest, "_id": hit["_id"]}}))
-                lines.append(orjson.dumps(new))
-            if lines:
-                _bulk_all(cluster, lines)
-                written += len(lines) // 2
-            ctx.progress(f"{self.summary()}: {read} read, {written} written")
+        from esmigrate.migrate._copy import CopyStats, PipelineCopier
+
+        # No dead letters: a document that cannot be copied raises (see the class docstring).
+        # No cancel event either: this operation is not resumable, so it runs to its end or
+        # fails; the runner stops between operations.
+        copier = PipelineCopier(
+            cluster, self.source, self.dest, transform, None, page=self.page_size, drop_none=True
+        )
+        stats = CopyStats()
+        read = 0
+
+        def pages() -> Generator[tuple[list[dict[str, Any]], None], None, None]:
+            nonlocal read
+            for hits in cluster.scan(self.source, query=self.query, page_size=self.page_size):
+                ctx.checkpoint()
+                yield hits, None
+                read += len(hits)
+                ctx.progress(f"{self.summary()}: {read} read, {stats.copied} written")
+
+        # Closed on an error too: the point in time is released now, not when it expires.
+        with closing(pages()) as stream:
+            copier.copy_pages(stream, stats)
         if self.refresh:
             cluster.refresh(self.dest)
-        return OpResult("done", {"read": read, "written": written, "skipped": skipped})
-
-
-def _bulk_all(cluster: Cluster, lines: list[bytes], *, attempts: int = 6) -> None:
-    """Send pairs of NDJSON lines; retry the items refused with 429, raise on any other error."""
-    pending = lines
-    for attempt in range(attempts):
-        result = cluster.bulk(b"\n".join(pending) + b"\n")
-        retry: list[bytes] = []
-        if result.get("errors"):
-            for position, entry in enumerate(result.get("items", [])):
-                item = next(iter(entry.values()))
-                if "error" not in item:
-                    continue
-                if item.get("status") == 429 and attempt + 1 < attempts:
-                    retry.extend(pending[2 * position : 2 * position + 2])
-                    continue
-                failed = sum(1 for _ in iter_bulk_errors(result))
-                error = item["error"]
-                raise RequestError(
-                    f"Writing document {item.get('_id')} to {item.get('_index')} failed: "
-                    f"{error.get('type')}: {error.get('reason')} ({failed} failed in this "
-                    "request).",
-                    status=int(item.get("status") or 400),
-                    error_type=error.get("type"),
-                    reason=error.get("reason"),
-                    body=error,
-                )
-        if not retry:
-            return
-        pending = retry
-        time.sleep(min(0.5 * 2**attempt, 8.0))
+        return OpResult(
+            "done",
+            {
+                "read": read,
+                "written": stats.copied,
+                "skipped": stats.skipped,
+                "retries": stats.retries,
+            },
+        )
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,9 @@ class Operations:
         refresh: bool = True,
     ) -> Reindex:
         """Copy ``source`` into ``dest``: server-side (``script=`` painless, a str or a dict) or
-        through a Python ``transform(doc) -> doc | None``.
+        through a Python ``transform(doc) -> doc | None`` (None leaves the document out). Through
+        Python, a document the transform raises on or ``dest`` rejects stops the copy with that
+        error; nothing is dead-lettered (``migrate`` does that).
 
         A one-shot copy: writes that reach ``source`` while it runs are not carried over. To
         move data an application keeps writing, use :meth:`migrate` (catch-up, a short write
