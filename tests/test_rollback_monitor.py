@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from esmigrate.cluster import Cluster
+from esmigrate.exceptions import RollbackError
 from esmigrate.migrate._layout import _alias_targets, is_write_blocked
 from esmigrate.rollback import (
     ClusterHealth,
@@ -139,3 +142,36 @@ def test_cleanup_never_deletes_aliased_or_kept(cluster: Cluster, prefix: str) ->
     assert again.points_deleted == ["p3"]
     assert again.indices_deleted == []
     assert cluster.exists(f"{a}-1")
+
+
+def test_monitor_stops_on_the_event_and_ends_at_a_shared_deadline(cluster: Cluster) -> None:
+    stop = threading.Event()
+    calls: list[int] = []
+
+    def stops_third(_: Cluster) -> bool:
+        calls.append(1)
+        if len(calls) == 3:
+            stop.set()
+        return True
+
+    stopped = monitor(cluster, [stops_third], duration=600, interval=0, stop=stop)
+    assert stopped.healthy
+    assert stopped.stopped
+    assert stopped.samples == 3
+    assert len(calls) == 3
+    assert "stopped" in stopped.reason
+    assert stopped.started_at <= stopped.ended_at
+    # Already set: nothing is sampled.
+    assert monitor(cluster, [stops_third], duration=600, stop=stop).samples == 0
+    assert len(calls) == 3
+
+    # A deadline that has passed ends the window after one round, whatever the duration.
+    ended = monitor(cluster, [lambda _: True], duration=600, interval=0, deadline=time.monotonic())
+    assert ended.healthy
+    assert not ended.stopped
+    assert ended.samples == 1
+
+
+def test_monitor_refuses_checks_with_the_same_name(cluster: Cluster) -> None:
+    with pytest.raises(RollbackError, match="distinct check names"):
+        monitor(cluster, [ClusterHealth(), ClusterHealth("x")], duration=1)

@@ -692,25 +692,22 @@ def monitor(
 ) -> dict[str, Any]:
     """Watch ``alias`` (cluster health, a search probe, its count against the point) and, with
     ``rollback_to``, roll back to that point when a check fails ``consecutive`` times."""
-    from esmigrate.rollback import (
-        ClusterHealth,
-        DocCountDrop,
-        SearchProbe,
-        auto_rollback,
-    )
+    from esmigrate.rollback import alias_checks, auto_rollback
     from esmigrate.rollback import monitor as watch
 
     reverse = load_transform(config, reverse_rules) if reverse_rules else None
     with open_cluster(config) as cluster:
-        checks: list[Any] = [
-            ClusterHealth(alias, yellow_ok=yellow_ok),
-            SearchProbe(
-                alias,
-                query or {"query": {"match_all": {}}},
-                max_error_rate=max_error_rate,
-                max_latency_ms=max_latency_ms,
-            ),
-        ]
+        checks = alias_checks(
+            cluster,
+            alias,
+            point=rollback_to,
+            state_index=config.history_index,
+            query=query,
+            max_error_rate=max_error_rate,
+            max_latency_ms=max_latency_ms,
+            max_drop=max_drop,
+            yellow_ok=yellow_ok,
+        )
         if rollback_to is None:
             return watch(
                 cluster,
@@ -720,12 +717,6 @@ def monitor(
                 consecutive=consecutive,
                 on_sample=on_sample,
             ).as_dict()
-        if max_drop is not None:
-            checks.append(
-                DocCountDrop.from_point(
-                    cluster, rollback_to, alias, state_index=config.history_index, max_drop=max_drop
-                )
-            )
         return auto_rollback(
             cluster,
             rollback_to,

@@ -5,18 +5,27 @@ log kept in the history index.
 ``esmigrate deploy`` runs it; each step is one of the plain commands, so every step can also be
 run (and re-run) on its own: ``preflight``, ``upgrade``, ``monitor``, ``rollback``,
 ``rollback-point cleanup``.
+
+The migrated aliases are watched all at once, in one window: one thread per rollback point
+(:func:`esmigrate.rollback.auto_rollback` with a shared deadline and stop event), so N aliases
+take one window, not N, and an alias that turns unhealthy is noticed within ``consecutive``
+samples whichever alias it is.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from esmigrate.exceptions import DeployRolledBack, EsmigrateError, PreflightFailed
+from esmigrate.exceptions import ConfigError, DeployRolledBack, EsmigrateError, PreflightFailed
+
+if TYPE_CHECKING:
+    from esmigrate.rollback import MonitorReport
 
 
 @dataclass
@@ -47,6 +56,174 @@ class DeploymentLog:
         }
 
 
+#: A watch's body: ``(stop, deadline) -> report`` (see :func:`esmigrate.rollback.monitor`).
+WatchFn = Callable[[threading.Event, float], "MonitorReport"]
+
+
+@dataclass
+class _Watch:
+    """One rollback point watched in its own thread: the checks of all of its aliases (a
+    rollback moves them together, so one watch per point, never two rollbacks of one point)."""
+
+    point: str
+    aliases: list[str]
+    run: WatchFn
+    report: MonitorReport | None = None
+    #: The report of a tripped check, kept even when the rollback that follows raises.
+    tripped: MonitorReport | None = None
+    error: BaseException | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def outcome(self) -> str:
+        if self.error is not None:
+            return "failed"
+        if self.report is None:
+            return "interrupted"  # still running when a second Ctrl-C abandoned it
+        if self.report.rollback is not None:
+            return "rolled back"
+        if self.report.stopped:
+            return "stopped"
+        return "healthy" if self.report.healthy else "unhealthy"
+
+    def entries(self) -> list[dict[str, Any]]:
+        """One log entry per alias: every alias's outcome is recorded."""
+        report = self.report or self.tripped
+        error = None
+        if self.error is not None:
+            message = getattr(self.error, "message", None) or str(self.error)
+            error = f"{type(self.error).__name__}: {message}"
+        return [
+            {
+                "alias": alias,
+                "point": self.point,
+                "outcome": self.outcome,
+                "reason": error or (report.reason if report is not None else "not sampled"),
+                "error": error,
+                "report": None if report is None else report.as_dict(),
+            }
+            for alias in self.aliases
+        ]
+
+
+def _join(watches: Sequence[_Watch]) -> None:
+    # join() with a timeout keeps the main thread responsive to Ctrl-C on every platform.
+    for watch in watches:
+        while watch.thread is not None and watch.thread.is_alive():
+            watch.thread.join(0.25)
+
+
+def _watch_together(watches: Sequence[_Watch], duration: float, say: Callable[[str], None]) -> None:
+    """Run every watch in its own thread, all within one window of ``duration`` seconds.
+
+    A watch that rolls its point back ends; the others go on until the window ends. A watch
+    that raises sets the shared stop event (the others end before their next round, a rollback
+    already running finishes) and, once all have ended, its exception is raised here (others'
+    are added as notes, and every one is in the watches). Ctrl-C does the same and re-raises
+    :class:`KeyboardInterrupt`; a second Ctrl-C stops waiting at once (the threads are
+    daemons; a rollback cut short is completed by running ``esmigrate rollback POINT``).
+    """
+    stop = threading.Event()
+    failed: list[_Watch] = []
+    lock = threading.Lock()
+
+    def run(watch: _Watch, deadline: float) -> None:
+        try:
+            watch.report = watch.run(stop, deadline)
+        except BaseException as exc:  # raised again in the calling thread, below
+            watch.error = exc
+            with lock:
+                failed.append(watch)
+            stop.set()
+
+    deadline = time.monotonic() + duration
+    try:
+        for watch in watches:
+            watch.thread = threading.Thread(
+                target=run, args=(watch, deadline), name=f"monitor {watch.point}", daemon=True
+            )
+            watch.thread.start()
+        _join(watches)
+    except BaseException as exc:
+        stop.set()
+        if isinstance(exc, KeyboardInterrupt):
+            say(
+                "Interrupted: stopping the health watch; a rollback already running finishes "
+                "first (Ctrl-C again to stop waiting; `esmigrate rollback POINT` completes it)."
+            )
+        _join(watches)
+        raise
+    if failed:
+        first = failed[0].error
+        assert first is not None
+        for other in failed[1:]:
+            first.add_note(f"also failed, watching {other.point}: {other.error!r}")
+        raise first
+
+
+def _point_reverse(point: Any, reverse_rules: dict[str, str], transforms: dict[str, Any]) -> Any:
+    refs = {reverse_rules[a] for a in point.aliases if a in reverse_rules}
+    if len(refs) > 1:
+        raise ConfigError(
+            f"--reverse-rules names {len(refs)} different transforms ({', '.join(sorted(refs))}) "
+            f"for the aliases of rollback point {point.name}, which are rolled back together.",
+            hint="Give one of its aliases ({}) the downgrade transform.".format(
+                ", ".join(point.aliases)
+            ),
+        )
+    return transforms[refs.pop()] if refs else None
+
+
+def _point_watch(
+    cluster: Any,
+    config: Any,
+    point: Any,
+    reverse: Any,
+    *,
+    duration: float,
+    interval: float,
+    say: Callable[[str], None],
+) -> _Watch:
+    """The watch of rollback ``point``: the standard checks of each of its aliases (read now,
+    so a missing point fails before the window), rolling the point back when one trips."""
+    from esmigrate.rollback import alias_checks, auto_rollback
+
+    aliases = list(point.aliases)
+    checks = [
+        check
+        for alias in aliases
+        for check in alias_checks(
+            cluster, alias, point=point.name, state_index=config.history_index, qualify=True
+        )
+    ]
+
+    def on_sample(sample: Any) -> None:
+        if not sample.ok:
+            say(f"{sample.check}: {sample.detail}")
+
+    def on_unhealthy(report: MonitorReport) -> None:
+        watch.tripped = report
+        say(f"{', '.join(aliases)}: {report.reason}; rolling back to {point.name}")
+
+    def run(stop: threading.Event, deadline: float) -> MonitorReport:
+        return auto_rollback(
+            cluster,
+            point.name,
+            checks,
+            state_index=config.history_index,
+            duration=duration,
+            interval=interval,
+            reverse_transform=reverse,
+            on_sample=on_sample,
+            on_unhealthy=on_unhealthy,
+            deadline=deadline,
+            stop=stop,
+        )
+
+    watch = _Watch(point.name, aliases, run)
+    return watch
+
+
 def deploy(
     config: Any,
     target: str = "head",
@@ -64,13 +241,24 @@ def deploy(
        :class:`PreflightFailed` before anything is written;
     2. ``upgrade``: every blue-green ``op.migrate`` records the rollback point
        ``before-<revision>-<alias>`` at its cut-over (the old index, kept);
-    3. with ``monitor_seconds``: each migrated alias is watched (cluster health, a search probe,
-       its document count against the point); a failure rolls it back to its point, carrying
-       writes made since the cut-over back through ``reverse_rules[alias]`` (``module:attr``),
-       and raises :class:`DeployRolledBack`;
+    3. with ``monitor_seconds``: every migrated alias is watched at the same time, in one
+       window of ``monitor_seconds`` (its health, a search probe through it, its document
+       count against the point; one thread per rollback point, the checks named
+       ``<alias>/<check>``). A check failing ``consecutive`` (3) samples in a row rolls that
+       alias's point back, carrying writes made since the cut-over back through
+       ``reverse_rules[alias]`` (``module:attr``); the other aliases keep being watched until
+       the window ends (each may be rolled back in turn). Then, if any was rolled back,
+       :class:`DeployRolledBack` names each one, its check and why; the others keep the new
+       index. An exception in a watch (e.g. a rollback refused with
+       :class:`~esmigrate.exceptions.WritesAtRisk`) stops the other watches and is raised;
+       so is Ctrl-C (a rollback already running finishes first);
     4. retention: rollback points beyond the newest ``keep`` are deleted, with the indices only
        they kept;
-    5. the log goes to the history index (``kind: deployment``), whatever the outcome.
+    5. the log goes to the history index (``kind: deployment``), whatever the outcome; its
+       ``monitor`` step records every alias's outcome (``healthy``, ``rolled back``,
+       ``stopped``, ``failed``, ``interrupted``), the reason and the report.
+
+    ``reverse_rules`` are loaded first: a bad reference fails before anything is written.
     """
     from esmigrate import command
     from esmigrate.cluster import connect
@@ -78,6 +266,8 @@ def deploy(
     from esmigrate.runtime import HistoryStore
 
     say = reporter or (lambda _line: None)
+    rules = dict(reverse_rules or {})
+    transforms = {ref: command.load_transform(config, ref) for ref in set(rules.values())}
     log = DeploymentLog(target=target)
     try:
         began = time.monotonic()
@@ -105,50 +295,72 @@ def deploy(
                 for p in list_points(cluster, state_index=config.history_index)
                 if p.name.startswith(prefixes)
             ]
-        log.step("rollback points", time.monotonic(), points=[p.name for p in points])
+            log.step("rollback points", time.monotonic(), points=[p.name for p in points])
 
-        if monitor_seconds > 0:
-            for point in points:
-                for alias in point.aliases:
-                    began = time.monotonic()
-                    say(
-                        f"monitoring {alias} for {monitor_seconds:.0f}s (rollback point {point.name})"
-                    )
-                    watched = command.monitor(
+            if monitor_seconds > 0 and points:
+                watches = [
+                    _point_watch(
+                        cluster,
                         config,
-                        alias,
-                        rollback_to=point.name,
+                        point,
+                        _point_reverse(point, rules, transforms),
                         duration=monitor_seconds,
                         interval=interval,
-                        reverse_rules=(reverse_rules or {}).get(alias),
+                        say=say,
                     )
-                    entry = log.step(
+                    for point in points
+                ]
+                aliases = [a for w in watches for a in w.aliases]
+                say(f"monitoring {', '.join(aliases)} for {monitor_seconds:g}s, all at once")
+                began = time.monotonic()
+                try:
+                    _watch_together(watches, monitor_seconds, say)
+                finally:
+                    log.step(
                         "monitor",
                         began,
-                        alias=alias,
-                        point=point.name,
-                        healthy=watched["healthy"],
-                        report=watched,
+                        window=monitor_seconds,
+                        interval=interval,
+                        healthy=all(w.outcome == "healthy" for w in watches),
+                        aliases=[e for w in watches for e in w.entries()],
                     )
-                    if not watched["healthy"]:
-                        log.outcome = "rolled back"
-                        raise DeployRolledBack(
-                            f"{alias} failed the health check {watched.get('failed_check')!r} after the "
-                            f"migration and was rolled back to {point.name}.",
-                            log=log.as_dict(),
-                            hint="The aliases point to the old index again, with the writes made since "
-                            "the cut-over carried back. Fix the cause, then `esmigrate repair` and deploy again.",
-                        ) from None
-                    del entry["report"]["samples"]
+                rolled = [w for w in watches if w.outcome == "rolled back"]
+                for watch in watches:
+                    say(f"{', '.join(watch.aliases)}: {watch.outcome}")
+                if rolled:
+                    log.outcome = "rolled back"
+                    kept = [a for w in watches if w not in rolled for a in w.aliases]
+                    raise DeployRolledBack(
+                        "After the migration, "
+                        + "; ".join(
+                            f"{', '.join(w.aliases)} failed a health check and "
+                            f"{'was' if len(w.aliases) == 1 else 'were'} rolled back to "
+                            f"{w.point} ({w.report.reason if w.report else ''})"
+                            for w in rolled
+                        )
+                        + (
+                            f". {', '.join(kept)} stayed healthy for the whole window and "
+                            "keep the new index."
+                            if kept
+                            else "."
+                        ),
+                        log=log.as_dict(),
+                        hint="The rolled-back aliases point to the old index again, with the writes made "
+                        "since the cut-over carried back. Fix the cause, then `esmigrate repair` and "
+                        "deploy again.",
+                    ) from None
 
         began = time.monotonic()
         cleaned = command.rollback_point_cleanup(config, keep=keep)
         log.step("cleanup", began, **{k: v for k, v in cleaned.items() if k != "plan"})
         log.outcome = "done"
         return log.as_dict()
-    except EsmigrateError:
+    except Exception:
         if log.outcome == "running":
             log.outcome = "failed"
+        raise
+    except KeyboardInterrupt:
+        log.outcome = "interrupted"
         raise
     finally:
         try:

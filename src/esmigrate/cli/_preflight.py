@@ -34,7 +34,7 @@ def preflight(state: AppState, target: str, snapshot_repository: str | None) -> 
 @cli.command()
 @click.argument("target", default="head")
 @click.option("--monitor", "monitor_seconds", type=float, default=0.0, show_default=True,
-              help="Watch each migrated alias this many seconds; roll back on a failed check.")  # fmt: skip
+              help="Watch every migrated alias, all at once, this many seconds; roll back one whose check keeps failing.")  # fmt: skip
 @click.option(
     "--interval", type=float, default=5.0, show_default=True, help="Seconds between health samples."
 )

@@ -5,7 +5,8 @@
 - :func:`rollback` moves the aliases back, carrying writes made since the cut-over back through a
   reverse transform (or refusing, or discarding them when told to).
 - :func:`cleanup` deletes old points and what only they reference.
-- :func:`monitor` / :func:`auto_rollback` watch real health signals and roll back on failure.
+- :func:`monitor` / :func:`auto_rollback` watch real health signals and roll back on failure
+  (:func:`alias_checks`: the standard checks of an alias after a cut-over).
 """
 
 from esmigrate.rollback._cleanup import CleanupReport, cleanup
@@ -18,6 +19,7 @@ from esmigrate.rollback._monitor import (
     Sample,
     SearchProbe,
     SearchRejections,
+    alias_checks,
     auto_rollback,
     monitor,
 )
@@ -43,6 +45,7 @@ __all__ = [
     "Sample",
     "SearchProbe",
     "SearchRejections",
+    "alias_checks",
     "auto_rollback",
     "cleanup",
     "create_point",

@@ -5,15 +5,21 @@ through the alias, a count, the node's search statistics, or a callable of yours
 fails ``consecutive`` samples in a row makes the monitor unhealthy: :func:`monitor` calls
 ``on_unhealthy`` with the report; :func:`auto_rollback` rolls back to a point (carrying writes
 made since the cut-over back through the reverse transform) and returns why.
+
+Several monitors can share one window: give them the same ``deadline`` (a ``time.monotonic()``
+value) and ``stop`` event, and run each in its own thread (``esmigrate deploy`` does, one per
+rollback point). Setting ``stop`` ends every one of them at its next round.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from esmigrate.cluster import Cluster
@@ -198,9 +204,56 @@ def as_check(check: Check | Callable[[Cluster], bool | Sample]) -> Check:
     return CallableCheck(fn, getattr(fn, "__name__", "custom"))
 
 
+def alias_checks(
+    cluster: Cluster,
+    alias: str,
+    *,
+    point: str | None = None,
+    state_index: str = ".esmigrate",
+    query: Mapping[str, Any] | None = None,
+    max_error_rate: float = 0.0,
+    max_latency_ms: float | None = None,
+    max_drop: float | None = 0.1,
+    yellow_ok: bool = True,
+    qualify: bool = False,
+) -> list[Check]:
+    """The standard checks of ``alias`` after a cut-over: its health (:class:`ClusterHealth`),
+    a search probe through it (:class:`SearchProbe`) and, with ``point`` and ``max_drop``, its
+    document count against the point (:class:`DocCountDrop`; the point is read now, so a wrong
+    name fails here). ``qualify`` names them ``<alias>/<check>`` so that the checks of several
+    aliases can share one monitor."""
+    checks: list[Check] = [
+        ClusterHealth(alias, yellow_ok=yellow_ok),
+        SearchProbe(
+            alias,
+            dict(query or {"query": {"match_all": {}}}),
+            max_error_rate=max_error_rate,
+            max_latency_ms=max_latency_ms,
+        ),
+    ]
+    if point is not None and max_drop is not None:
+        checks.append(
+            DocCountDrop.from_point(
+                cluster, point, alias, state_index=state_index, max_drop=max_drop
+            )
+        )
+    if qualify:
+        for check in checks:
+            check.name = f"{alias}/{check.name}"
+    return checks
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
 @dataclass
 class MonitorReport:
-    """How a monitoring window ended; ``failed`` holds the samples of the check that tripped."""
+    """How a monitoring window ended; ``failed`` holds the samples of the check that tripped.
+
+    ``healthy`` means no check tripped; ``stopped`` that the ``stop`` event ended the watch
+    before the window did (healthy until then). ``started_at``/``ended_at`` (UTC, ISO 8601)
+    are when the first round began and when the watch ended."""
 
     healthy: bool
     samples: int
@@ -209,9 +262,14 @@ class MonitorReport:
     failed: list[Sample] = field(default_factory=list)
     last: dict[str, Sample] = field(default_factory=dict)
     rollback: RollbackResult | None = None
+    stopped: bool = False
+    started_at: str = ""
+    ended_at: str = ""
 
     @property
     def reason(self) -> str:
+        if self.healthy and self.stopped:
+            return f"stopped after {self.seconds:.1f} s, healthy until then"
         if self.healthy:
             return "healthy for the whole window"
         details = "; ".join(s.detail for s in self.failed[-3:])
@@ -220,8 +278,11 @@ class MonitorReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "healthy": self.healthy,
+            "stopped": self.stopped,
             "samples": self.samples,
             "seconds": round(self.seconds, 3),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
             "failed_check": self.failed_check,
             "reason": self.reason,
             "failed": [s.as_dict() for s in self.failed],
@@ -239,11 +300,18 @@ def monitor(
     consecutive: int = 3,
     on_unhealthy: Callable[[MonitorReport], None] | None = None,
     on_sample: Callable[[Sample], None] | None = None,
+    deadline: float | None = None,
+    stop: threading.Event | None = None,
 ) -> MonitorReport:
     """Sample every check each ``interval`` seconds for ``duration`` seconds.
 
     When one check fails ``consecutive`` samples in a row, stop, call ``on_unhealthy`` with the
     report and return it (``healthy=False``); otherwise return a healthy report at the end.
+
+    ``deadline`` (a ``time.monotonic()`` value) ends the window earlier when it comes first:
+    monitors given the same one share a window. Setting ``stop`` (from another thread) ends the
+    watch before the next round, with a healthy report marked ``stopped``. A check that raises
+    (rather than returning a failed sample) ends the watch with that exception.
     """
     if consecutive < 1 or interval < 0 or duration < 0:
         raise RollbackError(
@@ -253,11 +321,35 @@ def monitor(
     items = [as_check(c) for c in checks]
     if not items:
         raise RollbackError("monitor needs at least one check.", hint="Pass checks=[...].")
+    names = [c.name for c in items]
+    if len(set(names)) != len(names):
+        raise RollbackError(
+            f"monitor needs distinct check names, got {names}.",
+            hint="Give each check its own name (e.g. alias_checks(..., qualify=True)).",
+        )
+    # Sleeping on an event lets a stop end the wait at once.
+    waiter = stop if stop is not None else threading.Event()
     streaks: dict[str, list[Sample]] = {c.name: [] for c in items}
     last: dict[str, Sample] = {}
     t0 = time.monotonic()
+    end = t0 + duration if deadline is None else min(t0 + duration, deadline)
+    started_at = _now()
     rounds = 0
+
+    def report(healthy: bool, **kwargs: Any) -> MonitorReport:
+        return MonitorReport(
+            healthy,
+            rounds,
+            time.monotonic() - t0,
+            last=dict(last),
+            started_at=started_at,
+            ended_at=_now(),
+            **kwargs,
+        )
+
     while True:
+        if waiter.is_set():
+            return report(True, stopped=True)
         rounds += 1
         for check in items:
             sample = check.sample(cluster)
@@ -270,15 +362,13 @@ def monitor(
                 continue
             streak.append(sample)
             if len(streak) >= consecutive:
-                report = MonitorReport(
-                    False, rounds, time.monotonic() - t0, check.name, list(streak), dict(last)
-                )
+                unhealthy = report(False, failed_check=check.name, failed=list(streak))
                 if on_unhealthy is not None:
-                    on_unhealthy(report)
-                return report
-        if time.monotonic() - t0 + interval > duration:
-            return MonitorReport(True, rounds, time.monotonic() - t0, last=dict(last))
-        time.sleep(interval)
+                    on_unhealthy(unhealthy)
+                return unhealthy
+        if time.monotonic() + interval > end:
+            return report(True)
+        waiter.wait(interval)
 
 
 def auto_rollback(
@@ -295,11 +385,16 @@ def auto_rollback(
     discard_writes: bool = False,
     on_sample: Callable[[Sample], None] | None = None,
     on_progress: ProgressCallback | None = None,
+    on_unhealthy: Callable[[MonitorReport], None] | None = None,
+    deadline: float | None = None,
+    stop: threading.Event | None = None,
 ) -> MonitorReport:
-    """Monitor (see :func:`monitor`); on a failure, roll back to ``point`` and return the report
-    with ``rollback`` set. The point is looked up first, so a wrong name fails before the watch.
+    """Monitor (see :func:`monitor`, also for ``deadline`` and ``stop``); on a failure, call
+    ``on_unhealthy`` with the report, roll back to ``point`` and return the report with
+    ``rollback`` set. The point is looked up first, so a wrong name fails before the watch.
     A rollback that would drop writes without a reverse transform raises
-    :class:`~esmigrate.exceptions.WritesAtRisk` (nothing is changed)."""
+    :class:`~esmigrate.exceptions.WritesAtRisk` (nothing is changed). A rollback that has begun
+    is not interrupted by ``stop``: it ends with the aliases back on the point."""
     get_point(cluster, point, state_index=state_index)
     report = monitor(
         cluster,
@@ -307,7 +402,10 @@ def auto_rollback(
         duration=duration,
         interval=interval,
         consecutive=consecutive,
+        on_unhealthy=on_unhealthy,
         on_sample=on_sample,
+        deadline=deadline,
+        stop=stop,
     )
     if not report.healthy:
         report.rollback = rollback(
