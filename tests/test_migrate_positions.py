@@ -12,6 +12,7 @@ import pytest
 
 from esmigrate.cluster import Cluster
 from esmigrate.migrate._positions import Positions
+from esmigrate.migrate._shards import checkpoints
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +159,37 @@ def test_dead_lettered_documents_do_not_hide_a_deleted_one(
     assert stats.deleted == 1
     assert stale not in ids_of(cluster, target)
     assert ids_of(cluster, target) == ids_of(cluster, source) - {rejected}
+
+
+def test_a_cancelled_pass_stops_at_the_next_page_and_resumes_from_its_cursors(
+    cluster: Cluster, prefix: str, docs: list[tuple[str, str | None]]
+) -> None:
+    import threading
+
+    from esmigrate.exceptions import MigrationCancelled
+
+    source, target = f"{prefix}-o", f"{prefix}-n"
+    create(cluster, source, 1)
+    create(cluster, target, 1)
+    load(cluster, source, docs[:5000])
+    copy(cluster, source, target)
+    cancel = threading.Event()
+    positions = Positions(
+        cluster,
+        source=source,
+        target=target,
+        name=f"{prefix}-n-positions",
+        page=500,
+        parallelism=1,
+        cancel=cancel,
+    )
+    positions.create()
+    cursors: dict[int, int] = {}
+    with pytest.raises(MigrationCancelled):
+        positions.record({}, on_cursor=cursors.__setitem__, on_progress=lambda _stats: cancel.set())
+    assert 0 <= cursors[0] < max(checkpoints(cluster, target).values())
+    cancel.clear()
+    _, rest = positions.record(cursors)  # resumes where the cancelled pass stopped
+    assert 0 < rest.checked < 5000
+    delete(cluster, source, docs[:3])
+    assert positions.reconcile().deleted == 3

@@ -966,6 +966,7 @@ class BlueGreen:
             parallelism=self.parallelism,
             page=max(self.page_size, 1000),
             keep=self.keep,
+            cancel=self.cancel,
         )
 
     def _refuse_if_live(self, state: Checkpoint) -> None:

@@ -178,6 +178,7 @@ class Incremental:
             name=positions_name(target),
             parallelism=self.parallelism,
             page=max(self.page_size, 1000),
+            cancel=self.cancel,
         )
         after = {int(k): int(v) for k, v in (state.data.get("positions") or {}).items()}
         if state.data.get("positions_source") != source or not positions.exists():

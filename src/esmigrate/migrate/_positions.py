@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 
 from esmigrate.cluster import Cluster, iter_bulk_errors
-from esmigrate.exceptions import RequestError
+from esmigrate.exceptions import MigrationCancelled, RequestError
 from esmigrate.migrate._shards import checkpoints, max_seq_nos, scan
 
 #: Ranges whose counts are at most this are listed and compared id by id.
@@ -96,6 +96,7 @@ class Positions:
         page: int = 2000,
         leaf: int = LEAF,
         keep: Collection[tuple[str, str | None]] = (),
+        cancel: threading.Event | None = None,
     ) -> None:
         self.cluster = cluster
         self.source = source
@@ -107,6 +108,7 @@ class Positions:
         # Documents of N to keep although O lacks them (a rollback keeps what the forward
         # migration dead-lettered). They get no position, so the counts never see them.
         self.keep = frozenset(keep)
+        self.cancel = cancel
         self._lock = threading.Lock()
 
     # -- the index -------------------------------------------------------------------------------
@@ -152,6 +154,8 @@ class Positions:
         self.cluster.refresh(self.target)
         upto = checkpoints(self.cluster, self.target)
         stats = PassStats()
+        # Workers stop at their next page when this is set: on cancel, Ctrl-C or a failure.
+        halt = threading.Event()
 
         def work(shard: int) -> None:
             for hits, cursor in scan(
@@ -173,11 +177,20 @@ class Positions:
                         on_progress(stats)
                 if on_cursor is not None:
                     on_cursor(shard, cursor)
+                if halt.is_set() or (self.cancel is not None and self.cancel.is_set()):
+                    return
 
         shards = [s for s in sorted(upto) if after.get(s, -1) < upto[s]]
         with ThreadPoolExecutor(max_workers=max(1, min(self.parallelism, len(shards)))) as pool:
-            for future in [pool.submit(work, s) for s in shards]:
-                future.result()
+            futures = [pool.submit(work, s) for s in shards]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                halt.set()
+                raise
+        if self.cancel is not None and self.cancel.is_set():
+            raise MigrationCancelled("The migration was cancelled.", hint="Run it again to resume.")
         self.cluster.refresh(self.name)
         if stats.deleted:
             self.cluster.refresh(self.target)
@@ -189,19 +202,13 @@ class Positions:
         lines: list[bytes] = []
         stale: list[dict[str, Any]] = []
         for h, doc in zip(hits, found, strict=True):
-            key = position_key(h["_id"], h.get("_routing"))
+            ref = (h["_id"], h.get("_routing"))
             if doc.get("found"):
-                lines.append(orjson.dumps({"index": {"_index": self.name, "_id": key}}))
-                lines.append(
-                    orjson.dumps(
-                        {"id": h["_id"], "routing": h.get("_routing"), "seq": doc["_seq_no"]}
-                    )
-                )
-            elif (h["_id"], h.get("_routing")) in self.keep:
-                lines.append(orjson.dumps({"delete": {"_index": self.name, "_id": key}}))
-            else:
+                lines += self._place(*ref, doc["_seq_no"])
+                continue
+            lines.append(self._unplace(*ref))
+            if ref not in self.keep:
                 stale.append(h)
-                lines.append(orjson.dumps({"delete": {"_index": self.name, "_id": key}}))
         self._bulk(lines)
         return self._delete_stale(stale) if stale else 0
 
@@ -214,11 +221,7 @@ class Positions:
             lines: list[bytes] = []
             for (doc_id, routing), doc in zip(batch, self._mget_source(batch), strict=True):
                 if doc.get("found"):
-                    key = position_key(doc_id, routing)
-                    lines.append(orjson.dumps({"index": {"_index": self.name, "_id": key}}))
-                    lines.append(
-                        orjson.dumps({"id": doc_id, "routing": routing, "seq": doc["_seq_no"]})
-                    )
+                    lines += self._place(doc_id, routing, doc["_seq_no"])
             self._bulk(lines)
             batch.clear()
 
@@ -346,15 +349,11 @@ class Positions:
         refs = [(s["id"], s.get("routing")) for s in suspects]
         lines: list[bytes] = []
         for (doc_id, routing), doc in zip(refs, self._mget_source(refs), strict=True):
-            key = position_key(doc_id, routing)
             if doc.get("found"):
                 # Changed in O since its check (only while O takes writes): move its position.
-                lines.append(orjson.dumps({"index": {"_index": self.name, "_id": key}}))
-                lines.append(
-                    orjson.dumps({"id": doc_id, "routing": routing, "seq": doc["_seq_no"]})
-                )
+                lines += self._place(doc_id, routing, doc["_seq_no"])
             else:
-                lines.append(orjson.dumps({"delete": {"_index": self.name, "_id": key}}))
+                lines.append(self._unplace(doc_id, routing))
                 meta = {"_index": self.target, **_ref(doc_id, routing)}
                 lines.append(orjson.dumps({"delete": meta}))
         result = self._bulk(lines)
@@ -369,6 +368,18 @@ class Positions:
             stats.deleted += deleted
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _place(self, doc_id: str, routing: str | None, seq: int) -> list[bytes]:
+        """The bulk lines recording that this document of N has position ``seq`` in O."""
+        key = position_key(doc_id, routing)
+        return [
+            orjson.dumps({"index": {"_index": self.name, "_id": key}}),
+            orjson.dumps({"id": doc_id, "routing": routing, "seq": seq}),
+        ]
+
+    def _unplace(self, doc_id: str, routing: str | None) -> bytes:
+        key = position_key(doc_id, routing)
+        return orjson.dumps({"delete": {"_index": self.name, "_id": key}})
 
     def _mget_source(self, refs: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
         if not refs:
