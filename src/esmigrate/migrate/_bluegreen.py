@@ -799,13 +799,18 @@ class BlueGreen:
     def _cut_over(self, state: Checkpoint) -> None:
         t0 = time.monotonic()
         self._catch_up(state)
-        # The first position pass checks all of N (it takes a while: catch up again after it);
-        # the second checks what those rounds wrote. Then most deletes are taken out before the
-        # block, and under it only the last window's are left to find.
+        # The first position pass checks all of N, which takes a while; then rounds, a pass over
+        # what they wrote and a reconciliation repeat while they keep finding deletes, so that
+        # under the block only the last short window's writes and deletes are left.
         self._record_positions(state)
-        self._catch_up(state)
-        self._record_positions(state)
-        self._reconcile(state, exact=False)
+        previous = None
+        for _ in range(5):
+            self._catch_up(state)
+            self._record_positions(state)
+            found = self._reconcile(state, exact=False)
+            if found <= 10 or (previous is not None and found >= previous):
+                break
+            previous = found
         self._check_failures(state)
         self._phase_time(state, "catchup", time.monotonic() - t0)
         self._prepare_scratch(state)
@@ -1011,11 +1016,12 @@ class BlueGreen:
             reconciled_deletes=int(d.get("reconciled_deletes", 0)) + stats.deleted,
         )
 
-    def _reconcile(self, state: Checkpoint, *, exact: bool) -> None:
+    def _reconcile(self, state: Checkpoint, *, exact: bool) -> int:
         """Delete from N what O no longer has, found by range counts over the positions.
 
         ``exact``: under the write block, after the final round and its position pass.
-        Otherwise a best effort over the sequence numbers the last round covered.
+        Otherwise a best effort over the sequence numbers the last round covered. Returns the
+        number of documents deleted.
         """
         self._refuse_if_live(state)
         d = state.data
@@ -1034,6 +1040,7 @@ class BlueGreen:
         )
         self._deleted += stats.deleted
         state.save(reconciled_deletes=int(d.get("reconciled_deletes", 0)) + stats.deleted)
+        return stats.deleted
 
     # -- failures and validation ---------------------------------------------------------------
 

@@ -26,6 +26,7 @@ of deletes since the last pass (times the log of the index size), not with the i
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,19 +39,21 @@ from esmigrate.cluster import Cluster, iter_bulk_errors
 from esmigrate.exceptions import MigrationCancelled, RequestError
 from esmigrate.migrate._shards import checkpoints, max_seq_nos, scan
 
+log = logging.getLogger("esmigrate.migrate")
+
 #: Ranges whose counts are at most this are listed and compared id by id.
-LEAF = 500
+LEAF = 32
 #: A differing range is split into this many parts.
 FANOUT = 16
-#: Range counts per ``_msearch`` request (two searches each).
-COUNTS_PER_REQUEST = 100
+#: Ranges counted by one ``range`` aggregation.
+RANGES_PER_SEARCH = 4000
 
 _MAPPING = {
     "dynamic": "strict",
     "properties": {
         "id": {"type": "keyword", "index": False, "doc_values": False},
         "routing": {"type": "keyword", "index": False, "doc_values": False},
-        "seq": {"type": "long", "doc_values": False},
+        "seq": {"type": "long"},
     },
 }
 
@@ -256,116 +259,146 @@ class Positions:
         if copied is not None:
             bounds = {s: min(bounds[s], int(copied.get(s, -1)) + 1) for s in bounds}
         stats = PassStats()
+        counted = 0
         highest = max(bounds.values(), default=0)
         frontier = [(0, highest)] if highest > 0 else []
-        with ThreadPoolExecutor(max_workers=max(1, self.parallelism)) as pool:
-            while frontier:
-                split: list[tuple[int, int]] = []
-                leaves: list[tuple[int, int]] = []
-                counts = self._counts(frontier, bounds)
-                for (lo, hi), (in_p, in_o) in zip(frontier, counts, strict=True):
-                    if in_p == in_o:
-                        continue
-                    if max(in_p, in_o) <= self.leaf or hi - lo <= FANOUT:
-                        leaves.append((lo, hi))
-                        continue
-                    step = -(-(hi - lo) // FANOUT)
-                    split.extend((a, min(a + step, hi)) for a in range(lo, hi, step))
-                for future in [
-                    pool.submit(self._resolve, lo, hi, bounds, stats) for lo, hi in leaves
-                ]:
-                    future.result()
-                    if on_progress is not None:
-                        on_progress(stats)
-                frontier = split
+        while frontier:
+            split: list[tuple[int, int]] = []
+            leaves: list[tuple[int, int, int, int]] = []
+            counts = self._counts(frontier, bounds)
+            counted += len(frontier)
+            for (lo, hi), (in_p, in_o) in zip(frontier, counts, strict=True):
+                if in_p == in_o:
+                    continue
+                if max(in_p, in_o) <= self.leaf or hi - lo <= FANOUT:
+                    leaves.append((lo, hi, in_p, in_o))
+                    continue
+                step = -(-(hi - lo) // FANOUT)
+                split.extend((a, min(a + step, hi)) for a in range(lo, hi, step))
+            if leaves:
+                self._resolve(leaves, bounds, stats)
+                if on_progress is not None:
+                    on_progress(stats)
+            frontier = split
         if stats.deleted:
             self.cluster.refresh(self.target)
             self.cluster.refresh(self.name)
+        log.debug(
+            "reconciled %s: %d ranges counted, %d documents listed, %d deleted",
+            self.target,
+            counted,
+            stats.listed,
+            stats.deleted,
+        )
         return stats
-
-    def _source_ranges(
-        self, lo: int, hi: int, bounds: Mapping[int, int]
-    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """The searches of O's ``_seq_no`` in ``[lo, hi)`` under each shard's bound."""
-        if all(b >= hi for b in bounds.values()):
-            return [({"index": self.source}, _range("_seq_no", lo, hi))]
-        return [
-            (
-                {"index": self.source, "preference": f"_shards:{s}"},
-                _range("_seq_no", lo, min(hi, b)),
-            )
-            for s, b in sorted(bounds.items())
-            if b > lo
-        ]
 
     def _counts(
         self, ranges: list[tuple[int, int]], bounds: Mapping[int, int]
     ) -> list[tuple[int, int]]:
-        """(positions in P, documents in O) per range ``[lo, hi)`` of sequence numbers."""
+        """(positions in P, documents in O) per range ``[lo, hi)`` of sequence numbers.
+
+        One ``range`` aggregation per side (per shard of O when bounds apply): a search costs
+        the same for one range or thousands, so a level of the split is a single request.
+        """
         out: list[tuple[int, int]] = []
-        for start in range(0, len(ranges), COUNTS_PER_REQUEST):
-            searches: list[tuple[dict[str, Any], dict[str, Any]]] = []
-            sizes: list[int] = []
-            for lo, hi in ranges[start : start + COUNTS_PER_REQUEST]:
-                parts = self._source_ranges(lo, hi, bounds)
-                searches.append(({"index": self.name}, _range("seq", lo, hi)))
-                searches.extend(parts)
-                sizes.append(len(parts))
-            for search in searches:
-                search[1].update(size=0, track_total_hits=True)
-            totals = [int(r["hits"]["total"]["value"]) for r in self.cluster.msearch(searches)]
-            at = 0
-            for n in sizes:
-                out.append((totals[at], sum(totals[at + 1 : at + 1 + n])))
-                at += 1 + n
+        for start in range(0, len(ranges), RANGES_PER_SEARCH):
+            chunk = ranges[start : start + RANGES_PER_SEARCH]
+            searches: list[tuple[dict[str, Any], dict[str, Any]]] = [
+                ({"index": self.name}, _range_counts("seq", chunk))
+            ]
+            if all(b >= chunk[-1][1] for b in bounds.values()):
+                searches.append(({"index": self.source}, _range_counts("_seq_no", chunk)))
+            else:
+                for shard, bound in sorted(bounds.items()):
+                    body = _range_counts("_seq_no", chunk)
+                    body["query"] = {"range": {"_seq_no": {"lt": bound}}}
+                    searches.append(
+                        ({"index": self.source, "preference": f"_shards:{shard}"}, body)
+                    )
+            responses = self.cluster.msearch(searches)
+            sides = [r["aggregations"]["r"]["buckets"] for r in responses]
+            for i in range(len(chunk)):
+                key = str(i)
+                out.append(
+                    (
+                        int(sides[0][key]["doc_count"]),
+                        sum(int(side[key]["doc_count"]) for side in sides[1:]),
+                    )
+                )
         return out
 
-    def _resolve(self, lo: int, hi: int, bounds: Mapping[int, int], stats: PassStats) -> None:
-        """Compare one small range id by id; delete from N what O does not have."""
-        searches: list[tuple[dict[str, Any], dict[str, Any]]] = [
-            ({"index": self.name}, _range("seq", lo, hi))
-        ]
-        searches.extend(self._source_ranges(lo, hi, bounds))
-        for header, body in searches:
-            body.update(size=10_000, track_total_hits=False)
-            if header["index"] == self.source:
-                body.update(_source=False, seq_no_primary_term=True)
-        responses = self.cluster.msearch(searches)
-        in_p = responses[0]["hits"]["hits"]
-        in_o = [h for r in responses[1:] for h in r["hits"]["hits"]]
-        with self._lock:
-            stats.listed += len(in_p) + len(in_o)
-        held = {(h["_id"], h.get("_routing"), int(h["_seq_no"])) for h in in_o}
-        suspects = [
-            p["_source"]
-            for p in in_p
-            if (p["_source"]["id"], p["_source"].get("routing"), int(p["_source"]["seq"]))
-            not in held
-        ]
-        with self._lock:
-            stats.checked += len(suspects)
-        if not suspects:
-            return
-        refs = [(s["id"], s.get("routing")) for s in suspects]
-        lines: list[bytes] = []
-        for (doc_id, routing), doc in zip(refs, self._mget_source(refs), strict=True):
-            if doc.get("found"):
-                # Changed in O since its check (only while O takes writes): move its position.
-                lines += self._place(doc_id, routing, doc["_seq_no"])
+    def _resolve(
+        self,
+        leaves: list[tuple[int, int, int, int]],
+        bounds: Mapping[int, int],
+        stats: PassStats,
+    ) -> None:
+        """Compare small ranges ``(lo, hi, in P, in O)`` id by id; delete from N what O does
+        not have. Batched: one ``_msearch`` lists many ranges (a search per side), one
+        ``_mget`` looks the suspects up, one ``_bulk`` applies the result."""
+        groups: list[list[tuple[int, int, int, int]]] = [[]]
+        for leaf in leaves:
+            group = groups[-1]
+            if group and (
+                len(group) >= 500
+                or sum(g[2] for g in group) + leaf[2] > 10_000
+                or sum(g[3] for g in group) + leaf[3] > 10_000
+            ):
+                groups.append([])
+            groups[-1].append(leaf)
+        refs: list[tuple[str, str | None]] = []
+        for group in groups:
+            spans = [(lo, hi) for lo, hi, _, _ in group]
+            searches: list[tuple[dict[str, Any], dict[str, Any]]] = [
+                (
+                    {"index": self.name},
+                    {"size": 10_000, "query": _any_range("seq", spans)},
+                )
+            ]
+            listed = {"size": 10_000, "_source": False, "seq_no_primary_term": True}
+            if all(b >= spans[-1][1] for b in bounds.values()):
+                searches.append(
+                    ({"index": self.source}, {**listed, "query": _any_range("_seq_no", spans)})
+                )
             else:
-                lines.append(self._unplace(doc_id, routing))
-                meta = {"_index": self.target, **_ref(doc_id, routing)}
-                lines.append(orjson.dumps({"delete": meta}))
-        result = self._bulk(lines)
-        deleted = sum(
-            1
-            for item in result.get("items", [])
-            if "delete" in item
-            and item["delete"].get("_index") == self.target
-            and item["delete"].get("result") == "deleted"
-        )
-        with self._lock:
-            stats.deleted += deleted
+                for shard, bound in sorted(bounds.items()):
+                    searches.append(
+                        (
+                            {"index": self.source, "preference": f"_shards:{shard}"},
+                            {**listed, "query": _any_range("_seq_no", spans, bound)},
+                        )
+                    )
+            for _, body in searches:
+                body["track_total_hits"] = False
+            responses = self.cluster.msearch(searches)
+            in_p = responses[0]["hits"]["hits"]
+            in_o = [h for r in responses[1:] for h in r["hits"]["hits"]]
+            stats.listed += len(in_p) + len(in_o)
+            held = {(h["_id"], h.get("_routing"), int(h["_seq_no"])) for h in in_o}
+            for p in in_p:
+                src = p["_source"]
+                if (src["id"], src.get("routing"), int(src["seq"])) not in held:
+                    refs.append((src["id"], src.get("routing")))
+        stats.checked += len(refs)
+        for start in range(0, len(refs), self.page):
+            chunk = refs[start : start + self.page]
+            lines: list[bytes] = []
+            for (doc_id, routing), doc in zip(chunk, self._mget_source(chunk), strict=True):
+                if doc.get("found"):
+                    # Changed in O since its check (only while O takes writes): move it.
+                    lines += self._place(doc_id, routing, doc["_seq_no"])
+                else:
+                    lines.append(self._unplace(doc_id, routing))
+                    meta = {"_index": self.target, **_ref(doc_id, routing)}
+                    lines.append(orjson.dumps({"delete": meta}))
+            result = self._bulk(lines)
+            stats.deleted += sum(
+                1
+                for item in result.get("items", [])
+                if "delete" in item
+                and item["delete"].get("_index") == self.target
+                and item["delete"].get("result") == "deleted"
+            )
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -434,5 +467,34 @@ class Positions:
         return deleted
 
 
-def _range(field: str, lo: int, hi: int) -> dict[str, Any]:
-    return {"query": {"range": {field: {"gte": lo, "lt": hi}}}}
+def _range_counts(field: str, ranges: list[tuple[int, int]]) -> dict[str, Any]:
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "aggs": {
+            "r": {
+                "range": {
+                    "field": field,
+                    "keyed": True,
+                    "ranges": [
+                        {"key": str(i), "from": lo, "to": hi} for i, (lo, hi) in enumerate(ranges)
+                    ],
+                }
+            }
+        },
+    }
+
+
+def _any_range(
+    field: str, spans: list[tuple[int, int]], below: int | None = None
+) -> dict[str, Any]:
+    """Documents whose ``field`` is in any of the ``[lo, hi)`` spans (and under ``below``)."""
+    query: dict[str, Any] = {
+        "bool": {
+            "should": [{"range": {field: {"gte": lo, "lt": hi}}} for lo, hi in spans],
+            "minimum_should_match": 1,
+        }
+    }
+    if below is not None:
+        query["bool"]["filter"] = [{"range": {field: {"lt": below}}}]
+    return query
