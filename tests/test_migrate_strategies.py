@@ -93,7 +93,9 @@ def test_transform_failures_are_dead_lettered_and_stop_the_cut_over(
     assert not is_write_blocked(cluster, source)
     cluster.refresh(f"{prefix}-dl")
     hits = cluster.search(f"{prefix}-dl", {"size": 100})["hits"]["hits"]
-    assert len(hits) == refused.value.failures
+    # The report counts those dead-lettered when the budget was checked; a task being
+    # cancelled may still add a few.
+    assert refused.value.failures <= len(hits) <= 20
     entry = hits[0]["_source"]
     # The original, before the transform touched it.
     assert entry["source"] == initial[entry["id"]]
