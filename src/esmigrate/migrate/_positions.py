@@ -19,8 +19,9 @@ With every document of O positioned as well (documents that were dead-lettered g
 too), ``count(P, seq in R) - count(O, _seq_no in R)`` is, for any range R of sequence numbers,
 the number of stale documents of N whose position is in R. :meth:`Positions.reconcile` counts
 both sides of the whole range, splits the ranges whose counts differ and lists only the small
-ones: two server-side counts per range visited, so the work under the block grows with the number
-of deletes since the last pass (times the log of the index size), not with the index.
+ones. Counting is one ``range`` aggregation per side for a whole level of ranges, listing one
+search per side for all the small ranges, so the work under the block grows with the number of
+deletes since the last pass (times the log of the index size), not with the index.
 """
 
 from __future__ import annotations
