@@ -990,7 +990,9 @@ class BlueGreen:
         d = state.data
         positions = self._positions(state)
         after = {int(k): int(v) for k, v in (d.get("positions") or {}).items()}
-        if not positions.exists():
+        if not after or not positions.exists():
+            # A first pass starts from an empty index (not from what an abandoned run left).
+            positions.drop()
             positions.create()
             after = {}
         cursors = dict(after)
