@@ -1,5 +1,6 @@
 """Connection layer: :func:`connect` gives a :class:`Cluster`, the one interface to either engine."""
 
+from esmigrate.cluster import _json as exact_json
 from esmigrate.cluster._cluster import (
     SUPPORTED,
     Cluster,
@@ -15,6 +16,7 @@ __all__ = [
     "Cluster",
     "Engine",
     "connect",
+    "exact_json",
     "iter_bulk_errors",
     "parse_engine",
     "server_reason",

@@ -22,6 +22,7 @@ import opensearchpy
 import orjson
 from elasticsearch.serializer import OrjsonSerializer
 
+from esmigrate.cluster import _json as exact_json
 from esmigrate.cluster._errors import server_reason, translate
 from esmigrate.config import ConnectionSettings
 from esmigrate.exceptions import (
@@ -60,12 +61,22 @@ class _OrjsonOpenSearchSerializer(opensearchpy.JSONSerializer):
     """orjson for opensearch-py: several times faster than the stdlib on large pages."""
 
     def loads(self, s: str | bytes) -> Any:
-        return orjson.loads(s)
+        return exact_json.loads(s)
 
     def dumps(self, data: Any) -> str | bytes:
         if isinstance(data, (str, bytes)):
             return data
-        return orjson.dumps(data, default=self.default)
+        return exact_json.dumps(data, default=self.default)
+
+
+class _OrjsonElasticsearchSerializer(OrjsonSerializer):
+    """The elasticsearch client's orjson serializer, with integers beyond 64 bits kept exact."""
+
+    def json_loads(self, data: bytes) -> Any:
+        return exact_json.loads(data)
+
+    def json_dumps(self, data: Any) -> bytes:
+        return exact_json.dumps(data, default=self.default)
 
 
 def parse_engine(info: Mapping[str, Any]) -> Engine:
@@ -444,7 +455,7 @@ def _elasticsearch_client(settings: ConnectionSettings) -> Any:
         "max_retries": settings.max_retries,
         "retry_on_timeout": False,  # see _opensearch_client
         "retry_on_status": (),
-        "serializer": OrjsonSerializer(),
+        "serializer": _OrjsonElasticsearchSerializer(),
         "verify_certs": settings.verify_certs,
         "ssl_show_warn": settings.verify_certs,
     }

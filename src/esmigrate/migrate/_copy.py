@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from esmigrate.cluster import Cluster, iter_bulk_errors, server_reason
+from esmigrate.cluster import Cluster, exact_json, iter_bulk_errors, server_reason
 from esmigrate.exceptions import (
     MigrationCancelled,
     NotFoundError,
@@ -91,7 +91,7 @@ class DeadLetters:
             lines.append(
                 orjson.dumps({"index": {"_index": self.index, "_id": self.entry_id(entry["id"])}})
             )
-            lines.append(orjson.dumps(entry, default=str))
+            lines.append(exact_json.dumps(entry, default=str))
         if not lines:
             return 0
         result = self.cluster.bulk(b"\n".join(lines) + b"\n")
@@ -212,7 +212,7 @@ class CopyStats:
 
 def _deep_copy(value: Any) -> Any:
     # The transform may mutate its argument; the dead letter must keep the original.
-    return orjson.loads(orjson.dumps(value))
+    return exact_json.loads(exact_json.dumps(value))
 
 
 def _backoff(attempt: int) -> float:
@@ -329,7 +329,7 @@ class PipelineCopier:
                 meta: dict[str, Any] = {"_index": self.target, "_id": doc_id}
                 if hit.get("_routing") is not None:
                     meta["routing"] = hit["_routing"]
-                action = orjson.dumps({"index": meta}) + b"\n" + orjson.dumps(doc) + b"\n"
+                action = orjson.dumps({"index": meta}) + b"\n" + exact_json.dumps(doc) + b"\n"
                 actions.append(action)
                 originals.append((doc_id, src, hit.get("_routing")))
                 size += len(action)

@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, exact_json
 from esmigrate.exceptions import EsmigrateError, RequestError, TransformError
 from esmigrate.testing._cluster import delete_prefixed, unique_prefix
 from esmigrate.transform._json import json_identical
@@ -102,7 +102,7 @@ def _compare_batch(
     lines: list[bytes] = []
     for doc_id, doc in docs:
         lines.append(orjson.dumps({"index": {"_index": source, "_id": doc_id}}))
-        lines.append(orjson.dumps(doc))
+        lines.append(exact_json.dumps(doc))
     cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")
     # One document at a time would be slow; one _reindex for the batch stops at the first
     # failure. So: reindex the batch, and on a failure, redo it document by document.

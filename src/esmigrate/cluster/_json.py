@@ -1,0 +1,37 @@
+"""JSON that never changes a number: orjson for speed, the standard library where orjson cannot.
+
+orjson parses integers beyond the 64-bit range into floats (silently losing digits) and refuses to
+write them. ``_source`` can hold such integers (in an unmapped field, or one mapped as ``double``
+or ``keyword``), and a migration must copy them digit for digit. A cheap scan for a run of 19 or
+more digits sends the rare text that may hold one to the standard library, whose integers are
+exact; everything else takes the fast path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+_LONG_DIGITS = re.compile(rb"\d{19,}")
+
+
+def loads(data: str | bytes) -> Any:
+    raw = data.encode() if isinstance(data, str) else data
+    if _LONG_DIGITS.search(raw):
+        return json.loads(raw)
+    return orjson.loads(raw)
+
+
+def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    try:
+        return orjson.dumps(value, default=default)
+    except TypeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+        return json.dumps(
+            value, default=default, ensure_ascii=False, separators=(",", ":")
+        ).encode()

@@ -1,0 +1,71 @@
+"""Numbers survive a copy digit for digit: orjson alone turns integers beyond 64 bits into floats
+(silently) and refuses to write them back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from esmigrate.cluster import Cluster, exact_json
+
+HUGE = 123456789012345678901234567890
+TEXT = b'{"big": 123456789012345678901234567890, "neg": -9223372036854775809, "u64": 18446744073709551615, "f": 1.5}'
+
+
+def test_integers_beyond_64_bits_round_trip_exactly() -> None:
+    doc = exact_json.loads(TEXT)
+    assert doc == {"big": HUGE, "neg": -9223372036854775809, "u64": 18446744073709551615, "f": 1.5}
+    assert json.loads(exact_json.dumps(doc)) == doc
+    # The fast path stays for everything else, and strings of digits are left alone.
+    assert exact_json.loads(b'{"id": "12345678901234567890123", "n": 7}') == {
+        "id": "12345678901234567890123",
+        "n": 7,
+    }
+    assert exact_json.dumps({"n": 7, "s": "é"}) == '{"n":7,"s":"é"}'.encode()
+
+
+def test_other_unserialisable_values_still_raise() -> None:
+    with pytest.raises(TypeError):
+        exact_json.dumps({"x": object()})
+
+
+@pytest.mark.integration
+def test_a_python_transform_copies_a_huge_integer_exactly(cluster: Cluster, prefix: str) -> None:
+    from esmigrate.migrate import BlueGreen
+
+    alias, index = f"{prefix}-nums", f"{prefix}-nums-v1"
+    cluster.request(
+        "PUT",
+        f"/{index}",
+        body={
+            "settings": {"number_of_replicas": 0},
+            # An object that is not indexed: _source keeps whatever JSON it was given.
+            "mappings": {"properties": {"raw": {"type": "object", "enabled": False}}},
+            "aliases": {alias: {"is_write_index": True}},
+        },
+    )
+    cluster.request(
+        "PUT",
+        f"/{index}/_doc/1",
+        params={"refresh": "true"},
+        body=b'{"raw": {"big": 123456789012345678901234567890}, "n": 1}',
+    )
+
+    def touch(doc: dict[str, Any]) -> dict[str, Any]:
+        doc["n"] += 1
+        return doc
+
+    result = BlueGreen(
+        cluster,
+        alias,
+        {"properties": {"raw": {"type": "object", "enabled": False}, "n": {"type": "long"}}},
+        settings={"number_of_replicas": 0},
+        transform=touch,
+        state_index=f"{prefix}-hist",
+        dead_letter_index=f"{prefix}-dl",
+    ).run()
+
+    doc = cluster.request("GET", f"/{result.target}/_doc/1")["_source"]
+    assert doc == {"raw": {"big": HUGE}, "n": 2}
