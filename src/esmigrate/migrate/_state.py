@@ -25,11 +25,6 @@ from esmigrate.runtime._lease import Lease
 
 log = logging.getLogger("esmigrate.migrate")
 
-STATE_INDEX_BODY: dict[str, Any] = {
-    "settings": {"number_of_shards": 1, "auto_expand_replicas": "0-1"},
-    "mappings": {"dynamic": False, "properties": {"kind": {"type": "keyword"}}},
-}
-
 
 class Checkpoint:
     """A migration's persisted state: ``data`` plus the CAS coordinates of the stored version."""
@@ -48,14 +43,8 @@ class Checkpoint:
         return self._seq_no is not None
 
     def ensure_index(self) -> None:
-        if not self.cluster.exists(self.index):
-            try:
-                self.cluster.request("PUT", f"/{self.index}", body=STATE_INDEX_BODY)
-            except ConflictError:
-                pass
-            except Exception as exc:  # a racing creator answers resource_already_exists (400)
-                if getattr(exc, "error_type", None) != "resource_already_exists_exception":
-                    raise
+        # The state index is the project's history index by default: one definition of it.
+        HistoryStore(self.cluster, self.index).ensure()
 
     def load(self) -> dict[str, Any]:
         """Read the stored state (empty dict when there is none)."""
