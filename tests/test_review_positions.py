@@ -1,0 +1,173 @@
+"""Review of the delete reconciliation by positions: scenarios where the counts of positions and
+of the source's ``_seq_no`` miss a deleted document, or never agree (real node, no mocks).
+
+Writes "during the last window" are made by a subclass that writes to the source just before
+the write block: the point where an application's write lands in the final round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+
+from esmigrate.cluster import Cluster
+from esmigrate.migrate import BlueGreen
+from esmigrate.migrate._layout import resolve
+from esmigrate.migrate._state import Checkpoint
+from esmigrate.rollback import rollback, rollback_point_hook
+from tests.migrate_support import TARGET_MAPPING, all_docs, create_source, transform
+from tests.rollback_support import reverse
+
+pytestmark = pytest.mark.integration
+
+
+class LastWindow(BlueGreen):
+    """A blue-green run that calls ``before_block(cluster)`` just before its write block."""
+
+    before_block: Callable[[Cluster], None] = staticmethod(lambda cluster: None)
+
+    def _blocked(self, state: Checkpoint) -> None:
+        self.before_block(self.cluster)
+        super()._blocked(state)
+
+
+def ids_in(cluster: Cluster, index: str) -> set[tuple[str, str | None]]:
+    cluster.refresh(index)
+    hits = cluster.search(index, {"size": 10_000, "_source": False})["hits"]["hits"]
+    return {(h["_id"], h.get("_routing")) for h in hits}
+
+
+def test_a_painless_dead_letter_under_custom_routing_does_not_hide_a_delete(
+    cluster: Cluster, prefix: str
+) -> None:
+    """The guarded script's dead letter records no routing: the exact pass cannot position it
+    (``_mget`` by id alone misses a routed document), so the unpositioned document of O and a
+    stale document of N cancel out in the counts — and in the validation's count too."""
+    alias = f"{prefix}-routed"
+    source = f"{alias}-v1"
+    mapping = {"_routing": {"required": True}, "properties": {"n": {"type": "long"}}}
+    cluster.request(
+        "PUT",
+        f"/{source}",
+        body={
+            "settings": {"number_of_shards": 3, "number_of_replicas": 0},
+            "mappings": mapping,
+            "aliases": {alias: {"is_write_index": True}},
+        },
+    )
+    lines = []
+    for i in range(200):
+        lines.append(orjson.dumps({"index": {"_index": source, "_id": f"r{i}", "routing": "k7"}}))
+        lines.append(orjson.dumps({"n": i, "bad": i == 50}))
+    assert not cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")["errors"]
+
+    def delete_one(c: Cluster) -> None:
+        c.request("DELETE", f"/{alias}/_doc/r120", params={"routing": "k7", "refresh": "true"})
+
+    migration = LastWindow(
+        cluster,
+        alias,
+        mapping,
+        script="if (ctx._source.bad) { throw new IllegalArgumentException('bad'); }",
+        settings={"number_of_replicas": 0},
+        state_index=f"{prefix}-hist",
+        dead_letter_index=f"{prefix}-dl",
+        max_failures=1,
+    )
+    migration.before_block = delete_one
+    result = migration.run()
+
+    assert result.failures == 1
+    assert resolve(cluster, alias).source == result.target
+    target = ids_in(cluster, result.target)
+    assert ("r120", "k7") not in target  # deleted from O in the last window: not resurrected
+    assert target == ids_in(cluster, source) - {("r50", "k7")}
+
+
+def test_a_document_moved_to_another_routing_leaves_no_copy_behind(
+    cluster: Cluster, prefix: str
+) -> None:
+    """O has one shard, N two: re-indexing id x with another routing replaces it in O but
+    lands on another shard of N. ``_mget`` of (x, old routing) in O finds the new x (same
+    shard), so the old copy in N is never deleted: the validation's count refuses the cut-over,
+    and every rerun too."""
+    alias, source, initial = create_source(cluster, prefix, 300, shards=1)
+    cluster.request(
+        "PUT",
+        f"/{source}/_doc/x",
+        params={"routing": "a", "refresh": "true"},
+        body={"title": "x", "n": 1, "code": 1, "body": "b"},
+    )
+
+    def move(c: Cluster) -> None:
+        # "a" and "b" fall on different shards of a 2-shard index.
+        c.request(
+            "PUT",
+            f"/{alias}/_doc/x",
+            params={"routing": "b", "refresh": "true"},
+            body={"title": "x", "n": 2, "code": 2, "body": "b"},
+        )
+
+    migration = LastWindow(
+        cluster,
+        alias,
+        TARGET_MAPPING,
+        transform=transform,
+        settings={"number_of_replicas": 0, "number_of_shards": 2},
+        state_index=f"{prefix}-hist",
+        dead_letter_index=f"{prefix}-dl",
+    )
+    migration.before_block = move
+    result = migration.run()
+
+    assert ids_in(cluster, result.target) == ids_in(cluster, source)
+    assert ("x", "a") not in ids_in(cluster, result.target)
+
+
+def test_rollback_does_not_keep_a_dead_letter_rewritten_validly_and_deleted_since(
+    cluster: Cluster, prefix: str
+) -> None:
+    """A document dead-lettered by the forward migration, then rewritten validly before the
+    cut-over (so it reached N), then deleted through the alias after the cut-over, is still
+    in the forward migration's dead letters: the rollback keeps it in O — a resurrected delete.
+    """
+    alias, old, initial = create_source(cluster, prefix, 1000)
+    hist = f"{prefix}-hist"
+
+    def failing(doc: dict[str, Any]) -> dict[str, Any]:
+        if doc["code"] % 100 == 0:
+            raise ValueError(f"bad code {doc['code']}")
+        return transform(doc)
+
+    def fix_d100(c: Cluster) -> None:
+        c.request(
+            "PUT",
+            f"/{alias}/_doc/d100",
+            params={"refresh": "true"},
+            body={**initial["d100"], "code": 101},
+        )
+
+    forward = LastWindow(
+        cluster,
+        alias,
+        TARGET_MAPPING,
+        settings={"number_of_replicas": 0},
+        transform=failing,
+        state_index=hist,
+        dead_letter_index=f"{prefix}-dl",
+        max_failures=10,
+        on_cut_over=rollback_point_hook(cluster, "p-fixed", state_index=hist),
+    )
+    forward.before_block = fix_d100
+    result = forward.run()
+    assert ("d100", None) in ids_in(cluster, result.target)  # it reached N before the cut-over
+    cluster.request("DELETE", f"/{alias}/_doc/d100", params={"refresh": "true"})
+
+    rollback(cluster, "p-fixed", state_index=hist, reverse_transform=reverse)
+
+    assert set(resolve(cluster, alias).definitions) == {alias}
+    assert resolve(cluster, alias).source == old
+    assert "d100" not in all_docs(cluster, old)  # deleted after the cut-over: stays deleted
