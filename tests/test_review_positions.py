@@ -94,7 +94,7 @@ def test_a_document_moved_to_another_routing_leaves_no_copy_behind(
     lands on another shard of N. ``_mget`` of (x, old routing) in O finds the new x (same
     shard), so the old copy in N is never deleted: the validation's count refuses the cut-over,
     and every rerun too."""
-    alias, source, initial = create_source(cluster, prefix, 300, shards=1)
+    alias, source, _ = create_source(cluster, prefix, 300, shards=1)
     cluster.request(
         "PUT",
         f"/{source}/_doc/x",
