@@ -549,12 +549,14 @@ def guarded_script(
         _DEEP_COPY
         + functions
         + "\ndef __esmOrig = __esmCopy(ctx._source); String __esmSrcIndex = ctx._index;\n"
+        # The routing too: without it a routed document can be neither positioned nor found.
+        + "String __esmRouting = ctx._routing;\n"
         + "try {\n"
         + statements
         + "\n} catch (Exception __esmE) {\n"
         + "  String __esmId = ctx._id;\n"
         + "  ctx._index = params.__esm_dl; ctx._id = params.__esm_mig + ':' + __esmId;\n"
-        + "  ctx._source = ['migration': params.__esm_mig, 'id': __esmId, "
+        + "  ctx._source = ['migration': params.__esm_mig, 'id': __esmId, 'routing': __esmRouting, "
         + "'source_index': __esmSrcIndex, 'target_index': params.__esm_target, "
         + "'stage': 'transform', 'error_type': 'script_exception', "
         + "'reason': __esmE.toString(), 'source': __esmOrig];\n"
