@@ -207,7 +207,7 @@ class Positions:
         stale: list[dict[str, Any]] = []
         for h, doc in zip(hits, found, strict=True):
             ref = (h["_id"], h.get("_routing"))
-            if doc.get("found"):
+            if _holds(doc, ref[1]):
                 lines += self._place(*ref, doc["_seq_no"])
                 continue
             lines.append(self._unplace(*ref))
@@ -224,7 +224,7 @@ class Positions:
         def flush() -> None:
             lines: list[bytes] = []
             for (doc_id, routing), doc in zip(batch, self._mget_source(batch), strict=True):
-                if doc.get("found"):
+                if _holds(doc, routing):
                     lines += self._place(doc_id, routing, doc["_seq_no"])
             self._bulk(lines)
             batch.clear()
@@ -384,13 +384,28 @@ class Positions:
         for start in range(0, len(refs), self.page):
             chunk = refs[start : start + self.page]
             lines: list[bytes] = []
+            gone: list[tuple[str, str | None]] = []
             for (doc_id, routing), doc in zip(chunk, self._mget_source(chunk), strict=True):
-                if doc.get("found"):
+                if _holds(doc, routing):
                     # Changed in O since its check (only while O takes writes): move it.
                     lines += self._place(doc_id, routing, doc["_seq_no"])
                 else:
                     lines.append(self._unplace(doc_id, routing))
-                    meta = {"_index": self.target, **_ref(doc_id, routing)}
+                    gone.append((doc_id, routing))
+            # A delete by id and routing hits whatever N holds under that id on the routing's
+            # shard: with another shard count (or a routing moved within a shard of O) that can
+            # be the live copy of the same id under another routing. Delete only a copy under
+            # this routing, and only the one looked at.
+            for (doc_id, routing), copy in zip(
+                gone, self._mget_source(gone, self.target), strict=True
+            ):
+                if _holds(copy, routing):
+                    meta = {
+                        "_index": self.target,
+                        **_ref(doc_id, routing),
+                        "if_seq_no": copy["_seq_no"],
+                        "if_primary_term": copy["_primary_term"],
+                    }
                     lines.append(orjson.dumps({"delete": meta}))
             result = self._bulk(lines)
             stats.deleted += sum(
@@ -415,14 +430,17 @@ class Positions:
         key = position_key(doc_id, routing)
         return orjson.dumps({"delete": {"_index": self.name, "_id": key}})
 
-    def _mget_source(self, refs: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+    def _mget_source(
+        self, refs: list[tuple[str, str | None]], index: str | None = None
+    ) -> list[dict[str, Any]]:
         if not refs:
             return []
         docs: list[dict[str, Any]] = self.cluster.request(
             "POST",
-            f"/{self.source}/_mget",
+            f"/{index or self.source}/_mget",
             body={"docs": [_ref(doc_id, routing) for doc_id, routing in refs]},
-            params={"_source": "false"},
+            # Not _source=false: that drops _routing from the answer (see _holds).
+            params={"stored_fields": "_routing"},
         )["docs"]
         return docs
 
@@ -431,8 +449,8 @@ class Positions:
             return {}
         result = self.cluster.bulk(b"\n".join(lines) + b"\n")
         for action, detail in iter_bulk_errors(result):
-            if action == "delete" and int(detail.get("status", 0)) == 404:
-                continue
+            if action == "delete" and int(detail.get("status", 0)) in (404, 409):
+                continue  # gone already, or changed since it was looked at: not stale
             raise RequestError(
                 f"Writing to {detail.get('_index')} failed for {detail.get('_id')}: "
                 f"{detail.get('error')}",
@@ -466,6 +484,13 @@ class Positions:
                     status=int(detail.get("status", 500)),
                 )
         return deleted
+
+
+def _holds(doc: Mapping[str, Any], routing: str | None) -> bool:
+    """Whether an ``_mget`` answer for (id, ``routing``) is that document. A get routed by
+    ``routing`` also finds the same id indexed with another routing that falls on the same
+    shard of O (it replaced this one there), while N may still hold both on different shards."""
+    return bool(doc.get("found")) and doc.get("_routing") == routing
 
 
 def _range_counts(field: str, ranges: list[tuple[int, int]]) -> dict[str, Any]:
