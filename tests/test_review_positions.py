@@ -171,3 +171,42 @@ def test_rollback_does_not_keep_a_dead_letter_rewritten_validly_and_deleted_sinc
     assert set(resolve(cluster, alias).definitions) == {alias}
     assert resolve(cluster, alias).source == old
     assert "d100" not in all_docs(cluster, old)  # deleted after the cut-over: stays deleted
+
+
+def test_a_document_whose_last_version_is_dead_lettered_is_not_served_in_an_older_version(
+    cluster: Cluster, prefix: str
+) -> None:
+    """d5 is copied, then updated (in the last window) to a version the transform rejects: it
+    is dead-lettered, but N keeps serving its previous version — an update reverted, which
+    neither the counts (d5 is in both) nor the sample (dead letters are left out) notice."""
+    alias, _, initial = create_source(cluster, prefix, 300)
+
+    def failing(doc: dict[str, Any]) -> dict[str, Any]:
+        if doc["code"] < 0:
+            raise ValueError(f"bad code {doc['code']}")
+        return transform(doc)
+
+    def break_d5(c: Cluster) -> None:
+        c.request(
+            "PUT",
+            f"/{alias}/_doc/d5",
+            params={"refresh": "true"},
+            body={**initial["d5"], "code": -5, "title": "updated"},
+        )
+
+    migration = LastWindow(
+        cluster,
+        alias,
+        TARGET_MAPPING,
+        settings={"number_of_replicas": 0},
+        transform=failing,
+        state_index=f"{prefix}-hist",
+        dead_letter_index=f"{prefix}-dl",
+        max_failures=1,
+    )
+    migration.before_block = break_d5
+    result = migration.run()
+
+    assert result.failures == 1
+    served = all_docs(cluster, result.target).get("d5")
+    assert served != transform(dict(initial["d5"]))  # not the version the update replaced
