@@ -245,3 +245,36 @@ def test_incremental_by_timestamp_carries_a_delete_next_to_a_write_it_does_not_c
     run()
 
     assert "7" not in {i for i, _ in ids_in(cluster, target)}
+
+
+def test_a_document_recreated_under_another_routing_is_not_deleted_from_the_target(
+    cluster: Cluster, prefix: str
+) -> None:
+    """O has 3 shards, N 2. x is deleted under routing "a" and created under "c" (another
+    shard of O, the same shard of N, where its copy replaces the old one). The stale position
+    of (x, "a") led to a delete of (x, routing "a") in N: that hit the live copy (x, "c"). It
+    is never copied again, so the validation refuses the cut-over on every run."""
+    alias, source, _ = create_source(cluster, prefix, 300, shards=3)
+    doc = {"title": "x", "n": 1, "code": 1, "body": "b"}
+    cluster.request(
+        "PUT", f"/{source}/_doc/x", params={"routing": "a", "refresh": "true"}, body=doc
+    )
+
+    def recreate(c: Cluster) -> None:
+        c.request("DELETE", f"/{alias}/_doc/x", params={"routing": "a"})
+        c.request("PUT", f"/{alias}/_doc/x", params={"routing": "c", "refresh": "true"}, body=doc)
+
+    migration = LastWindow(
+        cluster,
+        alias,
+        TARGET_MAPPING,
+        transform=transform,
+        settings={"number_of_replicas": 0, "number_of_shards": 2},
+        state_index=f"{prefix}-hist",
+        dead_letter_index=f"{prefix}-dl",
+    )
+    migration.before_block = recreate
+    result = migration.run()
+
+    assert ("x", "c") in ids_in(cluster, result.target)
+    assert ids_in(cluster, result.target) == ids_in(cluster, source)
