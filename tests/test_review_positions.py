@@ -278,3 +278,60 @@ def test_a_document_recreated_under_another_routing_is_not_deleted_from_the_targ
 
     assert ("x", "c") in ids_in(cluster, result.target)
     assert ids_in(cluster, result.target) == ids_in(cluster, source)
+
+
+def test_a_rejected_document_rewritten_validly_before_its_rejection_is_recorded_is_copied(
+    cluster: Cluster, prefix: str
+) -> None:
+    """``_reindex`` failures name only the id: the rejected version is looked up afterwards,
+    and whatever version O holds by then is dead-lettered and excluded by (id, _seq_no) from
+    every later task. If the application rewrote the document validly in between, its valid
+    version is never copied (and counts as a dead letter, so the validation agrees)."""
+    from esmigrate.migrate._copy import ReindexCopier
+
+    alias = f"{prefix}-rej"
+    source = f"{alias}-v1"
+    cluster.request(
+        "PUT",
+        f"/{source}",
+        body={
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+            "aliases": {alias: {"is_write_index": True}},
+        },
+    )
+    lines = []
+    for i in range(100):
+        lines.append(orjson.dumps({"index": {"_index": source, "_id": f"r{i}"}}))
+        lines.append(orjson.dumps({"n": i, "extra": "bad" if i == 7 else str(i)}))
+    assert not cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")["errors"]
+
+    class Racing(ReindexCopier):
+        def dead_letter_failures(self, failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            # The application fixes r7 while the task's failure is on its way to us.
+            self.cluster.request(
+                "PUT",
+                f"/{alias}/_doc/r7",
+                params={"refresh": "true"},
+                body={"n": 7, "extra": "7"},
+            )
+            return super().dead_letter_failures(failures)
+
+    class Migration(BlueGreen):
+        def _reindexer(self, state: Checkpoint) -> ReindexCopier:
+            plain = super()._reindexer(state)
+            copier = Racing.__new__(Racing)
+            copier.__dict__.update(plain.__dict__)
+            return copier
+
+    result = Migration(
+        cluster,
+        alias,
+        {"properties": {"extra": {"type": "long"}}},
+        settings={"number_of_replicas": 0},
+        state_index=f"{prefix}-hist",
+        dead_letter_index=f"{prefix}-dl",
+        max_failures=1,
+    ).run()
+
+    got = cluster.request("POST", f"/{result.target}/_mget", body={"ids": ["r7"]})["docs"][0]
+    assert got.get("found"), "r7's valid version was never copied"
