@@ -335,3 +335,47 @@ def test_a_rejected_document_rewritten_validly_before_its_rejection_is_recorded_
 
     got = cluster.request("POST", f"/{result.target}/_mget", body={"ids": ["r7"]})["docs"][0]
     assert got.get("found"), "r7's valid version was never copied"
+
+
+def test_rollback_keeps_a_routed_document_the_painless_script_dead_lettered(
+    cluster: Cluster, prefix: str
+) -> None:
+    """The rollback keeps the forward migration's dead letters in O by (id, routing): a
+    painless dead letter without its routing did not match, and the only copy of the document
+    was deleted from O as stale."""
+    alias = f"{prefix}-routed"
+    source = f"{alias}-v1"
+    hist = f"{prefix}-hist"
+    mapping = {"properties": {"n": {"type": "long"}}}
+    cluster.request(
+        "PUT",
+        f"/{source}",
+        body={
+            "settings": {"number_of_shards": 3, "number_of_replicas": 0},
+            "mappings": mapping,
+            "aliases": {alias: {"is_write_index": True}},
+        },
+    )
+    lines = []
+    for i in range(100):
+        lines.append(orjson.dumps({"index": {"_index": source, "_id": f"r{i}", "routing": "k7"}}))
+        lines.append(orjson.dumps({"n": i, "bad": i == 50}))
+    assert not cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")["errors"]
+    BlueGreen(
+        cluster,
+        alias,
+        mapping,
+        script="if (ctx._source.bad) { throw new IllegalArgumentException('bad'); }",
+        settings={"number_of_replicas": 0},
+        state_index=hist,
+        dead_letter_index=f"{prefix}-dl",
+        max_failures=1,
+        on_cut_over=rollback_point_hook(cluster, "p-routed", state_index=hist),
+    ).run()
+    cluster.request("PUT", f"/{alias}/_doc/new", params={"routing": "k7"}, body={"n": 1000})
+
+    rollback(cluster, "p-routed", state_index=hist, reverse_script="ctx._source.n = ctx._source.n")
+
+    assert resolve(cluster, alias).source == source
+    assert ("r50", "k7") in ids_in(cluster, source)
+    assert len(ids_in(cluster, source)) == 101
