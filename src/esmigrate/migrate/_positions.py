@@ -207,7 +207,9 @@ class Positions:
         stale: list[dict[str, Any]] = []
         for h, doc in zip(hits, found, strict=True):
             ref = (h["_id"], h.get("_routing"))
-            if _holds(doc, ref[1]):
+            # Found may be the same id under another routing (see _holds): positioned here,
+            # it is one position too many, which the range counts show and _resolve removes.
+            if doc.get("found"):
                 lines += self._place(*ref, doc["_seq_no"])
                 continue
             lines.append(self._unplace(*ref))
@@ -224,7 +226,7 @@ class Positions:
         def flush() -> None:
             lines: list[bytes] = []
             for (doc_id, routing), doc in zip(batch, self._mget_source(batch), strict=True):
-                if _holds(doc, routing):
+                if doc.get("found"):
                     lines += self._place(doc_id, routing, doc["_seq_no"])
             self._bulk(lines)
             batch.clear()
@@ -385,7 +387,8 @@ class Positions:
             chunk = refs[start : start + self.page]
             lines: list[bytes] = []
             gone: list[tuple[str, str | None]] = []
-            for (doc_id, routing), doc in zip(chunk, self._mget_source(chunk), strict=True):
+            found = self._mget_source(chunk, routings=True)
+            for (doc_id, routing), doc in zip(chunk, found, strict=True):
                 if _holds(doc, routing):
                     # Changed in O since its check (only while O takes writes): move it.
                     lines += self._place(doc_id, routing, doc["_seq_no"])
@@ -396,9 +399,8 @@ class Positions:
             # shard: with another shard count (or a routing moved within a shard of O) that can
             # be the live copy of the same id under another routing. Delete only a copy under
             # this routing, and only the one looked at.
-            for (doc_id, routing), copy in zip(
-                gone, self._mget_source(gone, self.target), strict=True
-            ):
+            copies = self._mget_source(gone, self.target, routings=True)
+            for (doc_id, routing), copy in zip(gone, copies, strict=True):
                 if _holds(copy, routing):
                     meta = {
                         "_index": self.target,
@@ -431,16 +433,22 @@ class Positions:
         return orjson.dumps({"delete": {"_index": self.name, "_id": key}})
 
     def _mget_source(
-        self, refs: list[tuple[str, str | None]], index: str | None = None
+        self,
+        refs: list[tuple[str, str | None]],
+        index: str | None = None,
+        *,
+        routings: bool = False,
     ) -> list[dict[str, Any]]:
+        """``_mget`` of O (or ``index``); with ``routings`` the answers carry ``_routing``,
+        which ``_source=false`` drops (reading it costs a stored-fields read per document:
+        only the reconciliation's few suspects need it)."""
         if not refs:
             return []
         docs: list[dict[str, Any]] = self.cluster.request(
             "POST",
             f"/{index or self.source}/_mget",
             body={"docs": [_ref(doc_id, routing) for doc_id, routing in refs]},
-            # Not _source=false: that drops _routing from the answer (see _holds).
-            params={"stored_fields": "_routing"},
+            params={"stored_fields": "_routing"} if routings else {"_source": "false"},
         )["docs"]
         return docs
 
