@@ -379,3 +379,26 @@ def test_rollback_keeps_a_routed_document_the_painless_script_dead_lettered(
     assert resolve(cluster, alias).source == source
     assert ("r50", "k7") in ids_in(cluster, source)
     assert len(ids_in(cluster, source)) == 101
+
+
+def test_msearch_refuses_partial_results(cluster: Cluster, prefix: str) -> None:
+    """The range counts and listings of the reconciliation go through ``msearch``: a search that
+    failed on some shards answers 200 with what the others found, and a count missing a shard
+    of the position index hides stale documents. It must raise instead."""
+    from esmigrate.exceptions import RequestError
+
+    for name, kind in (("a", "long"), ("b", "keyword")):
+        cluster.request(
+            "PUT",
+            f"/{prefix}-{name}",
+            body={
+                "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+                "mappings": {"properties": {"f": {"type": kind}}},
+            },
+        )
+        cluster.request(
+            "PUT", f"/{prefix}-{name}/_doc/1", params={"refresh": "true"}, body={"f": "1"}
+        )
+    body = {"size": 0, "query": {"range": {"f": {"gte": "not a number"}}}}
+    with pytest.raises(RequestError, match="failed on 1 of 2 shards"):
+        cluster.msearch([({"index": f"{prefix}-a,{prefix}-b"}, body)])
