@@ -229,7 +229,8 @@ class Cluster:
     ) -> list[dict[str, Any]]:
         """Several ``(header, body)`` searches in one ``_msearch`` request (a header names the
         ``index`` and may set ``preference``); the responses in order. A failed search raises
-        (``_msearch`` itself answers 200 and reports it inline)."""
+        (``_msearch`` itself answers 200 and reports it inline), and so does one that failed on
+        some shards (partial results)."""
         lines: list[bytes] = []
         for header, body in searches:
             lines.append(orjson.dumps(dict(header)))
@@ -244,6 +245,19 @@ class Cluster:
                     f"A search of {header.get('index')} failed: {reason}",
                     status=int(response.get("status", 500)),
                     error_type=error.get("type") if isinstance(error, dict) else None,
+                    reason=reason,
+                    body=response,
+                )
+            shards = response.get("_shards") or {}
+            if int(shards.get("failed", 0)):
+                # Partial results answer 200: a count or a listing missing a shard is wrong.
+                failure = (shards.get("failures") or [{}])[0].get("reason") or {}
+                reason = failure.get("reason") if isinstance(failure, dict) else str(failure)
+                raise RequestError(
+                    f"A search of {header.get('index')} failed on {shards['failed']} of "
+                    f"{shards.get('total')} shards: {reason}",
+                    status=503,
+                    error_type=failure.get("type") if isinstance(failure, dict) else None,
                     reason=reason,
                     body=response,
                 )
