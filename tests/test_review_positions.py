@@ -402,3 +402,47 @@ def test_msearch_refuses_partial_results(cluster: Cluster, prefix: str) -> None:
     body = {"size": 0, "query": {"range": {"f": {"gte": "not a number"}}}}
     with pytest.raises(RequestError, match="failed on 1 of 2 shards"):
         cluster.msearch([({"index": f"{prefix}-a,{prefix}-b"}, body)])
+
+
+def test_listing_per_deleted_document_stays_small_with_many_shards(
+    cluster: Cluster, prefix: str
+) -> None:
+    """Every shard of O numbers its operations from 0, so a range of 16 sequence numbers holds
+    up to 16 documents per shard. Listing such ranges whole (instead of splitting them while
+    they hold more than a leaf) lists ~16 x shards documents per deleted one — and past 625
+    shards a range could exceed the 10,000 hits one listing search returns."""
+    from esmigrate.migrate._positions import Positions
+
+    source, target = f"{prefix}-o", f"{prefix}-n"
+    shards = 40
+    for name, count in ((source, shards), (target, 1)):
+        cluster.request(
+            "PUT",
+            f"/{name}",
+            body={"settings": {"number_of_shards": count, "number_of_replicas": 0}},
+        )
+    lines = []
+    for i in range(shards * 100):
+        lines.append(orjson.dumps({"index": {"_index": source, "_id": f"d{i}"}}))
+        lines.append(orjson.dumps({"n": i}))
+    assert not cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")["errors"]
+    task = cluster.request(
+        "POST",
+        "/_reindex",
+        params={"wait_for_completion": "false"},
+        body={"source": {"index": source}, "dest": {"index": target}},
+    )
+    cluster.wait_task(task["task"])
+    positions = Positions(cluster, source=source, target=target, name=f"{prefix}-n-positions")
+    positions.create()
+    positions.record({})
+    gone = [f"d{i}" for i in range(0, shards * 100, 800)]
+    for doc_id in gone:
+        cluster.request("DELETE", f"/{source}/_doc/{doc_id}")
+    cluster.refresh(source)
+
+    stats = positions.reconcile()
+
+    assert stats.deleted == len(gone)
+    # A leaf of ≤ 32 documents per side, or one sequence number (≤ one document per shard).
+    assert stats.listed <= len(gone) * 2 * 2 * max(32, shards)
