@@ -273,7 +273,10 @@ class Positions:
             for (lo, hi), (in_p, in_o) in zip(frontier, counts, strict=True):
                 if in_p == in_o:
                     continue
-                if max(in_p, in_o) <= self.leaf or hi - lo <= FANOUT:
+                # One sequence number holds at most one document per shard of O (so a leaf
+                # stays far under the 10,000 hits a listing returns); a wider range holds up
+                # to that many per shard and number: split it while it exceeds a leaf.
+                if max(in_p, in_o) <= self.leaf or hi - lo <= 1:
                     leaves.append((lo, hi, in_p, in_o))
                     continue
                 step = -(-(hi - lo) // FANOUT)
