@@ -212,13 +212,14 @@ def test_a_document_whose_last_version_is_dead_lettered_is_not_served_in_an_olde
     assert served != transform(dict(initial["d5"]))  # not the version the update replaced
 
 
-def test_incremental_by_timestamp_carries_a_delete_next_to_a_write_it_does_not_copy(
+def test_incremental_by_timestamp_does_not_claim_to_carry_deletes(
     cluster: Cluster, prefix: str
 ) -> None:
     """``since_field`` does not see a write whose field is older than the last run's (known).
-    That document of the source has no position, yet ``copied`` bounds count it: it cancels a
-    deleted document out of the counts, so the delete is not carried either — not this run, and
-    not any later one."""
+    Such a document has no position, so it would cancel a deleted document out of the counts
+    for good: deletes are carried with ``_seq_no`` checkpoints only, and asking for them with a
+    timestamp field is refused before anything is written."""
+    from esmigrate.exceptions import PreflightError
     from esmigrate.migrate import Incremental
 
     source, target = f"{prefix}-ts", f"{prefix}-ts2"
@@ -233,18 +234,16 @@ def test_incremental_by_timestamp_carries_a_delete_next_to_a_write_it_does_not_c
         lines.append(orjson.dumps({"at": f"2024-01-01T00:00:{i:02d}Z", "v": i}))
     assert not cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")["errors"]
 
-    def run() -> int:
-        inc = Incremental(cluster, source, target, since_field="at", state_index=f"{prefix}-hist")
-        return inc.run().deleted
+    with pytest.raises(PreflightError) as refused:
+        Incremental(
+            cluster, source, target, since_field="at", state_index=f"{prefix}-hist", deletes=True
+        )
+    assert refused.value.problem == "deletes_need_seq_no"
+    assert cluster.count(target) == 0
 
-    assert run() == 0
-    # A late write (back-dated) and a delete.
-    cluster.request("PUT", f"/{source}/_doc/late", body={"at": "2023-12-31T00:00:00Z", "v": -1})
-    cluster.request("DELETE", f"/{source}/_doc/7", params={"refresh": "true"})
-    run()
-    run()
-
-    assert "7" not in {i for i, _ in ids_in(cluster, target)}
+    inc = Incremental(cluster, source, target, since_field="at", state_index=f"{prefix}-hist")
+    assert inc.run().deleted == 0
+    assert not cluster.exists(f"{target}-positions")
 
 
 def test_a_document_recreated_under_another_routing_is_not_deleted_from_the_target(

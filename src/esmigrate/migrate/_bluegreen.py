@@ -1133,23 +1133,27 @@ class BlueGreen:
         self.cluster.refresh(source)
         self.cluster.refresh(target)
         differences: list[dict[str, Any]] = []
-        missing_dead = 0
         batch: list[dict[str, Any]] = []
+        # Dead-lettered documents O has and N lacks: the count allows for them, and a rollback
+        # must keep exactly these in O (they never reached N).
+        missing: list[list[str | None]] = []
 
-        def count_missing(docs: list[dict[str, Any]]) -> int:
+        def find_missing(docs: list[dict[str, Any]]) -> None:
             in_o = self._mget(source, docs)
             in_n = self._mget(target, docs)
-            return sum(
-                1 for a, b in zip(in_o, in_n, strict=True) if a.get("found") and not b.get("found")
-            )
+            for doc, a, b in zip(docs, in_o, in_n, strict=True):
+                if a.get("found") and not b.get("found"):
+                    missing.append([doc["_id"], doc.get("routing")])
 
         for doc_id, routing in self._dead.entries():
             batch.append({"_id": doc_id, **({"routing": routing} if routing else {})})
             if len(batch) >= 1000:
-                missing_dead += count_missing(batch)
+                find_missing(batch)
                 batch = []
         if batch:
-            missing_dead += count_missing(batch)
+            find_missing(batch)
+        missing_dead = len(missing)
+        state.data["dead_lettered_missing"] = missing
         kept = 0
         refs = [{"_id": i, **({"routing": r} if r is not None else {})} for i, r in self.keep]
         for start in range(0, len(refs), 1000):
@@ -1169,9 +1173,9 @@ class BlueGreen:
                     **({"kept": kept} if self.keep else {}),
                 }
             )
-        missing = mapping_missing(live_mapping(self.cluster, target), self.mappings)
-        if missing:
-            differences.append({"check": "mapping", "paths": missing[:20]})
+        unmapped = mapping_missing(live_mapping(self.cluster, target), self.mappings)
+        if unmapped:
+            differences.append({"check": "mapping", "paths": unmapped[:20]})
         if self.sample_size > 0 and count_o:
             hits = self.cluster.search(
                 source,

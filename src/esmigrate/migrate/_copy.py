@@ -736,6 +736,22 @@ class ReindexCopier:
                     response=f,
                 )
             by_id[str(f["id"])] = f
+        # A failure names the id only, and the version that failed may have been rewritten
+        # since: copy the current versions once more and dead-letter only what fails again.
+        # (Otherwise a valid rewrite would be looked up, excluded by its _seq_no, never copied.)
+        try:
+            retry = self.cluster.request(
+                "POST", "/_reindex", body=self.body({"ids": {"values": sorted(by_id)}}, False, [])
+            )
+        except RequestError as exc:
+            # A synchronous _reindex whose documents fail answers 400 with the failures.
+            if not isinstance(exc.body, dict) or "failures" not in exc.body:
+                raise
+            retry = exc.body
+        again = {str(f["id"]): f for f in retry.get("failures") or [] if f.get("id") is not None}
+        by_id = {doc_id: again[doc_id] for doc_id in by_id if doc_id in again}
+        if not by_id:
+            return []
         entries: list[dict[str, Any]] = []
         excluded: list[dict[str, Any]] = []
         # The failures carry no routing: an ids search finds the documents on whatever shard

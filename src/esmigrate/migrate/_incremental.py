@@ -7,13 +7,15 @@ Two kinds of checkpoint, stored in the state index and advanced only after a run
 - a timestamp field (``since_field``): documents whose field is at or after the largest value the
   previous run saw. Only as good as the field: a write that does not advance it is not seen.
 
-Deletes are carried over too (``deletes=True``, the default): the target mirrors the source.
+With ``_seq_no`` checkpoints, deletes are carried over too (``deletes``, on by default there):
+the target mirrors the source.
 After the copy, a position pass checks what this run wrote to the target against the source and
 records each document's source ``_seq_no`` in a hidden position index (``{target}-positions``,
 kept between runs); range counts over those positions then find the documents the source no
 longer has (see ``_positions.py``) — without reading the whole target. A delete made while a run
 is under way is carried by the next run. Pass ``deletes=False`` when the target also receives
-documents from elsewhere: they would look deleted.
+documents from elsewhere: they would look deleted. A timestamp field cannot carry deletes: a
+write that does not advance it is not copied, and would hide deletes from the counts.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ class Incremental:
 
     ``source``/``target`` may be aliases (the write index is used). ``script`` (painless, runs in
     ``_reindex``) or ``transform`` (Python), not both; neither copies as is. ``deletes``: delete
-    from the target what the source deleted (the target mirrors the source). One process at a time
+    from the target what the source deleted (the target mirrors the source); the default with
+    ``_seq_no`` checkpoints, refused with ``since_field``. One process at a time
     runs it: another waits for its lease, then raises
     :class:`~esmigrate.exceptions.MigrationLocked`.
     """
@@ -79,7 +82,7 @@ class Incremental:
     parallelism: int = 4
     on_progress: ProgressCallback | None = None
     cancel: threading.Event | None = None
-    deletes: bool = True
+    deletes: bool | None = None
     lease_ttl: float = 30.0
     #: seconds to wait for another process's lease (default ``lease_ttl + 5``)
     lock_timeout: float | None = None
@@ -92,6 +95,15 @@ class Incremental:
             )
         self._script = normalize_script(self.script)
         self.id = self.migration_id or f"incremental:{self.source}->{self.target}"
+        if self.deletes and self.since_field is not None:
+            raise PreflightError(
+                "Deletes can only be carried with _seq_no checkpoints, not with since_field.",
+                problem="deletes_need_seq_no",
+                hint="A write that does not advance the timestamp field is not copied, and such "
+                "a document would also hide deletes from the reconciliation. Leave since_field "
+                "out to mirror deletes, or pass deletes=False.",
+            )
+        self._deletes = self.since_field is None if self.deletes is None else self.deletes
 
     def _concrete(self, name: str, role: str) -> str:
         if is_alias(self.cluster, name):
@@ -139,7 +151,7 @@ class Incremental:
             copied, checkpoint = self._by_field(state, source, target, dead, meter)
         self.cluster.refresh(target)
         deleted = 0
-        if self.deletes:
+        if self._deletes:
             deleted = self._carry_deletes(state, source, target, dead, copied_upto)
         runs = int(state.data.get("runs", 0)) + 1
         state.save(

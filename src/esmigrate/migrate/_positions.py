@@ -218,17 +218,51 @@ class Positions:
         self._bulk(lines)
         return self._delete_stale(stale) if stale else 0
 
-    def add_dead_letters(self, entries: Iterable[tuple[str, str | None]]) -> None:
+    def add_dead_letters(self, entries: Iterable[tuple[str, str | None]]) -> int:
         """Position documents of O that are not in N because they were dead-lettered (without
-        a position, they would hide a stale document in the same range of the counts)."""
+        a position, they would hide a stale document in the same range of the counts).
+
+        A document whose *newest* version was dead-lettered may still be in N in an older
+        version (its position then differs from O's ``_seq_no``, since the copy of every newer
+        version failed): that copy is deleted, so N never serves an update reverted. Call it
+        after the position pass of the last round. Returns the number of copies deleted.
+        """
         batch: list[tuple[str, str | None]] = []
+        deleted = 0
 
         def flush() -> None:
+            nonlocal deleted
             lines: list[bytes] = []
-            for (doc_id, routing), doc in zip(batch, self._mget_source(batch), strict=True):
-                if doc.get("found"):
-                    lines += self._place(doc_id, routing, doc["_seq_no"])
-            self._bulk(lines)
+            keys = [position_key(doc_id, routing) for doc_id, routing in batch]
+            placed = self.cluster.request(
+                "POST", f"/{self.name}/_mget", body={"ids": keys}, params={"_source": "seq"}
+            )["docs"]
+            outdated: list[tuple[str, str | None]] = []
+            for (doc_id, routing), doc, pos in zip(
+                batch, self._mget_source(batch), placed, strict=True
+            ):
+                if not doc.get("found"):
+                    continue
+                if pos.get("found") and int(pos["_source"]["seq"]) != int(doc["_seq_no"]):
+                    outdated.append((doc_id, routing))
+                lines += self._place(doc_id, routing, doc["_seq_no"])
+            copies = self._mget_source(outdated, self.target, routings=True)
+            for (doc_id, routing), copy in zip(outdated, copies, strict=True):
+                if _holds(copy, routing):
+                    meta = {
+                        "_index": self.target,
+                        **_ref(doc_id, routing),
+                        "if_seq_no": copy["_seq_no"],
+                        "if_primary_term": copy["_primary_term"],
+                    }
+                    lines.append(orjson.dumps({"delete": meta}))
+            result = self._bulk(lines)
+            deleted += sum(
+                1
+                for item in result.get("items", [])
+                if item.get("delete", {}).get("_index") == self.target
+                and item["delete"].get("result") == "deleted"
+            )
             batch.clear()
 
         for entry in entries:
@@ -238,6 +272,9 @@ class Positions:
         if batch:
             flush()
         self.cluster.refresh(self.name)
+        if deleted:
+            self.cluster.refresh(self.target)
+        return deleted
 
     # -- finding what O deleted ----------------------------------------------------------------
 

@@ -351,6 +351,7 @@ def rollback_point_hook(
             # Documents the migration dead-lettered are in the old index only: a rollback
             # that carries writes back must keep them there.
             "dead_letter_index": data.get("dead_letter_index"),
+            "dead_lettered": data.get("dead_lettered_missing", []),
         }
         try:
             existing: RollbackPoint | None = get_point(cluster, name, state_index=state_index)

@@ -356,6 +356,10 @@ def _dead_lettered(cluster: Cluster, point: RollbackPoint) -> list[tuple[str, st
     """(id, routing) of the documents the forward migration dead-lettered: they never reached
     the new index, so carrying deletes back must not take them out of the old one."""
     cut_over = point.cut_over or {}
+    if "dead_lettered" in cut_over:
+        # Recorded at the cut-over: the dead-lettered documents N lacked then (not those
+        # rewritten validly and copied before it, whose deletes since must be carried back).
+        return [(str(i), r) for i, r in cut_over["dead_lettered"]]
     index, migration = cut_over.get("dead_letter_index"), cut_over.get("migration")
     if not index or not migration or not cluster.exists(index):
         return []
