@@ -16,6 +16,7 @@ import pytest
 from esmigrate.cluster import Cluster
 from esmigrate.migrate import BlueGreen
 from esmigrate.migrate._layout import resolve
+from esmigrate.migrate._positions import positions_name
 from esmigrate.migrate._state import Checkpoint
 from esmigrate.rollback import rollback, rollback_point_hook
 from tests.migrate_support import TARGET_MAPPING, all_docs, create_source, transform
@@ -243,7 +244,7 @@ def test_incremental_by_timestamp_does_not_claim_to_carry_deletes(
 
     inc = Incremental(cluster, source, target, since_field="at", state_index=f"{prefix}-hist")
     assert inc.run().deleted == 0
-    assert not cluster.exists(f"{target}-positions")
+    assert not cluster.exists(positions_name(target))
 
 
 def test_a_document_recreated_under_another_routing_is_not_deleted_from_the_target(

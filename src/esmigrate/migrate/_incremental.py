@@ -10,7 +10,7 @@ Two kinds of checkpoint, stored in the state index and advanced only after a run
 With ``_seq_no`` checkpoints, deletes are carried over too (``deletes``, on by default there):
 the target mirrors the source.
 After the copy, a position pass checks what this run wrote to the target against the source and
-records each document's source ``_seq_no`` in a hidden position index (``{target}-positions``,
+records each document's source ``_seq_no`` in a hidden position index (``.esmigrate-positions-{target}``,
 kept between runs); range counts over those positions then find the documents the source no
 longer has (see ``_positions.py``) — without reading the whole target. A delete made while a run
 is under way is carried by the next run. Pass ``deletes=False`` when the target also receives

@@ -70,8 +70,13 @@ class PassStats:
 
 
 def positions_name(target: str) -> str:
-    """The position index of a migration into ``target`` (hidden; dropped when it is done)."""
-    return f"{target}-positions"
+    """The position index of a migration into ``target`` (hidden; dropped when it is done).
+
+    Dot-prefixed: an index template for the application's indices (``posts-*``, say) could
+    otherwise apply to it, alias included, and searches through the alias would return
+    positions.
+    """
+    return f".esmigrate-positions-{target}"
 
 
 def position_key(doc_id: str, routing: str | None) -> str:

@@ -43,14 +43,16 @@ def unique_prefix() -> str:
 
 
 def delete_prefixed(cluster: Cluster, prefix: str) -> None:
-    """Delete every index whose name starts with ``prefix``, hidden ones and write-blocked ones too.
+    """Delete every index whose name starts with ``prefix`` (and the position indices of
+    migrations into them), hidden ones and write-blocked ones too.
 
     Names are listed, then deleted one by one: Elasticsearch 8+ refuses wildcard deletes
     (``action.destructive_requires_name``).
     """
     rows = cluster.request(
         "GET",
-        f"/_cat/indices/{prefix}*",
+        # Position indices of migrations into the prefixed indices too.
+        f"/_cat/indices/{prefix}*,.esmigrate-positions-{prefix}*",
         params={"format": "json", "h": "index", "expand_wildcards": "all"},
     )
     for row in rows:
