@@ -206,6 +206,32 @@ def test_preflight_errors_before_anything_is_written(cluster: Cluster, prefix: s
     assert not [r for r in rows if "-v2-" in r["index"] or r["index"].endswith("-dl")]
 
 
+def test_a_template_that_would_alias_the_new_index_is_refused(
+    cluster: Cluster, prefix: str
+) -> None:
+    """A template matching ``{alias}-*`` with the read alias would put the half-copied new index
+    behind the alias at its creation: refused before anything is written."""
+    alias, source, _ = create_source(cluster, prefix, 10)
+    template = f"{prefix}-tpl"
+    cluster.request(
+        "PUT",
+        f"/_index_template/{template}",
+        body={"index_patterns": [f"{alias}-*"], "template": {"aliases": {alias: {}}}},
+    )
+    try:
+        with pytest.raises(PreflightError) as err:
+            blue_green(cluster, prefix, alias).run()
+        assert err.value.problem == "template_aliases"
+        assert alias in err.value.message
+        assert resolve(cluster, alias).source == source
+        rows = cluster.request(
+            "GET", f"/_cat/indices/{alias}-*", params={"format": "json", "h": "index"}
+        )
+        assert [r["index"] for r in rows] == [source]
+    finally:
+        cluster.request("DELETE", f"/_index_template/{template}")
+
+
 def test_red_cluster_is_refused(cluster: Cluster, prefix: str) -> None:
     alias, _, _ = create_source(cluster, prefix, 10)
     cluster.request(

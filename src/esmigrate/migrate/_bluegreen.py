@@ -60,6 +60,7 @@ from esmigrate.migrate._layout import (
     lift_write_block,
     mapping_missing,
     next_index_name,
+    refuse_template_aliases,
     resolve,
 )
 from esmigrate.migrate._ops import Step
@@ -476,6 +477,9 @@ class BlueGreen:
                 problem="source_disabled",
                 hint="Documents without _source can only be re-created from their origin.",
             )
+        refuse_template_aliases(
+            self.cluster, [target, self.dl_index, self._scratch_name_for(target)]
+        )
         source_layout = layout(self.cluster, where.source)
         flat = self._target_settings(source_layout)
         restore = {
@@ -1092,7 +1096,11 @@ class BlueGreen:
         return {doc["_id"]: doc["_source"] for doc in docs["docs"] if doc.get("found")}
 
     def _scratch_name(self, state: Checkpoint) -> str:
-        return f"{state.data['target']}-validate"
+        return self._scratch_name_for(state.data["target"])
+
+    @staticmethod
+    def _scratch_name_for(target: str) -> str:
+        return f"{target}-validate"
 
     def _prepare_scratch(self, state: Checkpoint) -> None:
         """An empty index to run the painless transform on the validation sample."""

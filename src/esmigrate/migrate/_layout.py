@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import NotFoundError, PreflightError
+from esmigrate.exceptions import NotFoundError, PreflightError, RequestError
 from esmigrate.schema.diff import normalize_mapping
 
 
@@ -149,3 +149,30 @@ def block_writes(cluster: Cluster, index: str) -> None:
 
 def lift_write_block(cluster: Cluster, index: str) -> None:
     cluster.request("PUT", f"/{index}/_settings", body={"index.blocks.write": None})
+
+
+def template_aliases(cluster: Cluster, index: str) -> list[str]:
+    """Aliases an index template would give ``index`` if it were created now."""
+    try:
+        simulated = cluster.request("POST", f"/_index_template/_simulate_index/{index}")
+    except (NotFoundError, RequestError):
+        return []  # no composable templates (or an engine without the API): nothing added
+    return sorted((simulated.get("template") or {}).get("aliases") or {})
+
+
+def refuse_template_aliases(cluster: Cluster, indices: list[str]) -> None:
+    """Refuse before anything is written when a template would put an alias on an index the
+    migration creates: readers of that alias would see a half-copied index (or dead letters)."""
+    for index in indices:
+        if cluster.exists(index):
+            continue
+        aliases = template_aliases(cluster, index)
+        if aliases:
+            raise PreflightError(
+                f"An index template gives {index!r} the alias(es) {', '.join(aliases)} when it is "
+                "created: applications reading through them would see it before the cut-over.",
+                problem="template_aliases",
+                hint="Remove the aliases from the index templates matching that name (GET "
+                "_index_template), or give the migration a target / dead_letter_index name they "
+                "do not match; esmigrate moves the aliases itself at the cut-over.",
+            )
