@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
+import pytest
 from rich.console import Console
 
 from esmigrate.migrate import LogReporter, Meter, ProgressEvent, RichReporter, reporter
@@ -111,3 +112,27 @@ def test_reporters_render() -> None:
     plain(ProgressEvent("copy", done=10, total=10))  # finished: always shown
     assert len(records) == 2
     assert isinstance(reporter(interactive=False), LogReporter)
+
+
+def test_copy_scripts_that_skip_or_reroute_documents_are_refused() -> None:
+    from esmigrate.exceptions import PreflightError
+    from esmigrate.migrate._copy import refuse_rerouting
+
+    for source in (
+        "if (ctx._source.x == null) { ctx.op = 'noop' }",
+        "ctx.op='delete'",
+        "ctx._id = ctx._source.slug",
+        "ctx['_routing'] = 'a'",
+        "ctx . _index = 'other'",
+    ):
+        with pytest.raises(PreflightError) as err:
+            refuse_rerouting({"source": source})
+        assert err.value.problem == "script_reroutes"
+    # Reading them, comparing them, and everything in _source are fine.
+    for source in (
+        "if (ctx.op == 'index') { ctx._source.id = ctx._id }",
+        "ctx._source.op = 'x'; ctx._source._id2 = 1",
+        "String r = ctx._routing;",
+    ):
+        refuse_rerouting({"source": source})
+    refuse_rerouting(None)

@@ -49,6 +49,7 @@ from esmigrate.migrate._copy import (
     Transform,
     cancel_task,
     normalize_script,
+    refuse_rerouting,
     running_tasks_into,
     task_state,
 )
@@ -201,6 +202,7 @@ class BlueGreen:
                 hint="script= runs inside _reindex; transform= runs in the Python pipeline.",
             )
         self._script = normalize_script(self.script)
+        refuse_rerouting(self._script)
         self.id = self.migration_id or f"blue-green:{self.write_alias or self.alias}"
         self.dl_index = self.dead_letter_index or f"{self.alias}-deadletter"
         self.mode = "pipeline" if self.transform is not None else "reindex"

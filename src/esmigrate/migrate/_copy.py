@@ -27,6 +27,7 @@ from esmigrate.cluster import Cluster, exact_json, iter_bulk_errors, server_reas
 from esmigrate.exceptions import (
     MigrationCancelled,
     NotFoundError,
+    PreflightError,
     RequestError,
     TaskFailed,
     TransformError,
@@ -472,6 +473,30 @@ def normalize_script(script: Mapping[str, Any] | str | None) -> dict[str, Any] |
     if "source" not in out and "id" not in out:
         raise ValueError("a script needs 'source' (or a stored script 'id')")
     return out
+
+
+_REROUTING = re.compile(
+    r"""ctx\s*(?:\.\s*(op|_id|_routing|_index)|\[\s*['"](op|_id|_routing|_index)['"]\s*\])"""
+    r"""\s*(?:=(?!=)|\+=)"""
+)
+
+
+def refuse_rerouting(script: Mapping[str, Any] | None) -> None:
+    """A copy script must map each document to itself: one that sets ``ctx.op`` (noop,
+    delete), ``ctx._id``, ``ctx._routing`` or ``ctx._index`` leaves documents of the source
+    without their copy, which the delete reconciliation and the validation cannot tell from a
+    lost write. Refused before anything is written."""
+    source = str((script or {}).get("source") or "")
+    match = _REROUTING.search(source)
+    if match:
+        field = match.group(1) or match.group(2)
+        raise PreflightError(
+            f"The copy script assigns ctx.{field}: a migration copies every document to the "
+            "same id and routing, so it cannot skip, delete or re-route documents.",
+            problem="script_reroutes",
+            hint="Filter documents with a query before the migration, or transform _source "
+            "only; use op.reindex for a one-off copy that reshapes ids.",
+        )
 
 
 _FUNCTION_HEAD = re.compile(

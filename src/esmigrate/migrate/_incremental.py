@@ -35,6 +35,7 @@ from esmigrate.migrate._copy import (
     TokenBucket,
     Transform,
     normalize_script,
+    refuse_rerouting,
 )
 from esmigrate.migrate._layout import check_health, is_alias, resolve
 from esmigrate.migrate._positions import Positions, positions_name
@@ -94,6 +95,7 @@ class Incremental:
                 problem="two_transforms",
             )
         self._script = normalize_script(self.script)
+        refuse_rerouting(self._script)
         self.id = self.migration_id or f"incremental:{self.source}->{self.target}"
         if self.deletes and self.since_field is not None:
             raise PreflightError(
