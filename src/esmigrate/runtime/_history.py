@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -150,13 +151,16 @@ class HistoryStore:
         Right after another runner created the index its primary shard may not be started yet
         (503 "all shards failed" / no shard available): wait for it, then try again.
         """
-        for attempt in range(3):
+        attempts = 6
+        for attempt in range(attempts):
             try:
                 return self.cluster.request(method, path, **kwargs)
             except RequestError as exc:
-                if exc.status != 503 or attempt == 2:
+                if exc.status != 503 or attempt == attempts - 1:
                     raise
                 self.cluster.health(self.index, wait_for_status="yellow", timeout="30s")
+                # Started is not yet searchable on a loaded node: give it a moment more.
+                time.sleep(0.1 * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def exists(self) -> bool:
@@ -165,6 +169,8 @@ class HistoryStore:
     def ensure(self) -> None:
         """Create the index (explicit mapping, ``dynamic: false``) or add our fields to it."""
         if self.exists():
+            # Possibly created an instant ago by another process: wait for its primary.
+            self.cluster.health(self.index, wait_for_status="yellow", timeout="30s")
             return
         settings: dict[str, Any] = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
         if self.index.startswith("."):
