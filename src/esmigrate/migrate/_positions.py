@@ -209,7 +209,6 @@ class Positions:
         """Position the documents of N in ``hits`` that O has; delete the others from N."""
         found = self._mget_source([(h["_id"], h.get("_routing")) for h in hits])
         lines: list[bytes] = []
-        stale: list[dict[str, Any]] = []
         for h, doc in zip(hits, found, strict=True):
             ref = (h["_id"], h.get("_routing"))
             # Found may be the same id under another routing (see _holds): positioned here,
@@ -219,9 +218,9 @@ class Positions:
                 continue
             lines.append(self._unplace(*ref))
             if ref not in self.keep:
-                stale.append(h)
-        self._bulk(lines)
-        return self._delete_stale(stale) if stale else 0
+                # Only the copy seen, never a newer one written since.
+                lines.append(self._delete(*ref, h))
+        return self._apply(lines)
 
     def add_dead_letters(self, entries: Iterable[tuple[str, str | None]]) -> int:
         """Position documents of O that are not in N because they were dead-lettered (without
@@ -251,23 +250,8 @@ class Positions:
                 if pos.get("found") and int(pos["_source"]["seq"]) != int(doc["_seq_no"]):
                     outdated.append((doc_id, routing))
                 lines += self._place(doc_id, routing, doc["_seq_no"])
-            copies = self._mget_source(outdated, self.target, routings=True)
-            for (doc_id, routing), copy in zip(outdated, copies, strict=True):
-                if _holds(copy, routing):
-                    meta = {
-                        "_index": self.target,
-                        **_ref(doc_id, routing),
-                        "if_seq_no": copy["_seq_no"],
-                        "if_primary_term": copy["_primary_term"],
-                    }
-                    lines.append(orjson.dumps({"delete": meta}))
-            result = self._bulk(lines)
-            deleted += sum(
-                1
-                for item in result.get("items", [])
-                if item.get("delete", {}).get("_index") == self.target
-                and item["delete"].get("result") == "deleted"
-            )
+            lines += self._drop_copies(outdated)
+            deleted += self._apply(lines)
             batch.clear()
 
         for entry in entries:
@@ -440,28 +424,8 @@ class Positions:
                 else:
                     lines.append(self._unplace(doc_id, routing))
                     gone.append((doc_id, routing))
-            # A delete by id and routing hits whatever N holds under that id on the routing's
-            # shard: with another shard count (or a routing moved within a shard of O) that can
-            # be the live copy of the same id under another routing. Delete only a copy under
-            # this routing, and only the one looked at.
-            copies = self._mget_source(gone, self.target, routings=True)
-            for (doc_id, routing), copy in zip(gone, copies, strict=True):
-                if _holds(copy, routing):
-                    meta = {
-                        "_index": self.target,
-                        **_ref(doc_id, routing),
-                        "if_seq_no": copy["_seq_no"],
-                        "if_primary_term": copy["_primary_term"],
-                    }
-                    lines.append(orjson.dumps({"delete": meta}))
-            result = self._bulk(lines)
-            stats.deleted += sum(
-                1
-                for item in result.get("items", [])
-                if "delete" in item
-                and item["delete"].get("_index") == self.target
-                and item["delete"].get("result") == "deleted"
-            )
+            lines += self._drop_copies(gone)
+            stats.deleted += self._apply(lines)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -511,32 +475,40 @@ class Positions:
             )
         return result
 
-    def _delete_stale(self, hits: list[dict[str, Any]]) -> int:
-        """Delete these copies from N — only the copy seen, never a newer one written since."""
-        lines = []
-        for h in hits:
-            meta: dict[str, Any] = {
-                "_index": self.target,
-                "_id": h["_id"],
-                "if_seq_no": h["_seq_no"],
-                "if_primary_term": h["_primary_term"],
-            }
-            if "_routing" in h:
-                meta["routing"] = h["_routing"]
-            lines.append(orjson.dumps({"delete": meta}))
-        result = self.cluster.bulk(b"\n".join(lines) + b"\n")
-        deleted = 0
-        for item in result["items"]:
-            detail = item["delete"]
-            if detail.get("result") == "deleted":
-                deleted += 1
-            elif int(detail.get("status", 200)) not in (404, 409):
-                raise RequestError(
-                    f"Deleting {detail.get('_id')} from {self.target} failed: "
-                    f"{detail.get('error')}",
-                    status=int(detail.get("status", 500)),
-                )
-        return deleted
+    def _delete(self, doc_id: str, routing: str | None, copy: Mapping[str, Any]) -> bytes:
+        """The bulk line deleting from N exactly the copy looked at (``if_seq_no``)."""
+        meta = {
+            "_index": self.target,
+            **_ref(doc_id, routing),
+            "if_seq_no": copy["_seq_no"],
+            "if_primary_term": copy["_primary_term"],
+        }
+        return orjson.dumps({"delete": meta})
+
+    def _drop_copies(self, refs: list[tuple[str, str | None]]) -> list[bytes]:
+        """Bulk lines deleting N's copies of ``refs``.
+
+        A delete by id and routing hits whatever N holds under that id on the routing's shard:
+        with another shard count (or a routing moved within a shard of O) that can be the live
+        copy of the same id under another routing. Only a copy under this routing is deleted,
+        and only the one looked at.
+        """
+        copies = self._mget_source(refs, self.target, routings=True)
+        return [
+            self._delete(doc_id, routing, copy)
+            for (doc_id, routing), copy in zip(refs, copies, strict=True)
+            if _holds(copy, routing)
+        ]
+
+    def _apply(self, lines: list[bytes]) -> int:
+        """Send the bulk lines; the number of documents deleted from N."""
+        result = self._bulk(lines)
+        return sum(
+            1
+            for item in result.get("items", [])
+            if item.get("delete", {}).get("_index") == self.target
+            and item["delete"].get("result") == "deleted"
+        )
 
 
 def _holds(doc: Mapping[str, Any], routing: str | None) -> bool:
