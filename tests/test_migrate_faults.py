@@ -22,7 +22,7 @@ from esmigrate.exceptions import (
 )
 from esmigrate.migrate import BlueGreen, ProgressEvent, adopt
 from esmigrate.migrate._layout import is_write_blocked, resolve
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.state import Checkpoint
 from tests.migrate_support import (
     TARGET_MAPPING,
     Writer,

@@ -15,7 +15,7 @@ import pytest
 
 from esmigrate.cluster import Cluster
 from esmigrate.migrate._layout import is_write_blocked
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.state import Checkpoint
 from tests.migrate_support import (
     ROOT,
     Writer,

@@ -24,7 +24,7 @@ from esmigrate.migrate import (
     throttle,
 )
 from esmigrate.migrate._layout import is_write_blocked, resolve
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.state import Checkpoint
 from tests.migrate_support import (
     PAINLESS,
     SOURCE_MAPPING,

@@ -17,8 +17,8 @@ from esmigrate.cluster import Cluster
 from esmigrate.migrate import BlueGreen
 from esmigrate.migrate._layout import resolve
 from esmigrate.migrate._positions import positions_name
-from esmigrate.migrate._state import Checkpoint
 from esmigrate.rollback import rollback, rollback_point_hook
+from esmigrate.state import Checkpoint
 from tests.migrate_support import TARGET_MAPPING, all_docs, create_source, transform
 from tests.rollback_support import reverse
 

@@ -735,8 +735,8 @@ def throttle(config: Config, revision: str, requests_per_second: float | None) -
     """Change the speed of the running migration(s) of ``revision`` (``op.migrate``), found by
     their checkpoint documents in the history index; None or <= 0 means unlimited."""
     from esmigrate.migrate import throttle as engine_throttle
-    from esmigrate.migrate._state import Checkpoint
     from esmigrate.operations import Migrate, migration_id
+    from esmigrate.state import Checkpoint
 
     graph = ScriptDirectory.from_config(config).load()
     script = graph.resolve(revision)

@@ -263,7 +263,7 @@ def deploy(
     from esmigrate import command
     from esmigrate.cluster import connect
     from esmigrate.rollback import list_points
-    from esmigrate.runtime import HistoryStore
+    from esmigrate.state import HistoryStore
 
     say = reporter or (lambda _line: None)
     rules = dict(reverse_rules or {})

@@ -24,8 +24,8 @@ from esmigrate.migrate._layout import (
 from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import ProgressCallback, ProgressEvent
 from esmigrate.migrate._shards import max_seq_nos
-from esmigrate.migrate._state import Checkpoint
 from esmigrate.operations._base import PlannedRequest
+from esmigrate.state import Checkpoint
 
 EXPLANATION = (
     "{name} is now an alias over {index}, its write index. Reads and writes addressed to "

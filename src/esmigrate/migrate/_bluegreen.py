@@ -68,9 +68,9 @@ from esmigrate.migrate._ops import Step
 from esmigrate.migrate._positions import PassStats, Positions, positions_name
 from esmigrate.migrate._progress import Meter, ProgressCallback, ProgressEvent
 from esmigrate.migrate._shards import Layout, checkpoints, layout, settled
-from esmigrate.migrate._state import Checkpoint, MigrationLease
 from esmigrate.operations._base import PlannedRequest
 from esmigrate.schema.mapping import live_mapping
+from esmigrate.state import Checkpoint, Lease
 
 log = logging.getLogger("esmigrate.migrate")
 
@@ -374,7 +374,9 @@ class BlueGreen:
         """
         Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
         timeout = self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout
-        self._lease = MigrationLease(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
+        self._lease = Lease.for_migration(
+            self.cluster, self.state_index, self.id, ttl=self.lease_ttl
+        )
         with self._lease.acquire(timeout):
             result = self._run()
             # Done (a run only returns then): the positions served the cut-over.

@@ -19,7 +19,7 @@ from esmigrate.cluster import Cluster
 from esmigrate.migrate._bluegreen import BlueGreen, MigrationResult
 from esmigrate.migrate._copy import Transform
 from esmigrate.migrate._progress import ProgressCallback
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.state import Checkpoint
 
 
 def catch_up_and_swap(

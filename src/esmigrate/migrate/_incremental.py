@@ -41,7 +41,7 @@ from esmigrate.migrate._layout import check_health, is_alias, resolve
 from esmigrate.migrate._positions import Positions, positions_name
 from esmigrate.migrate._progress import Meter, ProgressCallback
 from esmigrate.migrate._shards import checkpoints
-from esmigrate.migrate._state import Checkpoint, MigrationLease
+from esmigrate.state import Checkpoint, Lease
 
 
 @dataclass
@@ -120,7 +120,7 @@ class Incremental:
 
     def run(self) -> IncrementalResult:
         Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
-        lease = MigrationLease(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
+        lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
         with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
             return self._run()
 

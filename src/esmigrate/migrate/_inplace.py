@@ -25,8 +25,8 @@ from esmigrate.migrate._copy import cancel_task, normalize_script, task_state
 from esmigrate.migrate._layout import check_health
 from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import Meter, ProgressCallback
-from esmigrate.migrate._state import Checkpoint, MigrationLease
 from esmigrate.operations._base import PlannedRequest
+from esmigrate.state import Checkpoint, Lease
 
 
 def new_leaf_fields(mapping: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -146,7 +146,7 @@ class InPlace:
         """Run (or resume) it. One process at a time: another waits for this one's lease,
         then raises :class:`~esmigrate.exceptions.MigrationLocked`."""
         Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
-        lease = MigrationLease(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
+        lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
         with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
             return self._run()
 

@@ -7,7 +7,7 @@ from typing import Any
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import MigrationError, NotFoundError
 from esmigrate.migrate._copy import task_state
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.state import Checkpoint
 
 
 def rethrottle(cluster: Cluster, task_id: str, requests_per_second: float | None) -> None:

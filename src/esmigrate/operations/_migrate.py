@@ -266,7 +266,7 @@ class Migrate(Operation):
         return body or dict(self.mappings)
 
     def _stored(self, cluster: Cluster, ctx: ExecContext) -> dict[str, Any]:
-        from esmigrate.migrate._state import Checkpoint
+        from esmigrate.state import Checkpoint
 
         return Checkpoint(cluster, ctx.state_index, migration_id(ctx.revision, self.alias)).load()
 

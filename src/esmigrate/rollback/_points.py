@@ -31,8 +31,8 @@ from esmigrate.exceptions import (
 )
 from esmigrate.migrate._layout import _alias_targets
 from esmigrate.migrate._shards import checkpoints, layout
-from esmigrate.migrate._state import Checkpoint
 from esmigrate.schema.mapping import live_mapping
+from esmigrate.state import Checkpoint
 
 KIND = "rollback_point"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")

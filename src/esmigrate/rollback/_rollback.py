@@ -26,9 +26,9 @@ from esmigrate.migrate._layout import _alias_targets, block_writes, lift_write_b
 from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import ProgressCallback
 from esmigrate.migrate._shards import checkpoints, settled
-from esmigrate.migrate._state import Checkpoint
 from esmigrate.operations._base import PlannedRequest
 from esmigrate.rollback._points import RollbackPoint, get_point, save_point
+from esmigrate.state import Checkpoint
 
 
 @dataclass

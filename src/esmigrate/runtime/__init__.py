@@ -1,19 +1,8 @@
-"""Running migrations: the history index, the lease, and the runner that applies revisions."""
+"""Running migrations: the runner that plans, applies and records revisions.
 
-from esmigrate.runtime._history import (
-    APPLIED,
-    FAILED,
-    HISTORY_MAPPING,
-    PENDING,
-    ROLLED_BACK,
-    RUNNING,
-    STATES,
-    HistoryStore,
-    Identity,
-    RevisionRecord,
-    Version,
-)
-from esmigrate.runtime._lease import Lease, read_lease
+What it stores (revision records, the lease) is in :mod:`esmigrate.state`.
+"""
+
 from esmigrate.runtime._runner import (
     DOWNGRADE,
     UPGRADE,
@@ -25,24 +14,11 @@ from esmigrate.runtime._runner import (
 )
 
 __all__ = [
-    "APPLIED",
     "DOWNGRADE",
-    "FAILED",
-    "HISTORY_MAPPING",
-    "PENDING",
-    "ROLLED_BACK",
-    "RUNNING",
-    "STATES",
     "UPGRADE",
-    "HistoryStore",
-    "Identity",
-    "Lease",
     "PlannedRevision",
-    "RevisionRecord",
     "Runner",
-    "Version",
     "display_path",
     "plan_dict",
-    "read_lease",
     "record_operations",
 ]

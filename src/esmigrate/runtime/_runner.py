@@ -34,7 +34,8 @@ from esmigrate.exceptions import (
     TaskFailed,
 )
 from esmigrate.operations import ExecContext, Operation, Operations
-from esmigrate.runtime._history import (
+from esmigrate.script import RevisionGraph, Route, Script
+from esmigrate.state import (
     APPLIED,
     FAILED,
     PENDING,
@@ -42,11 +43,11 @@ from esmigrate.runtime._history import (
     RUNNING,
     HistoryStore,
     Identity,
+    Lease,
     RevisionRecord,
+    read_lease,
     timestamp,
 )
-from esmigrate.runtime._lease import Lease, read_lease
-from esmigrate.script import RevisionGraph, Route, Script
 
 Reporter = Callable[[str], None]
 
