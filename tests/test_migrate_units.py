@@ -13,7 +13,7 @@ from esmigrate.migrate._bluegreen import _flatten_settings, _nest
 from esmigrate.migrate._copy import guarded_script, normalize_script
 from esmigrate.migrate._inplace import new_leaf_fields
 from esmigrate.migrate._layout import contains, next_index_name
-from esmigrate.migrate._ops import Step, describe_plan
+from esmigrate.migrate._plan import PlanStep, describe_plan
 from esmigrate.operations import PlannedRequest
 
 
@@ -62,7 +62,7 @@ def test_new_leaf_fields_include_sub_fields_and_objects() -> None:
 
 
 def test_operations_describe_themselves() -> None:
-    op = Step(
+    op = PlanStep(
         "swap_aliases",
         "one atomic request",
         (

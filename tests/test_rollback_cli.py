@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from esmigrate.cluster import Cluster
-from esmigrate.migrate._layout import _alias_targets
+from esmigrate.migrate._layout import alias_targets
 from tests.migrate_support import all_docs, create_source
 from tests.rollback_support import migrate_with_point
 
@@ -69,7 +69,7 @@ def test_cli_rollback(cluster: Cluster, prefix: str, tmp_path: Path, cluster_url
     done = esmigrate(tmp_path, "--json", "rollback", "cut", "--reverse-rules", "revrules:reverse")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["mode"] == "carry"
-    assert set(_alias_targets(cluster, alias)) == {old}
+    assert set(alias_targets(cluster, alias)) == {old}
     expected = dict(initial)
     expected.update({f"n{i}": {"title": "t", "n": i, "code": i} for i in range(4)})
     assert all_docs(cluster, old) == expected

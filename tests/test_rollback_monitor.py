@@ -10,7 +10,7 @@ import pytest
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import RollbackError
-from esmigrate.migrate._layout import _alias_targets, is_write_blocked
+from esmigrate.migrate._layout import alias_targets, is_write_blocked
 from esmigrate.rollback import (
     ClusterHealth,
     DocCountDrop,
@@ -67,7 +67,7 @@ def test_monitor_rolls_back_on_a_failing_probe_with_live_writes(
     assert report.last["doc_count"].ok
     assert report.rollback is not None
     assert report.rollback.mode == "carry"
-    assert set(_alias_targets(cluster, alias)) == {old}
+    assert set(alias_targets(cluster, alias)) == {old}
     assert not is_write_blocked(cluster, new)
     assert diff(expected_old_format(initial, ops, (old, new)), all_docs(cluster, old)) == {}
     assert {"health", "doc_count", "search_probe"} <= set(seen)

@@ -10,11 +10,13 @@ from esmigrate.cluster._cluster import (
     parse_engine,
 )
 from esmigrate.cluster._errors import server_reason
+from esmigrate.cluster._request import PlannedRequest
 
 __all__ = [
     "SUPPORTED",
     "Cluster",
     "Engine",
+    "PlannedRequest",
     "connect",
     "exact_json",
     "iter_bulk_errors",

@@ -24,6 +24,7 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from esmigrate.cluster import _json as exact_json
 from esmigrate.cluster._errors import server_reason, translate
+from esmigrate.cluster._request import query_value
 from esmigrate.config import ConnectionSettings
 from esmigrate.exceptions import (
     ClusterError,
@@ -158,7 +159,7 @@ class Cluster:
         server's root cause. ``body`` may be pre-encoded bytes (bulk bodies are).
         """
         headers = self._ndjson_headers if ndjson else self._json_headers
-        clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        clean = {k: query_value(v) for k, v in (params or {}).items() if v is not None}
         # The query string is built here rather than passed as `params`: the clients interpret
         # some parameter names themselves (opensearch-py takes `timeout` as its socket timeout).
         url = f"{path}?{urlencode(clean)}" if clean else path
@@ -420,14 +421,6 @@ class Cluster:
 def _p(part: str) -> str:
     """Quote one path part (index names may contain characters like '<' in date math)."""
     return quote(part, safe=",*")
-
-
-def _param(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return value
 
 
 def _opensearch_client(settings: ConnectionSettings) -> Any:

@@ -10,7 +10,7 @@ from esmigrate.migrate._bluegreen import BlueGreen, MigrationResult, migrate
 from esmigrate.migrate._copy import DeadLetters, TokenBucket
 from esmigrate.migrate._incremental import Incremental, IncrementalResult, incremental
 from esmigrate.migrate._inplace import InPlace, InPlaceResult, in_place
-from esmigrate.migrate._ops import Step, describe_plan
+from esmigrate.migrate._plan import PlanStep, describe_plan
 from esmigrate.migrate._progress import (
     LogReporter,
     Meter,
@@ -33,11 +33,11 @@ __all__ = [
     "LogReporter",
     "Meter",
     "MigrationResult",
+    "PlanStep",
     "ProgressCallback",
     "ProgressEvent",
     "Reporter",
     "RichReporter",
-    "Step",
     "TokenBucket",
     "adopt",
     "describe_plan",

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import MigrationError, PreflightError
 from esmigrate.migrate._layout import (
     block_writes,
@@ -21,10 +21,9 @@ from esmigrate.migrate._layout import (
     is_write_blocked,
     lift_write_block,
 )
-from esmigrate.migrate._ops import Step
+from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._progress import ProgressCallback, ProgressEvent
 from esmigrate.migrate._shards import max_seq_nos
-from esmigrate.operations._base import PlannedRequest
 from esmigrate.state import Checkpoint
 
 EXPLANATION = (
@@ -49,15 +48,15 @@ class AdoptResult:
         return dict(self.__dict__)
 
 
-def plan_adopt(cluster: Cluster, name: str) -> list[Step]:
+def plan_adopt(cluster: Cluster, name: str) -> list[PlanStep]:
     clone = f"{name}-v1-<timestamp>"
     return [
-        Step(
+        PlanStep(
             "write_block",
             f"block writes on {name}",
             (PlannedRequest("PUT", f"/{name}/_block/write"),),
         ),
-        Step(
+        PlanStep(
             "clone",
             f"clone {name} to {clone} (hard links)",
             (
@@ -68,7 +67,7 @@ def plan_adopt(cluster: Cluster, name: str) -> list[Step]:
                 ),
             ),
         ),
-        Step(
+        PlanStep(
             "swap_aliases",
             f"one atomic request: alias {name} → {clone}, remove index {name}",
             (

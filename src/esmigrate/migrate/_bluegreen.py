@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import (
     MigrationCancelled,
     MigrationError,
@@ -64,11 +64,10 @@ from esmigrate.migrate._layout import (
     refuse_template_aliases,
     resolve,
 )
-from esmigrate.migrate._ops import Step
+from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._positions import PassStats, Positions, positions_name
 from esmigrate.migrate._progress import Meter, ProgressCallback, ProgressEvent
 from esmigrate.migrate._shards import Layout, checkpoints, layout, settled
-from esmigrate.operations._base import PlannedRequest
 from esmigrate.schema.mapping import live_mapping
 from esmigrate.state import Checkpoint, Lease
 
@@ -248,7 +247,7 @@ class BlueGreen:
             flat["index.number_of_shards"] = source_layout.shards
         return flat
 
-    def plan(self) -> list[Step]:
+    def plan(self) -> list[PlanStep]:
         """What :meth:`run` will do, as data (resolves the aliases; writes nothing)."""
         check_health(self.cluster)
         where = resolve(self.cluster, self.alias, self.write_alias)
@@ -282,11 +281,11 @@ class BlueGreen:
         restore = {k: flat.get(k) for k in ("index.refresh_interval", "index.number_of_replicas")}
         actions = self._alias_actions(where, target)
         return [
-            Step(
+            PlanStep(
                 "preflight",
                 f"{self.alias} → {where.source}; cluster not red; {target} absent",
             ),
-            Step(
+            PlanStep(
                 "create_index",
                 f"create {target} with the target mapping, refresh off and no replicas",
                 (
@@ -295,7 +294,7 @@ class BlueGreen:
                     ),
                 ),
             ),
-            Step(
+            PlanStep(
                 "checkpoint",
                 f"record per-shard _seq_no checkpoints of {where.source}, refresh it",
                 (
@@ -303,44 +302,44 @@ class BlueGreen:
                     PlannedRequest("POST", f"/{where.source}/_refresh"),
                 ),
             ),
-            Step("copy", copy_summary, (copy_req,), {"mode": self.mode}),
-            Step(
+            PlanStep("copy", copy_summary, (copy_req,), {"mode": self.mode}),
+            PlanStep(
                 "restore_settings",
                 f"restore {target}'s refresh interval and replicas",
                 (PlannedRequest("PUT", f"/{target}/_settings", body=restore),),
             ),
-            Step(
+            PlanStep(
                 "catch_up",
                 f"rounds copying writes made to {where.source} since the last checkpoint, until "
                 f"a round copies ≤ {self.catchup_threshold} docs (at most {self.max_rounds})",
             ),
-            Step(
+            PlanStep(
                 "reconcile_deletes",
                 f"check {target}'s documents against {where.source} once (deleting those gone) "
                 f"and record their source _seq_no in {positions_name(target)}; from then on "
                 "deletes are found by comparing range counts of positions and source",
             ),
-            Step(
+            PlanStep(
                 "write_block",
                 f"block writes on {where.source} (writers get 403 and retry)",
                 (PlannedRequest("PUT", f"/{where.source}/_block/write"),),
             ),
-            Step(
+            PlanStep(
                 "final_catch_up",
                 "final round, position check of what it copied, and the range-count delete "
                 "reconciliation (its work follows the last window's deletes, not the index)",
             ),
-            Step(
+            PlanStep(
                 "validate",
                 f"counts equal, {self.sample_size} random documents transformed and "
                 "deep-compared, target mapping present",
             ),
-            Step(
+            PlanStep(
                 "swap_aliases",
                 "one atomic _aliases request",
                 (PlannedRequest("POST", "/_aliases", body={"actions": actions}),),
             ),
-            Step(
+            PlanStep(
                 "lift_block",
                 f"lift the write block on {where.source} (kept as the rollback point)",
                 (

@@ -19,13 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import MigrationCancelled, MigrationError, PreflightError, RequestError
 from esmigrate.migrate._copy import cancel_task, normalize_script, task_state
 from esmigrate.migrate._layout import check_health
-from esmigrate.migrate._ops import Step
+from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._progress import Meter, ProgressCallback
-from esmigrate.operations._base import PlannedRequest
 from esmigrate.state import Checkpoint, Lease
 
 
@@ -113,10 +112,10 @@ class InPlace:
         result = self.cluster.request("GET", f"/{self.alias}/_mapping")
         return sorted(result)
 
-    def plan(self) -> list[Step]:
+    def plan(self) -> list[PlanStep]:
         indices = self._indices()
         ops = [
-            Step(
+            PlanStep(
                 "put_mapping",
                 f"add to the mapping of {', '.join(indices)} (refused if not additive)",
                 (PlannedRequest("PUT", f"/{self.alias}/_mapping", body=dict(self.mappings)),),
@@ -127,7 +126,7 @@ class InPlace:
             if self._script:
                 body["script"] = self._script
             ops.append(
-                Step(
+                PlanStep(
                     "update_by_query",
                     "backfill as a polled task (conflicts=proceed); rounds until no conflict",
                     (

@@ -28,7 +28,7 @@ class AliasLayout:
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _alias_targets(cluster: Cluster, name: str) -> dict[str, dict[str, Any]]:
+def alias_targets(cluster: Cluster, name: str) -> dict[str, dict[str, Any]]:
     """index -> alias definition for alias ``name``; {} when no such alias exists."""
     try:
         result = cluster.request("GET", f"/_alias/{name}")
@@ -38,13 +38,13 @@ def _alias_targets(cluster: Cluster, name: str) -> dict[str, dict[str, Any]]:
 
 
 def is_alias(cluster: Cluster, name: str) -> bool:
-    return bool(_alias_targets(cluster, name))
+    return bool(alias_targets(cluster, name))
 
 
 def resolve(cluster: Cluster, alias: str, write_alias: str | None = None) -> AliasLayout:
     """Find the index behind ``alias`` that takes writes; clear errors for other layouts."""
     write_alias = write_alias or alias
-    targets = _alias_targets(cluster, write_alias)
+    targets = alias_targets(cluster, write_alias)
     if not targets:
         if cluster.exists(write_alias):
             raise PreflightError(
@@ -74,7 +74,7 @@ def resolve(cluster: Cluster, alias: str, write_alias: str | None = None) -> Ali
         source = writers[0]
     definitions = {write_alias: targets[source]}
     if alias != write_alias:
-        read = _alias_targets(cluster, alias)
+        read = alias_targets(cluster, alias)
         if source not in read:
             raise PreflightError(
                 f"The read alias {alias!r} does not include {source!r}, the write index of "

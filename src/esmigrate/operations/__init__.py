@@ -5,8 +5,9 @@ records a frozen dataclass. ``describe()`` lists the requests it will send (that
 prints); ``execute(cluster, ctx)`` sends them and converges when run again.
 """
 
+from esmigrate.cluster import PlannedRequest
 from esmigrate.operations._alias import AliasAction, UpdateAliases
-from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
+from esmigrate.operations._base import ExecContext, Operation, OpResult
 from esmigrate.operations._cluster_ops import (
     CallPython,
     DeleteIndexTemplate,
@@ -25,7 +26,7 @@ from esmigrate.operations._index import (
     mapping_differences,
 )
 from esmigrate.operations._migrate import Migrate, migration_id
-from esmigrate.operations._ops import Operations
+from esmigrate.operations._recorder import Operations
 from esmigrate.operations._schema import index_definition, mapping_of
 
 __all__ = [

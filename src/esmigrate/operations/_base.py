@@ -7,58 +7,9 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlencode
 
-import orjson
-
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import NotFoundError
-
-
-@dataclass(frozen=True)
-class PlannedRequest:
-    """One request an operation will send: what ``plan`` and ``--dry-run`` print.
-
-    ``note`` explains requests that repeat or depend on answers (a paged copy, task polling).
-    """
-
-    method: str
-    path: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    body: Any = None
-    note: str | None = None
-
-    @property
-    def target(self) -> str:
-        """``path?query`` as it goes on the wire."""
-        query = {k: _param(v) for k, v in self.params.items() if v is not None}
-        return f"{self.path}?{urlencode(query)}" if query else self.path
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"method": self.method, "path": self.path}
-        if self.params:
-            data["params"] = dict(self.params)
-        if self.body is not None:
-            data["body"] = self.body
-        if self.note:
-            data["note"] = self.note
-        return data
-
-    def __str__(self) -> str:
-        line = f"{self.method} {self.target}"
-        if self.body is not None:
-            line += "\n" + orjson.dumps(self.body, option=orjson.OPT_SORT_KEYS).decode()
-        return line
-
-    def send(self, cluster: Cluster) -> Any:
-        """Send it (exactly what :meth:`__str__` shows)."""
-        return cluster.request(self.method, self.path, params=self.params or None, body=self.body)
-
-
-def _param(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
 
 
 @dataclass(frozen=True)

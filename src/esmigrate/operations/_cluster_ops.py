@@ -8,16 +8,9 @@ from typing import Any, ClassVar
 
 import orjson
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import RequestError
-from esmigrate.operations._base import (
-    ExecContext,
-    Operation,
-    OpResult,
-    PlannedRequest,
-    acknowledged,
-    send_delete,
-)
+from esmigrate.operations._base import ExecContext, Operation, OpResult, acknowledged, send_delete
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from esmigrate.cluster import Cluster
-from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
+from esmigrate.cluster import Cluster, PlannedRequest
+from esmigrate.migrate._copy import CopyStats, PipelineCopier
+from esmigrate.operations._base import ExecContext, Operation, OpResult
 
 Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
 
@@ -154,8 +155,6 @@ class Reindex(Operation):
         return self._copy_in_python(cluster, ctx, self.transform)
 
     def _copy_in_python(self, cluster: Cluster, ctx: ExecContext, transform: Transform) -> OpResult:
-        from esmigrate.migrate._copy import CopyStats, PipelineCopier
-
         # No dead letters: a document that cannot be copied raises (see the class docstring).
         # No cancel event either: this operation is not resumable, so it runs to its end or
         # fails; the runner stops between operations.

@@ -17,9 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import EsmigrateError, LeaseLost, MigrationCancelled
-from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
+from esmigrate.migrate import BlueGreen, InPlace, reporter
+from esmigrate.operations._base import ExecContext, Operation, OpResult
+from esmigrate.rollback import rollback_point_hook
+from esmigrate.schema.diff import Compatibility, diff_mappings
+from esmigrate.state import Checkpoint
 
 Strategy = Literal["auto", "blue_green", "in_place"]
 STRATEGIES = ("auto", "blue_green", "in_place")
@@ -133,8 +137,6 @@ class Migrate(Operation):
                     "the diff of the live mapping and the target",
                 ),
             )
-        from esmigrate.schema.diff import Compatibility, diff_mappings
-
         diff = diff_mappings(self.alias, self.mappings, cluster=cluster)
         changes = tuple(
             {
@@ -210,9 +212,6 @@ class Migrate(Operation):
         mid: str,
         state_index: str = ".esmigrate",
     ) -> Any:
-        from esmigrate.migrate import BlueGreen, InPlace
-        from esmigrate.rollback import rollback_point_hook
-
         if strategy == "blue_green":
             options = dict(self.options)
             # The old index stays as the rollback point, recorded (with the new index's
@@ -257,8 +256,6 @@ class Migrate(Operation):
     def _additions(self, cluster: Cluster) -> dict[str, Any]:
         """The part of the target the live index lacks: what in-place puts and backfills (a
         backfill query on "documents missing a new field" must not name every field)."""
-        from esmigrate.schema.diff import diff_mappings
-
         try:
             body = diff_mappings(self.alias, self.mappings, cluster=cluster).put_mapping_body()
         except EsmigrateError:
@@ -266,8 +263,6 @@ class Migrate(Operation):
         return body or dict(self.mappings)
 
     def _stored(self, cluster: Cluster, ctx: ExecContext) -> dict[str, Any]:
-        from esmigrate.state import Checkpoint
-
         return Checkpoint(cluster, ctx.state_index, migration_id(ctx.revision, self.alias)).load()
 
     def interrupted(self, cluster: Cluster, ctx: ExecContext) -> str | None:
@@ -278,8 +273,6 @@ class Migrate(Operation):
         return str(phase)
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        from esmigrate.migrate import reporter
-
         mid = migration_id(ctx.revision, self.alias)
         stored = self._stored(cluster, ctx)
         if stored and stored.get("phase") not in ("done", "abandoned"):

@@ -29,7 +29,7 @@ from esmigrate.exceptions import (
     PointNotFound,
     RollbackError,
 )
-from esmigrate.migrate._layout import _alias_targets
+from esmigrate.migrate._layout import alias_targets
 from esmigrate.migrate._shards import checkpoints, layout
 from esmigrate.schema.mapping import live_mapping
 from esmigrate.state import Checkpoint
@@ -155,7 +155,7 @@ def _check_name(name: str) -> None:
 def _aliases_now(cluster: Cluster, aliases: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for alias in aliases:
-        targets = _alias_targets(cluster, alias)
+        targets = alias_targets(cluster, alias)
         if not targets:
             raise RollbackError(
                 f"{alias!r} is not an alias on {cluster.where}: a rollback point records where "

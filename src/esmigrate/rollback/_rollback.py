@@ -18,15 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import RestoreImpossible, RollbackError, WritesAtRisk
 from esmigrate.migrate._catchup import catch_up_and_swap
 from esmigrate.migrate._copy import DeadLetters, Transform
-from esmigrate.migrate._layout import _alias_targets, block_writes, lift_write_block
-from esmigrate.migrate._ops import Step
+from esmigrate.migrate._layout import alias_targets, block_writes, lift_write_block
+from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._progress import ProgressCallback
 from esmigrate.migrate._shards import checkpoints, settled
-from esmigrate.operations._base import PlannedRequest
 from esmigrate.rollback._points import RollbackPoint, get_point, save_point
 from esmigrate.state import Checkpoint
 
@@ -47,7 +46,7 @@ class RollbackPlan:
     alias_actions: list[dict[str, Any]]
     #: {"from": N, "to": O, "since": {shard: seq_no}} when writes are carried back
     carry: dict[str, Any] | None
-    operations: list[Step] = field(default_factory=list)
+    operations: list[PlanStep] = field(default_factory=list)
 
     @property
     def writes_at_risk(self) -> int:
@@ -138,7 +137,7 @@ def plan_rollback(
     """
     point = get_point(cluster, name, state_index=state_index)
     restore = _restore_check(cluster, point)
-    current = {alias: _alias_targets(cluster, alias) for alias in point.aliases}
+    current = {alias: alias_targets(cluster, alias) for alias in point.aliases}
     wanted_indices = set(point.indices)
     moves: dict[str, dict[str, list[str]]] = {}
     actions: list[dict[str, Any]] = []
@@ -193,9 +192,9 @@ def plan_rollback(
     return plan
 
 
-def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Step]:
+def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[PlanStep]:
     ops = [
-        Step(
+        PlanStep(
             "preflight",
             f"point {point.name!r} ({point.created_at}); "
             f"{plan.writes_at_risk} operation(s) made since the cut-over to the leaving "
@@ -206,7 +205,7 @@ def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Step]:
     if plan.restore and point.snapshot is not None:
         snap = point.snapshot
         ops.append(
-            Step(
+            PlanStep(
                 "restore_snapshot",
                 f"restore {', '.join(plan.restore)} from snapshot {snap['snapshot']} "
                 f"({snap['repository']}), polled until allocated",
@@ -225,20 +224,20 @@ def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Step]:
     if plan.carry is not None:
         n, o = plan.carry["from"], plan.carry["to"]
         ops += [
-            Step(
+            PlanStep(
                 "catch_up",
                 f"copy the operations {n} received after its cut-over checkpoints into {o} "
                 "through the reverse transform, in rounds; reconcile deletes",
                 details={"since": plan.carry["since"]},
             ),
-            Step(
+            PlanStep(
                 "write_block",
                 f"block writes on {n}",
                 (PlannedRequest("PUT", f"/{n}/_block/write"),),
             ),
-            Step("final_catch_up", "final round and delete reconciliation; validation"),
-            Step("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
-            Step(
+            PlanStep("final_catch_up", "final round and delete reconciliation; validation"),
+            PlanStep("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
+            PlanStep(
                 "lift_block",
                 f"lift the write block on {n}",
                 (PlannedRequest("PUT", f"/{n}/_settings", body={"index.blocks.write": None}),),
@@ -246,14 +245,14 @@ def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Step]:
         ]
     else:
         ops += [
-            Step(
+            PlanStep(
                 "write_block",
                 f"block writes on {', '.join(leaving)} and recount the operations at risk"
                 + (" (dropped: discard_writes)" if plan.mode == "discard" else " (must be 0)"),
                 tuple(PlannedRequest("PUT", f"/{i}/_block/write") for i in leaving),
             ),
-            Step("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
-            Step(
+            PlanStep("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
+            PlanStep(
                 "lift_block",
                 "lift the write blocks",
                 tuple(

@@ -23,7 +23,7 @@ REVISION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 #: Words with a meaning as targets; no revision may be called so.
 RESERVED = frozenset({"head", "heads", "base"})
 
-Step = Callable[["Operations"], None]
+ScriptFunction = Callable[["Operations"], None]
 
 
 def checksum(data: bytes) -> str:
@@ -41,8 +41,8 @@ class Script:
     message: str
     path: Path
     checksum: str
-    upgrade: Step = field(repr=False, compare=False)
-    downgrade: Step | None = field(repr=False, compare=False)
+    upgrade: ScriptFunction = field(repr=False, compare=False)
+    downgrade: ScriptFunction | None = field(repr=False, compare=False)
     module: ModuleType = field(repr=False, compare=False)
 
     @property

@@ -31,6 +31,7 @@ from esmigrate.operations._index import (
 )
 from esmigrate.operations._migrate import Migrate, Strategy
 from esmigrate.operations._schema import index_definition, mapping_of, plain
+from esmigrate.schema.mapping import mapping_of as adapt_mapping
 
 OpT = TypeVar("OpT", bound=Operation)
 
@@ -352,12 +353,10 @@ class Operations:
         or ``script`` (Painless) rewrite documents on the way (blue-green). ``options`` go to
         :class:`esmigrate.migrate.BlueGreen` (``catchup_threshold``, ``page_size``...).
         """
-        from esmigrate.schema.mapping import mapping_of as adapt
-
         return self.add(
             Migrate(
                 alias=_name(alias, "alias"),
-                mappings=adapt(target),
+                mappings=adapt_mapping(target),
                 settings=plain(settings, "settings"),
                 transform=transform,
                 script=painless(plain(script, "script") if isinstance(script, Mapping) else script),
