@@ -766,31 +766,3 @@ def throttle(config: Config, revision: str, requests_per_second: float | None) -
             engine_throttle(cluster, mid, rps, state_index=config.history_index) for mid in running
         ]
     return {"revision": rev, "requests_per_second": rps, "migrations": changed}
-
-
-def deploy(
-    config: Config,
-    target: str = "head",
-    *,
-    monitor_seconds: float = 0.0,
-    interval: float = 5.0,
-    keep: int = 3,
-    snapshot_repository: str | None = None,
-    reverse_rules: dict[str, str] | None = None,
-    reporter: Reporter | None = None,
-) -> dict[str, Any]:
-    """The production pipeline: pre-flight, upgrade (rollback points at every cut-over),
-    monitoring with automatic rollback, retention clean-up, and the deployment log in the
-    history index. See :func:`esmigrate.pipeline.deploy`."""
-    from esmigrate.pipeline import deploy as run_pipeline
-
-    return run_pipeline(
-        config,
-        target,
-        monitor_seconds=monitor_seconds,
-        interval=interval,
-        keep=keep,
-        snapshot_repository=snapshot_repository,
-        reverse_rules=reverse_rules,
-        reporter=reporter,
-    )

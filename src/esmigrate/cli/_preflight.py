@@ -4,6 +4,7 @@ import click
 
 from esmigrate import command
 from esmigrate.cli._app import AppState, cli, connection_options, console, emit, pass_state
+from esmigrate.deploy import deploy as run_deploy
 
 _MARK = {"ok": "[green]ok  [/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]"}
 
@@ -64,7 +65,7 @@ def deploy(
                 f"{item!r}: expected ALIAS=MODULE:ATTR", param_hint="--reverse-rules"
             )
         rules[alias] = ref
-    log = command.deploy(
+    log = run_deploy(
         state.config,
         target,
         monitor_seconds=monitor_seconds,

@@ -1,4 +1,4 @@
-"""The production pipeline: pre-flight checks, the migration (each blue-green cut-over records a
+"""``esmigrate deploy``, the production run: pre-flight checks, the migration (each blue-green cut-over records a
 rollback point), health monitoring with automatic rollback, retention clean-up, and a migration
 log kept in the history index.
 
@@ -20,12 +20,21 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from esmigrate import command
+from esmigrate.cluster import Cluster, connect
+from esmigrate.config import Config
 from esmigrate.exceptions import ConfigError, DeployRolledBack, EsmigrateError, PreflightFailed
-
-if TYPE_CHECKING:
-    from esmigrate.rollback import MonitorReport
+from esmigrate.rollback import (
+    MonitorReport,
+    RollbackPoint,
+    Sample,
+    alias_checks,
+    auto_rollback,
+    list_points,
+)
+from esmigrate.state import HistoryStore
 
 
 @dataclass
@@ -57,7 +66,7 @@ class DeploymentLog:
 
 
 #: A watch's body: ``(stop, deadline) -> report`` (see :func:`esmigrate.rollback.monitor`).
-WatchFn = Callable[[threading.Event, float], "MonitorReport"]
+WatchFn = Callable[[threading.Event, float], MonitorReport]
 
 
 @dataclass
@@ -161,7 +170,9 @@ def _watch_together(watches: Sequence[_Watch], duration: float, say: Callable[[s
         raise first
 
 
-def _point_reverse(point: Any, reverse_rules: dict[str, str], transforms: dict[str, Any]) -> Any:
+def _point_reverse(
+    point: RollbackPoint, reverse_rules: dict[str, str], transforms: dict[str, Any]
+) -> Any:
     refs = {reverse_rules[a] for a in point.aliases if a in reverse_rules}
     if len(refs) > 1:
         raise ConfigError(
@@ -175,9 +186,9 @@ def _point_reverse(point: Any, reverse_rules: dict[str, str], transforms: dict[s
 
 
 def _point_watch(
-    cluster: Any,
-    config: Any,
-    point: Any,
+    cluster: Cluster,
+    config: Config,
+    point: RollbackPoint,
     reverse: Any,
     *,
     duration: float,
@@ -186,8 +197,6 @@ def _point_watch(
 ) -> _Watch:
     """The watch of rollback ``point``: the standard checks of each of its aliases (read now,
     so a missing point fails before the window), rolling the point back when one trips."""
-    from esmigrate.rollback import alias_checks, auto_rollback
-
     aliases = list(point.aliases)
     checks = [
         check
@@ -197,7 +206,7 @@ def _point_watch(
         )
     ]
 
-    def on_sample(sample: Any) -> None:
+    def on_sample(sample: Sample) -> None:
         if not sample.ok:
             say(f"{sample.check}: {sample.detail}")
 
@@ -225,7 +234,7 @@ def _point_watch(
 
 
 def deploy(
-    config: Any,
+    config: Config,
     target: str = "head",
     *,
     monitor_seconds: float = 0.0,
@@ -260,11 +269,6 @@ def deploy(
 
     ``reverse_rules`` are loaded first: a bad reference fails before anything is written.
     """
-    from esmigrate import command
-    from esmigrate.cluster import connect
-    from esmigrate.rollback import list_points
-    from esmigrate.state import HistoryStore
-
     say = reporter or (lambda _line: None)
     rules = dict(reverse_rules or {})
     transforms = {ref: command.load_transform(config, ref) for ref in set(rules.values())}
