@@ -382,7 +382,8 @@ class AlwaysRejecting:
 
 def test_rejections_outlasting_the_retries_stop_resumably(cluster: Cluster, prefix: str) -> None:
     from esmigrate.exceptions import RequestError
-    from esmigrate.migrate._copy import CopyStats, DeadLetters, PipelineCopier
+    from esmigrate.migrate._deadletters import DeadLetters
+    from esmigrate.migrate._python_copy import CopyStats, PythonCopier
     from esmigrate.migrate._shards import checkpoints
 
     _, source, _ = create_source(cluster, prefix, 300, shards=1)
@@ -390,7 +391,7 @@ def test_rejections_outlasting_the_retries_stop_resumably(cluster: Cluster, pref
     cluster.request("PUT", f"/{target}", body={"settings": {"number_of_replicas": 0}})
     dead = DeadLetters(cluster, f"{prefix}-dl", "m")
     dead.ensure()
-    copier = PipelineCopier(
+    copier = PythonCopier(
         AlwaysRejecting(cluster),  # type: ignore[arg-type]
         source,
         target,

@@ -633,7 +633,8 @@ class RejectingCluster:
 
 
 def test_pipeline_retries_429_rejections(cluster: Cluster, prefix: str) -> None:
-    from esmigrate.migrate._copy import CopyStats, DeadLetters, PipelineCopier
+    from esmigrate.migrate._deadletters import DeadLetters
+    from esmigrate.migrate._python_copy import CopyStats, PythonCopier
     from esmigrate.migrate._shards import checkpoints
 
     _, source, initial = create_source(cluster, prefix, 600, shards=1)
@@ -645,7 +646,7 @@ def test_pipeline_retries_429_rejections(cluster: Cluster, prefix: str) -> None:
     )
     flaky = RejectingCluster(cluster, rejections=4)
     dead = DeadLetters(cluster, f"{prefix}-dl", "m")
-    copier = PipelineCopier(flaky, source, target, transform, dead, page=100, chunk_bytes=4000)  # type: ignore[arg-type]
+    copier = PythonCopier(flaky, source, target, transform, dead, page=100, chunk_bytes=4000)  # type: ignore[arg-type]
     stats = CopyStats()
     copier.copy_shard(0, -1, checkpoints(cluster, source)[0], stats)
     assert flaky.rejections == 0

@@ -10,10 +10,10 @@ from rich.console import Console
 
 from esmigrate.migrate import LogReporter, Meter, ProgressEvent, RichReporter, reporter
 from esmigrate.migrate._bluegreen import _flatten_settings, _nest
-from esmigrate.migrate._copy import guarded_script, normalize_script
 from esmigrate.migrate._inplace import new_leaf_fields
 from esmigrate.migrate._layout import contains, next_index_name
 from esmigrate.migrate._plan import PlanStep, describe_plan
+from esmigrate.migrate._reindex_copy import guarded_script, normalize_script
 from esmigrate.operations import PlannedRequest
 
 
@@ -116,7 +116,7 @@ def test_reporters_render() -> None:
 
 def test_copy_scripts_that_skip_or_reroute_documents_are_refused() -> None:
     from esmigrate.exceptions import PreflightError
-    from esmigrate.migrate._copy import refuse_rerouting
+    from esmigrate.migrate._reindex_copy import refuse_rerouting
 
     for source in (
         "if (ctx._source.x == null) { ctx.op = 'noop' }",

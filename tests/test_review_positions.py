@@ -287,7 +287,7 @@ def test_a_rejected_document_rewritten_validly_before_its_rejection_is_recorded_
     and whatever version O holds by then is dead-lettered and excluded by (id, _seq_no) from
     every later task. If the application rewrote the document validly in between, its valid
     version is never copied (and counts as a dead letter, so the validation agrees)."""
-    from esmigrate.migrate._copy import ReindexCopier
+    from esmigrate.migrate._reindex_copy import ReindexCopier
 
     alias = f"{prefix}-rej"
     source = f"{alias}-v1"

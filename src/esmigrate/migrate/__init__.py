@@ -7,7 +7,7 @@ checkpoint in the state index.
 
 from esmigrate.migrate._adopt import AdoptResult, adopt, plan_adopt
 from esmigrate.migrate._bluegreen import BlueGreen, MigrationResult, migrate
-from esmigrate.migrate._copy import DeadLetters, TokenBucket
+from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._incremental import Incremental, IncrementalResult, incremental
 from esmigrate.migrate._inplace import InPlace, InPlaceResult, in_place
 from esmigrate.migrate._plan import PlanStep, describe_plan
@@ -20,6 +20,7 @@ from esmigrate.migrate._progress import (
     RichReporter,
     reporter,
 )
+from esmigrate.migrate._python_copy import TokenBucket
 from esmigrate.migrate._throttle import rethrottle, throttle
 
 __all__ = [

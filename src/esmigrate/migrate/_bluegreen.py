@@ -40,19 +40,7 @@ from esmigrate.exceptions import (
     TooManyFailures,
     ValidationFailed,
 )
-from esmigrate.migrate._copy import (
-    CopyStats,
-    DeadLetters,
-    PipelineCopier,
-    ReindexCopier,
-    TokenBucket,
-    Transform,
-    cancel_task,
-    normalize_script,
-    refuse_rerouting,
-    running_tasks_into,
-    task_state,
-)
+from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._layout import (
     AliasLayout,
     block_writes,
@@ -67,9 +55,13 @@ from esmigrate.migrate._layout import (
 from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._positions import PassStats, Positions, positions_name
 from esmigrate.migrate._progress import Meter, ProgressCallback, ProgressEvent
+from esmigrate.migrate._python_copy import CopyStats, PythonCopier, TokenBucket
+from esmigrate.migrate._reindex_copy import ReindexCopier, normalize_script, refuse_rerouting
 from esmigrate.migrate._shards import Layout, checkpoints, layout, settled
+from esmigrate.migrate._tasks import cancel_task, running_tasks_into, task_state
 from esmigrate.schema.mapping import live_mapping
 from esmigrate.state import Checkpoint, Lease
+from esmigrate.transform import Transform
 
 log = logging.getLogger("esmigrate.migrate")
 
@@ -687,7 +679,7 @@ class BlueGreen:
         stored = {int(k): int(v) for k, v in (d.get(cursor_key) or {}).items()}
         begin = start or {s: -1 for s in upto}
         cursors = {s: max(stored.get(s, begin[s]), begin[s]) for s in upto}
-        copier = PipelineCopier(
+        copier = PythonCopier(
             self.cluster,
             d["source"],
             d["target"],

@@ -17,9 +17,9 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.migrate._bluegreen import BlueGreen, MigrationResult
-from esmigrate.migrate._copy import Transform
 from esmigrate.migrate._progress import ProgressCallback
 from esmigrate.state import Checkpoint
+from esmigrate.transform import Transform
 
 
 def catch_up_and_swap(

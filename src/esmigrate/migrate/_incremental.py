@@ -27,21 +27,15 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import MigrationError, PreflightError
-from esmigrate.migrate._copy import (
-    CopyStats,
-    DeadLetters,
-    PipelineCopier,
-    ReindexCopier,
-    TokenBucket,
-    Transform,
-    normalize_script,
-    refuse_rerouting,
-)
+from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._layout import check_health, is_alias, resolve
 from esmigrate.migrate._positions import Positions, positions_name
 from esmigrate.migrate._progress import Meter, ProgressCallback
+from esmigrate.migrate._python_copy import CopyStats, PythonCopier, TokenBucket
+from esmigrate.migrate._reindex_copy import ReindexCopier, normalize_script, refuse_rerouting
 from esmigrate.migrate._shards import checkpoints
 from esmigrate.state import Checkpoint, Lease
+from esmigrate.transform import Transform
 
 
 @dataclass
@@ -207,8 +201,8 @@ class Incremental:
         found = positions.reconcile(copied=copied_upto)
         return checked.deleted + found.deleted
 
-    def _pipeline(self, source: str, target: str, dead: DeadLetters) -> PipelineCopier:
-        return PipelineCopier(
+    def _pipeline(self, source: str, target: str, dead: DeadLetters) -> PythonCopier:
+        return PythonCopier(
             self.cluster,
             source,
             target,

@@ -21,10 +21,11 @@ from typing import Any
 
 from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import MigrationCancelled, MigrationError, PreflightError, RequestError
-from esmigrate.migrate._copy import cancel_task, normalize_script, task_state
 from esmigrate.migrate._layout import check_health
 from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._progress import Meter, ProgressCallback
+from esmigrate.migrate._reindex_copy import normalize_script
+from esmigrate.migrate._tasks import cancel_task, task_state
 from esmigrate.state import Checkpoint, Lease
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import MigrationError, NotFoundError
-from esmigrate.migrate._copy import task_state
+from esmigrate.migrate._tasks import task_state
 from esmigrate.state import Checkpoint
 
 

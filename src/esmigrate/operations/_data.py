@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from esmigrate.cluster import Cluster, PlannedRequest
-from esmigrate.migrate._copy import CopyStats, PipelineCopier
+from esmigrate.migrate._python_copy import CopyStats, PythonCopier
 from esmigrate.operations._base import ExecContext, Operation, OpResult
 
 Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -57,7 +57,7 @@ class Reindex(Operation):
     ``transform`` (a Python function ``source_doc -> new_doc``, or None to leave a document
     out), a streaming copy of one consistent snapshot of ``source`` (point in time +
     ``search_after`` pages) written by the migration engine's pipeline
-    (:class:`~esmigrate.migrate._copy.PipelineCopier`: byte-bounded bulk requests, items refused
+    (:class:`~esmigrate.migrate._python_copy.PythonCopier`: byte-bounded bulk requests, items refused
     with 429/502/503/504 retried with backoff). Only documents matching ``query`` are copied.
     Documents keep their ``_id`` and routing and are written with ``op_type=index``, so a
     re-run converges.
@@ -158,7 +158,7 @@ class Reindex(Operation):
         # No dead letters: a document that cannot be copied raises (see the class docstring).
         # No cancel event either: this operation is not resumable, so it runs to its end or
         # fails; the runner stops between operations.
-        copier = PipelineCopier(
+        copier = PythonCopier(
             cluster, self.source, self.dest, transform, None, page=self.page_size, drop_none=True
         )
         stats = CopyStats()

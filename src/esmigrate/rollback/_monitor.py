@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import ClusterError, RollbackError
-from esmigrate.migrate._copy import Transform
 from esmigrate.migrate._progress import ProgressCallback
 from esmigrate.rollback._points import get_point
 from esmigrate.rollback._rollback import RollbackResult, rollback
+from esmigrate.transform import Transform
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from esmigrate.transform.rules import (
     Rule,
     RuleSet,
     Set,
+    Transform,
     When,
 )
 from esmigrate.transform.standard import (
@@ -69,6 +70,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "Set",
+    "Transform",
     "When",
     "WordCount",
     "parse_failure",

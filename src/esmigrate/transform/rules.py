@@ -50,6 +50,11 @@ from esmigrate.transform._json import (
 
 Doc = dict[str, Any]
 
+#: A document transformation: ``doc -> doc``, or None to leave the document out where that is
+#: allowed (``op.reindex``; a migration dead-letters it). A :class:`RuleSet` is one; so is any
+#: plain function of that shape.
+Transform = Callable[[Doc], Doc | None]
+
 
 class Rule(abc.ABC):
     """One transformation step. Subclasses implement :meth:`apply` and, when they can do the
