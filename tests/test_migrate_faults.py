@@ -20,9 +20,13 @@ from esmigrate.exceptions import (
     MigrationLocked,
     TooManyFailures,
 )
-from esmigrate.migrate import BlueGreen, ProgressEvent, adopt
+from esmigrate.migrate import BlueGreen, Meter, ProgressEvent, adopt
+from esmigrate.migrate._bluegreen_state import Journal
+from esmigrate.migrate._cutover import CutOver
+from esmigrate.migrate._deadletters import DeadLetters
+from esmigrate.migrate._deletes import Deletes
 from esmigrate.migrate._layout import is_write_blocked, resolve
-from esmigrate.state import Checkpoint
+from esmigrate.state import Checkpoint, Lease
 from tests.migrate_support import (
     TARGET_MAPPING,
     Writer,
@@ -130,11 +134,16 @@ def test_reconcile_refuses_when_the_target_takes_writes(cluster: Cluster, prefix
         "dead_letter_index": f"{prefix}-dl",
     }
     done = BlueGreen(cluster, alias, TARGET_MAPPING, **options).run()
-    state = Checkpoint(cluster, f"{prefix}-hist", f"blue-green:{alias}")
-    state.load()
-    migration = BlueGreen(cluster, alias, TARGET_MAPPING, **options)
+    _, journal = Journal.load(Checkpoint(cluster, f"{prefix}-hist", f"blue-green:{alias}"))
+    assert journal is not None
+    dead = DeadLetters(cluster, f"{prefix}-dl", f"blue-green:{alias}")
+    lease = Lease.for_migration(cluster, f"{prefix}-hist", f"blue-green:{alias}")
+    cutover = CutOver(cluster, journal, lease=lease, dead=dead, emit=lambda *a, **k: None)
+    deletes = Deletes(
+        cluster, journal, dead=dead, meter=lambda *a, **k: Meter("x", None), is_live=cutover.is_live
+    )
     with pytest.raises(MigrationError, match="write index"):
-        migration._reconcile(state, exact=True)
+        deletes.reconcile(exact=True)
     assert cluster.count(done.target) == 100
 
 

@@ -591,7 +591,7 @@ def test_throttle_reaches_the_python_pipeline(cluster: Cluster, prefix: str) -> 
     result = migration.run()
     assert answers
     assert answers[0]["tasks"] == []  # no server task: the pipeline reads the rate itself
-    assert migration._bucket.rate is None
+    assert migration.bucket.rate is None
     expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
     assert diff(expected, all_docs(cluster, result.target)) == {}
 

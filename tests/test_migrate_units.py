@@ -9,9 +9,8 @@ import pytest
 from rich.console import Console
 
 from esmigrate.migrate import LogReporter, Meter, ProgressEvent, RichReporter, reporter
-from esmigrate.migrate._bluegreen import _flatten_settings, _nest
 from esmigrate.migrate._inplace import new_leaf_fields
-from esmigrate.migrate._layout import contains, next_index_name
+from esmigrate.migrate._layout import contains, flatten_settings, nest_settings, next_index_name
 from esmigrate.migrate._plan import PlanStep, describe_plan
 from esmigrate.migrate._reindex_copy import guarded_script, normalize_script
 from esmigrate.operations import PlannedRequest
@@ -31,9 +30,9 @@ def test_contains_compares_mappings_as_subsets() -> None:
 
 
 def test_settings_are_flattened_and_nested_back() -> None:
-    flat = _flatten_settings({"number_of_replicas": 1, "index": {"refresh_interval": "5s"}})
+    flat = flatten_settings({"number_of_replicas": 1, "index": {"refresh_interval": "5s"}})
     assert flat == {"index.number_of_replicas": 1, "index.refresh_interval": "5s"}
-    assert _nest(flat) == {"index": {"number_of_replicas": 1, "refresh_interval": "5s"}}
+    assert nest_settings(flat) == {"index": {"number_of_replicas": 1, "refresh_interval": "5s"}}
 
 
 def test_guarded_script_keeps_the_user_script_and_params() -> None:

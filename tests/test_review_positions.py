@@ -7,18 +7,20 @@ the write block: the point where an application's write lands in the final round
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+from unittest.mock import patch
 
 import orjson
 import pytest
 
 from esmigrate.cluster import Cluster
-from esmigrate.migrate import BlueGreen
+from esmigrate.migrate import BlueGreen, MigrationResult
+from esmigrate.migrate._copy import Copier
+from esmigrate.migrate._cutover import CutOver
 from esmigrate.migrate._layout import resolve
 from esmigrate.migrate._positions import positions_name
 from esmigrate.rollback import rollback, rollback_point_hook
-from esmigrate.state import Checkpoint
 from tests.migrate_support import TARGET_MAPPING, all_docs, create_source, transform
 from tests.rollback_support import reverse
 
@@ -30,9 +32,15 @@ class LastWindow(BlueGreen):
 
     before_block: Callable[[Cluster], None] = staticmethod(lambda cluster: None)
 
-    def _blocked(self, state: Checkpoint) -> None:
-        self.before_block(self.cluster)
-        super()._blocked(state)
+    def run(self) -> MigrationResult:
+        cut_over = CutOver.run
+
+        def run(cutover: CutOver, steps: Sequence[tuple[str, Callable[[], object]]]) -> None:
+            self.before_block(self.cluster)
+            cut_over(cutover, steps)
+
+        with patch.object(CutOver, "run", run):
+            return super().run()
 
 
 def ids_in(cluster: Cluster, index: str) -> set[tuple[str, str | None]]:
@@ -316,22 +324,23 @@ def test_a_rejected_document_rewritten_validly_before_its_rejection_is_recorded_
             )
             return super().dead_letter_failures(failures)
 
-    class Migration(BlueGreen):
-        def _reindexer(self, state: Checkpoint) -> ReindexCopier:
-            plain = super()._reindexer(state)
-            copier = Racing.__new__(Racing)
-            copier.__dict__.update(plain.__dict__)
-            return copier
+    plain = Copier.reindex_copier
 
-    result = Migration(
-        cluster,
-        alias,
-        {"properties": {"extra": {"type": "long"}}},
-        settings={"number_of_replicas": 0},
-        state_index=f"{prefix}-hist",
-        dead_letter_index=f"{prefix}-dl",
-        max_failures=1,
-    ).run()
+    def racing(copier: Copier) -> ReindexCopier:
+        racer = Racing.__new__(Racing)
+        racer.__dict__.update(plain(copier).__dict__)
+        return racer
+
+    with patch.object(Copier, "reindex_copier", racing):
+        result = BlueGreen(
+            cluster,
+            alias,
+            {"properties": {"extra": {"type": "long"}}},
+            settings={"number_of_replicas": 0},
+            state_index=f"{prefix}-hist",
+            dead_letter_index=f"{prefix}-dl",
+            max_failures=1,
+        ).run()
 
     got = cluster.request("POST", f"/{result.target}/_mget", body={"ids": ["r7"]})["docs"][0]
     assert got.get("found"), "r7's valid version was never copied"

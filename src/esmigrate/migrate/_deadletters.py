@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from esmigrate.cluster import Cluster, exact_json, iter_bulk_errors
-from esmigrate.exceptions import RequestError
+from esmigrate.exceptions import RequestError, TooManyFailures
 
 DEAD_LETTER_BODY: dict[str, Any] = {
     "settings": {"number_of_shards": 1, "auto_expand_replicas": "0-1"},
@@ -135,3 +135,32 @@ class DeadLetters:
             },
         )["hits"]["hits"]
         return [h["_source"] for h in hits]
+
+
+class FailureBudget:
+    """At most ``max_failures`` dead-lettered documents before the cut-over is refused."""
+
+    def __init__(self, dead: DeadLetters, max_failures: int) -> None:
+        self.dead = dead
+        self.max_failures = max_failures
+
+    def exceeded_by(self, failures: int) -> bool:
+        return failures > self.max_failures
+
+    def error(self, failures: int) -> TooManyFailures:
+        samples = self.dead.samples()
+        shown = "; ".join(
+            f"{s.get('id')}: {s.get('error_type')}: {str(s.get('reason'))[:120]}"
+            for s in samples[:3]
+        )
+        return TooManyFailures(
+            f"{failures} document(s) could not be migrated (allowed: {self.max_failures}); "
+            f"the aliases were not moved. They are in {self.dead.index} with the reason. "
+            f"First: {shown}",
+            failures=failures,
+            max_failures=self.max_failures,
+            dead_letter_index=self.dead.index,
+            samples=samples,
+            hint="Fix the transform or the mapping and run again (it resumes), or accept "
+            "them with --max-failures N.",
+        )

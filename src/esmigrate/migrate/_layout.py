@@ -16,6 +16,9 @@ from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, PreflightError, RequestError
 from esmigrate.schema.diff import normalize_mapping
 
+#: A new index's settings while it is loaded; restored to what the migration asks after the copy.
+LOAD_SETTINGS = {"index.refresh_interval": "-1", "index.number_of_replicas": 0}
+
 
 @dataclass(frozen=True)
 class AliasLayout:
@@ -176,3 +179,36 @@ def refuse_template_aliases(cluster: Cluster, indices: list[str]) -> None:
                 "_index_template), or give the migration a target / dead_letter_index name they "
                 "do not match; esmigrate moves the aliases itself at the cut-over.",
             )
+
+
+def flatten_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Index settings as dotted keys: ``{"index": {"number_of_replicas": 1}}`` and
+    ``{"number_of_replicas": 1}`` both give ``{"index.number_of_replicas": 1}``."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping) and not (
+            prefix.endswith("analysis") or "analysis." in prefix
+        ):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            out[prefix] = value
+
+    walk("", dict(settings or {}))
+    fixed: dict[str, Any] = {}
+    for key, value in out.items():
+        fixed[key if key.startswith("index.") else f"index.{key}"] = value
+    return fixed
+
+
+def nest_settings(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted keys back into objects (the form of an index creation body)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out

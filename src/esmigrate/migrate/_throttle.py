@@ -70,6 +70,17 @@ def throttle(
     }
 
 
+def throttle_of(cluster: Cluster, state_index: str, migration_id: str) -> tuple[bool, float | None]:
+    """``(set, rate)``: whether :func:`throttle` was called for ``migration_id``, and the rate
+    it set (None: unlimited). A running copy in Python reads it again every few seconds."""
+    try:
+        doc = cluster.request("GET", f"/{state_index}/_doc/throttle:{migration_id}")
+    except NotFoundError:
+        return False, None
+    rps = doc["_source"].get("requests_per_second")
+    return True, (float(rps) if rps not in (None, -1) else None)
+
+
 def _known_migrations(cluster: Cluster, state_index: str, limit: int = 20) -> list[str]:
     cluster.refresh(state_index)
     hits = cluster.search(
