@@ -32,24 +32,18 @@ from typing import Any
 import orjson
 
 from esmigrate.cluster import Cluster, PlannedRequest
-from esmigrate.exceptions import MigrationCancelled, MigrationError, PreflightError, RequestError
-from esmigrate.migrate._bluegreen_state import (
-    BlueGreenState,
-    CopyMode,
-    Journal,
-    PendingRound,
-    TaskStep,
-)
+from esmigrate.exceptions import MigrationError, PreflightError, RequestError
+from esmigrate.migrate._bluegreen_run import BlueGreenRun
+from esmigrate.migrate._bluegreen_state import BlueGreenState, CopyMode, Journal
 from esmigrate.migrate._copy import Copier
-from esmigrate.migrate._cutover import CutOver, Emit, alias_actions
+from esmigrate.migrate._cutover import CutOver, alias_actions
 from esmigrate.migrate._deadletters import DeadLetters, FailureBudget
 from esmigrate.migrate._deletes import Deletes
 from esmigrate.migrate._layout import (
     LOAD_SETTINGS,
+    check_copy_between,
     check_health,
     flatten_settings,
-    is_write_blocked,
-    mapping_missing,
     nest_settings,
     next_index_name,
     refuse_template_aliases,
@@ -57,13 +51,11 @@ from esmigrate.migrate._layout import (
 )
 from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._positions import positions_name
-from esmigrate.migrate._progress import Meter, ProgressCallback, ProgressEvent
+from esmigrate.migrate._progress import Meter, ProgressCallback, emitter
 from esmigrate.migrate._python_copy import TokenBucket
 from esmigrate.migrate._reindex_copy import normalize_script, refuse_rerouting
-from esmigrate.migrate._shards import Layout, checkpoints, layout
-from esmigrate.migrate._throttle import throttle_of
+from esmigrate.migrate._shards import Layout, layout
 from esmigrate.migrate._validate import Validation, scratch_name
-from esmigrate.schema.mapping import live_mapping
 from esmigrate.state import Checkpoint, Lease
 from esmigrate.transform import Transform
 
@@ -381,7 +373,7 @@ class BlueGreen:
         return self._phases(journal, lease, resumed=True)
 
     def _phases(self, journal: Journal, lease: Lease, *, resumed: bool) -> MigrationResult:
-        run = _Run(self, journal, lease)
+        run = self._new_run(journal, lease)
         state = journal.state
         if resumed and run.cutover.finish_if_swapped():
             # The swap was applied but its answer was lost: N is live, nothing is left to copy
@@ -394,6 +386,68 @@ class BlueGreen:
         if state.phase == "catchup":
             run.catch_up_phase()
         return self._result(state, resumed=resumed)
+
+    def _new_run(self, journal: Journal, lease: Lease) -> BlueGreenRun:
+        """This process's run of the migration, with its helpers."""
+        state = journal.state
+        cluster = self.cluster
+        dead = DeadLetters(cluster, self.dl_index, self.id)
+        dead.ensure()
+        cutover = CutOver(
+            cluster, journal, lease=lease, dead=dead, emit=self.emit, on_cut_over=self.on_cut_over
+        )
+        return BlueGreenRun(
+            cluster,
+            journal,
+            migration=self.id,
+            state_index=self.state_index,
+            copier=Copier(
+                cluster,
+                state.source,
+                state.target,
+                mode=state.mode,
+                dead=dead,
+                script=self.painless,
+                transform=self.transform,
+                bucket=self.bucket,
+                requests_per_second=self.requests_per_second,
+                slices=self.slices,
+                parallelism=self.parallelism,
+                page_size=self.page_size,
+                cancel=self.cancel,
+            ),
+            budget=FailureBudget(dead, self.max_failures),
+            cutover=cutover,
+            deletes=Deletes(
+                cluster,
+                journal,
+                dead=dead,
+                meter=self.meter,
+                is_live=cutover.is_live,
+                parallelism=self.parallelism,
+                page_size=self.page_size,
+                keep=self.keep,
+                cancel=self.cancel,
+            ),
+            validation=Validation(
+                cluster,
+                source=state.source,
+                target=state.target,
+                mappings=self.mappings,
+                dead=dead,
+                script=self.painless,
+                transform=self.transform,
+                sample_size=self.sample_size,
+                keep=self.keep,
+            ),
+            meter=self.meter,
+            create_target=lambda: self.create_target(
+                state.target, self.target_settings(layout(cluster, state.source))
+            ),
+            catchup_threshold=self.catchup_threshold,
+            max_rounds=self.max_rounds,
+            cancel=self.cancel,
+        )
 
     def _result(
         self, state: BlueGreenState, *, resumed: bool, already_done: bool = False
@@ -421,38 +475,7 @@ class BlueGreen:
         check_health(self.cluster)
         where = resolve(self.cluster, self.alias, self.write_alias)
         target = self.target or next_index_name(self.alias, where.source)
-        if target == where.source:
-            raise PreflightError(
-                f"The target {target!r} is the source index itself.",
-                problem="target_is_source",
-                hint="Choose another target name, or let esmigrate name it.",
-            )
-        if is_write_blocked(self.cluster, where.source):
-            raise PreflightError(
-                f"{where.source} is write-blocked already (index.blocks.write), by another "
-                "process or an earlier failure outside esmigrate.",
-                problem="source_blocked",
-                hint=f"Find out who blocked it; lift it with PUT {where.source}/_settings "
-                '{"index.blocks.write": null} if nobody should.',
-            )
-        reuse = False
-        if self.cluster.exists(target):
-            differs = mapping_missing(live_mapping(self.cluster, target), self.mappings)
-            if differs:
-                raise PreflightError(
-                    f"The target index {target!r} already exists with another mapping "
-                    f"(differs at {', '.join(differs[:5])}).",
-                    problem="target_exists",
-                    hint="Delete it if it is a leftover, or choose another target name.",
-                )
-            reuse = True
-        source_mapping = live_mapping(self.cluster, where.source)
-        if str(source_mapping.get("_source", {}).get("enabled", True)).lower() == "false":
-            raise PreflightError(
-                f"{where.source} does not store _source, so its documents cannot be copied.",
-                problem="source_disabled",
-                hint="Documents without _source can only be re-created from their origin.",
-            )
+        reuse = check_copy_between(self.cluster, where.source, target, self.mappings)
         refuse_template_aliases(self.cluster, [target, self.dl_index, scratch_name(target)])
         flat = self.target_settings(layout(self.cluster, where.source))
         journal = Journal.start(
@@ -499,269 +522,6 @@ class BlueGreen:
         self.cluster.request(
             "PUT", f"/{target}", body={"settings": create, "mappings": dict(self.mappings)}
         )
-
-
-class _Run:
-    """One process's run of a :class:`BlueGreen` migration: its journal, lease and helpers."""
-
-    def __init__(self, migration: BlueGreen, journal: Journal, lease: Lease) -> None:
-        self.m = migration
-        self.journal = journal
-        self.state = state = journal.state
-        cluster = migration.cluster
-        self.cluster = cluster
-        self.dead = DeadLetters(cluster, migration.dl_index, migration.id)
-        self.dead.ensure()
-        self.budget = FailureBudget(self.dead, migration.max_failures)
-        self.copier = Copier(
-            cluster,
-            state.source,
-            state.target,
-            mode=state.mode,
-            dead=self.dead,
-            script=migration.painless,
-            transform=migration.transform,
-            bucket=migration.bucket,
-            requests_per_second=migration.requests_per_second,
-            slices=migration.slices,
-            parallelism=migration.parallelism,
-            page_size=migration.page_size,
-            cancel=migration.cancel,
-        )
-        self.cutover = CutOver(
-            cluster,
-            journal,
-            lease=lease,
-            dead=self.dead,
-            emit=migration.emit,
-            on_cut_over=migration.on_cut_over,
-        )
-        self.deletes = Deletes(
-            cluster,
-            journal,
-            dead=self.dead,
-            meter=migration.meter,
-            is_live=self.cutover.is_live,
-            parallelism=migration.parallelism,
-            page_size=migration.page_size,
-            keep=migration.keep,
-            cancel=migration.cancel,
-        )
-        self.validation = Validation(
-            cluster,
-            source=state.source,
-            target=state.target,
-            mappings=migration.mappings,
-            dead=self.dead,
-            script=migration.painless,
-            transform=migration.transform,
-            sample_size=migration.sample_size,
-            keep=migration.keep,
-        )
-        self._budget_checked = 0.0
-
-    # -- failures ----------------------------------------------------------------------------------
-
-    def check_failures(self) -> None:
-        failures = self.dead.count()
-        self.state.failures = failures
-        if self.budget.exceeded_by(failures):
-            self.journal.save()
-            raise self.budget.error(failures)
-
-    def _budget_check(self) -> None:
-        """While a task runs (the guarded script dead-letters documents itself): raise
-        TooManyFailures once the budget is exceeded, at most every 2 s."""
-        now = time.monotonic()
-        if now - self._budget_checked < 2.0:
-            return
-        self._budget_checked = now
-        self.check_failures()
-
-    def _save_and_follow_throttle(self) -> None:
-        """Save the checkpoint; pick up a throttle set by another process meanwhile."""
-        found, rate = throttle_of(self.cluster, self.m.state_index, self.m.id)
-        if found:
-            self.copier.bucket.rate = rate
-        self.journal.save()
-
-    # -- copy ----------------------------------------------------------------------------------
-
-    def copy_phase(self) -> None:
-        state = self.state
-        t0 = time.monotonic()
-        if not self.cluster.exists(state.target):
-            if state.copy.started or state.cursors:
-                raise MigrationError(
-                    f"The target index {state.target} of unfinished migration {self.m.id!r} is "
-                    "gone.",
-                    hint="Delete the checkpoint document or use another migration_id to start "
-                    "over.",
-                )
-            # The previous run recorded the phase but died (or timed out) before creating it.
-            self.m.create_target(
-                state.target, self.m.target_settings(layout(self.cluster, state.source))
-            )
-        if state.checkpoints is None:
-            c0 = checkpoints(self.cluster, state.source)
-            self.cluster.refresh(state.source)
-            state.checkpoints = c0
-            state.copy_total = self.cluster.count(state.source)
-            self.journal.save()
-        meter = self.m.meter("copy", total=state.copy_total)
-        if state.mode == "reindex":
-            copied = self.copier.reindex(
-                None,
-                step=state.copy,
-                excluded=state.excluded,
-                meter=meter,
-                restart_create=True,
-                cancel_strays=True,
-                save=self.journal.save,
-                check=self._budget_check,
-                after_rejections=self.check_failures,
-            )
-        else:
-            copied = self.copier.python(
-                dict(state.checkpoints),
-                cursors=state.cursors,
-                meter=meter,
-                save=self._save_and_follow_throttle,
-                max_failures=self.m.max_failures,
-                over_budget=self.check_failures,
-            ).copied
-        meter.update(message="copy complete")
-        state.progress = meter.numbers()
-        self.check_failures()
-        self.cluster.request(
-            "PUT", f"/{state.target}/_settings", body=dict(state.restore_settings or {})
-        )
-        self.cluster.health(state.target, wait_for_status="yellow", timeout="120s")
-        state.add_phase_time("copy", time.monotonic() - t0)
-        state.phase = "catchup"
-        state.copied += copied
-        self.journal.save()
-
-    # -- catch-up and cut-over -----------------------------------------------------------------
-
-    def round(self, poll: float = 0.5) -> int:
-        """One catch-up round: everything written to O since the stored checkpoints."""
-        state = self.state
-        previous = dict(state.checkpoints or {})
-        number = state.round + 1
-        if state.pending is not None and state.pending.round == number:
-            # Resuming this round: a task the dead process started read a snapshot taken after
-            # *these* checkpoints, so they (not fresh ones) are what the round guarantees.
-            fresh = dict(state.pending.checkpoints)
-        else:
-            fresh = checkpoints(self.cluster, state.source)
-            state.pending = PendingRound(number, fresh)
-            state.round_task = TaskStep()
-            state.round_cursors = {}
-            self.journal.save()
-        self.cluster.refresh(state.source)
-        meter = self.m.meter("catchup", round=number)
-        if state.mode == "reindex":
-            lowest = min(previous.values())
-            copied = self.copier.reindex(
-                {"range": {"_seq_no": {"gt": lowest}}},
-                step=state.round_task,
-                excluded=state.excluded,
-                meter=meter,
-                poll=poll,
-                cancel_strays=True,
-                save=self.journal.save,
-                check=self._budget_check,
-                after_rejections=self.check_failures,
-            )
-        else:
-            stats = self.copier.python(
-                fresh,
-                cursors=state.round_cursors,
-                start=previous,
-                meter=meter,
-                save=self._save_and_follow_throttle,
-                max_failures=self.m.max_failures,
-                over_budget=self.check_failures,
-            )
-            copied = stats.copied + stats.failed
-        meter.update(copied)
-        state.round_task = TaskStep()
-        state.round_cursors = {}
-        state.progress = meter.numbers()
-        state.checkpoints = fresh
-        state.round = number
-        state.last_delta = copied
-        state.copied += copied
-        self.journal.save()
-        return copied
-
-    def catch_up_phase(self) -> None:
-        t0 = time.monotonic()
-        self._rounds()
-        # The first position pass checks all of N, which takes a while; then rounds, a pass over
-        # what they wrote and a reconciliation repeat while they keep finding deletes, so that
-        # under the block only the last short window's writes and deletes are left.
-        self.deletes.record()
-        previous = None
-        for _ in range(5):
-            self._rounds()
-            self.deletes.record()
-            found = self.deletes.reconcile(exact=False)
-            if found <= 10 or (previous is not None and found >= previous):
-                break
-            previous = found
-        self.check_failures()
-        self.state.add_phase_time("catchup", time.monotonic() - t0)
-        self.validation.prepare()
-        try:
-            self.cutover.run(
-                [
-                    ("final_round", lambda: self.round(poll=0.05)),
-                    ("positions", self.deletes.record),
-                    ("reconcile", lambda: self.deletes.reconcile(exact=True)),
-                    ("validate", self._validate),
-                ]
-            )
-        finally:
-            self.validation.drop()
-
-    def _rounds(self) -> None:
-        """Rounds until one copies at most ``catchup_threshold`` documents (or ``max_rounds``)."""
-        while True:
-            if self.m.cancel is not None and self.m.cancel.is_set():
-                raise MigrationCancelled(
-                    "The migration was cancelled.", hint="Run it again to resume."
-                )
-            delta = self.round()
-            if delta <= self.m.catchup_threshold or self.state.round >= self.m.max_rounds:
-                return
-
-    def _validate(self) -> None:
-        self.check_failures()
-        try:
-            self.validation.check()
-        finally:
-            self.state.dead_lettered_missing = self.validation.dead_lettered_missing
-
-
-def emitter(on_progress: ProgressCallback | None, migration: str) -> Emit:
-    """``emit(phase, message, done=..., total=..., round=...)``: one event to ``on_progress``."""
-
-    def emit(phase: str, message: str = "", **numbers: Any) -> None:
-        if on_progress is not None:
-            on_progress(
-                ProgressEvent(
-                    phase=phase,
-                    message=message,
-                    migration=migration,
-                    done=int(numbers.get("done", 0)),
-                    total=numbers.get("total"),
-                    round=int(numbers.get("round", 0)),
-                )
-            )
-
-    return emit
 
 
 def migrate(

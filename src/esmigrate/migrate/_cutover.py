@@ -25,13 +25,11 @@ from esmigrate.migrate._layout import (
     lift_write_block,
     resolve,
 )
+from esmigrate.migrate._progress import Emit
 from esmigrate.migrate._shards import checkpoints, settled
 from esmigrate.state import Lease
 
 log = logging.getLogger("esmigrate.migrate")
-
-#: ``emit(phase, message, done=..., total=...)``: a progress event of the run.
-Emit = Callable[..., None]
 
 
 def alias_actions(where: AliasLayout, target: str) -> list[dict[str, Any]]:

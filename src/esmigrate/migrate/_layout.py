@@ -15,6 +15,7 @@ from typing import Any
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, PreflightError, RequestError
 from esmigrate.schema.diff import normalize_mapping
+from esmigrate.schema.mapping import live_mapping
 
 #: A new index's settings while it is loaded; restored to what the migration asks after the copy.
 LOAD_SETTINGS = {"index.refresh_interval": "-1", "index.number_of_replicas": 0}
@@ -134,6 +135,47 @@ def mapping_missing(actual: Mapping[str, Any], expected: Mapping[str, Any]) -> l
     :func:`esmigrate.schema.diff.normalize_mapping` (so ``type: object``, which the server omits,
     and explicit defaults compare equal). Fields only ``actual`` has (dynamic ones) are fine."""
     return contains(normalize_mapping(dict(actual)), normalize_mapping(dict(expected)))
+
+
+def check_copy_between(
+    cluster: Cluster, source: str, target: str, mappings: Mapping[str, Any]
+) -> bool:
+    """Refuse, before anything is written, a copy from ``source`` into ``target`` that cannot
+    work (the same index, a blocked source, a target with another mapping, a source without
+    ``_source``). True when ``target`` exists already with the mapping: it is reused."""
+    if target == source:
+        raise PreflightError(
+            f"The target {target!r} is the source index itself.",
+            problem="target_is_source",
+            hint="Choose another target name, or let esmigrate name it.",
+        )
+    if is_write_blocked(cluster, source):
+        raise PreflightError(
+            f"{source} is write-blocked already (index.blocks.write), by another "
+            "process or an earlier failure outside esmigrate.",
+            problem="source_blocked",
+            hint=f"Find out who blocked it; lift it with PUT {source}/_settings "
+            '{"index.blocks.write": null} if nobody should.',
+        )
+    reuse = False
+    if cluster.exists(target):
+        differs = mapping_missing(live_mapping(cluster, target), mappings)
+        if differs:
+            raise PreflightError(
+                f"The target index {target!r} already exists with another mapping "
+                f"(differs at {', '.join(differs[:5])}).",
+                problem="target_exists",
+                hint="Delete it if it is a leftover, or choose another target name.",
+            )
+        reuse = True
+    source_mapping = live_mapping(cluster, source)
+    if str(source_mapping.get("_source", {}).get("enabled", True)).lower() == "false":
+        raise PreflightError(
+            f"{source} does not store _source, so its documents cannot be copied.",
+            problem="source_disabled",
+            hint="Documents without _source can only be re-created from their origin.",
+        )
+    return reuse
 
 
 def is_write_blocked(cluster: Cluster, index: str) -> bool:

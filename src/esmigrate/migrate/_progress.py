@@ -190,3 +190,26 @@ class Meter:
             "docs_per_s": round(self.rate(), 1),
             "round": self.round,
         }
+
+
+#: ``emit(phase, message, done=..., total=..., round=...)``: one event of a migration.
+Emit = Callable[..., None]
+
+
+def emitter(on_progress: ProgressCallback | None, migration: str) -> Emit:
+    """``emit(phase, message, done=..., total=..., round=...)``: one event to ``on_progress``."""
+
+    def emit(phase: str, message: str = "", **numbers: Any) -> None:
+        if on_progress is not None:
+            on_progress(
+                ProgressEvent(
+                    phase=phase,
+                    message=message,
+                    migration=migration,
+                    done=int(numbers.get("done", 0)),
+                    total=numbers.get("total"),
+                    round=int(numbers.get("round", 0)),
+                )
+            )
+
+    return emit
