@@ -12,8 +12,9 @@ from esmigrate.migrate import LogReporter, Meter, ProgressEvent, RichReporter, r
 from esmigrate.migrate._inplace import new_leaf_fields
 from esmigrate.migrate._layout import contains, flatten_settings, nest_settings, next_index_name
 from esmigrate.migrate._plan import PlanStep, describe_plan
-from esmigrate.migrate._reindex_copy import guarded_script, normalize_script
+from esmigrate.migrate._reindex_copy import guarded_script
 from esmigrate.operations import PlannedRequest
+from esmigrate.transform.painless import normalize_script
 
 
 def test_next_index_name_continues_the_version() -> None:

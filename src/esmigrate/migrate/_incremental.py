@@ -33,10 +33,11 @@ from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._layout import check_health, is_alias, resolve
 from esmigrate.migrate._positions import Positions, positions_name
 from esmigrate.migrate._progress import Meter, ProgressCallback
-from esmigrate.migrate._reindex_copy import normalize_script, refuse_rerouting
+from esmigrate.migrate._reindex_copy import refuse_rerouting
 from esmigrate.migrate._shards import checkpoints
 from esmigrate.state import Checkpoint, Lease
 from esmigrate.transform import Transform
+from esmigrate.transform.painless import normalize_script
 
 
 @dataclass

@@ -24,9 +24,9 @@ from esmigrate.exceptions import MigrationCancelled, MigrationError, PreflightEr
 from esmigrate.migrate._layout import check_health
 from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._progress import Meter, ProgressCallback
-from esmigrate.migrate._reindex_copy import normalize_script
 from esmigrate.migrate._tasks import cancel_task, task_state
 from esmigrate.state import Checkpoint, Lease
+from esmigrate.transform.painless import normalize_script
 
 
 def new_leaf_fields(mapping: Mapping[str, Any], prefix: str = "") -> list[str]:

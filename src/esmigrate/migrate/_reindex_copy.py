@@ -17,6 +17,7 @@ from esmigrate.exceptions import MigrationCancelled, PreflightError, RequestErro
 from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._progress import Meter
 from esmigrate.migrate._tasks import cancel_task
+from esmigrate.transform.painless import split_functions
 
 _DEEP_COPY = (
     "def __esmCopy(def v) { if (v instanceof Map) { Map m = new HashMap(); "
@@ -24,19 +25,6 @@ _DEEP_COPY = (
     "if (v instanceof List) { List l = new ArrayList(); for (def x : v) { l.add(__esmCopy(x)); } "
     "return l; } return v; }\n"
 )
-
-
-def normalize_script(script: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
-    """A painless script as the ``script`` object of a request."""
-    if script is None:
-        return None
-    if isinstance(script, str):
-        return {"lang": "painless", "source": script}
-    out = dict(script)
-    out.setdefault("lang", "painless")
-    if "source" not in out and "id" not in out:
-        raise ValueError("a script needs 'source' (or a stored script 'id')")
-    return out
 
 
 _REROUTING = re.compile(
@@ -61,63 +49,6 @@ def refuse_rerouting(script: Mapping[str, Any] | None) -> None:
             hint="Filter documents with a query before the migration, or transform _source "
             "only; use op.reindex for a one-off copy that reshapes ids.",
         )
-
-
-_FUNCTION_HEAD = re.compile(
-    r"[A-Za-z_][\w.]*(?:\s*<[^;{}()]*>)?(?:\s*\[\s*\])*\s+[A-Za-z_]\w*\s*\([^;{}()]*\)\s*\{"
-)
-
-
-def _skip_blank(source: str, pos: int) -> int:
-    """Past whitespace and comments from ``pos``."""
-    while pos < len(source):
-        if source[pos].isspace():
-            pos += 1
-        elif source.startswith("//", pos):
-            end = source.find("\n", pos)
-            pos = len(source) if end < 0 else end + 1
-        elif source.startswith("/*", pos):
-            end = source.find("*/", pos + 2)
-            pos = len(source) if end < 0 else end + 2
-        else:
-            break
-    return pos
-
-
-def _block_end(source: str, pos: int) -> int:
-    """Index just past the ``}`` closing the ``{`` at ``pos`` (strings and comments skipped)."""
-    depth = 0
-    while pos < len(source):
-        ch = source[pos]
-        if ch in "'\"":
-            pos += 1
-            while pos < len(source) and source[pos] != ch:
-                pos += 2 if source[pos] == "\\" else 1
-        elif source.startswith("//", pos) or source.startswith("/*", pos):
-            pos = _skip_blank(source, pos) - 1
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return pos + 1
-        pos += 1
-    raise ValueError("unbalanced braces in the painless script")
-
-
-def split_functions(source: str) -> tuple[str, str]:
-    """``(functions, statements)``: the function declarations a script starts with, and the rest.
-
-    Painless allows functions only at the top of a script, so a wrapper that puts the statements
-    in a block must keep the functions out of it (compiled rule sets start with their helpers).
-    """
-    pos = _skip_blank(source, 0)
-    start = pos
-    while (match := _FUNCTION_HEAD.match(source, pos)) is not None:
-        if match.group(0).split(None, 1)[0] in ("return", "new", "else", "throw"):
-            break
-        pos = _skip_blank(source, _block_end(source, match.end() - 1))
-    return source[start:pos], source[pos:]
 
 
 def guarded_script(

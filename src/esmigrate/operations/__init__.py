@@ -16,7 +16,7 @@ from esmigrate.operations._cluster_ops import (
     PutPipeline,
     RawRequest,
 )
-from esmigrate.operations._data import Reindex, Transform, UpdateByQuery
+from esmigrate.operations._data import Reindex, UpdateByQuery
 from esmigrate.operations._index import (
     CreateIndex,
     DeleteIndex,
@@ -28,6 +28,7 @@ from esmigrate.operations._index import (
 from esmigrate.operations._migrate import Migrate, migration_id
 from esmigrate.operations._recorder import Operations
 from esmigrate.operations._schema import index_definition, mapping_of
+from esmigrate.transform import Transform
 
 __all__ = [
     "AliasAction",

@@ -13,8 +13,7 @@ from typing import Any, ClassVar
 from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.migrate._python_copy import CopyStats, PythonCopier
 from esmigrate.operations._base import ExecContext, Operation, OpResult
-
-Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+from esmigrate.transform import Transform
 
 _COUNTS = ("total", "created", "updated", "deleted", "noops", "version_conflicts", "batches")
 
@@ -24,12 +23,6 @@ def _qualname(fn: Callable[..., Any]) -> str:
     name = getattr(fn, "__qualname__", None) or repr(fn)
     # Scripts are imported under a generated module name; the function name is what helps.
     return name if module.startswith("esmigrate_revision_") else f"{module}.{name}"
-
-
-def painless(value: dict[str, Any] | str | None) -> dict[str, Any] | None:
-    if value is None or isinstance(value, dict):
-        return value
-    return {"source": value, "lang": "painless"}
 
 
 def _run_task(cluster: Cluster, request: PlannedRequest, ctx: ExecContext, what: str) -> OpResult:
