@@ -442,6 +442,7 @@ class BlueGreen:
                 keep=self.keep,
             ),
             meter=self.meter,
+            emit=self.emit,
             create_target=lambda: self.create_target(
                 state.target, self.target_settings(layout(cluster, state.source))
             ),

@@ -18,7 +18,7 @@ from esmigrate.migrate._copy import Copier
 from esmigrate.migrate._cutover import CutOver
 from esmigrate.migrate._deadletters import FailureBudget
 from esmigrate.migrate._deletes import Deletes
-from esmigrate.migrate._progress import Meter
+from esmigrate.migrate._progress import Emit, Meter
 from esmigrate.migrate._shards import checkpoints
 from esmigrate.migrate._throttle import throttle_of
 from esmigrate.migrate._validate import Validation
@@ -40,6 +40,7 @@ class BlueGreenRun:
         deletes: Deletes,
         validation: Validation,
         meter: Callable[..., Meter],
+        emit: Emit,
         create_target: Callable[[], None],
         catchup_threshold: int,
         max_rounds: int,
@@ -57,6 +58,7 @@ class BlueGreenRun:
         self.deletes = deletes
         self.validation = validation
         self.meter = meter
+        self.emit = emit
         self.create_target = create_target
         self.catchup_threshold = catchup_threshold
         self.max_rounds = max_rounds
@@ -240,6 +242,7 @@ class BlueGreenRun:
 
     def _validate(self) -> None:
         self.check_failures()
+        self.emit("validate")
         try:
             self.validation.check()
         finally:
