@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, RetryPolicy
 from esmigrate.exceptions import (
     ClusterUnavailable,
     MigrationError,
@@ -407,7 +407,7 @@ def test_rejections_outlasting_the_retries_stop_resumably(cluster: Cluster, pref
         None,
         dead,
         page=100,
-        max_retries=1,
+        retry=RetryPolicy(retries=1, base=0.01),
     )
     cursors: list[int] = []
     with pytest.raises(RequestError) as refused:

@@ -11,12 +11,16 @@ from esmigrate.cluster._cluster import (
 )
 from esmigrate.cluster._errors import server_reason
 from esmigrate.cluster._request import PlannedRequest
+from esmigrate.cluster._retry import HISTORY, LOAD, RetryPolicy
 
 __all__ = [
+    "HISTORY",
+    "LOAD",
     "SUPPORTED",
     "Cluster",
     "Engine",
     "PlannedRequest",
+    "RetryPolicy",
     "connect",
     "exact_json",
     "iter_bulk_errors",

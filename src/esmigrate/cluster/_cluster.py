@@ -23,8 +23,9 @@ import orjson
 from elasticsearch.serializer import OrjsonSerializer
 
 from esmigrate.cluster import _json as exact_json
-from esmigrate.cluster._errors import server_reason, translate
+from esmigrate.cluster._errors import refused, server_reason, translate
 from esmigrate.cluster._request import query_value
+from esmigrate.cluster._retry import RetryPolicy
 from esmigrate.config import ConnectionSettings
 from esmigrate.exceptions import (
     ClusterError,
@@ -112,6 +113,11 @@ class Cluster:
         self.settings = settings
         self.engine = engine
         self._client = client
+        #: Requests whose connection was refused (nothing reached the server) are sent again:
+        #: ``max_retries`` more tries, shortly apart. The clients' own retries are off.
+        self.retry = RetryPolicy(
+            retries=settings.max_retries, base=0.1, cap=2.0, statuses=frozenset()
+        )
         if engine.name == "elasticsearch":
             compat = f"compatible-with={engine.major}"
             self._json_headers = {
@@ -163,11 +169,15 @@ class Cluster:
         # The query string is built here rather than passed as `params`: the clients interpret
         # some parameter names themselves (opensearch-py takes `timeout` as its socket timeout).
         url = f"{path}?{urlencode(clean)}" if clean else path
-        try:
+
+        def send() -> Any:
             if self.engine.name == "elasticsearch":
                 response = self._client.perform_request(method, url, headers=headers, body=body)
                 return response.body
             return self._client.transport.perform_request(method, url, headers=headers, body=body)
+
+        try:
+            return self.retry.call(send, retryable=refused)
         except Exception as exc:
             mapped = translate(exc, method, path, self.where)
             if mapped is None:
@@ -427,11 +437,12 @@ def _opensearch_client(settings: ConnectionSettings) -> Any:
     kwargs: dict[str, Any] = {
         "hosts": list(settings.urls),
         "timeout": settings.request_timeout,
-        "max_retries": settings.max_retries,
-        # Transport retries only where nothing reached the server (connection refused). A
-        # timed-out or 5xx request may have been applied: resending a compare-and-set write,
-        # an `_aliases` swap or a `_reindex` start would turn success into a conflict or start
-        # a second task. Callers retry explicitly where a request is idempotent.
+        # Retries are Cluster.retry's, only where nothing reached the server (connection
+        # refused). A timed-out or 5xx request may have been applied: resending a
+        # compare-and-set write, an `_aliases` swap or a `_reindex` start would turn success
+        # into a conflict or start a second task. Callers retry explicitly where a request is
+        # idempotent.
+        "max_retries": 0,
         "retry_on_timeout": False,
         "retry_on_status": (),
         "serializer": _OrjsonOpenSearchSerializer(),
@@ -459,8 +470,8 @@ def _elasticsearch_client(settings: ConnectionSettings) -> Any:
     kwargs: dict[str, Any] = {
         "hosts": list(settings.urls),
         "request_timeout": settings.request_timeout,
-        "max_retries": settings.max_retries,
-        "retry_on_timeout": False,  # see _opensearch_client
+        "max_retries": 0,  # see _opensearch_client
+        "retry_on_timeout": False,
         "retry_on_status": (),
         "serializer": _OrjsonElasticsearchSerializer(),
         "verify_certs": settings.verify_certs,

@@ -74,6 +74,23 @@ def api_error(status: int, body: Any, method: str, path: str, where: str) -> Clu
     return cls(message, status=status, error_type=etype, reason=reason, body=body)
 
 
+def refused(exc: BaseException) -> bool:
+    """Whether a client exception is a connection error without an answer (refused, reset):
+    one the clients' own transports would retry. Not a timeout (the request may be running on
+    the server) nor a TLS failure (it will not pass on a second try)."""
+    if isinstance(
+        exc,
+        (
+            elastic_transport.TlsError,
+            opensearchpy.SSLError,
+            elastic_transport.ConnectionTimeout,
+            opensearchpy.ConnectionTimeout,
+        ),
+    ):
+        return False
+    return isinstance(exc, (elastic_transport.ConnectionError, opensearchpy.ConnectionError))
+
+
 def translate(exc: Exception, method: str, path: str, where: str) -> ClusterError | None:
     """Map a client exception to ours; None when it is not a client exception."""
     # Transport-level failures (no HTTP answer).

@@ -8,7 +8,6 @@ one-shot ``op.reindex(transform=...)`` of revision scripts, which has none, rais
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -17,14 +16,12 @@ from typing import Any, TypeVar
 
 import orjson
 
-from esmigrate.cluster import Cluster, exact_json, server_reason
+from esmigrate.cluster import LOAD, Cluster, RetryPolicy, exact_json, server_reason
 from esmigrate.exceptions import MigrationCancelled, RequestError, TransformError
 from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._shards import scan
 
 CursorT = TypeVar("CursorT")
-
-RETRY_STATUSES = {429, 502, 503, 504}
 
 
 class TokenBucket:
@@ -75,10 +72,6 @@ def _deep_copy(value: Any) -> Any:
     return exact_json.loads(exact_json.dumps(value))
 
 
-def _backoff(attempt: int) -> float:
-    return float(min(30.0, 0.2 * (2**attempt)) * (0.5 + random.random() / 2))
-
-
 class PythonCopier:
     """Copy documents through a Python transform: scan, transform, bulk, retry, dead-letter.
 
@@ -101,7 +94,7 @@ class PythonCopier:
         chunk_bytes: int = 4 * 1024 * 1024,
         bucket: TokenBucket | None = None,
         cancel: threading.Event | None = None,
-        max_retries: int = 8,
+        retry: RetryPolicy = LOAD,
         drop_none: bool = False,
     ) -> None:
         self.cluster = cluster
@@ -113,7 +106,7 @@ class PythonCopier:
         self.chunk_bytes = chunk_bytes
         self.bucket = bucket or TokenBucket(None)
         self.cancel = cancel
-        self.max_retries = max_retries
+        self.retry = retry
         self.drop_none = drop_none
 
     def copy_shard(
@@ -238,9 +231,9 @@ class PythonCopier:
             try:
                 result = self.cluster.bulk(body)
             except RequestError as exc:
-                if exc.status in RETRY_STATUSES and attempt < self.max_retries:
+                if self.retry.retryable(exc) and attempt < self.retry.retries:
                     stats.add(retries=1)
-                    time.sleep(_backoff(attempt))
+                    self.retry.wait(attempt)
                     attempt += 1
                     continue
                 raise
@@ -253,15 +246,15 @@ class PythonCopier:
                 status = int(detail.get("status", 200))
                 if "error" not in detail:
                     copied += 1
-                elif status in RETRY_STATUSES:
-                    if attempt >= self.max_retries:
+                elif status in self.retry.statuses:
+                    if attempt >= self.retry.retries:
                         # The cluster is overloaded, the document is fine: stop resumably (the
                         # cursor only moves past flushed chunks) instead of dead-lettering it.
                         etype, reason = server_reason({"error": detail["error"]})
                         stats.add(copied=copied)
                         raise RequestError(
                             f"{self.target} still refused documents with {status} ({etype}: "
-                            f"{reason}) after {self.max_retries} retries; nothing was "
+                            f"{reason}) after {self.retry.retries} retries; nothing was "
                             "dead-lettered and the copy stopped at its last checkpoint.",
                             status=status,
                             error_type=etype,
@@ -307,5 +300,5 @@ class PythonCopier:
             todo = retry
             if todo:
                 stats.add(retries=len(todo))
-                time.sleep(_backoff(attempt))
+                self.retry.wait(attempt)
                 attempt += 1

@@ -12,14 +12,13 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from esmigrate._redact import redact
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import HISTORY, Cluster
 from esmigrate.exceptions import NotFoundError, RequestError
 
 #: Revision states.
@@ -151,17 +150,15 @@ class HistoryStore:
         Right after another runner created the index its primary shard may not be started yet
         (503 "all shards failed" / no shard available): wait for it, then try again.
         """
-        attempts = 6
-        for attempt in range(attempts):
-            try:
-                return self.cluster.request(method, path, **kwargs)
-            except RequestError as exc:
-                if exc.status != 503 or attempt == attempts - 1:
-                    raise
-                self.cluster.health(self.index, wait_for_status="yellow", timeout="30s")
-                # Started is not yet searchable on a loaded node: give it a moment more.
-                time.sleep(0.1 * (attempt + 1))
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def wait_for_primary(_attempt: int) -> None:
+            # Then a moment more (the policy's wait): started is not yet searchable on a
+            # loaded node.
+            self.cluster.health(self.index, wait_for_status="yellow", timeout="30s")
+
+        return HISTORY.call(
+            lambda: self.cluster.request(method, path, **kwargs), before_retry=wait_for_primary
+        )
 
     def exists(self) -> bool:
         return self.cluster.exists(self.index)
