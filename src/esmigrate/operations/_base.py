@@ -121,13 +121,27 @@ def acknowledged(answer: Any) -> dict[str, Any]:
     return {}
 
 
-def send_delete(op: Operation, cluster: Cluster, *, missing_ok: bool, what: str) -> OpResult:
-    """Send ``op``'s one DELETE request; a resource already gone is fine when ``missing_ok``
+class OneRequest(Operation):
+    """An operation that is one request (the one :meth:`describe` lists): done once sent, with
+    the server's ``acknowledged`` flag. Sending it again converges (a put replaces)."""
+
+    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
+        return OpResult("done", acknowledged(self.describe()[0].send(cluster)))
+
+
+class DeleteRequest(OneRequest):
+    """One DELETE request: a resource already gone is fine unless ``missing_ok`` is False
     (which is what makes deletes idempotent)."""
-    try:
-        answer = op.describe()[0].send(cluster)
-    except NotFoundError:
-        if not missing_ok:
-            raise
-        return OpResult("unchanged", {"reason": f"the {what} does not exist"})
-    return OpResult("done", acknowledged(answer))
+
+    #: What is deleted, in the result's reason (``index``, ``template``...).
+    what: ClassVar[str]
+    missing_ok: bool
+
+    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
+        try:
+            answer = self.describe()[0].send(cluster)
+        except NotFoundError:
+            if not self.missing_ok:
+                raise
+            return OpResult("unchanged", {"reason": f"the {self.what} does not exist"})
+        return OpResult("done", acknowledged(answer))

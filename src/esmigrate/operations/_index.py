@@ -10,7 +10,14 @@ import orjson
 
 from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import OperationConflict, RequestError
-from esmigrate.operations._base import ExecContext, Operation, OpResult, acknowledged, send_delete
+from esmigrate.operations._base import (
+    DeleteRequest,
+    ExecContext,
+    OneRequest,
+    Operation,
+    OpResult,
+    acknowledged,
+)
 
 
 def _scalar(value: Any) -> Any:
@@ -104,10 +111,11 @@ class CreateIndex(Operation):
 
 
 @dataclass(frozen=True)
-class DeleteIndex(Operation):
+class DeleteIndex(DeleteRequest):
     """Delete an index; an index already gone is fine unless ``missing_ok`` is False."""
 
     kind: ClassVar[str] = "delete_index"
+    what: ClassVar[str] = "index"
     index: str
     missing_ok: bool = True
 
@@ -116,9 +124,6 @@ class DeleteIndex(Operation):
 
     def summary(self) -> str:
         return f"delete index {self.index}"
-
-    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return send_delete(self, cluster, missing_ok=self.missing_ok, what="index")
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ class PutMapping(Operation):
 
 
 @dataclass(frozen=True)
-class UpdateSettings(Operation):
+class UpdateSettings(OneRequest):
     """Change dynamic index settings (``number_of_replicas``, ``refresh_interval``...)."""
 
     kind: ClassVar[str] = "update_settings"
@@ -155,12 +160,9 @@ class UpdateSettings(Operation):
     def summary(self) -> str:
         return f"update settings of {self.index}"
 
-    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return OpResult("done", acknowledged(self.describe()[0].send(cluster)))
-
 
 @dataclass(frozen=True)
-class Refresh(Operation):
+class Refresh(OneRequest):
     """Make recent writes searchable."""
 
     kind: ClassVar[str] = "refresh"
@@ -171,7 +173,3 @@ class Refresh(Operation):
 
     def summary(self) -> str:
         return f"refresh {self.index}"
-
-    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        self.describe()[0].send(cluster)
-        return OpResult("done")
