@@ -320,8 +320,7 @@ class Runner:
             return None
         if rec.checksum != self.graph[rev].checksum:
             return None
-        log = rec.doc.get("log") or []
-        unfinished = [entry for entry in log if "status" not in entry]
+        unfinished = rec.unfinished
         if rec.doc.get("resumable") and not unfinished:
             return f"resuming revision {rev}: it was stopped between operations"
         if len(unfinished) != 1:
@@ -361,16 +360,14 @@ class Runner:
                 continue
             why = self._resumable(rec, direction) if direction else None
             if why is not None:
-                completed = [e for e in rec.doc.get("log") or [] if "status" in e]
-                self._resume[rev] = len(completed) + 1
+                self._resume[rev] = len(rec.completed) + 1
                 self._event(rec, "resume", RUNNING, why=why)
                 self._save(rec)
                 self.report(why[0].upper() + why[1:] + ".")
                 continue
             by = rec.doc.get("by") or {}
-            log = rec.doc.get("log") or []
-            done = sum(1 for entry in log if "status" in entry)
-            unfinished = [entry for entry in log if "status" not in entry]
+            done = len(rec.completed)
+            unfinished = rec.unfinished
             where = (
                 f"in operation {unfinished[0].get('n')} ({unfinished[0].get('summary')}), "
                 if unfinished
@@ -457,7 +454,7 @@ class Runner:
         doc = record.doc
         started = time.monotonic()
         first = self._resume.pop(rev, 1)
-        kept = [e for e in (doc.get("log") or []) if "status" in e][: first - 1]
+        kept = record.completed[: first - 1]
         doc.update(
             revision=rev,
             down_revisions=list(script.down_revisions),

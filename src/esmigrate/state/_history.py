@@ -130,6 +130,16 @@ class RevisionRecord:
         by = self.doc.get("by") or {}
         return by.get("owner")
 
+    @property
+    def completed(self) -> list[dict[str, Any]]:
+        """The entries of the operation log that ended (done, unchanged, failed, interrupted)."""
+        return [entry for entry in self.doc.get("log") or [] if "status" in entry]
+
+    @property
+    def unfinished(self) -> list[dict[str, Any]]:
+        """The entries of the operation log that started and never ended (a runner died)."""
+        return [entry for entry in self.doc.get("log") or [] if "status" not in entry]
+
     def summary(self) -> dict[str, Any]:
         """The public view (``status``/``history``): everything but the operation log."""
         data = {k: v for k, v in self.doc.items() if k not in ("kind", "log", "events")}
