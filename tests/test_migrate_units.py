@@ -8,12 +8,12 @@ import logging
 import pytest
 from rich.console import Console
 
-from esmigrate.migrate import LogReporter, Meter, ProgressEvent, RichReporter, reporter
 from esmigrate.migrate._inplace import new_leaf_fields
 from esmigrate.migrate._layout import contains, flatten_settings, nest_settings, next_index_name
 from esmigrate.migrate._plan import PlanStep, describe_plan
 from esmigrate.migrate._reindex_copy import guarded_script
 from esmigrate.operations import PlannedRequest
+from esmigrate.progress import LogDisplay, Meter, ProgressEvent, RichDisplay, progress_display
 from esmigrate.transform.painless import normalize_script
 
 
@@ -89,9 +89,9 @@ def test_meter_computes_eta_and_events() -> None:
     assert line.startswith("[m] copy")
 
 
-def test_reporters_render() -> None:
+def test_progress_displays_draw_bars_and_lines() -> None:
     stream = io.StringIO()
-    rich = RichReporter(Console(file=stream, force_terminal=True, width=120))
+    rich = RichDisplay(Console(file=stream, force_terminal=True, width=120))
     rich(ProgressEvent("copy", done=10, total=20, docs_per_s=5.0))
     rich(ProgressEvent("catchup", done=3, round=1))
     rich.close()
@@ -106,12 +106,12 @@ def test_reporters_render() -> None:
 
     logger.addHandler(Collect())
     logger.setLevel(logging.INFO)
-    plain = LogReporter(logger, interval=3600)
+    plain = LogDisplay(logger, interval=3600)
     plain(ProgressEvent("copy", done=1, total=10))
     plain(ProgressEvent("copy", done=2, total=10))  # within the interval: skipped
     plain(ProgressEvent("copy", done=10, total=10))  # finished: always shown
     assert len(records) == 2
-    assert isinstance(reporter(interactive=False), LogReporter)
+    assert isinstance(progress_display(interactive=False), LogDisplay)
 
 
 def test_copy_scripts_that_skip_or_reroute_documents_are_refused() -> None:

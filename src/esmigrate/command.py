@@ -15,6 +15,7 @@ from typing import Any
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import CONFIG_FILE, DEFAULT_URL, Config
 from esmigrate.exceptions import ConfigError, MigrationError, RevisionGraphError
+from esmigrate.progress import ProgressCallback, Reporter
 from esmigrate.runtime import (
     DOWNGRADE,
     UPGRADE,
@@ -63,8 +64,6 @@ def info(config: Config) -> dict[str, Any]:
 #
 # Scripts are loaded (and their operations recorded) before any connection is opened, so a
 # script that does not import, a bad graph or an unknown target never writes to the cluster.
-
-Reporter = Callable[[str], None]
 
 _TOML_BODY = """\
 migrations_dir = "{migrations_dir}"
@@ -227,8 +226,11 @@ def _runner(
     graph: RevisionGraph,
     reporter: Reporter | None,
     cancel: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> Runner:
-    return Runner.from_config(config, cluster, graph, reporter=reporter, cancel=cancel)
+    return Runner.from_config(
+        config, cluster, graph, reporter=reporter, cancel=cancel, on_progress=on_progress
+    )
 
 
 def plan(
@@ -266,6 +268,7 @@ def upgrade(
     lock_timeout: float | None = None,
     reporter: Reporter | None = None,
     cancel: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Apply the pending revisions up to ``target`` (``head``, ``heads``, a revision, ``+N``).
 
@@ -274,12 +277,14 @@ def upgrade(
     Setting ``cancel`` stops at the next safe point (a running ``op.migrate`` at its next
     checkpoint) with :class:`~esmigrate.exceptions.MigrationCancelled`; the next ``upgrade``
     resumes. A revision whose runner died inside an ``op.migrate`` is resumed too.
+    ``reporter`` receives a line per revision and operation; ``on_progress`` the progress
+    events of long operations (draw them with :func:`esmigrate.progress.progress_display`).
     """
     if dry_run:
         return plan(config, target)
     graph = ScriptDirectory.from_config(config).load()
     with open_cluster(config) as cluster:
-        return _runner(config, cluster, graph, reporter, cancel).run(
+        return _runner(config, cluster, graph, reporter, cancel, on_progress).run(
             target, UPGRADE, lock_timeout=lock_timeout
         )
 
@@ -291,6 +296,7 @@ def downgrade(
     dry_run: bool = False,
     lock_timeout: float | None = None,
     reporter: Reporter | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Undo applied revisions down to ``target`` (a revision, ``-N``, ``base``) by running
     their ``downgrade(op)``; refused before anything runs when one of them has none."""
@@ -298,7 +304,7 @@ def downgrade(
         return plan(config, target, downgrade=True)
     graph = ScriptDirectory.from_config(config).load()
     with open_cluster(config) as cluster:
-        return _runner(config, cluster, graph, reporter).run(
+        return _runner(config, cluster, graph, reporter, None, on_progress).run(
             target, DOWNGRADE, lock_timeout=lock_timeout
         )
 

@@ -26,6 +26,7 @@ from esmigrate import command
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import Config
 from esmigrate.exceptions import ConfigError, DeployRolledBack, EsmigrateError, PreflightFailed
+from esmigrate.progress import ProgressCallback, Reporter
 from esmigrate.rollback import (
     MonitorReport,
     RollbackPoint,
@@ -122,7 +123,7 @@ def _join(watches: Sequence[_Watch]) -> None:
             watch.thread.join(0.25)
 
 
-def _watch_together(watches: Sequence[_Watch], duration: float, say: Callable[[str], None]) -> None:
+def _watch_together(watches: Sequence[_Watch], duration: float, say: Reporter) -> None:
     """Run every watch in its own thread, all within one window of ``duration`` seconds.
 
     A watch that rolls its point back ends; the others go on until the window ends. A watch
@@ -193,7 +194,7 @@ def _point_watch(
     *,
     duration: float,
     interval: float,
-    say: Callable[[str], None],
+    say: Reporter,
 ) -> _Watch:
     """The watch of rollback ``point``: the standard checks of each of its aliases (read now,
     so a missing point fails before the window), rolling the point back when one trips."""
@@ -242,7 +243,8 @@ def deploy(
     keep: int = 3,
     snapshot_repository: str | None = None,
     reverse_rules: dict[str, str] | None = None,
-    reporter: Callable[[str], None] | None = None,
+    reporter: Reporter | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Run the production pipeline to ``target``; returns the deployment log.
 
@@ -288,7 +290,7 @@ def deploy(
             )
 
         began = time.monotonic()
-        result = command.upgrade(config, target, reporter=say)
+        result = command.upgrade(config, target, reporter=say, on_progress=on_progress)
         applied = [r["revision"] for r in result.get("revisions", [])]
         log.step("upgrade", began, revisions=applied)
 

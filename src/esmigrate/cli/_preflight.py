@@ -3,7 +3,15 @@ from __future__ import annotations
 import click
 
 from esmigrate import command
-from esmigrate.cli._app import AppState, cli, connection_options, console, emit, pass_state
+from esmigrate.cli._app import (
+    AppState,
+    cli,
+    connection_options,
+    console,
+    emit,
+    pass_state,
+    progress_shown,
+)
 from esmigrate.deploy import deploy as run_deploy
 
 _MARK = {"ok": "[green]ok  [/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]"}
@@ -65,16 +73,18 @@ def deploy(
                 f"{item!r}: expected ALIAS=MODULE:ATTR", param_hint="--reverse-rules"
             )
         rules[alias] = ref
-    log = run_deploy(
-        state.config,
-        target,
-        monitor_seconds=monitor_seconds,
-        interval=interval,
-        keep=keep,
-        snapshot_repository=snapshot_repository,
-        reverse_rules=rules,
-        reporter=None if state.json_output else console.print,
-    )
+    with progress_shown() as display:
+        log = run_deploy(
+            state.config,
+            target,
+            monitor_seconds=monitor_seconds,
+            interval=interval,
+            keep=keep,
+            snapshot_repository=snapshot_repository,
+            reverse_rules=rules,
+            reporter=None if state.json_output else console.print,
+            on_progress=display,
+        )
 
     def human() -> None:
         for step in log["steps"]:

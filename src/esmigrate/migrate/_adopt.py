@@ -22,8 +22,8 @@ from esmigrate.migrate._layout import (
     lift_write_block,
 )
 from esmigrate.migrate._plan import PlanStep
-from esmigrate.migrate._progress import ProgressCallback, ProgressEvent
 from esmigrate.migrate._shards import max_seq_nos
+from esmigrate.progress import ProgressCallback, ProgressEvent
 from esmigrate.state import Checkpoint
 
 EXPLANATION = (

@@ -51,11 +51,11 @@ from esmigrate.migrate._layout import (
 )
 from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._positions import positions_name
-from esmigrate.migrate._progress import Meter, ProgressCallback, emitter
 from esmigrate.migrate._python_copy import TokenBucket
 from esmigrate.migrate._reindex_copy import refuse_rerouting
 from esmigrate.migrate._shards import Layout, layout
 from esmigrate.migrate._validate import Validation, scratch_name
+from esmigrate.progress import Meter, ProgressCallback, emitter
 from esmigrate.state import Checkpoint, Lease
 from esmigrate.transform import Transform
 from esmigrate.transform.painless import normalize_script

@@ -18,10 +18,10 @@ from esmigrate.migrate._copy import Copier
 from esmigrate.migrate._cutover import CutOver
 from esmigrate.migrate._deadletters import FailureBudget
 from esmigrate.migrate._deletes import Deletes
-from esmigrate.migrate._progress import Emit, Meter
 from esmigrate.migrate._shards import checkpoints
 from esmigrate.migrate._throttle import throttle_of
 from esmigrate.migrate._validate import Validation
+from esmigrate.progress import Emit, Meter
 
 
 class BlueGreenRun:

@@ -16,7 +16,7 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.migrate._bluegreen import BlueGreen, MigrationResult
-from esmigrate.migrate._progress import ProgressCallback
+from esmigrate.progress import ProgressCallback
 from esmigrate.transform import Transform
 
 

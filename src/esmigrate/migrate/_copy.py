@@ -21,10 +21,10 @@ from typing import Any
 from esmigrate.cluster import Cluster
 from esmigrate.migrate._bluegreen_state import CopyMode, TaskStep
 from esmigrate.migrate._deadletters import DeadLetters
-from esmigrate.migrate._progress import Meter
 from esmigrate.migrate._python_copy import CopyStats, PythonCopier, TokenBucket
 from esmigrate.migrate._reindex_copy import ReindexCopier
 from esmigrate.migrate._tasks import cancel_task, running_tasks_into, task_state
+from esmigrate.progress import Meter
 from esmigrate.transform import Transform
 
 

@@ -25,8 +25,8 @@ from esmigrate.migrate._layout import (
     lift_write_block,
     resolve,
 )
-from esmigrate.migrate._progress import Emit
 from esmigrate.migrate._shards import checkpoints, settled
+from esmigrate.progress import Emit
 from esmigrate.state import Lease
 
 log = logging.getLogger("esmigrate.migrate")

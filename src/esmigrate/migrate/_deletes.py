@@ -16,7 +16,7 @@ from esmigrate.exceptions import MigrationError
 from esmigrate.migrate._bluegreen_state import Journal
 from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._positions import PassStats, Positions, positions_name
-from esmigrate.migrate._progress import Meter
+from esmigrate.progress import Meter
 
 
 class Deletes:

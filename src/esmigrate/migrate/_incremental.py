@@ -32,9 +32,9 @@ from esmigrate.migrate._copy import Copier
 from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._layout import check_health, is_alias, resolve
 from esmigrate.migrate._positions import Positions, positions_name
-from esmigrate.migrate._progress import Meter, ProgressCallback
 from esmigrate.migrate._reindex_copy import refuse_rerouting
 from esmigrate.migrate._shards import checkpoints
+from esmigrate.progress import Meter, ProgressCallback
 from esmigrate.state import Checkpoint, Lease
 from esmigrate.transform import Transform
 from esmigrate.transform.painless import normalize_script

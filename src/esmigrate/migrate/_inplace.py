@@ -23,8 +23,8 @@ from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import MigrationCancelled, MigrationError, PreflightError, RequestError
 from esmigrate.migrate._layout import check_health
 from esmigrate.migrate._plan import PlanStep
-from esmigrate.migrate._progress import Meter, ProgressCallback
 from esmigrate.migrate._tasks import cancel_task, task_state
+from esmigrate.progress import Meter, ProgressCallback
 from esmigrate.state import Checkpoint, Lease
 from esmigrate.transform.painless import normalize_script
 

@@ -15,8 +15,8 @@ from typing import Any
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import MigrationCancelled, PreflightError, RequestError, TaskFailed
 from esmigrate.migrate._deadletters import DeadLetters
-from esmigrate.migrate._progress import Meter
 from esmigrate.migrate._tasks import cancel_task
+from esmigrate.progress import Meter
 from esmigrate.transform.painless import split_functions
 
 _DEEP_COPY = (

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import NotFoundError
+from esmigrate.progress import ProgressCallback, ProgressEvent, Reporter
 
 
 @dataclass(frozen=True)
@@ -35,18 +36,25 @@ def _ignore_record(_: Mapping[str, Any]) -> None:
     return None
 
 
+def _ignore_event(_: ProgressEvent) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class ExecContext:
     """What the runner lends an executing operation.
 
     ``checkpoint`` raises :class:`~esmigrate.exceptions.LeaseLost` when the runner must stop
     (long operations call it between pages); ``on_task`` records a background task id as soon
-    as it exists, so the history names it even if this process dies while it runs.
+    as it exists, so the history names it even if this process dies while it runs. Long
+    operations report their numbers to ``on_progress`` (events the caller draws) and what they
+    decided to ``say`` (lines).
     """
 
     checkpoint: Callable[[], None] = _nothing
     on_task: Callable[[str], None] = _ignore
-    progress: Callable[[str], None] = _ignore
+    say: Reporter = _ignore
+    on_progress: ProgressCallback = _ignore_event
     poll_interval: float = 1.0
     #: The revision being applied (long operations name their resumable state after it).
     revision: str = ""

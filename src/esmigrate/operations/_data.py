@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.migrate._python_copy import CopyStats, PythonCopier
 from esmigrate.operations._base import ExecContext, Operation, OpResult
+from esmigrate.progress import Meter
 from esmigrate.transform import Transform
 
 _COUNTS = ("total", "created", "updated", "deleted", "noops", "version_conflicts", "batches")
@@ -25,14 +26,17 @@ def _qualname(fn: Callable[..., Any]) -> str:
     return name if module.startswith("esmigrate_revision_") else f"{module}.{name}"
 
 
-def _run_task(cluster: Cluster, request: PlannedRequest, ctx: ExecContext, what: str) -> OpResult:
+def _run_task(
+    cluster: Cluster, request: PlannedRequest, ctx: ExecContext, op: Operation
+) -> OpResult:
     started = request.send(cluster)
     task_id = str(started["task"])
     ctx.on_task(task_id)
+    meter = Meter(op.kind, ctx.on_progress, migration=op.summary())
 
     def status(st: dict[str, Any]) -> None:
-        done = sum(int(st.get(k) or 0) for k in ("created", "updated", "deleted", "noops"))
-        ctx.progress(f"{what}: {done} of {st.get('total', '?')} documents")
+        meter.total = int(st["total"]) if st.get("total") else None
+        meter.update(sum(int(st.get(k) or 0) for k in ("created", "updated", "deleted", "noops")))
 
     response = cluster.wait_task(task_id, poll_interval=ctx.poll_interval, on_status=status)
     detail: dict[str, Any] = {"task": task_id}
@@ -144,7 +148,7 @@ class Reindex(Operation):
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
         if self.transform is None:
-            return _run_task(cluster, self.describe()[0], ctx, self.summary())
+            return _run_task(cluster, self.describe()[0], ctx, self)
         return self._copy_in_python(cluster, ctx, self.transform)
 
     def _copy_in_python(self, cluster: Cluster, ctx: ExecContext, transform: Transform) -> OpResult:
@@ -156,6 +160,7 @@ class Reindex(Operation):
         )
         stats = CopyStats()
         read = 0
+        meter = Meter(self.kind, ctx.on_progress, migration=self.summary())
 
         def pages() -> Generator[tuple[list[dict[str, Any]], None], None, None]:
             nonlocal read
@@ -163,7 +168,7 @@ class Reindex(Operation):
                 ctx.checkpoint()
                 yield hits, None
                 read += len(hits)
-                ctx.progress(f"{self.summary()}: {read} read, {stats.copied} written")
+                meter.update(read, message=f"{stats.copied} written")
 
         # Closed on an error too: the point in time is released now, not when it expires.
         with closing(pages()) as stream:
@@ -224,4 +229,4 @@ class UpdateByQuery(Operation):
         return f"update by query on {self.index}" + (" with a script" if self.script else "")
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return _run_task(cluster, self.describe()[0], ctx, self.summary())
+        return _run_task(cluster, self.describe()[0], ctx, self)

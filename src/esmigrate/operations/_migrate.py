@@ -19,8 +19,9 @@ from typing import Any, ClassVar, Literal
 
 from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import EsmigrateError, LeaseLost, MigrationCancelled
-from esmigrate.migrate import BlueGreen, InPlace, reporter
+from esmigrate.migrate import BlueGreen, InPlace
 from esmigrate.operations._base import ExecContext, Operation, OpResult
+from esmigrate.progress import ProgressCallback, ProgressEvent
 from esmigrate.rollback import rollback_point_hook
 from esmigrate.schema.diff import Compatibility, diff_mappings
 from esmigrate.state import Checkpoint
@@ -163,7 +164,7 @@ class Migrate(Operation):
         decision = self.decide(cluster)
         data = decision.to_dict()
         if cluster is not None and decision.strategy not in ("none", "run time"):
-            steps = self._engine(cluster, decision.strategy, None, None, "plan").plan()
+            steps = self._migrator(cluster, decision.strategy, None, None, "plan").plan()
             data["steps"] = [f"{s.kind}: {s.summary}" for s in steps]
         return data
 
@@ -183,7 +184,7 @@ class Migrate(Operation):
             ]
         if decision.strategy == "none":
             return []
-        steps = self._engine(cluster, decision.strategy, None, None, "plan").plan()
+        steps = self._migrator(cluster, decision.strategy, None, None, "plan").plan()
         return [
             PlannedRequest(r.method, r.path, r.params, r.body, note=f"{s.kind}: {s.summary}")
             if r.note is None
@@ -203,15 +204,15 @@ class Migrate(Operation):
 
     # -- running -------------------------------------------------------------------------------
 
-    def _engine(
+    def _migrator(
         self,
         cluster: Cluster,
         strategy: str,
-        on_progress: Callable[[Any], None] | None,
+        on_progress: ProgressCallback | None,
         cancel: threading.Event | None,
         mid: str,
         state_index: str = ".esmigrate",
-    ) -> Any:
+    ) -> BlueGreen | InPlace:
         if strategy == "blue_green":
             options = dict(self.options)
             # The old index stays as the rollback point, recorded (with the new index's
@@ -286,14 +287,13 @@ class Migrate(Operation):
         else:
             decision = self.decide(cluster)
         ctx.record({"strategy": decision.strategy, "reasons": list(decision.reasons)})
-        ctx.progress(f"  migrate {self.alias}: {decision.strategy} ({'; '.join(decision.reasons)})")
+        ctx.say(f"  migrate {self.alias}: {decision.strategy} ({'; '.join(decision.reasons)})")
         if decision.strategy == "none":
             return OpResult("unchanged", {"strategy": "none", "migration": mid})
-        terminal = reporter()
         last: dict[str, Any] = {"phase": "", "at": 0.0}
 
-        def on_progress(event: Any) -> None:
-            terminal(event)
+        def on_progress(event: ProgressEvent) -> None:
+            ctx.on_progress(event)
             now = time.monotonic()
             if event.phase != last["phase"] or now - float(last["at"]) >= RECORD_EVERY_S:
                 last.update(phase=event.phase, at=now)
@@ -314,7 +314,7 @@ class Migrate(Operation):
         finished = threading.Event()
 
         def watch() -> None:
-            # The engine polls `stop`; turn Ctrl-C and a lost lease into it.
+            # The migrator polls `stop`; turn Ctrl-C and a lost lease into it.
             while not finished.wait(0.25):
                 if ctx.cancel is not None and ctx.cancel.is_set():
                     stop.set()
@@ -328,9 +328,11 @@ class Migrate(Operation):
 
         watcher = threading.Thread(target=watch, name="esmigrate-migrate-watch", daemon=True)
         watcher.start()
-        engine = self._engine(cluster, decision.strategy, on_progress, stop, mid, ctx.state_index)
+        migrator = self._migrator(
+            cluster, decision.strategy, on_progress, stop, mid, ctx.state_index
+        )
         try:
-            result = engine.run()
+            result = migrator.run()
         except MigrationCancelled:
             if lost:
                 raise lost[0] from None
@@ -338,7 +340,6 @@ class Migrate(Operation):
         finally:
             finished.set()
             watcher.join()
-            terminal.close()
         detail = {"strategy": decision.strategy, "migration": mid, **_plain(result)}
         if getattr(result, "already_done", False):
             return OpResult("unchanged", detail)

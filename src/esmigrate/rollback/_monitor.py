@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import ClusterError, RollbackError
-from esmigrate.migrate._progress import ProgressCallback
+from esmigrate.progress import ProgressCallback
 from esmigrate.rollback._points import get_point
 from esmigrate.rollback._rollback import RollbackResult, rollback
 from esmigrate.transform import Transform

@@ -24,8 +24,8 @@ from esmigrate.migrate._catchup import catch_up_and_swap
 from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._layout import alias_targets, block_writes, lift_write_block
 from esmigrate.migrate._plan import PlanStep
-from esmigrate.migrate._progress import ProgressCallback
 from esmigrate.migrate._shards import checkpoints, settled
+from esmigrate.progress import ProgressCallback
 from esmigrate.rollback._points import RollbackPoint, get_point, save_point
 from esmigrate.state import Checkpoint
 from esmigrate.transform import Transform

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from esmigrate.exceptions import (
     TaskFailed,
 )
 from esmigrate.operations import ExecContext, Operation, Operations
+from esmigrate.progress import ProgressCallback, ProgressEvent, Reporter
 from esmigrate.script import RevisionGraph, Route, Script
 from esmigrate.state import (
     APPLIED,
@@ -49,13 +49,15 @@ from esmigrate.state import (
     timestamp,
 )
 
-Reporter = Callable[[str], None]
-
 UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
 
 
 def _quiet(_: str) -> None:
+    return None
+
+
+def _no_progress(_: ProgressEvent) -> None:
     return None
 
 
@@ -156,6 +158,7 @@ class Runner:
         identity: Identity | None = None,
         poll_interval: float = 1.0,
         cancel: threading.Event | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         self.cluster = cluster
         #: Set it (the CLI's SIGINT handler does) to stop at the next safe point; the revision
@@ -167,6 +170,8 @@ class Runner:
         self.root = root
         self.lease_ttl = lease_ttl
         self.report = reporter or _quiet
+        #: Receives the progress events of long operations (their server tasks, op.migrate).
+        self.on_progress = on_progress or _no_progress
         self.identity = identity or Identity.current()
         self.poll_interval = poll_interval
         self._recorded: dict[tuple[str, str], tuple[Operation, ...]] = {}
@@ -510,7 +515,8 @@ class Runner:
             ctx = ExecContext(
                 checkpoint=self._lease.check,
                 on_task=on_task,
-                progress=self.report,
+                say=self.report,
+                on_progress=self.on_progress,
                 poll_interval=self.poll_interval,
                 revision=rev,
                 state_index=self.store.index,

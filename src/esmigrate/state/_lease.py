@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -42,6 +41,7 @@ from esmigrate.exceptions import (
     MigrationLocked,
     NotFoundError,
 )
+from esmigrate.progress import Reporter
 from esmigrate.state._history import (
     LEASE_ID,
     HistoryStore,
@@ -100,7 +100,7 @@ class Lease:
         *,
         ttl: float = 60.0,
         command: str = "upgrade",
-        reporter: Callable[[str], None] | None = None,
+        reporter: Reporter | None = None,
         migration: str | None = None,
     ) -> None:
         if ttl <= 0:
