@@ -74,7 +74,7 @@ def test_operations_describe_themselves() -> None:
     text = describe_plan([op])
     assert text.startswith("1. swap_aliases: one atomic request")
     assert 'POST /_aliases {"actions"' in text
-    assert op.as_dict()["requests"][0]["path"] == "/_aliases"
+    assert op.to_dict()["requests"][0]["path"] == "/_aliases"
 
 
 def test_meter_computes_eta_and_events() -> None:

@@ -129,7 +129,7 @@ def test_cleanup_never_deletes_aliased_or_kept(cluster: Cluster, prefix: str) ->
     assert len(list_points(cluster, state_index=hist)) == 4
     assert cleanup(cluster, state_index=hist, keep=2, older_than=3600).points_deleted == []
     done = cleanup(cluster, state_index=hist, keep=2)
-    assert done.as_dict() == {**dry.as_dict(), "dry_run": False}
+    assert done.to_dict() == {**dry.to_dict(), "dry_run": False}
     assert not cluster.exists(f"{b}-1")
     assert cluster.exists(f"{a}-1")
     assert cluster.exists(f"{b}-2")

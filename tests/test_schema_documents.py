@@ -104,8 +104,8 @@ def test_migrate_instance_keeps_meta() -> None:
     assert cast(Any, old).category is None  # the original is untouched
     assert migrate_to_latest(new) is new  # already current
 
-    as_dict = migrate_to_latest({"title": "t"}, EsPost)
-    assert as_dict["category"] == "general"
+    to_dict = migrate_to_latest({"title": "t"}, EsPost)
+    assert to_dict["category"] == "general"
     with pytest.raises(SchemaError, match="needs to know the document type"):
         migrate_to_latest({"title": "t"})  # type: ignore[call-overload]
 

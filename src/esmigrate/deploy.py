@@ -56,7 +56,7 @@ class DeploymentLog:
         self.steps.append(entry)
         return entry
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": "deployment",
             "id": self.id,
@@ -110,7 +110,7 @@ class _Watch:
                 "outcome": self.outcome,
                 "reason": error or (report.reason if report is not None else "not sampled"),
                 "error": error,
-                "report": None if report is None else report.as_dict(),
+                "report": None if report is None else report.to_dict(),
             }
             for alias in self.aliases
         ]
@@ -350,7 +350,7 @@ def deploy(
                             if kept
                             else "."
                         ),
-                        log=log.as_dict(),
+                        log=log.to_dict(),
                         hint="The rolled-back aliases point to the old index again, with the writes made "
                         "since the cut-over carried back. Fix the cause, then `esmigrate repair` and "
                         "deploy again.",
@@ -360,7 +360,7 @@ def deploy(
         cleaned = command.rollback_point_cleanup(config, keep=keep)
         log.step("cleanup", began, **{k: v for k, v in cleaned.items() if k != "plan"})
         log.outcome = "done"
-        return log.as_dict()
+        return log.to_dict()
     except Exception:
         if log.outcome == "running":
             log.outcome = "failed"
@@ -373,6 +373,6 @@ def deploy(
             with connect(config.connection) as cluster:
                 store = HistoryStore(cluster, config.history_index)
                 store.ensure()
-                store.create(f"deployment:{log.id}", log.as_dict())
+                store.create(f"deployment:{log.id}", log.to_dict())
         except EsmigrateError as exc:  # the log is a record, never a reason to hide the outcome
             say(f"warning: the deployment log could not be written: {exc.message}")

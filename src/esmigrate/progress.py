@@ -44,7 +44,7 @@ class ProgressEvent:
     migration: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def line(self) -> str:

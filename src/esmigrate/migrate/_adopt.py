@@ -44,7 +44,7 @@ class AdoptResult:
     blocked_seconds: float
     explanation: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 

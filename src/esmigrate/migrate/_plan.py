@@ -36,7 +36,7 @@ class PlanStep:
         lines.extend(f"    {_one_line(r)}" for r in self.requests)
         return "\n".join(lines)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "summary": self.summary,

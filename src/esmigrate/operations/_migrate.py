@@ -347,5 +347,5 @@ class Migrate(Operation):
 
 
 def _plain(result: Any) -> dict[str, Any]:
-    data = result.as_dict() if hasattr(result, "as_dict") else dict(result.__dict__)
+    data = result.to_dict() if hasattr(result, "to_dict") else dict(result.__dict__)
     return {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool, list, dict))}

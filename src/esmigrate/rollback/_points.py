@@ -80,7 +80,7 @@ class RollbackPoint:
             return None
         return {int(k): int(v) for k, v in self.cut_over["checkpoints"][index].items()}
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": KIND,
             "name": self.name,
@@ -178,7 +178,7 @@ def _store(cluster: Cluster, state_index: str, point: RollbackPoint, *, create: 
         params["if_primary_term"] = point._primary_term
     try:
         result = cluster.request(
-            "PUT", f"/{state_index}/_doc/{_doc_id(point.name)}", params=params, body=point.as_dict()
+            "PUT", f"/{state_index}/_doc/{_doc_id(point.name)}", params=params, body=point.to_dict()
         )
     except ConflictError:
         if create:

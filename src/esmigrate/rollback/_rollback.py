@@ -53,7 +53,7 @@ class RollbackPlan:
     def writes_at_risk(self) -> int:
         return sum(self.at_risk.values())
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "point": self.point,
             "mode": self.mode,
@@ -62,7 +62,7 @@ class RollbackPlan:
             "writes_at_risk": self.writes_at_risk,
             "restore": self.restore,
             "carry": self.carry,
-            "plan": [op.as_dict() for op in self.operations],
+            "plan": [op.to_dict() for op in self.operations],
         }
 
 
@@ -81,7 +81,7 @@ class RollbackResult:
     rounds: int = 0
     blocked_seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
@@ -442,7 +442,7 @@ def rollback(
     point = get_point(cluster, name, state_index=state_index)
     point.last_rollback = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        **{k: v for k, v in result.as_dict().items() if k in ("mode", "carried", "discarded")},
+        **{k: v for k, v in result.to_dict().items() if k in ("mode", "carried", "discarded")},
     }
     save_point(cluster, state_index, point)
     return result
