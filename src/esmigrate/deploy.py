@@ -246,7 +246,7 @@ def deploy(
     reporter: Reporter | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Run the production pipeline to ``target``; returns the deployment log.
+    """Run the production deploy to ``target``; returns the deployment log.
 
     1. pre-flight (:func:`esmigrate.command.preflight`): a failed check raises
        :class:`PreflightFailed` before anything is written;

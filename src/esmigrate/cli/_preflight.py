@@ -64,7 +64,7 @@ def deploy(
     snapshot_repository: str | None,
     reverse: tuple[str, ...],
 ) -> None:
-    """Production pipeline: pre-flight, upgrade, monitor (auto rollback), clean-up, log."""
+    """Production run: pre-flight, upgrade, monitor (auto rollback), clean-up, log."""
     rules: dict[str, str] = {}
     for item in reverse:
         alias, sep, ref = item.partition("=")

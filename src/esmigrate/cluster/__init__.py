@@ -1,6 +1,6 @@
 """Connection layer: :func:`connect` gives a :class:`Cluster`, the one interface to either engine."""
 
-from esmigrate.cluster import _json as exact_json
+from esmigrate.cluster import _exact_json as exact_json
 from esmigrate.cluster._cluster import (
     SUPPORTED,
     Cluster,

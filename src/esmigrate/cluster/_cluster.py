@@ -22,7 +22,7 @@ import opensearchpy
 import orjson
 from elasticsearch.serializer import OrjsonSerializer
 
-from esmigrate.cluster import _json as exact_json
+from esmigrate.cluster import _exact_json as exact_json
 from esmigrate.cluster._errors import refused, server_reason, translate
 from esmigrate.cluster._request import query_value
 from esmigrate.cluster._retry import RetryPolicy

@@ -29,7 +29,7 @@ def throttle(
     state_index: str = ".esmigrate",
 ) -> dict[str, Any]:
     """Set the throttle of migration ``migration_id``: running tasks are rethrottled now, the
-    Python pipeline picks the new rate up within seconds (it re-reads the throttle document)."""
+    copy in Python picks the new rate up within seconds (it re-reads the throttle document)."""
     state = Checkpoint(cluster, state_index, migration_id)
     data = state.load()
     if not data:

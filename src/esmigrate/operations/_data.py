@@ -53,7 +53,7 @@ class Reindex(Operation):
     Server-side ``_reindex`` (optionally with a painless ``script``) as a polled task; or, with
     ``transform`` (a Python function ``source_doc -> new_doc``, or None to leave a document
     out), a streaming copy of one consistent snapshot of ``source`` (point in time +
-    ``search_after`` pages) written by the migration engine's pipeline
+    ``search_after`` pages) written by the migrator's copy mode python
     (:class:`~esmigrate.migrate._python_copy.PythonCopier`: byte-bounded bulk requests, items refused
     with 429/502/503/504 retried with backoff). Only documents matching ``query`` are copied.
     Documents keep their ``_id`` and routing and are written with ``op_type=index``, so a

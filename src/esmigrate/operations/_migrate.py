@@ -3,7 +3,7 @@
 The strategy is chosen from the classified mapping diff (live mapping → target) unless forced:
 ``in_place`` changes are put on the live index, ``needs_backfill`` changes are put and the
 documents re-indexed in place, ``needs_reindex`` changes (and any transform) move the data to a
-new index blue-green. The engine (:mod:`esmigrate.migrate`) does the work; its checkpoint lives
+new index blue-green. The migrator (:mod:`esmigrate.migrate`) does the work; its checkpoint lives
 in the history index under an id made of the revision and the alias, so an interrupted run (a
 killed runner, Ctrl-C, a lost lease) is resumed by the next ``upgrade``.
 """
@@ -34,7 +34,7 @@ RECORD_EVERY_S = 5.0
 
 
 def migration_id(revision: str, alias: str) -> str:
-    """The engine's checkpoint name of ``op.migrate(alias)`` in ``revision`` (stable: reruns
+    """The migrator's checkpoint name of ``op.migrate(alias)`` in ``revision`` (stable: reruns
     resume)."""
     return f"rev:{revision}:{alias}"
 
@@ -64,10 +64,10 @@ class Decision:
 
 @dataclass(frozen=True)
 class Migrate(Operation):
-    """Move the data behind ``alias`` to ``mappings`` with the zero-downtime engine.
+    """Move the data behind ``alias`` to ``mappings`` with the zero-downtime migrator.
 
     ``transform`` is a :class:`~esmigrate.transform.RuleSet` (run server-side in ``_reindex`` when
-    it has a Painless form) or any ``doc -> doc`` callable (the Python pipeline); ``script`` is
+    it has a Painless form) or any ``doc -> doc`` callable (copy mode python); ``script`` is
     Painless on ``ctx._source``. ``backfill`` (``True`` or Painless) is for the in-place strategy.
     """
 
@@ -179,7 +179,7 @@ class Migrate(Operation):
                     "GET",
                     f"/{self.alias}/_mapping",
                     note=f"strategy {decision.strategy}: {'; '.join(decision.reasons)}; then "
-                    "the engine's requests (esmigrate plan against the cluster lists them)",
+                    "the migrator's requests (esmigrate plan against the cluster lists them)",
                 )
             ]
         if decision.strategy == "none":
@@ -260,7 +260,7 @@ class Migrate(Operation):
         try:
             body = diff_mappings(self.alias, self.mappings, cluster=cluster).put_mapping_body()
         except EsmigrateError:
-            return dict(self.mappings)  # no live index yet: the engine's preflight says so
+            return dict(self.mappings)  # no live index yet: the migrator's preflight says so
         return body or dict(self.mappings)
 
     def _stored(self, cluster: Cluster, ctx: ExecContext) -> dict[str, Any]:

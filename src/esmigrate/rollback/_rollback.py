@@ -2,7 +2,7 @@
 
 After a cut-over, writers write to the new index N. Rolling back to the point (aliases on the old
 index O) carries those writes back: N's operations above its checkpoints at the cut-over are
-copied into O through the *reverse* transform (the downgrade direction) with the engine's own
+copied into O through the *reverse* transform (the downgrade direction) with the migrator's own
 catch-up rounds, deletes are reconciled, then a short write block on N, a final round, one
 atomic ``_aliases`` request back, and the block lifted
 (:func:`esmigrate.migrate._catchup.catch_up_and_swap`). Without a reverse transform, a rollback
@@ -383,12 +383,12 @@ def rollback(
         cluster: the connected cluster.
         name: the rollback point.
         state_index: where points (and the rollback's resumable checkpoint) live.
-        reverse_transform: ``doc -> doc`` from the new format to the old (Python pipeline), or
+        reverse_transform: ``doc -> doc`` from the new format to the old (copy mode python), or
         reverse_script: the same as painless (runs inside ``_reindex``). Needed when writes were
             made since the cut-over.
         discard_writes: drop those writes knowingly instead.
         sample_size: documents deep-compared (reverse-transformed) before the swap back.
-        on_progress: receives the engine's progress events.
+        on_progress: receives the migrator's progress events.
 
     A rerun after a kill resumes (a write block left behind is lifted first). Raises
     :class:`~esmigrate.exceptions.WritesAtRisk` (nothing changed) and

@@ -2,7 +2,7 @@
 
 The index is created with ``"dynamic": false`` and maps only the few fields it is queried by
 (``kind``, ``revision``, ``state``): every other field is kept in ``_source`` but not indexed,
-so documents of other kinds (the migration engine's ``kind: "checkpoint"``) can never cause a
+so documents of other kinds (the migrator's ``kind: "checkpoint"``) can never cause a
 mapping conflict. Every write is a compare-and-set: ``op_type=create`` for a new document,
 ``if_seq_no``/``if_primary_term`` for a change; none is check-then-act.
 """
@@ -189,7 +189,7 @@ class HistoryStore:
         except RequestError as exc:
             if exc.error_type != "resource_already_exists_exception":
                 raise
-            # Created meanwhile by someone else (another runner, the migration engine): make
+            # Created meanwhile by someone else (another runner, the migrator): make
             # sure the fields we query exist. Same definitions: a no-op; conflicting: an error.
             self.cluster.request(
                 "PUT",

@@ -1,6 +1,6 @@
 """Compile a rule set to one Painless script for ``_reindex`` / ``_update_by_query``.
 
-The helpers below are the Painless twins of :mod:`esmigrate.transform._json`; a rule compiles
+The helpers below are the Painless twins of :mod:`esmigrate.transform._paths`; a rule compiles
 only when its Painless does exactly what its Python does (``tests/test_transform_painless.py``
 checks that on generated documents against the real engine). Each rule runs inside its own
 ``try``: a failure is rethrown as ``rule "<name>": <reason>``, so the engine's failure names the

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import TransformError
-from esmigrate.transform._json import json_identical
+from esmigrate.transform._paths import json_identical
 from esmigrate.transform.rules import RuleSet, Transform
 
 

@@ -3,7 +3,7 @@
 A rule set is a pure ``doc -> doc`` function over ``_source`` dicts. When every rule in it can be
 expressed in Painless, :meth:`RuleSet.painless` returns one script that does exactly the same on
 the server (inside ``_reindex`` or ``_update_by_query``); otherwise it returns None and the
-Python pipeline runs the rules. A rule that fails on a document raises
+copy mode python runs the rules in Python. A rule that fails on a document raises
 :class:`~esmigrate.exceptions.TransformError` naming the rule, never skips it silently.
 
 ::
@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from esmigrate.exceptions import TransformError
 from esmigrate.transform import painless as pl
-from esmigrate.transform._json import (
+from esmigrate.transform._paths import (
     LONG_MAX,
     LONG_MIN,
     MISSING,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from esmigrate.transform import painless as pl
-from esmigrate.transform._json import (
+from esmigrate.transform._paths import (
     RuleFailure,
     ascii_lower,
     collapse_whitespace,
