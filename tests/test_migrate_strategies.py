@@ -25,6 +25,7 @@ from esmigrate.migrate import (
 )
 from esmigrate.migrate._layout import is_write_blocked, resolve
 from esmigrate.state import Checkpoint
+from tests.conftest import run_cli
 from tests.migrate_support import (
     PAINLESS,
     SOURCE_MAPPING,
@@ -490,7 +491,6 @@ def test_adopt_resumes_after_a_crash_with_the_block_on(cluster: Cluster, prefix:
 
 def test_cli_adopt(cluster: Cluster, prefix: str, cluster_url: str, tmp_path: Path) -> None:
     import subprocess
-    import sys
 
     project = tmp_path / "esmigrate.toml"
     project.write_text(f'[esmigrate]\nhistory_index = "{prefix}-hist"\n')
@@ -500,14 +500,9 @@ def test_cli_adopt(cluster: Cluster, prefix: str, cluster_url: str, tmp_path: Pa
     env_args = ["--url", cluster_url]
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "esmigrate", *args, *env_args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={"ESMIGRATE_CONFIG": str(project), "PATH": "/usr/bin:/bin"},
-        )
+        # Only the project file and the PATH: no ESMIGRATE_* variable of the test run.
+        env = {"ESMIGRATE_CONFIG": str(project), "PATH": "/usr/bin:/bin"}
+        return run_cli(*args, *env_args, env=env)
 
     planned = cli("adopt", name, "--dry-run")
     assert planned.returncode == 0, planned.stderr
