@@ -1,5 +1,5 @@
-"""Regression tests for engine faults: lost acknowledgements, stale clones, concurrent runs,
-routed documents, and the other edge cases a review found. All against the real node."""
+"""The migrator under faults: lost acknowledgements, stale clones, concurrent runs, routed
+documents, overloaded targets, unknown throttles. All against the real node."""
 
 from __future__ import annotations
 

@@ -21,6 +21,19 @@ from typing import Any, Protocol
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+__all__ = [
+    "Emit",
+    "LogDisplay",
+    "Meter",
+    "ProgressCallback",
+    "ProgressDisplay",
+    "ProgressEvent",
+    "Reporter",
+    "RichDisplay",
+    "emitter",
+    "progress_display",
+]
+
 log = logging.getLogger("esmigrate.migrate")
 
 
