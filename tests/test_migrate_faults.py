@@ -29,11 +29,11 @@ from esmigrate.migrate._layout import is_write_blocked, resolve
 from esmigrate.state import Checkpoint, Lease
 from tests.migrate_support import (
     TARGET_MAPPING,
-    Writer,
     all_docs,
     check_final_state,
     create_source,
     diff,
+    live_writer,
     migration,
     transform,
 )
@@ -188,13 +188,14 @@ def test_a_second_run_of_the_same_migration_is_refused_and_names_the_holder(
             thread.start()
             thread.join()
 
-    writer = Writer(cluster_url, alias, tmp_path, len(initial))
+    writer = live_writer(cluster_url, alias, len(initial))
     try:
         writer.wait_for(50)
         result = migration(cluster, cfg, on_progress).run()
         writer.wait_for(50, index=result.target)
     finally:
-        ops, _ = writer.stop()
+        writer.stop()
+        ops = writer.operations()
     assert seen_blocked == [True]
     assert isinstance(second[0], MigrationLocked), second
     assert second[0].pid == os.getpid()

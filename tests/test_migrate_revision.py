@@ -22,9 +22,9 @@ from tests.migrate_support import (
     PAINLESS,
     SOURCE_MAPPING,
     TARGET_MAPPING,
-    Writer,
     check_final_state,
     create_source,
+    live_writer,
     report,
 )
 from tests.migration_project import make_project, write_script
@@ -76,7 +76,7 @@ def test_upgrade_interrupted_mid_copy_resumes(
     )
     mid = migration_id("a1", alias)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    writer = Writer(cluster_url, alias, tmp_path, len(initial))
+    writer = live_writer(cluster_url, alias, len(initial))
     try:
         writer.wait_for(50)
         first = start_cli("upgrade", "--lease-ttl", LEASE_TTL, cwd=config.root, env=env)
@@ -103,7 +103,8 @@ def test_upgrade_interrupted_mid_copy_resumes(
         target = checkpoint(cluster, history, mid)["target"]
         writer.wait_for(50, index=target)
     finally:
-        ops, summary = writer.stop()
+        writer.stop()
+        ops, summary = writer.operations(), writer.report()
     check_final_state(cluster, alias, source, target, initial, ops)
     status = command.status(config)
     assert status["current"] == ["a1"]

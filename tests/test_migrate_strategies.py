@@ -30,11 +30,11 @@ from tests.migrate_support import (
     PAINLESS,
     SOURCE_MAPPING,
     TARGET_MAPPING,
-    Writer,
     all_docs,
     create_source,
     diff,
     expected_state,
+    live_writer,
     transform,
 )
 
@@ -333,7 +333,7 @@ def test_in_place_backfill_with_a_live_writer(
     cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str
 ) -> None:
     alias, source, initial = create_source(cluster, prefix, 20_000)
-    writer = Writer(cluster_url, alias, tmp_path, len(initial), mode="inplace")
+    writer = live_writer(cluster_url, alias, len(initial), with_n2=True)
     try:
         writer.wait_for(100)
         result = InPlace(
@@ -352,7 +352,8 @@ def test_in_place_backfill_with_a_live_writer(
         ).run()
         writer.wait_for(writer.count() + 100)
     finally:
-        ops, _ = writer.stop()
+        writer.stop()
+        ops = writer.operations()
     assert result.rounds >= 1
     model = expected_state(initial, ops, source, "-", fn=lambda d: d)
     expected = {i: d if "n2" in d else {**d, "n2": d["n"] * 2} for i, d in model.items()}
@@ -456,13 +457,14 @@ def test_adopt_with_a_live_writer(
 
     initial = {f"d{i}": make_doc(i) for i in range(3000)}
     bulk(cluster, name, initial)
-    writer = Writer(cluster_url, name, tmp_path, len(initial))
+    writer = live_writer(cluster_url, name, len(initial))
     try:
         writer.wait_for(100)
         result = adopt(cluster, name, state_index=f"{prefix}-hist")
         writer.wait_for(100, index=result.index)
     finally:
-        ops, _ = writer.stop()
+        writer.stop()
+        ops = writer.operations()
     assert resolve(cluster, name).source == result.index
     assert not is_write_blocked(cluster, result.index)
     assert "alias" in result.explanation

@@ -15,7 +15,7 @@ from esmigrate.cluster import Cluster
 from esmigrate.exceptions import PointExists, PointNotFound, RestoreImpossible, WritesAtRisk
 from esmigrate.migrate._layout import alias_targets, is_write_blocked
 from esmigrate.rollback import create_point, get_point, list_points, plan_rollback, rollback
-from tests.migrate_support import Writer, all_docs, create_source, diff
+from tests.migrate_support import all_docs, create_source, diff, live_writer
 from tests.rollback_support import (
     REVERSE_PAINLESS,
     expected_old_format,
@@ -40,7 +40,7 @@ def test_rollback_carries_live_writes_back(
 ) -> None:
     alias, old, initial = create_source(cluster, prefix, 3000)
     hist = f"{prefix}-hist"
-    writer = Writer(cluster_url, alias, tmp_path, len(initial), rate=200)
+    writer = live_writer(cluster_url, alias, len(initial), rate=200)
     try:
         writer.wait_for(50)
         result = migrate_with_point(cluster, prefix, alias, "before-v2")
@@ -56,7 +56,8 @@ def test_rollback_carries_live_writes_back(
         # Writers keep going, now into the old index again.
         writer.wait_for(writer.count(old) + 50, index=old)
     finally:
-        ops, _ = writer.stop()
+        writer.stop()
+        ops = writer.operations()
     assert done.mode == "carry"
     assert done.carried >= 1
     assert set(alias_targets(cluster, alias)) == {old}
@@ -160,7 +161,7 @@ def test_kill_under_the_block_is_completed_by_a_rerun(
 ) -> None:
     alias, old, initial = create_source(cluster, prefix, 1000)
     hist = f"{prefix}-hist"
-    writer = Writer(cluster_url, alias, tmp_path, len(initial), rate=100)
+    writer = live_writer(cluster_url, alias, len(initial), rate=100)
     try:
         new = migrate_with_point(cluster, prefix, alias, "k").target
         writer.wait_for(60, index=new)
@@ -179,7 +180,8 @@ def test_kill_under_the_block_is_completed_by_a_rerun(
         rollback(cluster, "k", state_index=hist, reverse_transform=reverse)
         writer.wait_for(writer.count(old) + 30, index=old)
     finally:
-        ops, _ = writer.stop()
+        writer.stop()
+        ops = writer.operations()
     assert set(alias_targets(cluster, alias)) == {old}
     assert not is_write_blocked(cluster, new)
     assert diff(expected_old_format(initial, ops, (old, new)), all_docs(cluster, old)) == {}

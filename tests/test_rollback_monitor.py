@@ -22,7 +22,7 @@ from esmigrate.rollback import (
     list_points,
     monitor,
 )
-from tests.migrate_support import Writer, all_docs, create_source, diff
+from tests.migrate_support import all_docs, create_source, diff, live_writer
 from tests.rollback_support import expected_old_format, migrate_with_point, reverse
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def test_monitor_rolls_back_on_a_failing_probe_with_live_writes(
 ) -> None:
     alias, old, initial = create_source(cluster, prefix, 2000)
     hist = f"{prefix}-hist"
-    writer = Writer(cluster_url, alias, tmp_path, len(initial), rate=150)
+    writer = live_writer(cluster_url, alias, len(initial), rate=150)
     seen: list[str] = []
     try:
         new = migrate_with_point(cluster, prefix, alias, "pre").target
@@ -59,7 +59,8 @@ def test_monitor_rolls_back_on_a_failing_probe_with_live_writes(
         )
         writer.wait_for(writer.count(old) + 50, index=old)
     finally:
-        ops, _ = writer.stop()
+        writer.stop()
+        ops = writer.operations()
     assert not report.healthy
     assert report.failed_check == "search_probe"
     assert len(report.failed) == 3
