@@ -48,6 +48,15 @@ class AdoptResult:
         return dict(self.__dict__)
 
 
+def _swap_actions(name: str, clone: str) -> list[dict[str, Any]]:
+    """One atomic request: the alias ``name`` onto the clone (its write index), the index
+    ``name`` removed."""
+    return [
+        {"add": {"index": clone, "alias": name, "is_write_index": True}},
+        {"remove_index": {"index": name}},
+    ]
+
+
 def plan_adopt(cluster: Cluster, name: str) -> list[PlanStep]:
     clone = f"{name}-v1-<timestamp>"
     return [
@@ -74,12 +83,7 @@ def plan_adopt(cluster: Cluster, name: str) -> list[PlanStep]:
                 PlannedRequest(
                     "POST",
                     "/_aliases",
-                    body={
-                        "actions": [
-                            {"add": {"index": clone, "alias": name, "is_write_index": True}},
-                            {"remove_index": {"index": name}},
-                        ]
-                    },
+                    body={"actions": _swap_actions(name, clone)},
                 ),
             ),
         ),
@@ -165,12 +169,7 @@ def adopt(
         cluster.request(
             "POST",
             "/_aliases",
-            body={
-                "actions": [
-                    {"add": {"index": clone, "alias": name, "is_write_index": True}},
-                    {"remove_index": {"index": name}},
-                ]
-            },
+            body={"actions": _swap_actions(name, clone)},
         )
     except BaseException:
         if cluster.exists(name) and not is_alias(cluster, name):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import MigrationCancelled, MigrationError
@@ -18,6 +19,7 @@ from esmigrate.migrate._copy import Copier
 from esmigrate.migrate._cutover import CutOver
 from esmigrate.migrate._deadletters import FailureBudget
 from esmigrate.migrate._deletes import Deletes
+from esmigrate.migrate._python_copy import CopyStats
 from esmigrate.migrate._shards import checkpoints
 from esmigrate.migrate._throttle import throttle_of
 from esmigrate.migrate._validate import Validation
@@ -112,27 +114,14 @@ class BlueGreenRun:
             state.copy_total = self.cluster.count(state.source)
             self.journal.save()
         meter = self.meter("copy", total=state.copy_total)
-        if state.mode == "reindex":
-            copied = self.copier.reindex(
-                None,
-                step=state.copy,
-                excluded=state.excluded,
-                meter=meter,
-                restart_create=True,
-                cancel_strays=True,
-                save=self.journal.save,
-                check=self._budget_check,
-                after_rejections=self.check_failures,
-            )
-        else:
-            copied = self.copier.python(
-                dict(state.checkpoints),
-                cursors=state.cursors,
-                meter=meter,
-                save=self._save_and_follow_throttle,
-                max_failures=self.budget.max_failures,
-                over_budget=self.check_failures,
-            ).copied
+        copied = self._copy(
+            None,
+            step=state.copy,
+            upto=dict(state.checkpoints),
+            cursors=state.cursors,
+            meter=meter,
+            restart_create=True,
+        ).copied
         meter.update(message="copy complete")
         state.progress = meter.numbers()
         self.check_failures()
@@ -144,6 +133,46 @@ class BlueGreenRun:
         state.phase = "catchup"
         state.copied += copied
         self.journal.save()
+
+    def _copy(
+        self,
+        query: Mapping[str, Any] | None,
+        *,
+        step: TaskStep,
+        upto: Mapping[int, int],
+        cursors: dict[int, int],
+        meter: Meter,
+        start: Mapping[int, int] | None = None,
+        poll: float = 0.5,
+        restart_create: bool = False,
+    ) -> CopyStats:
+        """Copy O into N in the run's copy mode, resumably: ``query`` (copy mode reindex) or the
+        shards' ``(start, upto]`` ranges (copy mode python). Rejected documents count in
+        ``failed`` only in copy mode python (in copy mode reindex the budget counts them)."""
+        state = self.state
+        if state.mode == "python":
+            return self.copier.python(
+                upto,
+                cursors=cursors,
+                start=start,
+                meter=meter,
+                save=self._save_and_follow_throttle,
+                max_failures=self.budget.max_failures,
+                over_budget=self.check_failures,
+            )
+        copied = self.copier.reindex(
+            query,
+            step=step,
+            excluded=state.excluded,
+            meter=meter,
+            poll=poll,
+            restart_create=restart_create,
+            cancel_strays=True,
+            save=self.journal.save,
+            check=self._budget_check,
+            after_rejections=self.check_failures,
+        )
+        return CopyStats(copied=copied)
 
     # -- catch-up and cut-over -----------------------------------------------------------------
 
@@ -164,30 +193,16 @@ class BlueGreenRun:
             self.journal.save()
         self.cluster.refresh(state.source)
         meter = self.meter("catchup", round=number)
-        if state.mode == "reindex":
-            lowest = min(previous.values())
-            copied = self.copier.reindex(
-                {"range": {"_seq_no": {"gt": lowest}}},
-                step=state.round_task,
-                excluded=state.excluded,
-                meter=meter,
-                poll=poll,
-                cancel_strays=True,
-                save=self.journal.save,
-                check=self._budget_check,
-                after_rejections=self.check_failures,
-            )
-        else:
-            stats = self.copier.python(
-                fresh,
-                cursors=state.round_cursors,
-                start=previous,
-                meter=meter,
-                save=self._save_and_follow_throttle,
-                max_failures=self.budget.max_failures,
-                over_budget=self.check_failures,
-            )
-            copied = stats.copied + stats.failed
+        stats = self._copy(
+            {"range": {"_seq_no": {"gt": min(previous.values())}}},
+            step=state.round_task,
+            upto=fresh,
+            cursors=state.round_cursors,
+            start=previous,
+            meter=meter,
+            poll=poll,
+        )
+        copied = stats.copied + stats.failed
         meter.update(copied)
         state.round_task = TaskStep()
         state.round_cursors = {}

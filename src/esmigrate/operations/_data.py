@@ -26,6 +26,21 @@ def _qualname(fn: Callable[..., Any]) -> str:
     return name if module.startswith("esmigrate_revision_") else f"{module}.{name}"
 
 
+def _given(**parts: Any) -> dict[str, Any]:
+    """The body parts that were given (a query, a script, ``conflicts``)."""
+    return {key: value for key, value in parts.items() if value}
+
+
+def _task_params(slices: int | str | None, refresh: bool) -> dict[str, Any]:
+    """The query string of a server task started in the background and polled."""
+    params: dict[str, Any] = {"wait_for_completion": False}
+    if slices is not None:
+        params["slices"] = slices
+    if refresh:
+        params["refresh"] = True
+    return params
+
+
 def _run_task(
     cluster: Cluster, request: PlannedRequest, ctx: ExecContext, op: Operation
 ) -> OpResult:
@@ -119,20 +134,12 @@ class Reindex(Operation):
         body: dict[str, Any] = {"source": {"index": self.source}, "dest": {"index": self.dest}}
         if self.query:
             body["source"]["query"] = self.query
-        if self.script:
-            body["script"] = self.script
-        if self.conflicts:
-            body["conflicts"] = self.conflicts
-        params: dict[str, Any] = {"wait_for_completion": False}
-        if self.slices is not None:
-            params["slices"] = self.slices
-        if self.refresh:
-            params["refresh"] = True
+        body.update(_given(script=self.script, conflicts=self.conflicts))
         return [
             PlannedRequest(
                 "POST",
                 "/_reindex",
-                params=params,
+                params=_task_params(self.slices, self.refresh),
                 body=body,
                 note="a background task, polled with GET /_tasks/<id> until it completes",
             )
@@ -203,23 +210,12 @@ class UpdateByQuery(Operation):
     refresh: bool = True
 
     def describe(self) -> list[PlannedRequest]:
-        body: dict[str, Any] = {}
-        if self.query:
-            body["query"] = self.query
-        if self.script:
-            body["script"] = self.script
-        if self.conflicts:
-            body["conflicts"] = self.conflicts
-        params: dict[str, Any] = {"wait_for_completion": False}
-        if self.slices is not None:
-            params["slices"] = self.slices
-        if self.refresh:
-            params["refresh"] = True
+        body = _given(query=self.query, script=self.script, conflicts=self.conflicts)
         return [
             PlannedRequest(
                 "POST",
                 f"/{self.index}/_update_by_query",
-                params=params,
+                params=_task_params(self.slices, self.refresh),
                 body=body or None,
                 note="a background task, polled with GET /_tasks/<id> until it completes",
             )
