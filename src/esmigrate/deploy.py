@@ -36,6 +36,7 @@ from esmigrate.rollback import (
     list_points,
 )
 from esmigrate.state import HistoryStore
+from esmigrate.transform import Transform
 
 
 @dataclass
@@ -172,8 +173,8 @@ def _watch_together(watches: Sequence[_Watch], duration: float, say: Reporter) -
 
 
 def _point_reverse(
-    point: RollbackPoint, reverse_rules: dict[str, str], transforms: dict[str, Any]
-) -> Any:
+    point: RollbackPoint, reverse_rules: dict[str, str], transforms: dict[str, Transform]
+) -> Transform | None:
     refs = {reverse_rules[a] for a in point.aliases if a in reverse_rules}
     if len(refs) > 1:
         raise ConfigError(
@@ -190,7 +191,7 @@ def _point_watch(
     cluster: Cluster,
     config: Config,
     point: RollbackPoint,
-    reverse: Any,
+    reverse: Transform | None,
     *,
     duration: float,
     interval: float,
