@@ -4,31 +4,33 @@ A :class:`RuleSet` is a pure ``doc -> doc`` function; :meth:`RuleSet.painless` g
 transformation as one Painless script (or None when a rule has no exact Painless form).
 """
 
-from esmigrate.transform.painless import parse_failure
-from esmigrate.transform.rules import (
+from esmigrate.transform._paths import Transform
+from esmigrate.transform.conditions import (
     All,
     AnyOf,
-    Apply,
-    Cast,
-    Compute,
     Condition,
-    Convert,
-    Copy,
-    Default,
     Equals,
     Exists,
     In,
     IsEmpty,
     Missing,
-    Move,
     Not,
     Predicate,
+)
+from esmigrate.transform.painless import parse_failure
+from esmigrate.transform.rules import (
+    Apply,
+    Cast,
+    Compute,
+    Convert,
+    Copy,
+    Default,
+    Move,
     Remove,
     Rename,
     Rule,
     RuleSet,
     Set,
-    Transform,
     When,
 )
 from esmigrate.transform.standard import (

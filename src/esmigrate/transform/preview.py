@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import TransformError
-from esmigrate.transform._paths import json_identical
-from esmigrate.transform.rules import RuleSet, Transform
+from esmigrate.transform._paths import Transform, json_identical
+from esmigrate.transform.rules import RuleSet
 
 
 @dataclass(frozen=True)

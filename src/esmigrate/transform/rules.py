@@ -33,27 +33,20 @@ from esmigrate.transform._paths import (
     LONG_MAX,
     LONG_MIN,
     MISSING,
+    Doc,
     RuleFailure,
-    check_json,
     get_path,
     get_value,
     has_path,
-    is_empty,
     is_float,
     is_int,
-    json_equal,
+    json_value,
     remove_path,
     set_path,
     split_path,
     type_name,
 )
-
-Doc = dict[str, Any]
-
-#: A document transformation: ``doc -> doc``, or None to leave the document out where that is
-#: allowed (``op.reindex``; a migration dead-letters it). A :class:`RuleSet` is one; so is any
-#: plain function of that shape.
-Transform = Callable[[Doc], Doc | None]
+from esmigrate.transform.conditions import Condition, Predicate
 
 
 class Rule(abc.ABC):
@@ -114,11 +107,6 @@ class Rule(abc.ABC):
 def _failure(rule: str, exc: BaseException) -> TransformError:
     detail = str(exc) if isinstance(exc, RuleFailure) else f"{type(exc).__name__}: {exc}"
     return TransformError(f'Rule "{rule}" failed: {detail}', rule=rule, cause=exc)
-
-
-def _check_value(value: Any, rule: str) -> Any:
-    check_json(value, rule)
-    return copy.deepcopy(value)
 
 
 # -- field rules -----------------------------------------------------------------------------------
@@ -201,7 +189,7 @@ class Set(Rule):
     def __init__(self, path: str, value: Any, *, name: str | None = None) -> None:
         super().__init__(name)
         self.path = split_path(path)
-        self.value = _check_value(value, f"Set({path!r})")
+        self.value = json_value(value, f"Set({path!r})")
 
     def describe(self) -> str:
         return f"set {'.'.join(self.path)} = {self.value!r}"
@@ -219,7 +207,7 @@ class Default(Rule):
     def __init__(self, path: str, value: Any, *, name: str | None = None) -> None:
         super().__init__(name)
         self.path = split_path(path)
-        self.value = _check_value(value, f"Default({path!r})")
+        self.value = json_value(value, f"Default({path!r})")
 
     def describe(self) -> str:
         return f"default {'.'.join(self.path)} = {self.value!r}"
@@ -503,180 +491,6 @@ class Apply(Rule):
                 raise RuleFailure(f"the function returned {type(out).__name__}, not a dict")
             doc.clear()
             doc.update(out)
-
-
-# -- conditions ------------------------------------------------------------------------------------
-
-
-class Condition(abc.ABC):
-    """A test on a document, for :class:`When`."""
-
-    @abc.abstractmethod
-    def test(self, doc: Doc) -> bool: ...
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        """A Painless boolean expression over ``src``; None when not expressible."""
-        return None
-
-    @abc.abstractmethod
-    def describe(self) -> str: ...
-
-    def __invert__(self) -> Condition:
-        return Not(self)
-
-    def __and__(self, other: Condition) -> Condition:
-        return All(self, other)
-
-    def __or__(self, other: Condition) -> Condition:
-        return AnyOf(self, other)
-
-
-class Exists(Condition):
-    """The field is present and not null."""
-
-    def __init__(self, path: str) -> None:
-        self.path = split_path(path)
-
-    def test(self, doc: Doc) -> bool:
-        return get_value(doc, self.path) is not None
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        return f"(jget(src, {c.path(self.path)}) != null)"
-
-    def describe(self) -> str:
-        return f"{'.'.join(self.path)} exists"
-
-
-class Missing(Condition):
-    """The field is absent or null."""
-
-    def __init__(self, path: str) -> None:
-        self.path = split_path(path)
-
-    def test(self, doc: Doc) -> bool:
-        return get_value(doc, self.path) is None
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        return f"(jget(src, {c.path(self.path)}) == null)"
-
-    def describe(self) -> str:
-        return f"{'.'.join(self.path)} is missing"
-
-
-class IsEmpty(Condition):
-    """The field is absent, null, ``""``, ``[]`` or ``{}``."""
-
-    def __init__(self, path: str) -> None:
-        self.path = split_path(path)
-
-    def test(self, doc: Doc) -> bool:
-        return is_empty(get_path(doc, self.path))
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        return f"jempty(src, {c.path(self.path)})"
-
-    def describe(self) -> str:
-        return f"{'.'.join(self.path)} is empty"
-
-
-class Equals(Condition):
-    """The field is present and equal to ``value`` (JSON equality: ``1 == 1.0``, ``1 != true``)."""
-
-    def __init__(self, path: str, value: Any) -> None:
-        self.path = split_path(path)
-        self.value = _check_value(value, f"Equals({path!r})")
-
-    def test(self, doc: Doc) -> bool:
-        found = get_path(doc, self.path)
-        return found is not MISSING and json_equal(found, self.value)
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        p = c.path(self.path)
-        return f"(jhas(src, {p}) && jeq(jget(src, {p}), {c.param(self.value)}))"
-
-    def describe(self) -> str:
-        return f"{'.'.join(self.path)} == {self.value!r}"
-
-
-class In(Condition):
-    """The field is present and equal to one of ``values``."""
-
-    def __init__(self, path: str, values: Sequence[Any]) -> None:
-        self.path = split_path(path)
-        self.values = [_check_value(v, f"In({path!r})") for v in values]
-
-    def test(self, doc: Doc) -> bool:
-        found = get_path(doc, self.path)
-        return found is not MISSING and any(json_equal(found, v) for v in self.values)
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        p = c.path(self.path)
-        return f"(jhas(src, {p}) && jin(jget(src, {p}), {c.param(self.values)}))"
-
-    def describe(self) -> str:
-        return f"{'.'.join(self.path)} in {self.values!r}"
-
-
-class Not(Condition):
-    def __init__(self, condition: Condition) -> None:
-        self.condition = condition
-
-    def test(self, doc: Doc) -> bool:
-        return not self.condition.test(doc)
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        inner = self.condition.painless(c)
-        return None if inner is None else f"(!{inner})"
-
-    def describe(self) -> str:
-        return f"not ({self.condition.describe()})"
-
-
-class All(Condition):
-    def __init__(self, *conditions: Condition) -> None:
-        self.conditions = conditions
-
-    def test(self, doc: Doc) -> bool:
-        return all(cond.test(doc) for cond in self.conditions)
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        parts = [cond.painless(c) for cond in self.conditions]
-        if any(p is None for p in parts):
-            return None
-        return "(" + (" && ".join(p for p in parts if p) or "true") + ")"
-
-    def describe(self) -> str:
-        return " and ".join(f"({cond.describe()})" for cond in self.conditions)
-
-
-class AnyOf(Condition):
-    def __init__(self, *conditions: Condition) -> None:
-        self.conditions = conditions
-
-    def test(self, doc: Doc) -> bool:
-        return any(cond.test(doc) for cond in self.conditions)
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        parts = [cond.painless(c) for cond in self.conditions]
-        if any(p is None for p in parts):
-            return None
-        return "(" + (" || ".join(p for p in parts if p) or "false") + ")"
-
-    def describe(self) -> str:
-        return " or ".join(f"({cond.describe()})" for cond in self.conditions)
-
-
-class Predicate(Condition):
-    """Any Python test ``doc -> bool`` (Python only)."""
-
-    def __init__(self, func: Callable[[Doc], bool]) -> None:
-        self.func = func
-
-    def test(self, doc: Doc) -> bool:
-        return bool(self.func(doc))
-
-    def describe(self) -> str:
-        return f"{getattr(self.func, '__name__', 'predicate')}(doc)"
 
 
 class When(Rule):
