@@ -7,6 +7,7 @@ identity, container and instance roles) and refreshes temporary ones.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import botocore.session
@@ -27,11 +28,15 @@ def signer(settings: ConnectionSettings) -> Any:
             "(and AWS_SESSION_TOKEN), AWS_PROFILE with ~/.aws/credentials, or a role of the "
             "instance or task.",
         )
-    region = settings.aws_region or session.get_config_variable("region")
+    # AWS_REGION is what the other AWS SDKs read; botocore itself reads AWS_DEFAULT_REGION and
+    # the profile's region.
+    region = (
+        settings.aws_region or os.environ.get("AWS_REGION") or session.get_config_variable("region")
+    )
     if not region:
         raise ConfigError(
             "AWS SigV4 signing needs the region of the domain or collection.",
-            hint="Set --aws-region (ESMIGRATE_AWS_REGION, aws_region in the project file) or "
-            "AWS_REGION.",
+            hint="Set --aws-region (ESMIGRATE_AWS_REGION, aws_region in the project file), "
+            "AWS_REGION or AWS_DEFAULT_REGION.",
         )
     return Urllib3AWSV4SignerAuth(credentials, region, settings.aws_service)

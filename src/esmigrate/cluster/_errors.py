@@ -26,6 +26,8 @@ def server_reason(body: Any) -> tuple[str | None, str | None]:
     """
     if not isinstance(body, dict):
         return None, (str(body) if body else None)
+    if "error" not in body and isinstance(body.get("message"), str):
+        return None, body["message"]  # AWS's own answers (a bad signature, a denied action)
     error = body.get("error")
     if isinstance(error, str):
         return None, error
@@ -53,7 +55,8 @@ def api_error(status: int, body: Any, method: str, path: str, where: str) -> Clu
         return AuthenticationError(
             f"The cluster at {where} refused the credentials (401) for {what}.",
             status=status,
-            hint="Check --username/--password, ESMIGRATE_API_KEY or ESMIGRATE_BEARER_TOKEN.",
+            hint="Check --username/--password, ESMIGRATE_API_KEY, ESMIGRATE_BEARER_TOKEN or, "
+            "with --aws-sigv4, the AWS credentials.",
         )
     if status == 403 and etype != "cluster_block_exception":
         return AuthenticationError(
