@@ -8,6 +8,7 @@ Every request is recorded (method, path with query, headers, body) in ``server.r
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import http.client
 import json
@@ -89,6 +90,8 @@ class LocalServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if self.headers.get("content-encoding") == "gzip":  # a compressing client
+                    body = gzip.decompress(body)
                 request = Request(
                     self.command,
                     self.path,
@@ -140,6 +143,7 @@ def forward_to(upstream: str) -> Answer:
         try:
             headers = {k: v for k, v in request.headers.items() if k not in _HOP_BY_HOP}
             headers.pop("authorization", None)
+            headers.pop("content-encoding", None)  # the body was decompressed on arrival
             connection.request(request.method, request.path, body=request.body, headers=headers)
             reply = connection.getresponse()
             return Response(reply.status, reply.read(), dict(reply.getheaders()))
