@@ -357,6 +357,32 @@ def test_sigv4_from_python_with_the_region_in_the_settings(
         assert cluster.count(".esmigrate-nothing-*") == 0
 
 
+def test_serverless_is_signed_for_aoss_without_a_version_probe(
+    tls: Tls, cluster_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forward = servers.forward_to(cluster_url)
+
+    def serverless(request: servers.Request) -> servers.Response:
+        if request.path == "/":  # OpenSearch Serverless does not serve GET /
+            return servers.Response(404)
+        return forward(request)
+
+    answer = servers.sigv4(AWS_KEY_ID, AWS_SECRET, AWS_REGION, "aoss", serverless)
+    for name, value in aws_env(tls).items():
+        monkeypatch.setenv(name, value)
+    with servers.serving(answer, tls=tls.server_context) as proxy:
+        settings = ConnectionSettings(
+            urls=(proxy.url,), ca_certs=tls.ca_path, aws_sigv4=True, aws_service="aoss"
+        )
+        with connect(settings) as cluster:
+            assert str(cluster.engine) == "OpenSearch Serverless"
+            assert cluster.count(".esmigrate-nothing-*") == 0
+        assert [(r.method, r.path) for r in proxy.requests] == [
+            ("POST", "/.esmigrate-nothing-*/_count")
+        ]
+        assert "/aoss/aws4_request" in proxy.requests[0].headers["authorization"]
+
+
 def test_a_wrong_aws_secret_is_refused_with_exit_4(
     sigv4_proxy: servers.LocalServer, tls: Tls, cluster: Cluster, prefix: str, tmp_path: Path
 ) -> None:

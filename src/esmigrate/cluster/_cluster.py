@@ -55,6 +55,10 @@ class Engine:
         return f"{label} {self.number}"
 
 
+#: Amazon OpenSearch Serverless, which reports no version (it has no ``GET /``).
+SERVERLESS = Engine("opensearch", (2, 0, 0), "Serverless", "")
+
+
 def parse_engine(info: Mapping[str, Any]) -> Engine:
     version = info.get("version") or {}
     number = str(version.get("number", "0.0.0"))
@@ -449,6 +453,9 @@ def connect(settings: ConnectionSettings | None = None, *, client: Any = None) -
             )
         return Cluster(settings, engine, adapter)
 
+    if settings.aws_sigv4 and settings.aws_service == "aoss":
+        # OpenSearch Serverless does not serve GET / (it answers 404); its API is OpenSearch 2's.
+        return Cluster(settings, SERVERLESS, _clients.build("opensearch", settings))
     adapter = _clients.build(_clients.probe_library(settings), settings)
     try:
         engine = parse_engine(adapter.info(settings.display_url))
