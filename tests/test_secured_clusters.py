@@ -343,12 +343,19 @@ def test_a_migration_runs_through_a_signed_connection(
         assert secret not in run.stdout + run.stderr
 
 
-def test_sigv4_from_python_with_the_region_in_the_settings(
-    sigv4_proxy: servers.LocalServer, tls: Tls, monkeypatch: pytest.MonkeyPatch
+def test_sigv4_with_a_profile_of_the_shared_credentials_file(
+    sigv4_proxy: servers.LocalServer, tls: Tls, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        f"[prod]\naws_access_key_id = {AWS_KEY_ID}\naws_secret_access_key = {AWS_SECRET}\n"
+    )
     for name, value in aws_env(tls).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_REGION")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_PROFILE", "prod")
     settings = ConnectionSettings(
         urls=(sigv4_proxy.url,), ca_certs=tls.ca_path, aws_sigv4=True, aws_region=AWS_REGION
     )

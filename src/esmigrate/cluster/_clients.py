@@ -93,9 +93,12 @@ def load(library: Library) -> ModuleType:
         ) from None
 
 
-def build(library: Literal["opensearch", "elasticsearch"], settings: ConnectionSettings) -> Any:
-    """A new client of ``library`` for ``settings`` (a :class:`ClientAdapter`)."""
-    return load(library).build(settings)
+def build(
+    library: Literal["opensearch", "elasticsearch"], settings: ConnectionSettings
+) -> ClientAdapter:
+    """A new client of ``library`` for ``settings``."""
+    adapter: ClientAdapter = load(library).build(settings)
+    return adapter
 
 
 def probe_library(settings: ConnectionSettings) -> Literal["opensearch", "elasticsearch"]:
@@ -112,15 +115,20 @@ def probe_library(settings: ConnectionSettings) -> Literal["opensearch", "elasti
     return "elasticsearch"
 
 
-def wrap(client: Any) -> Any:
+def wrap(client: Any) -> ClientAdapter:
     """A :class:`ClientAdapter` around an application's own client (never closed by esmigrate)."""
     module = type(client).__module__.split(".")[0]
+    library: Library
     if module == "opensearchpy":
-        return load("opensearch").wrap(client)
-    if module == "elasticsearch":
-        return load("elasticsearch").wrap(client)
-    raise ConfigError(
-        f"Cannot use a {type(client).__module__}.{type(client).__name__} as the cluster client.",
-        hint="Pass an opensearchpy.OpenSearch or elasticsearch.Elasticsearch client (the "
-        "synchronous one).",
-    )
+        library = "opensearch"
+    elif module == "elasticsearch":
+        library = "elasticsearch"
+    else:
+        raise ConfigError(
+            f"Cannot use a {type(client).__module__}.{type(client).__name__} as the cluster "
+            "client.",
+            hint="Pass an opensearchpy.OpenSearch or elasticsearch.Elasticsearch client (the "
+            "synchronous one).",
+        )
+    adapter: ClientAdapter = load(library).wrap(client)
+    return adapter
