@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
+from esmigrate import command
 from esmigrate.cluster import Cluster, Engine
-from esmigrate.exceptions import RequestError, SchemaError
+from esmigrate.config import ConnectionSettings
+from esmigrate.exceptions import MappingNotApplied, RequestError, RevisionFailed, SchemaError
+from esmigrate.operations import ExecContext, Operations
 from esmigrate.schema import (
     ChangeKind,
     Compatibility,
@@ -18,6 +22,7 @@ from esmigrate.schema import (
 from esmigrate.schema.canonical import live_view
 from esmigrate.schema.diff import unapplied_changes
 from esmigrate.schema.mapping import default_of, normalize_value, same_value
+from tests.migration_project import make_project, write_script
 
 IN_PLACE, BACKFILL, REINDEX = (
     Compatibility.IN_PLACE,
@@ -516,6 +521,38 @@ def test_custom_analyzers_of_the_live_index_are_known(cluster: Cluster, prefix: 
         name, props(t={"type": "text", "analyzer": "folded", "norms": False}), cluster=cluster
     )
     assert [(c.parameter, c.compatibility) for c in changed.changes] == [("norms", IN_PLACE)]
+
+
+@pytest.mark.integration
+def test_put_mapping_that_the_engine_ignores_fails_and_is_recorded_failed(
+    tmp_path: Path, cluster: Cluster, cluster_settings: ConnectionSettings, prefix: str
+) -> None:
+    """The engine acknowledges a geo_point without ``ignore_malformed`` and keeps the old
+    value: the operation fails, naming what is missing, and the revision is not applied."""
+    name = f"{prefix}-geo"
+    _create(cluster, name, props(g={"type": "geo_point", "ignore_malformed": True}))
+    op = Operations().put_mapping(name, props(g={"type": "geo_point"}))
+    with pytest.raises(MappingNotApplied, match="does not hold it") as err:
+        op.execute(cluster, ExecContext())
+    assert err.value.differences == ["g: ignore_malformed True → (unset) [in_place]"]
+    assert err.value.hint
+
+    project = make_project(
+        tmp_path / "proj", history_index=f"{prefix}-hist", connection=cluster_settings
+    )
+    write_script(project, "r1", None, f'op.put_mapping("{name}", {{"properties": {{"g": {{"type": "geo_point"}}}}}})')  # fmt: skip
+    with pytest.raises(RevisionFailed, match="does not hold it"):
+        command.upgrade(project)
+    cluster.refresh(f"{prefix}-hist")
+    docs = cluster.search(f"{prefix}-hist", {"query": {"term": {"kind": "revision"}}})["hits"][
+        "hits"
+    ]
+    assert [(d["_source"]["state"], d["_source"]["error"]["type"]) for d in docs] == [
+        ("failed", "MappingNotApplied")
+    ]
+    # Spelled out, the same change is made and recorded.
+    op = Operations().put_mapping(name, props(g={"type": "geo_point", "ignore_malformed": False}))
+    assert op.execute(cluster, ExecContext()).status == "done"
 
 
 def test_defaults_that_differ_between_engines_need_the_engine() -> None:
