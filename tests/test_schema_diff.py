@@ -625,3 +625,28 @@ def test_the_table_of_defaults_is_the_engines(cluster: Cluster, prefix: str) -> 
             assert same_value(normalize_value(kind, parameter, value), default), (kind, parameter)
             checked += 1
     assert checked > 200
+
+
+@pytest.mark.integration
+@pytest.mark.engine_matrix
+def test_read_back_takes_the_body_as_the_engine_merges_it(cluster: Cluster, prefix: str) -> None:
+    """Options of an object and multi-fields the body leaves out stay; parameters a field's
+    definition leaves out go back to their default; so this put-mapping is all there."""
+    name = f"{prefix}-merge"
+    _create(cluster, name, {"dynamic": "strict", **props(
+        o={"dynamic": "false", "properties": {"x": {"type": "long"}}},
+        t={"type": "text", "fields": {"raw": {"type": "keyword"}}},
+        k={"type": "keyword", "ignore_above": 10},
+    )})  # fmt: skip
+    body = props(
+        o={"properties": {"y": {"type": "long"}}},
+        t={"type": "text", "search_analyzer": "simple"},
+        k={"type": "keyword"},
+    )
+    cluster.request("PUT", f"/{name}/_mapping", body=body)
+    assert not unapplied_changes(cluster, name, body)
+    live = mapping_of(name, cluster)
+    assert live["dynamic"] == "strict"
+    assert live["properties"]["o"]["dynamic"] == "false"
+    assert "raw" in live["properties"]["t"]["fields"]
+    assert "ignore_above" not in live["properties"]["k"]

@@ -46,7 +46,7 @@ from esmigrate.schema.mapping import (
     same_value,
     settings_of,
 )
-from esmigrate.schema.mapping import (
+from esmigrate.schema.mapping import (  # documented here before it moved
     normalize_mapping as normalize_mapping,
 )
 from esmigrate.schema.versions import Bump
