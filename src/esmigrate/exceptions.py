@@ -36,7 +36,8 @@ one paragraph (problem, then the fix) and never as a stack trace::
      │    └── MigrationCancelled  stopped on request (Ctrl-C); resumable
      ├── SchemaError              a schema, version or mapping input that cannot be used
      │    ├── InvalidVersion      a schema version string that is not MAJOR.MINOR[.PATCH]
-     │    └── NoUpgradePath       no chain of registered upgrade steps joins two versions
+     │    ├── NoUpgradePath       no chain of registered upgrade steps joins two versions
+     │    └── MappingNotApplied   the engine acknowledged a mapping change it did not make
      ├── TransformError           a transformation rule (or upgrade step) failed on a document
      ├── RollbackError            rollback points, rollbacks, clean-up, automatic rollback
      │    ├── PointNotFound       no rollback point of that name in the state index
@@ -374,6 +375,18 @@ class NoUpgradePath(SchemaError):
         self.to_version = to_version
         #: The registered steps, as (from, to) version strings.
         self.steps = steps
+
+
+class MappingNotApplied(SchemaError):
+    """The engine acknowledged a put-mapping, but the live mapping does not hold the change."""
+
+    def __init__(
+        self, message: str, *, index: str, differences: list[str], hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.index = index
+        #: One line per missing change (``path: parameter old → new [class]``).
+        self.differences = differences
 
 
 class TransformError(EsmigrateError):

@@ -20,13 +20,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import MigrationCancelled, MigrationError, PreflightError, RequestError
+from esmigrate.exceptions import (
+    MappingNotApplied,
+    MigrationCancelled,
+    MigrationError,
+    PreflightError,
+    RequestError,
+)
 from esmigrate.migrate._copy import cancel_task, normalize_script, task_state
 from esmigrate.migrate._layout import check_health
 from esmigrate.migrate._ops import Step
 from esmigrate.migrate._progress import Meter, ProgressCallback
 from esmigrate.migrate._state import Checkpoint, MigrationLease
 from esmigrate.operations._base import PlannedRequest
+from esmigrate.schema.diff import require_applied
 
 
 def new_leaf_fields(mapping: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -170,6 +177,11 @@ class InPlace:
                     hint="Changing an existing field needs a new index: use the blue-green "
                     "strategy (esmigrate.migrate.BlueGreen).",
                 ) from None
+            try:
+                require_applied(self.cluster, self.alias, self.mappings)
+            except MappingNotApplied as exc:
+                state.save(phase="done", error=exc.message)
+                raise
             state.save(phase="backfill" if self.backfill else "done")
         conflicts = 0
         while state.data["phase"] == "backfill":
