@@ -5,10 +5,11 @@ one paragraph (problem, then the fix) and never as a stack trace::
 
     EsmigrateError
      ├── ConfigError              bad config file, flag or environment variable
+     │    └── MissingClient       the client library for the engine is not installed (names the extra)
      ├── DevServerError           the embedded OpenSearch node could not start / stop
      ├── ClusterError             anything that came back from (or failed to reach) a cluster
      │    ├── ClusterUnavailable  connection refused, DNS, timeout, TLS handshake
-     │    ├── AuthenticationError 401 / 403
+     │    ├── AuthenticationError 401 / 403 (the CLI exits with status 4)
      │    ├── UnsupportedEngine   neither Elasticsearch 8/9 nor OpenSearch 2/3
      │    ├── TaskFailed          a background task (_reindex, _update_by_query) ended in error
      │    └── RequestError        the server rejected a request (carries status and root cause)
@@ -35,7 +36,8 @@ one paragraph (problem, then the fix) and never as a stack trace::
      │    └── MigrationCancelled  stopped on request (Ctrl-C); resumable
      ├── SchemaError              a schema, version or mapping input that cannot be used
      │    ├── InvalidVersion      a schema version string that is not MAJOR.MINOR[.PATCH]
-     │    └── NoUpgradePath       no chain of registered upgrade steps joins two versions
+     │    ├── NoUpgradePath       no chain of registered upgrade steps joins two versions
+     │    └── MappingNotApplied   the engine acknowledged a mapping change it did not make
      ├── TransformError           a transformation rule (or upgrade step) failed on a document
      ├── RollbackError            rollback points, rollbacks, clean-up, automatic rollback
      │    ├── PointNotFound       no rollback point of that name in the state index
@@ -54,8 +56,12 @@ from typing import Any
 class EsmigrateError(Exception):
     """Root of all esmigrate errors.
 
-    ``hint`` says how to fix the problem; the CLI prints it after the message.
+    ``hint`` says how to fix the problem; the CLI prints it after the message and exits with
+    ``exit_code``.
     """
+
+    #: The CLI's exit status for this error: 1, except where a script may want to tell it apart.
+    exit_code: int = 1
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -72,6 +78,19 @@ class ConfigError(EsmigrateError):
     """The configuration (file, flags, environment) is invalid."""
 
 
+class MissingClient(ConfigError):
+    """The client library for the cluster's engine is not installed.
+
+    esmigrate installs without either client so that it fits beside an application's own pin;
+    ``library`` is the missing module, ``extra`` what to install (``esmigrate[opensearch]``).
+    """
+
+    def __init__(self, message: str, *, library: str, extra: str) -> None:
+        super().__init__(message, hint=f"Install it: pip install '{extra}'.")
+        self.library = library
+        self.extra = extra
+
+
 class DevServerError(EsmigrateError):
     """The embedded development node could not be started, found or stopped."""
 
@@ -86,6 +105,9 @@ class ClusterUnavailable(ClusterError):
 
 class AuthenticationError(ClusterError):
     """The cluster refused the credentials (401) or the permission (403)."""
+
+    # Scripts tell "fix the credentials" apart from a failed migration without parsing text.
+    exit_code = 4
 
     def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
@@ -353,6 +375,18 @@ class NoUpgradePath(SchemaError):
         self.to_version = to_version
         #: The registered steps, as (from, to) version strings.
         self.steps = steps
+
+
+class MappingNotApplied(SchemaError):
+    """The engine acknowledged a put-mapping, but the live mapping does not hold the change."""
+
+    def __init__(
+        self, message: str, *, index: str, differences: list[str], hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.index = index
+        #: One line per missing change (``path: parameter old → new [class]``).
+        self.differences = differences
 
 
 class TransformError(EsmigrateError):

@@ -20,11 +20,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from esmigrate.cluster import Cluster, PlannedRequest
-from esmigrate.exceptions import MigrationCancelled, MigrationError, PreflightError, RequestError
+from esmigrate.exceptions import (
+    MappingNotApplied,
+    MigrationCancelled,
+    MigrationError,
+    PreflightError,
+    RequestError,
+)
 from esmigrate.migrate._layout import check_health
 from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._tasks import cancel_task, task_state
 from esmigrate.progress import Meter, ProgressCallback
+from esmigrate.schema.diff import require_applied
 from esmigrate.state import Checkpoint, Lease
 from esmigrate.transform.painless import normalize_script
 
@@ -170,6 +177,11 @@ class InPlace:
                     hint="Changing an existing field needs a new index: use the blue-green "
                     "strategy (esmigrate.migrate.BlueGreen).",
                 ) from None
+            try:
+                require_applied(self.cluster, self.alias, self.mappings)
+            except MappingNotApplied as exc:
+                state.save(phase="done", error=exc.message)
+                raise
             state.save(phase="backfill" if self.backfill else "done")
         conflicts = 0
         while state.data["phase"] == "backfill":

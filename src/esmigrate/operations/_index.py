@@ -18,6 +18,7 @@ from esmigrate.operations._base import (
     OpResult,
     acknowledged,
 )
+from esmigrate.schema.diff import require_applied
 
 
 def _scalar(value: Any) -> Any:
@@ -143,7 +144,10 @@ class PutMapping(Operation):
         return f"put mapping on {self.index}{what}"
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return OpResult("done", acknowledged(self.describe()[0].send(cluster)))
+        answer = self.describe()[0].send(cluster)
+        # Acknowledged is not applied: the engine accepts and ignores some changes.
+        require_applied(cluster, self.index, self.mappings)
+        return OpResult("done", acknowledged(answer))
 
 
 @dataclass(frozen=True)

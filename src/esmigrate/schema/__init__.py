@@ -7,7 +7,6 @@ from esmigrate.schema.diff import (
     Compatibility,
     MappingDiff,
     diff_mappings,
-    normalize_mapping,
 )
 from esmigrate.schema.documents import (
     Upgrades,
@@ -17,7 +16,7 @@ from esmigrate.schema.documents import (
     upgrades,
 )
 from esmigrate.schema.history import SchemaHistory, SchemaRelease, UpgradeValidation
-from esmigrate.schema.mapping import index_name_of, live_mapping, mapping_of
+from esmigrate.schema.mapping import index_name_of, live_mapping, mapping_of, normalize_mapping
 from esmigrate.schema.render import render_operations
 from esmigrate.schema.versions import SchemaVersion, version
 

@@ -9,7 +9,7 @@ from typing import Any
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import SchemaError
 from esmigrate.schema.diff import MappingDiff, diff_mappings
-from esmigrate.schema.mapping import index_name_of, live_mapping
+from esmigrate.schema.mapping import index_name_of
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class CheckReport:
 
 
 def check_documents(cluster: Cluster, documents: Iterable[type]) -> CheckReport:
-    """Diff each Document class (wanted) against its live index (current)."""
+    """Diff each Document class (wanted) against its live index (current), in the engine's
+    terms (see :func:`~esmigrate.schema.diff.diff_mappings`)."""
     checks: list[IndexCheck] = []
     for document in documents:
         name = f"{document.__module__}.{document.__qualname__}"
@@ -61,9 +62,9 @@ def check_documents(cluster: Cluster, documents: Iterable[type]) -> CheckReport:
             checks.append(IndexCheck(name, index, exists=False))
             continue
         try:
-            current = live_mapping(cluster, index)
+            diff = diff_mappings(index, document, cluster=cluster)
         except SchemaError as exc:
             checks.append(IndexCheck(name, index, exists=True, error=exc.message))
             continue
-        checks.append(IndexCheck(name, index, exists=True, diff=diff_mappings(current, document)))
+        checks.append(IndexCheck(name, index, exists=True, diff=diff))
     return CheckReport(tuple(checks))

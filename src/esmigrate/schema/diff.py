@@ -1,32 +1,54 @@
 """Mapping diff: the typed changes between two mappings and what each one costs.
 
-Every change is classified by what existing data needs (checked against the engine's own
-put-mapping rules in ``tests/test_schema_diff.py``):
+Both sides are compared in normal form (:func:`~esmigrate.schema.mapping.normalize_mapping`),
+and, when that finds differences and a cluster is at hand, again as the engine stores them
+(:mod:`esmigrate.schema.canonical`). Every change is classified by what the engine does with it
+and what existing data then needs (checked on real-world mappings and thousands of changes to
+them in ``tests/test_mapping_corpus.py``, against each engine):
 
-- ``in_place``: ``PUT /idx/_mapping`` applies it and existing documents are fine as they are
-  (new field, search analyzer, ``ignore_above`` lowered, ``dynamic``, ``_meta``...);
+- ``in_place``: ``PUT /idx/_mapping`` with :meth:`MappingDiff.put_mapping_body` makes it, and
+  existing documents are fine as they are (new field, search analyzer, ``ignore_above``
+  lowered, ``dynamic``, ``_meta``, an option back to its default...);
 - ``needs_backfill``: the put-mapping is accepted, but existing documents must be re-indexed in
   place (``_update_by_query``) before the change shows for them (new multi-field, ``copy_to``
   added, ``ignore_above`` raised, a new field whose values may already sit unindexed in
   ``_source`` under ``dynamic: false``, a new field given a default);
 - ``needs_reindex``: the engine refuses the change on an existing index (type, analyzer,
-  ``index``, ``doc_values``, ``format``... changed) or cannot do it at all (a mapped field cannot
-  be removed): the data must be copied into a new index (blue-green).
+  ``index``, ``doc_values``, ``format``... changed), or accepts it and keeps what it had (a
+  field or multi-field left out, an object's ``dynamic`` or a ``null_value`` unset): the data
+  must be copied into a new index (blue-green).
 
 The worst class decides the strategy and the version bump: a reindex is a breaking change (major),
-an added field or sub-field is additive (minor), anything else is a patch.
+an added field or sub-field is additive (minor), anything else is a patch. After a put-mapping,
+:func:`require_applied` reads the mapping back: acknowledged is not applied.
 """
 
 from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from esmigrate.cluster import Cluster
-from esmigrate.schema.mapping import mapping_of
+from esmigrate.cluster import Cluster, Engine
+from esmigrate.exceptions import MappingNotApplied
+from esmigrate.schema.canonical import EngineView, canonical_view, live_settings, live_view
+from esmigrate.schema.mapping import (
+    OBJECT_TYPES,
+    ROOT_DEFAULTS,
+    default_of,
+    engine_field,
+    engine_mapping,
+    field_type,
+    mapping_of,
+    normalize_value,
+    same_value,
+    settings_of,
+)
+from esmigrate.schema.mapping import (  # documented here before it moved
+    normalize_mapping as normalize_mapping,
+)
 from esmigrate.schema.versions import Bump
 
 
@@ -139,6 +161,10 @@ class MappingDiff:
     changes: tuple[Change, ...]
     old: dict[str, Any] = field(repr=False)
     new: dict[str, Any] = field(repr=False)
+    #: Every field of ``new`` with its defaults, as the engine reported them (when it was asked).
+    new_fields: Mapping[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    #: The engine the diff was made for (None: offline).
+    engine: Engine | None = field(default=None, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.changes)
@@ -188,37 +214,73 @@ class MappingDiff:
         return tuple(c for c in self.changes if c.compatibility == Compatibility.NEEDS_BACKFILL)
 
     def put_mapping_body(self) -> dict[str, Any]:
-        """The ``PUT _mapping`` body for the in-place and backfill changes (the engine merges it).
+        """The ``PUT _mapping`` body that makes the in-place and backfill changes (the engine
+        merges it into the live mapping); breaking changes are left out.
 
-        Fields are sent with their full new definitions; breaking changes are left out.
+        A changed field is sent whole: its live definition with the compatible changes made, so
+        a breaking change on the same field or one of its multi-fields stays out. An option set
+        back to its default is sent with the default spelled out (left out, the engine would
+        keep the old value); objects carry ``"type"``, which the engine needs when an object
+        has no ``properties`` in the body.
         """
         body: dict[str, Any] = {}
+        done: set[str] = set()
         for change in self.changes:
             if change.compatibility == Compatibility.NEEDS_REINDEX:
                 continue
-            if change.kind in (ChangeKind.DYNAMIC_CHANGED, ChangeKind.MAPPING_OPTION_CHANGED) and (
-                change.path == ""
-            ):
-                key = change.parameter or ""
-                if key in self.new:
-                    body[key] = copy.deepcopy(self.new[key])
+            if change.path == "" and change.parameter:
+                body[change.parameter] = _root_value(self.new, change.parameter, change.old)
                 continue
-            field_path = _owning_field(change)
-            definition = _definition_at(self.new, field_path)
-            if definition is None:
+            owner = change.owner or change.path
+            if owner in done:
                 continue
-            target = body.setdefault("properties", {})
-            parts = field_path.split(".")
-            node = self.new
-            for part in parts[:-1]:
-                node = node["properties"][part]
-                holder = target.setdefault(part, {})
-                for key, value in node.items():
-                    if key != "properties":
-                        holder.setdefault(key, copy.deepcopy(value))
-                target = holder.setdefault("properties", {})
-            target[parts[-1]] = copy.deepcopy(definition)
+            done.add(owner)
+            definition = self._field_body(owner)
+            if definition is not None:
+                _place(body, self.new, owner, definition)
         return body
+
+    def _field_body(self, path: str) -> dict[str, Any] | None:
+        new = _definition_at(self.new, path)
+        if new is None:
+            return None
+        old = _definition_at(self.old, path)
+        if old is None:
+            return engine_field(new)  # an added field (with everything under it)
+        mine = [
+            c
+            for c in self.changes
+            if (c.owner or c.path) == path and c.compatibility != Compatibility.NEEDS_REINDEX
+        ]
+        out = {k: copy.deepcopy(v) for k, v in old.items() if k != "properties"}
+        for change in mine:
+            target = out
+            if change.path != path:  # a multi-field of this field
+                sub = change.path[len(path) + 1 :]
+                subs = out.setdefault("fields", {})
+                if change.kind == ChangeKind.SUBFIELD_ADDED:
+                    subs[sub] = copy.deepcopy(change.new)
+                    continue
+                target = subs.setdefault(sub, {})
+            if change.parameter is None:
+                continue
+            if change.new is not None:
+                target[change.parameter] = copy.deepcopy(change.new)
+                continue
+            # Back to the default: spelled out where it is known, as some field types keep
+            # the old value of a parameter that is left out.
+            default = self._default(change.path, change.parameter, target)
+            if default is None:
+                target.pop(change.parameter, None)
+            else:
+                target[change.parameter] = default
+        return engine_field(out, field_type(new))
+
+    def _default(self, path: str, parameter: str, definition: dict[str, Any]) -> Any:
+        full = self.new_fields.get(path) or {}
+        if full.get(parameter) is not None:
+            return copy.deepcopy(full[parameter])
+        return copy.deepcopy(default_of(field_type(definition), parameter, definition, self.engine))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -229,9 +291,30 @@ class MappingDiff:
         }
 
 
-def _owning_field(change: Change) -> str:
-    """The properties path whose definition carries ``change`` (multi-fields belong to their parent)."""
-    return change.owner or change.path
+def _root_value(new: dict[str, Any], key: str, old: Any) -> Any:
+    """A root option's value for a put-mapping body: the new one, or its default spelled out."""
+    if key in new:
+        return copy.deepcopy(new[key])
+    if key == "runtime":
+        return {name: None for name in old or {}}  # a runtime field is removed by a null
+    return copy.deepcopy(ROOT_DEFAULTS.get(key))
+
+
+def _place(body: dict[str, Any], mapping: dict[str, Any], path: str, definition: Any) -> None:
+    """Put ``definition`` at ``path`` in ``body``; the objects on the way carry only their type
+    (their other options stay as they are on the live index)."""
+    target = body.setdefault("properties", {})
+    node: Any = mapping
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node["properties"][part]
+        holder = target.setdefault(part, {})
+        holder["type"] = field_type(node)
+        target = holder.setdefault("properties", {})
+    existing = target.get(parts[-1])
+    if isinstance(existing, dict) and "properties" in existing:
+        definition = {**definition, "properties": existing["properties"]}
+    target[parts[-1]] = definition
 
 
 def _definition_at(mapping: dict[str, Any], path: str) -> dict[str, Any] | None:
@@ -242,149 +325,6 @@ def _definition_at(mapping: dict[str, Any], path: str) -> dict[str, Any] | None:
             return None
         node = props[part]
     return node if isinstance(node, dict) else None
-
-
-# -- normalisation --------------------------------------------------------------------------------
-
-_OBJECT_TYPES = ("object", "nested")
-
-# Values the engine drops from GET _mapping when they are the default: a mapping from code that
-# spells them out must not differ from the live one.
-_COMMON_DEFAULTS: dict[str, Any] = {
-    "index": True,
-    "store": False,
-    "boost": 1.0,
-    "ignore_malformed": False,
-    "coerce": True,
-    "eager_global_ordinals": False,
-    "meta": {},
-    "copy_to": [],
-    "fields": {},
-}
-_TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "text": {
-        "analyzer": "default",
-        "norms": True,
-        "fielddata": False,
-        "index_phrases": False,
-        "index_options": "positions",
-        "term_vector": "no",
-    },
-    "match_only_text": {"analyzer": "default"},
-    "keyword": {
-        "ignore_above": 2147483647,
-        "norms": False,
-        "index_options": "docs",
-        "split_queries_on_whitespace": False,
-        "doc_values": True,
-    },
-    "date": {"format": "strict_date_optional_time||epoch_millis", "doc_values": True},
-    "date_nanos": {"format": "strict_date_optional_time_nanos||epoch_millis", "doc_values": True},
-    "object": {"enabled": True},
-    "nested": {"enabled": True, "include_in_parent": False, "include_in_root": False},
-}
-for _numeric in (
-    "long", "integer", "short", "byte", "double", "float", "half_float", "unsigned_long",
-    "scaled_float", "boolean", "ip", "geo_point", "version",
-):  # fmt: skip
-    _TYPE_DEFAULTS[_numeric] = {"doc_values": True}
-
-_BOOLEAN_PARAMS = frozenset(
-    {
-        "index", "store", "doc_values", "norms", "coerce", "ignore_malformed", "enabled",
-        "eager_global_ordinals", "fielddata", "index_phrases", "include_in_parent",
-        "include_in_root", "split_queries_on_whitespace", "ignore_z_value",
-        "date_detection", "numeric_detection",
-    }
-)  # fmt: skip
-
-
-def default_of(field_type: str, parameter: str) -> Any:
-    """The engine's default for ``parameter`` on a field of ``field_type`` (None: unknown)."""
-    specific = _TYPE_DEFAULTS.get(field_type, {})
-    if parameter in specific:
-        return specific[parameter]
-    return _COMMON_DEFAULTS.get(parameter)
-
-
-def _bool(value: Any) -> Any:
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return value
-
-
-def _dynamic(value: Any) -> str:
-    return str(value).lower() if not isinstance(value, bool) else ("true" if value else "false")
-
-
-def field_type(definition: dict[str, Any]) -> str:
-    """A field definition's type; ``object`` when it has none."""
-    return str(definition.get("type") or "object")
-
-
-def _normalize_field(definition: dict[str, Any]) -> dict[str, Any]:
-    kind = field_type(definition)
-    out: dict[str, Any] = {}
-    for key, value in definition.items():
-        if key == "type":
-            continue
-        if key == "properties":
-            props = {name: _normalize_field(sub) for name, sub in (value or {}).items()}
-            if props:
-                out["properties"] = props
-            continue
-        if key == "fields":
-            subs = {name: _normalize_field(sub) for name, sub in (value or {}).items()}
-            if subs:
-                out["fields"] = subs
-            continue
-        if key == "copy_to":
-            targets = sorted([value] if isinstance(value, str) else list(value or []))
-            if targets:
-                out["copy_to"] = targets
-            continue
-        if key == "dynamic":
-            out["dynamic"] = _dynamic(value)
-            continue
-        if key in _BOOLEAN_PARAMS:
-            value = _bool(value)
-        default = default_of(kind, key)
-        if (
-            default is not None
-            and value == default
-            and isinstance(value, bool) == isinstance(default, bool)
-        ):
-            continue
-        out[key] = value
-    if kind != "object":
-        out["type"] = kind
-    return dict(sorted(out.items()))
-
-
-def normalize_mapping(mapping: dict[str, Any]) -> dict[str, Any]:
-    """The normal form used for comparing: explicit defaults dropped, ``type: object`` implied,
-    ``dynamic`` as a string, ``copy_to`` as a sorted list, empty ``properties``/``fields`` gone."""
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        if key == "properties":
-            props = {name: _normalize_field(sub) for name, sub in (value or {}).items()}
-            if props:
-                out["properties"] = props
-        elif key == "dynamic":
-            out["dynamic"] = _dynamic(value)
-        elif key in ("date_detection", "numeric_detection"):
-            out[key] = _bool(value)
-        elif value in ({}, []) and key in ("dynamic_templates", "_meta", "runtime"):
-            continue
-        else:
-            out[key] = copy.deepcopy(value)
-    if out.get("dynamic") == "true":
-        del out["dynamic"]
-    if out.get("date_detection") is True:
-        del out["date_detection"]
-    if out.get("numeric_detection") is False:
-        del out["numeric_detection"]
-    return dict(sorted(out.items()))
 
 
 # -- classification -------------------------------------------------------------------------------
@@ -415,9 +355,38 @@ _WHY_REMOVED = (
 )
 
 
+_WHY_OBJECT_DYNAMIC_UNSET = (
+    "an object's dynamic, once set, cannot be unset: the engine keeps the old value when it is "
+    "left out. Set it explicitly ({inherited!r} is what the object inherits now), or copy the "
+    "data into a new index without it"
+)
+_WHY_NULL_VALUE_UNSET = (
+    "a null_value cannot be unset on a live index (the engine refuses, or keeps the old value); "
+    "only a copy into a new index without it drops it"
+)
+# Field types whose null_value the engine changes on a live index (it refuses for the others).
+_NULL_VALUE_UPDATABLE = frozenset({"geo_point"})
+_WHY_ROOT_DEFAULT = (
+    "{key} can be updated on a live index (the put-mapping spells the default out: left out, "
+    "the engine would keep the old value)"
+)
+
+# A parameter value the engine reported for neither side (no view, no known default).
+_UNKNOWN = object()
+
+
 class _Differ:
-    def __init__(self, backfill: frozenset[str]) -> None:
+    def __init__(
+        self,
+        backfill: frozenset[str],
+        engine: Engine | None,
+        old_fields: Mapping[str, dict[str, Any]] | None = None,
+        new_fields: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.backfill = backfill
+        self.engine = engine
+        self.old_fields = old_fields or {}
+        self.new_fields = new_fields or {}
         self.changes: list[Change] = []
 
     def add(self, *args: Any, **kwargs: Any) -> None:
@@ -435,7 +404,8 @@ class _Differ:
                     ChangeKind.DYNAMIC_CHANGED,
                     "",
                     Compatibility.IN_PLACE,
-                    "dynamic applies to fields that arrive from now on",
+                    "dynamic applies to fields that arrive from now on"
+                    + ("" if after is not None else " (the put-mapping spells out dynamic: true)"),
                     before or "true",
                     after or "true",
                     "dynamic",
@@ -445,7 +415,9 @@ class _Differ:
                     ChangeKind.MAPPING_OPTION_CHANGED,
                     "",
                     Compatibility.IN_PLACE,
-                    f"{key} can be updated on a live index",
+                    f"{key} can be updated on a live index"
+                    if after is not None
+                    else _WHY_ROOT_DEFAULT.format(key=key),
                     before,
                     after,
                     key,
@@ -527,8 +499,8 @@ class _Differ:
             )
             return
         for param in sorted((set(old) | set(new)) - {"type", "properties", "fields"}):
-            self.parameter(path, old_type, param, old.get(param), new.get(param), owner)
-        if old_type in _OBJECT_TYPES:
+            self.parameter(path, old_type, param, old, new, owner, parent_dynamic)
+        if old_type in OBJECT_TYPES:
             own = old.get("dynamic")
             self.properties(
                 old.get("properties") or {},
@@ -565,15 +537,41 @@ class _Differ:
             else:
                 self.field(sub_path, old_subs[sub], new_subs[sub], parent_dynamic, owner)
 
+    def effective(
+        self,
+        fields: Mapping[str, dict[str, Any]],
+        path: str,
+        kind: str,
+        param: str,
+        definition: Any,
+    ) -> Any:
+        """The value the engine uses: the one set, else the engine's own report, else the
+        known default."""
+        value = definition.get(param)
+        if value is not None:
+            return value
+        full = fields.get(path)
+        if full is not None and param in full:
+            return normalize_value(kind, param, full[param])
+        default = default_of(kind, param, definition, self.engine)
+        return _UNKNOWN if default is None and full is None else default
+
     def parameter(
-        self, path: str, kind: str, param: str, before: Any, after: Any, owner: str
+        self,
+        path: str,
+        kind: str,
+        param: str,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        owner: str,
+        parent_dynamic: str,
     ) -> None:
-        if before == after:
+        before, after = old.get(param), new.get(param)
+        if same_value(before, after):
             return
-        default = default_of(kind, param)
-        effective_before = default if before is None else before
-        effective_after = default if after is None else after
-        if effective_before == effective_after and default is not None:
+        effective_before = self.effective(self.old_fields, path, kind, param, old)
+        effective_after = self.effective(self.new_fields, path, kind, param, new)
+        if effective_before is not _UNKNOWN and same_value(effective_before, effective_after):
             return
         change = ChangeKind.PARAMETER_CHANGED
         if param in _ANALYZER_PARAMS:
@@ -582,6 +580,9 @@ class _Differ:
         elif param in _SEARCH_ANALYZER_PARAMS:
             change, compat = ChangeKind.SEARCH_ANALYZER_CHANGED, Compatibility.IN_PLACE
             why = f"{param} applies at search time only"
+        elif param == "dynamic" and after is None:
+            change, compat = ChangeKind.DYNAMIC_CHANGED, Compatibility.NEEDS_REINDEX
+            why = _WHY_OBJECT_DYNAMIC_UNSET.format(inherited=parent_dynamic)
         elif param == "dynamic":
             change, compat = ChangeKind.DYNAMIC_CHANGED, Compatibility.IN_PLACE
             why = "dynamic applies to fields that arrive from now on"
@@ -609,6 +610,14 @@ class _Differ:
                 )
             else:
                 compat, why = Compatibility.IN_PLACE, "a lower ignore_above applies to new writes"
+        elif param == "null_value" and after is None:
+            compat, why = Compatibility.NEEDS_REINDEX, _WHY_NULL_VALUE_UNSET
+        elif param == "null_value" and kind in _NULL_VALUE_UPDATABLE:
+            compat = Compatibility.NEEDS_BACKFILL
+            why = (
+                f"the engine updates a {kind}'s null_value on a live index; documents indexed "
+                "with a null before need re-indexing in place to get it"
+            )
         elif param == "norms" and effective_after is False:
             compat, why = Compatibility.IN_PLACE, "norms can be disabled on a live index"
         elif param in _IN_PLACE_PARAMS:
@@ -616,6 +625,46 @@ class _Differ:
         else:
             compat, why = Compatibility.NEEDS_REINDEX, _WHY_REINDEX_PARAM.format(param=param)
         self.add(change, path, compat, why, before, after, param, None if owner == path else owner)
+
+
+def _compare(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    backfill: frozenset[str],
+    engine: Engine | None,
+    old_view: EngineView | None = None,
+    new_view: EngineView | None = None,
+) -> MappingDiff:
+    before = normalize_mapping(old_view.mapping if old_view is not None else old, engine)
+    after = normalize_mapping(new_view.mapping if new_view is not None else new, engine)
+    differ = _Differ(
+        backfill,
+        engine,
+        old_view.fields if old_view is not None else None,
+        new_view.fields if new_view is not None else None,
+    )
+    differ.root(before, after)
+    return MappingDiff(tuple(differ.changes), before, after, differ.new_fields, engine)
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of a diff: its mapping, the live index it was read from, its own settings."""
+
+    mapping: dict[str, Any]
+    index: str | None
+    settings: dict[str, Any]
+
+    def view(self, cluster: Cluster, settings: Mapping[str, Any]) -> EngineView | None:
+        if self.index is not None:
+            return live_view(cluster, self.index, self.mapping)
+        return canonical_view(cluster, self.mapping, settings)
+
+
+def _side(obj: Any, cluster: Cluster | None) -> _Side:
+    if isinstance(obj, str):
+        return _Side(mapping_of(obj, cluster), obj, {})
+    return _Side(mapping_of(obj, cluster), None, settings_of(obj))
 
 
 def diff_mappings(
@@ -630,9 +679,123 @@ def diff_mappings(
     ``old`` and ``new`` are anything :func:`~esmigrate.schema.mapping.mapping_of` accepts (an
     index name needs ``cluster``). ``backfill`` names new fields that existing documents must
     receive a value for (a default): those are ``needs_backfill`` instead of ``in_place``.
+
+    The two mappings are compared in normal form first. When that finds differences and a
+    ``cluster`` is given, both sides are compared again as that engine stores them (see
+    :mod:`esmigrate.schema.canonical`), so defaults and spellings the normal form does not know
+    of are not reported as changes.
     """
-    before = normalize_mapping(mapping_of(old, cluster))
-    after = normalize_mapping(mapping_of(new, cluster))
-    differ = _Differ(frozenset(backfill))
-    differ.root(before, after)
-    return MappingDiff(tuple(differ.changes), before, after)
+    return _diff(_side(old, cluster), _side(new, cluster), cluster, frozenset(backfill))
+
+
+def _diff(
+    before: _Side, after: _Side, cluster: Cluster | None, backfill: frozenset[str]
+) -> MappingDiff:
+    engine = cluster.engine if cluster is not None else None
+    diff = _compare(before.mapping, after.mapping, backfill, engine)
+    if not diff or cluster is None:
+        return diff
+    live = before.index or after.index
+    settings = (
+        live_settings(cluster, live) if live is not None else after.settings or before.settings
+    )
+    old_view, new_view = before.view(cluster, settings), after.view(cluster, settings)
+    if old_view is None and new_view is None:
+        return diff
+    return _compare(before.mapping, after.mapping, backfill, engine, old_view, new_view)
+
+
+# -- read-back ------------------------------------------------------------------------------------
+
+
+def unapplied_changes(cluster: Cluster, index: str, body: Mapping[str, Any]) -> list[Change]:
+    """What of the put-mapping ``body`` the live mapping of ``index`` does not hold.
+
+    The expected mapping is the live one with ``body`` merged in as the engine merges it (root
+    options and object options given replace, fields given replace their definition but keep
+    their multi-fields, fields not given stay); each concrete index behind ``index`` is
+    compared with it. Empty when the change is there.
+    """
+    raw = mapping_of(body)
+    wanted = normalize_mapping(raw, cluster.engine)
+    answer = cluster.request("GET", f"/{index}/_mapping")
+    missing: list[Change] = []
+    for name in sorted(answer):
+        live = answer[name].get("mappings") or {}
+        expected = engine_mapping(_merged(normalize_mapping(live, cluster.engine), wanted, raw))
+        diff = _diff(_Side(live, name, {}), _Side(expected, None, {}), cluster, frozenset())
+        missing.extend(diff.changes)
+    return missing
+
+
+def require_applied(cluster: Cluster, index: str, body: Mapping[str, Any]) -> None:
+    """Raise :class:`~esmigrate.exceptions.MappingNotApplied` when the live mapping of ``index``
+    lacks part of the put-mapping ``body`` the engine just acknowledged."""
+    missing = unapplied_changes(cluster, index, body)
+    if missing:
+        shown = "; ".join(c.describe() for c in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise MappingNotApplied(
+            f"The engine acknowledged the mapping change on {index}, but the live mapping does "
+            f"not hold it: {shown}.",
+            index=index,
+            differences=[c.describe() for c in missing],
+            hint="The engine ignores some changes it accepts (an option left out keeps its old "
+            "value, a field or multi-field left out stays mapped). Spell the value out in the "
+            "put-mapping, or copy the data into a new index with the new mapping (op.migrate).",
+        )
+
+
+def _merged(live: dict[str, Any], wanted: dict[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``live`` (normal form) with the put-mapping ``wanted`` (normal form; ``raw`` as given)
+    merged in as the engine merges it."""
+    out = {k: copy.deepcopy(v) for k, v in live.items() if k != "properties"}
+    for key in raw:
+        if key == "properties":
+            continue
+        if key in wanted:
+            out[key] = copy.deepcopy(wanted[key])
+        else:
+            out.pop(key, None)  # set to its default, which the normal form leaves out
+    props = _merged_properties(
+        live.get("properties") or {}, wanted.get("properties") or {}, raw.get("properties") or {}
+    )
+    if props:
+        out["properties"] = props
+    return out
+
+
+def _merged_properties(
+    live: dict[str, Any], wanted: dict[str, Any], raw: Mapping[str, Any]
+) -> dict[str, Any]:
+    out = copy.deepcopy(live)
+    for name, definition in wanted.items():
+        current = live.get(name)
+        given: Mapping[str, Any] = raw.get(name) or definition
+        if current is None:
+            out[name] = copy.deepcopy(definition)
+        elif field_type(current) in OBJECT_TYPES and field_type(definition) in OBJECT_TYPES:
+            merged = {k: copy.deepcopy(v) for k, v in current.items() if k != "properties"}
+            for key in given:
+                if key in ("properties", "type"):
+                    continue
+                if key in definition:
+                    merged[key] = copy.deepcopy(definition[key])
+                else:
+                    merged.pop(key, None)
+            if field_type(definition) != "object":
+                merged["type"] = definition["type"]
+            props = _merged_properties(
+                current.get("properties") or {},
+                definition.get("properties") or {},
+                given.get("properties") or {},
+            )
+            if props:
+                merged["properties"] = props
+            out[name] = dict(sorted(merged.items()))
+        else:
+            merged = {k: copy.deepcopy(v) for k, v in definition.items() if k != "fields"}
+            fields = {**(current.get("fields") or {}), **(definition.get("fields") or {})}
+            if fields:
+                merged["fields"] = dict(sorted(fields.items()))
+            out[name] = dict(sorted(merged.items()))
+    return dict(sorted(out.items()))
