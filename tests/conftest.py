@@ -7,12 +7,60 @@ embedded OpenSearch node started once for the session on a free port.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
 from esmigrate.cluster import Cluster
 from esmigrate.config import ConnectionSettings
+
+
+def cli_argv(*args: str) -> list[str]:
+    """``esmigrate ARGS`` as this interpreter runs it."""
+    return [sys.executable, "-m", "esmigrate", *args]
+
+
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``esmigrate ARGS`` in a subprocess as a user would: text output captured, the exit
+    status left to the test (``env`` None: this process's environment)."""
+    return subprocess.run(
+        cli_argv(*args),
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_cli(
+    *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start ``esmigrate ARGS`` in the background (stdout and stderr piped, as text)."""
+    return subprocess.Popen(
+        cli_argv(*args),
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def env_without_esmigrate() -> dict[str, str]:
+    """This environment without any ``ESMIGRATE_*`` variable (the project file decides)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ESMIGRATE_")}
 
 
 def free_port() -> int:

@@ -1,12 +1,12 @@
 """Shared pieces of the migration tests: a document model, one transform written twice (painless
-and Python), a live writer process, and the exact expected final state.
+and Python), a live writer of that model, and the exact expected final state.
 
-The writer (``python -m tests.migrate_support writer ...``) indexes, partially updates and deletes
-documents through the alias for as long as the test runs, retries writes refused by a write block
-and logs every acknowledged operation with the ``_index`` the response names. From that log the
-expected content of the new index follows exactly: per id, the operations that landed in the old
-index build a document the migration must carry over (transformed); the ones that landed in the
-new index then apply to it as they are.
+The writer (:class:`esmigrate.testing.LiveWriter`, shaped by :func:`live_writer`) indexes,
+partially updates and deletes documents through the alias for as long as the test runs, retries
+writes refused by a write block and logs every acknowledged operation with the ``_index`` the
+response names. From that log the expected content of the new index follows exactly: per id,
+the operations that landed in the old index build a document the migration must carry over
+(transformed); the ones that landed in the new index then apply to it as they are.
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,7 @@ from esmigrate.cluster import Cluster, connect
 from esmigrate.config import ConnectionSettings
 from esmigrate.migrate._layout import is_write_blocked, resolve
 from esmigrate.migrate._shards import checkpoints, scan
-from esmigrate.testing._writer import send_operation as send_op
+from esmigrate.testing import LiveWriter, WriterReport
 
 SOURCE_MAPPING: dict[str, Any] = {
     "properties": {
@@ -114,98 +111,44 @@ def all_docs(cluster: Cluster, index: str) -> dict[str, dict[str, Any]]:
 # -- the live writer ---------------------------------------------------------------------------
 
 
-def writer_main(
-    url: str, alias: str, log_path: str, stop_path: str, rate: float, seed: int
-) -> None:
-    cluster = connect(ConnectionSettings(urls=(url,)))
-    rnd = random.Random(seed)
-    # Several writer processes share the initial ids by residue, so each id has one writer and
-    # the order of its operations is the order of that writer's log.
-    part, parts = (int(x) for x in os.environ.get("WRITER_PART", "0/1").split("/"))
-    existing = [
-        f"d{i}" for i in range(int(os.environ.get("WRITER_INITIAL", "0"))) if i % parts == part
-    ]
-    present = set(existing)
-    new_id = 0
-    blocked_total = 0.0
-    blocked_longest = 0.0
-    refused = 0
-    # In-place mode: the application already writes the new field n2 (= 2n).
-    in_place = os.environ.get("WRITER_MODE") == "inplace"
-    with open(log_path, "w", encoding="utf-8") as log:
-        next_at = time.monotonic()
-        while not os.path.exists(stop_path):
-            roll = rnd.random()
-            if roll < 0.4 or not existing:
-                if rnd.random() < 0.5 or not existing:
-                    doc_id = f"w{seed}-{new_id}"
-                    new_id += 1
-                else:
-                    doc_id = rnd.choice(existing)
-                op: dict[str, Any] = {"op": "index", "id": doc_id, "doc": make_doc(new_id, rnd)}
-                if in_place:
-                    op["doc"]["n2"] = op["doc"]["n"] * 2
-            elif roll < 0.75:
-                doc_id = rnd.choice(existing)
-                op = {
-                    "op": "update",
-                    "id": doc_id,
-                    "doc": {"n": rnd.randint(0, 10_000), "title": f"upd {time.time()}"},
-                }
-                if in_place:
-                    op["doc"]["n2"] = op["doc"]["n"] * 2
-            else:
-                doc_id = rnd.choice(existing)
-                op = {"op": "delete", "id": doc_id}
-            started = time.monotonic()
-            # The same send-and-retry as the public live writer (through write blocks, and
-            # conflicts with a concurrent backfill).
-            resp, window, tries = send_op(cluster, alias, op, stop_path)
-            refused += tries
-            if tries:
-                blocked_total += window
-                blocked_longest = max(blocked_longest, window)
-            op["index"] = resp.get("_index")
-            op["result"] = resp.get("result")
-            op["t"] = started
-            log.write(json.dumps(op) + "\n")
-            log.flush()
-            if op["result"] in ("created", "updated", "noop") and op["op"] != "delete":
-                if doc_id not in present:
-                    present.add(doc_id)
-                    existing.append(doc_id)
-            elif op["op"] == "delete" and doc_id in present:
-                present.discard(doc_id)
-                existing.remove(doc_id)
-            next_at += 1.0 / rate
-            pause = next_at - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            else:
-                next_at = time.monotonic()
-        log.write(
-            json.dumps(
-                {
-                    "op": "summary",
-                    "blocked_total_s": blocked_total,
-                    "blocked_longest_s": blocked_longest,
-                    "refused": refused,
-                }
-            )
-            + "\n"
-        )
-    cluster.close()
+def update_doc(doc_id: str, edit: int, rnd: random.Random) -> dict[str, Any]:
+    """The writer's partial updates of this document model."""
+    return {"n": rnd.randint(0, 10_000), "title": f"upd {doc_id} {edit}"}
 
 
-def read_log(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    ops, summary = [], {}
-    for line in path.read_text().splitlines():
-        entry = json.loads(line)
-        if entry["op"] == "summary":
-            summary = entry
-        else:
-            ops.append(entry)
-    return ops, summary
+def make_doc_with_n2(i: int, rnd: random.Random) -> dict[str, Any]:
+    """A document as an application already writing the new field n2 (= 2n) writes it."""
+    doc = make_doc(i, rnd)
+    doc["n2"] = doc["n"] * 2
+    return doc
+
+
+def update_doc_with_n2(doc_id: str, edit: int, rnd: random.Random) -> dict[str, Any]:
+    update = update_doc(doc_id, edit, rnd)
+    update["n2"] = update["n"] * 2
+    return update
+
+
+def live_writer(
+    url: str, alias: str, initial: int, *, rate: float = 300, with_n2: bool = False
+) -> LiveWriter:
+    """The application during a migration test: two writer processes indexing (half of them
+    rewriting an existing document), updating and deleting documents of this model through
+    ``alias``; ``with_n2``: it already writes the field an in-place migration adds."""
+    shape = "make_doc_with_n2" if with_n2 else "make_doc"
+    update = "update_doc_with_n2" if with_n2 else "update_doc"
+    return LiveWriter(
+        url,
+        alias,
+        rate=rate,
+        seed=11,
+        initial=initial,
+        documents=f"tests.migrate_support:{shape}",
+        updates=f"tests.migrate_support:{update}",
+        mix=(0.4, 0.35),
+        replace=0.5,
+        processes=2,
+    ).start()
 
 
 def expected_state(
@@ -267,12 +210,6 @@ def diff(expected: dict[str, Any], actual: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def iter_lines(path: Path) -> Iterator[dict[str, Any]]:
-    if path.exists():
-        for line in path.read_text().splitlines():
-            yield json.loads(line)
-
-
 def run_main(config_path: str) -> None:
     """Run a blue-green migration that SIGKILLs itself on reaching ``kill_at`` (a kill test)."""
     import signal
@@ -319,81 +256,6 @@ def migration(cluster: Cluster, cfg: dict[str, Any], on_progress: Any = None) ->
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Writer:
-    """The live writer: ``processes`` subprocesses (see :func:`writer_main`), disjoint ids."""
-
-    def __init__(
-        self,
-        url: str,
-        alias: str,
-        tmp: Path,
-        initial: int,
-        rate: float = 300,
-        mode: str = "",
-        processes: int = 2,
-    ) -> None:
-        self.logs = [tmp / f"writer-{k}.log" for k in range(processes)]
-        self.stop_file = tmp / "writer.stop"
-        self.procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.migrate_support",
-                    "writer",
-                    url,
-                    alias,
-                    str(log),
-                    str(self.stop_file),
-                    str(rate / processes),
-                    str(11 + k),
-                ],
-                cwd=ROOT,
-                env={
-                    "WRITER_INITIAL": str(initial),
-                    "WRITER_PART": f"{k}/{processes}",
-                    "WRITER_MODE": mode,
-                    "PATH": "/usr/bin:/bin",
-                },
-            )
-            for k, log in enumerate(self.logs)
-        ]
-
-    def count(self, index: str | None = None) -> int:
-        return sum(
-            1
-            for log in self.logs
-            for op in iter_lines(log)
-            if op["op"] != "summary" and (index is None or op["index"] == index)
-        )
-
-    def wait_for(self, n: int, index: str | None = None, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while self.count(index) < n:
-            assert all(p.poll() is None for p in self.procs), "a writer died"
-            assert time.monotonic() < deadline, "the writers made no progress"
-            time.sleep(0.2)
-
-    def stop(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """All acknowledged operations in time order (each id's in its writer's order), and the
-        combined summary."""
-        self.stop_file.touch()
-        for proc in self.procs:
-            assert proc.wait(timeout=60) == 0
-        ops: list[dict[str, Any]] = []
-        summary = {"blocked_longest_s": 0.0, "blocked_total_s": 0.0, "refused": 0}
-        for log in self.logs:
-            part_ops, part = read_log(log)
-            ops.extend(part_ops)
-            summary["blocked_longest_s"] = max(
-                summary["blocked_longest_s"], part["blocked_longest_s"]
-            )
-            summary["blocked_total_s"] += part["blocked_total_s"]
-            summary["refused"] += part["refused"]
-        ops.sort(key=lambda op: op["t"])  # stable: one writer's ops keep their order
-        return ops, summary
-
-
 def check_final_state(
     cluster: Cluster,
     alias: str,
@@ -409,20 +271,16 @@ def check_final_state(
     assert diff(expected, actual) == {}
 
 
-def report(summary: dict[str, Any], ops: list[dict[str, Any]], label: str) -> None:
+def report(summary: WriterReport, ops: list[dict[str, Any]], label: str) -> None:
     span = ops[-1]["t"] - ops[0]["t"] if len(ops) > 1 else 0.0
     kinds = {k: sum(1 for o in ops if o["op"] == k) for k in ("index", "update", "delete")}
     print(
         f"\n[{label}] writer: {len(ops)} ops ({kinds}) at {len(ops) / span:.0f} ops/s; "
-        f"write-block window: longest {summary['blocked_longest_s'] * 1000:.0f} ms, "
-        f"{summary['refused']} refused attempts"
+        f"write-block window: longest {summary.blocked_longest_s * 1000:.0f} ms, "
+        f"{summary.refused} refused attempts"
     )
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "writer":
-        writer_main(
-            sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6]), int(sys.argv[7])
-        )
-    elif sys.argv[1] == "run":
+    if sys.argv[1] == "run":
         run_main(sys.argv[2])

@@ -17,7 +17,7 @@ import pytest
 
 from esmigrate.cluster import Cluster
 from esmigrate.schema import detect_schema_versions, migrate_to_latest
-from esmigrate.transform._json import json_identical
+from esmigrate.transform._paths import json_identical
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "blog"
 

@@ -13,8 +13,8 @@ import pytest
 from esmigrate import command
 from esmigrate.cluster import Cluster
 from esmigrate.config import load_config
+from esmigrate.deploy import _Watch, _watch_together, deploy
 from esmigrate.exceptions import DeployRolledBack, PreflightFailed
-from esmigrate.pipeline import _Watch, _watch_together
 from esmigrate.rollback import MonitorReport, monitor
 
 pytestmark = pytest.mark.integration
@@ -56,11 +56,11 @@ def test_deploy_runs_the_pipeline_and_logs_it(
 
     # A failed pre-flight check changes nothing.
     with pytest.raises(PreflightFailed) as refused:
-        command.deploy(config, snapshot_repository=f"{prefix}-no-such-repo")
+        deploy(config, snapshot_repository=f"{prefix}-no-such-repo")
     assert "snapshot repository" in str(refused.value)
     assert command.status(config)["current"] == ["a1"]
 
-    log = command.deploy(config, monitor_seconds=1.5, interval=0.5, keep=5)
+    log = deploy(config, monitor_seconds=1.5, interval=0.5, keep=5)
     assert log["outcome"] == "done"
     assert [s["step"] for s in log["steps"]] == [
         "preflight",
@@ -139,7 +139,7 @@ def test_deploy_watches_every_alias_in_one_window_and_rolls_back_only_the_unheal
 
     said: list[str] = []
     with pytest.raises(DeployRolledBack) as rolled:
-        command.deploy(config, monitor_seconds=8, interval=0.25, keep=5, reporter=said.append)
+        deploy(config, monitor_seconds=8, interval=0.25, keep=5, reporter=said.append)
     message = str(rolled.value)
     assert f"{tags} failed a health check" in message
     assert f"before-b2-{tags}" in message

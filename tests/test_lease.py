@@ -18,9 +18,8 @@ from esmigrate.exceptions import (
     MigrationConflict,
     MigrationLocked,
 )
-from esmigrate.migrate._state import MigrationLease
-from esmigrate.runtime import HistoryStore, Identity, Lease, read_lease
-from esmigrate.runtime._history import LEASE_ID, now, timestamp
+from esmigrate.state import HistoryStore, Identity, Lease, read_lease
+from esmigrate.state._history import LEASE_ID, now, timestamp
 from tests.migration_project import make_project, write_script
 
 pytestmark = pytest.mark.integration
@@ -144,17 +143,17 @@ def test_upgrade_waits_for_the_lease_then_names_the_holder(
 def test_a_migration_lease_names_its_holder_and_stops_when_taken_over(
     cluster: Cluster, store: HistoryStore
 ) -> None:
-    first = MigrationLease(cluster, store.index, "m1", ttl=30).acquire(0)
+    first = Lease.for_migration(cluster, store.index, "m1", ttl=30).acquire(0)
     try:
         with pytest.raises(MigrationLocked) as err:
-            MigrationLease(cluster, store.index, "m1", ttl=30).acquire(0.3)
+            Lease.for_migration(cluster, store.index, "m1", ttl=30).acquire(0.3)
         assert err.value.owner == first.identity.owner
         assert err.value.pid == first.identity.pid
         assert isinstance(err.value.expires_at, float)
         assert "being run by another process" in err.value.message
         assert first.identity.owner in err.value.message
         # Another migration, and the runner's lease, are other documents: both free.
-        MigrationLease(cluster, store.index, "m2", ttl=30).acquire(0).release()
+        Lease.for_migration(cluster, store.index, "m2", ttl=30).acquire(0).release()
         Lease(store, Identity.current(), ttl=30).acquire(0).release()
         assert first.held
         current = store.get("lease:m1")
@@ -180,7 +179,7 @@ def test_a_migration_lease_of_the_older_format_is_honoured(
     old = {"kind": "lease", "owner": "old:1:abc", "host": "old", "pid": 1}
     old["expires_at"] = time.time() + (-1 if expired else 60)
     store.create("lease:m1", old)
-    lease = MigrationLease(cluster, store.index, "m1", ttl=30)
+    lease = Lease.for_migration(cluster, store.index, "m1", ttl=30)
     if not expired:
         with pytest.raises(MigrationLocked) as err:
             lease.acquire(0)
@@ -223,7 +222,7 @@ def test_in_place_and_incremental_runs_take_the_migration_lease(
         ),
     }
     for migration_id, engine in runs.items():
-        holder = MigrationLease(cluster, store.index, migration_id, ttl=30).acquire(0)
+        holder = Lease.for_migration(cluster, store.index, migration_id, ttl=30).acquire(0)
         try:
             with pytest.raises(MigrationLocked):
                 engine.run()

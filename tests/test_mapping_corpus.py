@@ -41,7 +41,7 @@ from esmigrate.migrate._layout import mapping_missing
 from esmigrate.schema import Change, diff_mappings, normalize_mapping
 from esmigrate.schema.canonical import EngineView, canonical_view, live_view
 from esmigrate.schema.diff import unapplied_changes
-from tests.test_schema_cli import run_cli
+from tests.conftest import env_without_esmigrate, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
 
@@ -749,7 +749,9 @@ def test_check_cli_on_fresh_corpus_indices(
         ).splitlines()
     (tmp_path / "corpusdocs.py").write_text("\n".join(lines) + "\n")
     (tmp_path / "esmigrate.toml").write_text('schema_modules = ["corpusdocs"]\n')
-    result = run_cli(tmp_path, "--json", "check", "--url", cluster_url)
+    result = run_cli(
+        "--json", "check", "--url", cluster_url, cwd=tmp_path, env=env_without_esmigrate()
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert [c["ok"] for c in report["indices"]] == [True] * len(MAPPINGS)

@@ -1,5 +1,5 @@
-"""Regression tests for engine faults: lost acknowledgements, stale clones, concurrent runs,
-routed documents, and the other edge cases a review found. All against the real node."""
+"""The migrator under faults: lost acknowledgements, stale clones, concurrent runs, routed
+documents, overloaded targets, unknown throttles. All against the real node."""
 
 from __future__ import annotations
 
@@ -13,23 +13,27 @@ from typing import Any
 import orjson
 import pytest
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, RetryPolicy
 from esmigrate.exceptions import (
     ClusterUnavailable,
     MigrationError,
     MigrationLocked,
     TooManyFailures,
 )
-from esmigrate.migrate import BlueGreen, ProgressEvent, adopt
+from esmigrate.migrate import BlueGreen, Meter, ProgressEvent, adopt
+from esmigrate.migrate._bluegreen_state import Journal
+from esmigrate.migrate._cutover import CutOver
+from esmigrate.migrate._deadletters import DeadLetters
+from esmigrate.migrate._deletes import Deletes
 from esmigrate.migrate._layout import is_write_blocked, resolve
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.state import Checkpoint, Lease
 from tests.migrate_support import (
     TARGET_MAPPING,
-    Writer,
     all_docs,
     check_final_state,
     create_source,
     diff,
+    live_writer,
     migration,
     transform,
 )
@@ -130,11 +134,16 @@ def test_reconcile_refuses_when_the_target_takes_writes(cluster: Cluster, prefix
         "dead_letter_index": f"{prefix}-dl",
     }
     done = BlueGreen(cluster, alias, TARGET_MAPPING, **options).run()
-    state = Checkpoint(cluster, f"{prefix}-hist", f"blue-green:{alias}")
-    state.load()
-    migration = BlueGreen(cluster, alias, TARGET_MAPPING, **options)
+    _, journal = Journal.load(Checkpoint(cluster, f"{prefix}-hist", f"blue-green:{alias}"))
+    assert journal is not None
+    dead = DeadLetters(cluster, f"{prefix}-dl", f"blue-green:{alias}")
+    lease = Lease.for_migration(cluster, f"{prefix}-hist", f"blue-green:{alias}")
+    cutover = CutOver(cluster, journal, lease=lease, dead=dead, emit=lambda *a, **k: None)
+    deletes = Deletes(
+        cluster, journal, dead=dead, meter=lambda *a, **k: Meter("x", None), is_live=cutover.is_live
+    )
     with pytest.raises(MigrationError, match="write index"):
-        migration._reconcile(state, exact=True)
+        deletes.reconcile(exact=True)
     assert cluster.count(done.target) == 100
 
 
@@ -179,13 +188,14 @@ def test_a_second_run_of_the_same_migration_is_refused_and_names_the_holder(
             thread.start()
             thread.join()
 
-    writer = Writer(cluster_url, alias, tmp_path, len(initial))
+    writer = live_writer(cluster_url, alias, len(initial))
     try:
         writer.wait_for(50)
         result = migration(cluster, cfg, on_progress).run()
         writer.wait_for(50, index=result.target)
     finally:
-        ops, _ = writer.stop()
+        writer.stop()
+        ops = writer.operations()
     assert seen_blocked == [True]
     assert isinstance(second[0], MigrationLocked), second
     assert second[0].pid == os.getpid()
@@ -382,7 +392,8 @@ class AlwaysRejecting:
 
 def test_rejections_outlasting_the_retries_stop_resumably(cluster: Cluster, prefix: str) -> None:
     from esmigrate.exceptions import RequestError
-    from esmigrate.migrate._copy import CopyStats, DeadLetters, PipelineCopier
+    from esmigrate.migrate._deadletters import DeadLetters
+    from esmigrate.migrate._python_copy import CopyStats, PythonCopier
     from esmigrate.migrate._shards import checkpoints
 
     _, source, _ = create_source(cluster, prefix, 300, shards=1)
@@ -390,14 +401,14 @@ def test_rejections_outlasting_the_retries_stop_resumably(cluster: Cluster, pref
     cluster.request("PUT", f"/{target}", body={"settings": {"number_of_replicas": 0}})
     dead = DeadLetters(cluster, f"{prefix}-dl", "m")
     dead.ensure()
-    copier = PipelineCopier(
+    copier = PythonCopier(
         AlwaysRejecting(cluster),  # type: ignore[arg-type]
         source,
         target,
         None,
         dead,
         page=100,
-        max_retries=1,
+        retry=RetryPolicy(retries=1, base=0.01),
     )
     cursors: list[int] = []
     with pytest.raises(RequestError) as refused:

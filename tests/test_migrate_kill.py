@@ -15,12 +15,12 @@ import pytest
 
 from esmigrate.cluster import Cluster
 from esmigrate.migrate._layout import is_write_blocked
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.state import Checkpoint
 from tests.migrate_support import (
     ROOT,
-    Writer,
     check_final_state,
     create_source,
+    live_writer,
     migration,
     report,
 )
@@ -61,7 +61,7 @@ def test_kill_and_resume(
     }
     config = tmp_path / "run.json"
     config.write_text(json.dumps(cfg))
-    writer = Writer(cluster_url, alias, tmp_path, len(initial))
+    writer = live_writer(cluster_url, alias, len(initial))
     try:
         writer.wait_for(50)
         killed = subprocess.run(
@@ -84,6 +84,7 @@ def test_kill_and_resume(
         assert result.resumed
         writer.wait_for(50, index=result.target)
     finally:
-        ops, summary = writer.stop()
+        writer.stop()
+        ops, summary = writer.operations(), writer.report()
     check_final_state(cluster, alias, source, result.target, initial, ops)
     report(summary, ops, f"killed in {kill_at} ({path})")

@@ -16,9 +16,9 @@ from esmigrate.migrate import BlueGreen, ProgressEvent
 from tests.migrate_support import (
     PAINLESS,
     TARGET_MAPPING,
-    Writer,
     check_final_state,
     create_source,
+    live_writer,
     report,
     transform,
 )
@@ -31,7 +31,7 @@ def test_live_writes_survive_blue_green(
     cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str, path: str
 ) -> None:
     alias, source, initial = create_source(cluster, prefix, 50_000)
-    writer = Writer(cluster_url, alias, tmp_path, len(initial))
+    writer = live_writer(cluster_url, alias, len(initial))
     events: list[ProgressEvent] = []
     try:
         writer.wait_for(100)
@@ -50,7 +50,8 @@ def test_live_writes_survive_blue_green(
         # Keep writing after the cut-over: those writes must land in the new index.
         writer.wait_for(100, index=result.target)
     finally:
-        ops, summary = writer.stop()
+        writer.stop()
+        ops, summary = writer.operations(), writer.report()
     by_index = {i: sum(1 for o in ops if o["index"] == i) for i in (source, result.target)}
     assert by_index[source] >= 100
     assert by_index[result.target] >= 100

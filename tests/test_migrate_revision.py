@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,13 +17,14 @@ from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, RequestError
 from esmigrate.migrate._layout import is_write_blocked
 from esmigrate.operations import migration_id
+from tests.conftest import run_cli, start_cli
 from tests.migrate_support import (
     PAINLESS,
     SOURCE_MAPPING,
     TARGET_MAPPING,
-    Writer,
     check_final_state,
     create_source,
+    live_writer,
     report,
 )
 from tests.migration_project import make_project, write_script
@@ -33,10 +32,6 @@ from tests.migration_project import make_project, write_script
 pytestmark = pytest.mark.integration
 
 LEASE_TTL = "5"
-
-
-def esmigrate(root: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "esmigrate", *args]
 
 
 def checkpoint(cluster: Cluster, index: str, mid: str) -> dict[str, Any]:
@@ -81,17 +76,10 @@ def test_upgrade_interrupted_mid_copy_resumes(
     )
     mid = migration_id("a1", alias)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    writer = Writer(cluster_url, alias, tmp_path, len(initial))
+    writer = live_writer(cluster_url, alias, len(initial))
     try:
         writer.wait_for(50)
-        first = subprocess.Popen(
-            esmigrate(config.root, "upgrade", "--lease-ttl", LEASE_TTL),
-            cwd=config.root,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        first = start_cli("upgrade", "--lease-ttl", LEASE_TTL, cwd=config.root, env=env)
         wait_until_copying(cluster, history, mid, first)
         time.sleep(1)
         first.send_signal(signal.SIGKILL if how == "sigkill" else signal.SIGINT)
@@ -107,15 +95,7 @@ def test_upgrade_interrupted_mid_copy_resumes(
             # The throttle verb finds the (stopped, unfinished) migration of the revision.
             assert command.throttle(config, "a1", 5000)["migrations"][0]["migration"] == mid
         writer.wait_for(writer.count() + 50)
-        second = subprocess.run(
-            esmigrate(config.root, "upgrade", "--lease-ttl", LEASE_TTL),
-            cwd=config.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        second = run_cli("upgrade", "--lease-ttl", LEASE_TTL, cwd=config.root, env=env, timeout=600)
         assert second.returncode == 0, second.stderr
         assert f"Resuming revision a1: migrate of {alias} was interrupted in phase copy" in (
             second.stderr
@@ -123,7 +103,8 @@ def test_upgrade_interrupted_mid_copy_resumes(
         target = checkpoint(cluster, history, mid)["target"]
         writer.wait_for(50, index=target)
     finally:
-        ops, summary = writer.stop()
+        writer.stop()
+        ops, summary = writer.operations(), writer.report()
     check_final_state(cluster, alias, source, target, initial, ops)
     status = command.status(config)
     assert status["current"] == ["a1"]
@@ -168,25 +149,10 @@ def test_throttle_cli_rethrottles_the_running_copy(
     )
     mid = migration_id("a1", alias)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    upgrade = subprocess.Popen(
-        esmigrate(config.root, "upgrade"),
-        cwd=config.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    upgrade = start_cli("upgrade", cwd=config.root, env=env)
     try:
         wait_until_copying(cluster, history, mid, upgrade)
-        throttled = subprocess.run(
-            esmigrate(config.root, "--json", "throttle", "a1", "0"),
-            cwd=config.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        throttled = run_cli("--json", "throttle", "a1", "0", cwd=config.root, env=env, timeout=120)
         assert throttled.returncode == 0, throttled.stderr
         assert mid in throttled.stdout
         # At 50 docs/s the copy alone would need 400 s: it finishes within the timeout only

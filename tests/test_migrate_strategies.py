@@ -24,16 +24,17 @@ from esmigrate.migrate import (
     throttle,
 )
 from esmigrate.migrate._layout import is_write_blocked, resolve
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.state import Checkpoint
+from tests.conftest import run_cli
 from tests.migrate_support import (
     PAINLESS,
     SOURCE_MAPPING,
     TARGET_MAPPING,
-    Writer,
     all_docs,
     create_source,
     diff,
     expected_state,
+    live_writer,
     transform,
 )
 
@@ -332,7 +333,7 @@ def test_in_place_backfill_with_a_live_writer(
     cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str
 ) -> None:
     alias, source, initial = create_source(cluster, prefix, 20_000)
-    writer = Writer(cluster_url, alias, tmp_path, len(initial), mode="inplace")
+    writer = live_writer(cluster_url, alias, len(initial), with_n2=True)
     try:
         writer.wait_for(100)
         result = InPlace(
@@ -351,7 +352,8 @@ def test_in_place_backfill_with_a_live_writer(
         ).run()
         writer.wait_for(writer.count() + 100)
     finally:
-        ops, _ = writer.stop()
+        writer.stop()
+        ops = writer.operations()
     assert result.rounds >= 1
     model = expected_state(initial, ops, source, "-", fn=lambda d: d)
     expected = {i: d if "n2" in d else {**d, "n2": d["n"] * 2} for i, d in model.items()}
@@ -455,13 +457,14 @@ def test_adopt_with_a_live_writer(
 
     initial = {f"d{i}": make_doc(i) for i in range(3000)}
     bulk(cluster, name, initial)
-    writer = Writer(cluster_url, name, tmp_path, len(initial))
+    writer = live_writer(cluster_url, name, len(initial))
     try:
         writer.wait_for(100)
         result = adopt(cluster, name, state_index=f"{prefix}-hist")
         writer.wait_for(100, index=result.index)
     finally:
-        ops, _ = writer.stop()
+        writer.stop()
+        ops = writer.operations()
     assert resolve(cluster, name).source == result.index
     assert not is_write_blocked(cluster, result.index)
     assert "alias" in result.explanation
@@ -490,7 +493,6 @@ def test_adopt_resumes_after_a_crash_with_the_block_on(cluster: Cluster, prefix:
 
 def test_cli_adopt(cluster: Cluster, prefix: str, cluster_url: str, tmp_path: Path) -> None:
     import subprocess
-    import sys
 
     project = tmp_path / "esmigrate.toml"
     project.write_text(f'[esmigrate]\nhistory_index = "{prefix}-hist"\n')
@@ -500,14 +502,9 @@ def test_cli_adopt(cluster: Cluster, prefix: str, cluster_url: str, tmp_path: Pa
     env_args = ["--url", cluster_url]
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "esmigrate", *args, *env_args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={"ESMIGRATE_CONFIG": str(project), "PATH": "/usr/bin:/bin"},
-        )
+        # Only the project file and the PATH: no ESMIGRATE_* variable of the test run.
+        env = {"ESMIGRATE_CONFIG": str(project), "PATH": "/usr/bin:/bin"}
+        return run_cli(*args, *env_args, env=env)
 
     planned = cli("adopt", name, "--dry-run")
     assert planned.returncode == 0, planned.stderr
@@ -591,7 +588,7 @@ def test_throttle_reaches_the_python_pipeline(cluster: Cluster, prefix: str) -> 
     result = migration.run()
     assert answers
     assert answers[0]["tasks"] == []  # no server task: the pipeline reads the rate itself
-    assert migration._bucket.rate is None
+    assert migration.bucket.rate is None
     expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
     assert diff(expected, all_docs(cluster, result.target)) == {}
 
@@ -633,7 +630,8 @@ class RejectingCluster:
 
 
 def test_pipeline_retries_429_rejections(cluster: Cluster, prefix: str) -> None:
-    from esmigrate.migrate._copy import CopyStats, DeadLetters, PipelineCopier
+    from esmigrate.migrate._deadletters import DeadLetters
+    from esmigrate.migrate._python_copy import CopyStats, PythonCopier
     from esmigrate.migrate._shards import checkpoints
 
     _, source, initial = create_source(cluster, prefix, 600, shards=1)
@@ -645,7 +643,7 @@ def test_pipeline_retries_429_rejections(cluster: Cluster, prefix: str) -> None:
     )
     flaky = RejectingCluster(cluster, rejections=4)
     dead = DeadLetters(cluster, f"{prefix}-dl", "m")
-    copier = PipelineCopier(flaky, source, target, transform, dead, page=100, chunk_bytes=4000)  # type: ignore[arg-type]
+    copier = PythonCopier(flaky, source, target, transform, dead, page=100, chunk_bytes=4000)  # type: ignore[arg-type]
     stats = CopyStats()
     copier.copy_shard(0, -1, checkpoints(cluster, source)[0], stats)
     assert flaky.rejections == 0

@@ -8,13 +8,13 @@ import logging
 import pytest
 from rich.console import Console
 
-from esmigrate.migrate import LogReporter, Meter, ProgressEvent, RichReporter, reporter
-from esmigrate.migrate._bluegreen import _flatten_settings, _nest
-from esmigrate.migrate._copy import guarded_script, normalize_script
 from esmigrate.migrate._inplace import new_leaf_fields
-from esmigrate.migrate._layout import contains, next_index_name
-from esmigrate.migrate._ops import Step, describe_plan
+from esmigrate.migrate._layout import contains, flatten_settings, nest_settings, next_index_name
+from esmigrate.migrate._plan import PlanStep, describe_plan
+from esmigrate.migrate._reindex_copy import guarded_script
 from esmigrate.operations import PlannedRequest
+from esmigrate.progress import LogDisplay, Meter, ProgressEvent, RichDisplay, progress_display
+from esmigrate.transform.painless import normalize_script
 
 
 def test_next_index_name_continues_the_version() -> None:
@@ -31,9 +31,9 @@ def test_contains_compares_mappings_as_subsets() -> None:
 
 
 def test_settings_are_flattened_and_nested_back() -> None:
-    flat = _flatten_settings({"number_of_replicas": 1, "index": {"refresh_interval": "5s"}})
+    flat = flatten_settings({"number_of_replicas": 1, "index": {"refresh_interval": "5s"}})
     assert flat == {"index.number_of_replicas": 1, "index.refresh_interval": "5s"}
-    assert _nest(flat) == {"index": {"number_of_replicas": 1, "refresh_interval": "5s"}}
+    assert nest_settings(flat) == {"index": {"number_of_replicas": 1, "refresh_interval": "5s"}}
 
 
 def test_guarded_script_keeps_the_user_script_and_params() -> None:
@@ -62,7 +62,7 @@ def test_new_leaf_fields_include_sub_fields_and_objects() -> None:
 
 
 def test_operations_describe_themselves() -> None:
-    op = Step(
+    op = PlanStep(
         "swap_aliases",
         "one atomic request",
         (
@@ -74,7 +74,7 @@ def test_operations_describe_themselves() -> None:
     text = describe_plan([op])
     assert text.startswith("1. swap_aliases: one atomic request")
     assert 'POST /_aliases {"actions"' in text
-    assert op.as_dict()["requests"][0]["path"] == "/_aliases"
+    assert op.to_dict()["requests"][0]["path"] == "/_aliases"
 
 
 def test_meter_computes_eta_and_events() -> None:
@@ -89,9 +89,9 @@ def test_meter_computes_eta_and_events() -> None:
     assert line.startswith("[m] copy")
 
 
-def test_reporters_render() -> None:
+def test_progress_displays_draw_bars_and_lines() -> None:
     stream = io.StringIO()
-    rich = RichReporter(Console(file=stream, force_terminal=True, width=120))
+    rich = RichDisplay(Console(file=stream, force_terminal=True, width=120))
     rich(ProgressEvent("copy", done=10, total=20, docs_per_s=5.0))
     rich(ProgressEvent("catchup", done=3, round=1))
     rich.close()
@@ -106,17 +106,17 @@ def test_reporters_render() -> None:
 
     logger.addHandler(Collect())
     logger.setLevel(logging.INFO)
-    plain = LogReporter(logger, interval=3600)
+    plain = LogDisplay(logger, interval=3600)
     plain(ProgressEvent("copy", done=1, total=10))
     plain(ProgressEvent("copy", done=2, total=10))  # within the interval: skipped
     plain(ProgressEvent("copy", done=10, total=10))  # finished: always shown
     assert len(records) == 2
-    assert isinstance(reporter(interactive=False), LogReporter)
+    assert isinstance(progress_display(interactive=False), LogDisplay)
 
 
 def test_copy_scripts_that_skip_or_reroute_documents_are_refused() -> None:
     from esmigrate.exceptions import PreflightError
-    from esmigrate.migrate._copy import refuse_rerouting
+    from esmigrate.migrate._reindex_copy import refuse_rerouting
 
     for source in (
         "if (ctx._source.x == null) { ctx.op = 'noop' }",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +9,7 @@ import pytest
 
 from esmigrate import command
 from esmigrate.config import load_config
+from tests.conftest import run_cli
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quickstart"
 
@@ -123,14 +122,7 @@ def test_sample_downgrade_plan_copies_back_before_dropping() -> None:
 
 
 def test_sample_plan_on_the_command_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "esmigrate", "plan", "--offline"],
-        cwd=SAMPLE,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("plan", "--offline", cwd=SAMPLE, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = [line.strip() for line in result.stdout.splitlines()]
     assert "PUT /blog-posts-v1" in lines

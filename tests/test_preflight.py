@@ -11,6 +11,7 @@ from esmigrate.preflight import (
     run_checks,
     store_bytes,
 )
+from tests.conftest import run_cli
 
 from .test_engine_capabilities import make_index
 
@@ -48,8 +49,6 @@ def test_preflight_command(
 ) -> None:
     import json
     import pathlib
-    import subprocess
-    import sys
 
     project = pathlib.Path(str(tmp_path))
     (project / "migrations").mkdir()
@@ -62,14 +61,7 @@ def test_preflight_command(
         f"    op.reindex({prefix + '-src'!r}, {prefix + '-dst'!r})\n"
     )
     make_index(cluster, f"{prefix}-src", n=20)
-    result = subprocess.run(
-        [sys.executable, "-m", "esmigrate", "--json", "preflight"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_cli("--json", "preflight", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     names = {c["name"]: c for c in report["checks"]}

@@ -4,7 +4,7 @@ import pytest
 
 from esmigrate._redact import MASK, redact
 from esmigrate.cluster import Cluster
-from esmigrate.runtime import HistoryStore
+from esmigrate.state import HistoryStore
 
 
 def test_secrets_are_masked_at_any_depth() -> None:

@@ -13,9 +13,9 @@ import pytest
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import PointExists, PointNotFound, RestoreImpossible, WritesAtRisk
-from esmigrate.migrate._layout import _alias_targets, is_write_blocked
+from esmigrate.migrate._layout import alias_targets, is_write_blocked
 from esmigrate.rollback import create_point, get_point, list_points, plan_rollback, rollback
-from tests.migrate_support import Writer, all_docs, create_source, diff
+from tests.migrate_support import all_docs, create_source, diff, live_writer
 from tests.rollback_support import (
     REVERSE_PAINLESS,
     expected_old_format,
@@ -40,7 +40,7 @@ def test_rollback_carries_live_writes_back(
 ) -> None:
     alias, old, initial = create_source(cluster, prefix, 3000)
     hist = f"{prefix}-hist"
-    writer = Writer(cluster_url, alias, tmp_path, len(initial), rate=200)
+    writer = live_writer(cluster_url, alias, len(initial), rate=200)
     try:
         writer.wait_for(50)
         result = migrate_with_point(cluster, prefix, alias, "before-v2")
@@ -56,11 +56,12 @@ def test_rollback_carries_live_writes_back(
         # Writers keep going, now into the old index again.
         writer.wait_for(writer.count(old) + 50, index=old)
     finally:
-        ops, _ = writer.stop()
+        writer.stop()
+        ops = writer.operations()
     assert done.mode == "carry"
     assert done.carried >= 1
-    assert set(_alias_targets(cluster, alias)) == {old}
-    assert _alias_targets(cluster, alias)[old].get("is_write_index") is True
+    assert set(alias_targets(cluster, alias)) == {old}
+    assert alias_targets(cluster, alias)[old].get("is_write_index") is True
     assert not is_write_blocked(cluster, new)
     assert not is_write_blocked(cluster, old)
     assert diff(expected_old_format(initial, ops, (old, new)), all_docs(cluster, old)) == {}
@@ -80,12 +81,12 @@ def test_refusal_names_the_count_then_discard(cluster: Cluster, prefix: str) -> 
     assert info.value.at_risk == {new: 7}
     assert "7 operation(s)" in info.value.message
     assert "discard_writes" in str(info.value)
-    assert set(_alias_targets(cluster, alias)) == {new}  # nothing changed
+    assert set(alias_targets(cluster, alias)) == {new}  # nothing changed
     assert not is_write_blocked(cluster, new)
     done = rollback(cluster, "p1", state_index=hist, discard_writes=True)
     assert done.mode == "discard"
     assert done.discarded == 7
-    assert set(_alias_targets(cluster, alias)) == {old}
+    assert set(alias_targets(cluster, alias)) == {old}
     assert not is_write_blocked(cluster, new)
     assert all_docs(cluster, old) == initial  # the discarded writes are not there
 
@@ -106,7 +107,7 @@ def test_painless_reverse_and_deletes(cluster: Cluster, prefix: str) -> None:
         expected[f"x{i}"] = {"title": f"x {i}", "n": i, "code": i, "body": "b"}
     assert diff(expected, all_docs(cluster, old)) == {}
     assert done.reconciled_deletes == 20  # x0 never reached the old index
-    assert set(_alias_targets(cluster, alias)) == {old}
+    assert set(alias_targets(cluster, alias)) == {old}
     assert not is_write_blocked(cluster, new)
 
 
@@ -143,7 +144,7 @@ def test_snapshot_restores_a_deleted_old_index(cluster: Cluster, prefix: str) ->
         assert not cluster.exists(old)
         done = rollback(cluster, "snap", state_index=hist, discard_writes=True)
         assert done.restored == [old]
-        assert set(_alias_targets(cluster, alias)) == {old}
+        assert set(alias_targets(cluster, alias)) == {old}
         assert all_docs(cluster, old) == initial
         assert not is_write_blocked(cluster, new)
         cluster.request("DELETE", f"/{old}")
@@ -160,7 +161,7 @@ def test_kill_under_the_block_is_completed_by_a_rerun(
 ) -> None:
     alias, old, initial = create_source(cluster, prefix, 1000)
     hist = f"{prefix}-hist"
-    writer = Writer(cluster_url, alias, tmp_path, len(initial), rate=100)
+    writer = live_writer(cluster_url, alias, len(initial), rate=100)
     try:
         new = migrate_with_point(cluster, prefix, alias, "k").target
         writer.wait_for(60, index=new)
@@ -175,12 +176,13 @@ def test_kill_under_the_block_is_completed_by_a_rerun(
         )
         assert proc.returncode == -9
         assert is_write_blocked(cluster, new)  # killed between the block and the swap
-        assert set(_alias_targets(cluster, alias)) == {new}
+        assert set(alias_targets(cluster, alias)) == {new}
         rollback(cluster, "k", state_index=hist, reverse_transform=reverse)
         writer.wait_for(writer.count(old) + 30, index=old)
     finally:
-        ops, _ = writer.stop()
-    assert set(_alias_targets(cluster, alias)) == {old}
+        writer.stop()
+        ops = writer.operations()
+    assert set(alias_targets(cluster, alias)) == {old}
     assert not is_write_blocked(cluster, new)
     assert diff(expected_old_format(initial, ops, (old, new)), all_docs(cluster, old)) == {}
 
@@ -233,4 +235,4 @@ def test_rollback_keeps_what_the_forward_migration_dead_lettered(
     for i in range(5):
         expected[f"x{i}"] = {"title": f"x {i}", "n": i, "code": i, "body": "b"}
     assert diff(expected, docs) == {}
-    assert set(_alias_targets(cluster, alias)) == {old}
+    assert set(alias_targets(cluster, alias)) == {old}

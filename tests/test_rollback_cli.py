@@ -4,14 +4,13 @@ with reverse rules named module:attr, cleanup."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from esmigrate.cluster import Cluster
-from esmigrate.migrate._layout import _alias_targets
+from esmigrate.migrate._layout import alias_targets
+from tests.conftest import run_cli
 from tests.migrate_support import all_docs, create_source
 from tests.rollback_support import migrate_with_point
 
@@ -28,59 +27,62 @@ def reverse(doc):
 """
 
 
-def esmigrate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "esmigrate", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def test_cli_rollback(cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str) -> None:
     (tmp_path / "esmigrate.toml").write_text(
         f'history_index = "{prefix}-hist"\n[connection]\nurl = "{cluster_url}"\n'
     )
     (tmp_path / "revrules.py").write_text(REVERSE)
     alias, old, initial = create_source(cluster, prefix, 100)
-    made = esmigrate(tmp_path, "--json", "rollback-point", "create", "manual", alias)
+    made = run_cli("--json", "rollback-point", "create", "manual", alias, cwd=tmp_path, timeout=300)
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["indices"][old]["count"] == 100
     new = migrate_with_point(cluster, prefix, alias, "cut").target
     for i in range(4):
         cluster.request("PUT", f"/{alias}/_doc/n{i}", body={"title": "t", "n": i, "code": i})
-    listed = json.loads(esmigrate(tmp_path, "--json", "rollback-point", "list").stdout)
+    listed = json.loads(
+        run_cli("--json", "rollback-point", "list", cwd=tmp_path, timeout=300).stdout
+    )
     assert [p["name"] for p in listed] == ["manual", "cut"]
-    shown = json.loads(esmigrate(tmp_path, "--json", "rollback-point", "show", "cut").stdout)
+    shown = json.loads(
+        run_cli("--json", "rollback-point", "show", "cut", cwd=tmp_path, timeout=300).stdout
+    )
     assert shown["cut_over"]["to"] == new
 
-    dry = json.loads(esmigrate(tmp_path, "--json", "rollback", "cut", "--dry-run").stdout)
+    dry = json.loads(
+        run_cli("--json", "rollback", "cut", "--dry-run", cwd=tmp_path, timeout=300).stdout
+    )
     assert dry["writes_at_risk"] == 4
     assert dry["mode"] == "swap"
-    refused = esmigrate(tmp_path, "rollback", "cut")
+    refused = run_cli("rollback", "cut", cwd=tmp_path, timeout=300)
     assert refused.returncode == 1
     assert "4 operation(s)" in refused.stderr
     assert "--discard-writes" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
 
-    done = esmigrate(tmp_path, "--json", "rollback", "cut", "--reverse-rules", "revrules:reverse")
+    done = run_cli(
+        "--json",
+        "rollback",
+        "cut",
+        "--reverse-rules",
+        "revrules:reverse",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["mode"] == "carry"
-    assert set(_alias_targets(cluster, alias)) == {old}
+    assert set(alias_targets(cluster, alias)) == {old}
     expected = dict(initial)
     expected.update({f"n{i}": {"title": "t", "n": i, "code": i} for i in range(4)})
     assert all_docs(cluster, old) == expected
 
-    missing = esmigrate(tmp_path, "rollback", "nope")
+    missing = run_cli("rollback", "nope", cwd=tmp_path, timeout=300)
     assert missing.returncode == 1
     assert "no rollback point 'nope'" in missing.stderr
 
     clean = json.loads(
-        esmigrate(
-            tmp_path, "--json", "rollback-point", "cleanup", "--keep", "0", "--dry-run"
+        run_cli(
+            "--json", "rollback-point", "cleanup", "--keep", "0", "--dry-run", cwd=tmp_path
         ).stdout
     )
     assert clean["points_deleted"] == ["manual", "cut"]

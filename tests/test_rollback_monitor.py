@@ -10,7 +10,7 @@ import pytest
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import RollbackError
-from esmigrate.migrate._layout import _alias_targets, is_write_blocked
+from esmigrate.migrate._layout import alias_targets, is_write_blocked
 from esmigrate.rollback import (
     ClusterHealth,
     DocCountDrop,
@@ -22,7 +22,7 @@ from esmigrate.rollback import (
     list_points,
     monitor,
 )
-from tests.migrate_support import Writer, all_docs, create_source, diff
+from tests.migrate_support import all_docs, create_source, diff, live_writer
 from tests.rollback_support import expected_old_format, migrate_with_point, reverse
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def test_monitor_rolls_back_on_a_failing_probe_with_live_writes(
 ) -> None:
     alias, old, initial = create_source(cluster, prefix, 2000)
     hist = f"{prefix}-hist"
-    writer = Writer(cluster_url, alias, tmp_path, len(initial), rate=150)
+    writer = live_writer(cluster_url, alias, len(initial), rate=150)
     seen: list[str] = []
     try:
         new = migrate_with_point(cluster, prefix, alias, "pre").target
@@ -59,7 +59,8 @@ def test_monitor_rolls_back_on_a_failing_probe_with_live_writes(
         )
         writer.wait_for(writer.count(old) + 50, index=old)
     finally:
-        ops, _ = writer.stop()
+        writer.stop()
+        ops = writer.operations()
     assert not report.healthy
     assert report.failed_check == "search_probe"
     assert len(report.failed) == 3
@@ -67,7 +68,7 @@ def test_monitor_rolls_back_on_a_failing_probe_with_live_writes(
     assert report.last["doc_count"].ok
     assert report.rollback is not None
     assert report.rollback.mode == "carry"
-    assert set(_alias_targets(cluster, alias)) == {old}
+    assert set(alias_targets(cluster, alias)) == {old}
     assert not is_write_blocked(cluster, new)
     assert diff(expected_old_format(initial, ops, (old, new)), all_docs(cluster, old)) == {}
     assert {"health", "doc_count", "search_probe"} <= set(seen)
@@ -129,7 +130,7 @@ def test_cleanup_never_deletes_aliased_or_kept(cluster: Cluster, prefix: str) ->
     assert len(list_points(cluster, state_index=hist)) == 4
     assert cleanup(cluster, state_index=hist, keep=2, older_than=3600).points_deleted == []
     done = cleanup(cluster, state_index=hist, keep=2)
-    assert done.as_dict() == {**dry.as_dict(), "dry_run": False}
+    assert done.to_dict() == {**dry.to_dict(), "dry_run": False}
     assert not cluster.exists(f"{b}-1")
     assert cluster.exists(f"{a}-1")
     assert cluster.exists(f"{b}-2")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from esmigrate import command
 from esmigrate.cluster import Cluster
 from esmigrate.config import Config, ConnectionSettings
 from esmigrate.exceptions import RevisionFailed
+from tests.conftest import start_cli
 from tests.migration_project import make_project, write_script
 
 pytestmark = pytest.mark.integration
@@ -24,13 +24,7 @@ MARKER = """op.request("POST", "/{prefix}-markers/_doc", params={{"refresh": "tr
 
 
 def upgrade_process(config: Config, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "esmigrate", "upgrade", "--config", str(config.source), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=config.root,
-    )
+    return start_cli("upgrade", "--config", str(config.source), *extra, cwd=config.root)
 
 
 def markers(cluster: Cluster, prefix: str) -> dict[str, int]:

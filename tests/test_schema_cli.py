@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -16,21 +13,9 @@ import pytest
 from esmigrate.cluster import Cluster
 from esmigrate.transform import Cast, Default, NormalizeText, RuleSet
 from esmigrate.transform.preview import field_diff, preview
+from tests.conftest import env_without_esmigrate, run_cli
 
 pytestmark = pytest.mark.integration
-
-
-def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ESMIGRATE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "esmigrate", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-        env=env,
-    )
 
 
 def _fill(cluster: Cluster, index: str, docs: list[dict[str, Any]]) -> None:
@@ -98,7 +83,6 @@ def test_preview_cli(cluster: Cluster, cluster_url: str, prefix: str, tmp_path: 
         "rules = RuleSet(NormalizeText('title'), Cast('views', 'integer'))\n"
     )
     human = run_cli(
-        tmp_path,
         "preview",
         "--url",
         cluster_url,
@@ -108,14 +92,16 @@ def test_preview_cli(cluster: Cluster, cluster_url: str, prefix: str, tmp_path: 
         index,
         "--seed",
         "3",
+        cwd=tmp_path,
+        env=env_without_esmigrate(),
     )
     assert human.returncode == 0, human.stderr
     assert '~ title: " a  b " → "a b"' in human.stdout
     assert "failed in rule cast views to integer" in human.stdout
     assert "2 sampled of 2 matching: 1 changed, 0 unchanged, 1 failed." in human.stdout
     assert "Runs server-side as Painless." in human.stdout
-    machine = run_cli(tmp_path, "--json", "preview", "--url", cluster_url, "--rules", "myrules:rules",
-                      "--index", index, "--query", '{"term": {"_id": "0"}}')  # fmt: skip
+    machine = run_cli("--json", "preview", "--url", cluster_url, "--rules", "myrules:rules",
+                      "--index", index, "--query", '{"term": {"_id": "0"}}', cwd=tmp_path, env=env_without_esmigrate())  # fmt: skip
     data = json.loads(machine.stdout)
     assert data["sampled"] == 1
     assert data["documents"][0]["changes"][0] == {
@@ -126,13 +112,20 @@ def test_preview_cli(cluster: Cluster, cluster_url: str, prefix: str, tmp_path: 
     }
 
     bad = run_cli(
-        tmp_path, "preview", "--url", cluster_url, "--rules", "myrules:nope", "--index", index
+        "preview",
+        "--url",
+        cluster_url,
+        "--rules",
+        "myrules:nope",
+        "--index",
+        index,
+        cwd=tmp_path,
+        env=env_without_esmigrate(),
     )
     assert bad.returncode == 1
     assert "has no attribute 'nope'" in bad.stderr
     assert "Traceback" not in bad.stderr
     bad_query = run_cli(
-        tmp_path,
         "preview",
         "--url",
         cluster_url,
@@ -142,6 +135,8 @@ def test_preview_cli(cluster: Cluster, cluster_url: str, prefix: str, tmp_path: 
         index,
         "--query",
         "{",
+        cwd=tmp_path,
+        env=env_without_esmigrate(),
     )
     assert bad_query.returncode == 1
     assert "--query is not valid JSON" in bad_query.stderr
@@ -164,13 +159,15 @@ def test_check_cli(cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Pa
             """
         )
     )
-    missing = run_cli(tmp_path, "check", "--url", cluster_url)
+    missing = run_cli("check", "--url", cluster_url, cwd=tmp_path, env=env_without_esmigrate())
     assert missing.returncode == 1
     assert "the index does not exist" in missing.stdout
 
     cluster.request("PUT", f"/{index}", body={"settings": {"number_of_replicas": 0},
                     "mappings": {"properties": {"title": {"type": "text"}, "views": {"type": "long"}}}})  # fmt: skip
-    drift = run_cli(tmp_path, "--json", "check", "--url", cluster_url)
+    drift = run_cli(
+        "--json", "check", "--url", cluster_url, cwd=tmp_path, env=env_without_esmigrate()
+    )
     assert drift.returncode == 1
     found = json.loads(drift.stdout)["indices"][0]["diff"]
     assert {(c["path"], c["kind"]) for c in found["changes"]} == {
@@ -182,12 +179,12 @@ def test_check_cli(cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Pa
     cluster.request("PUT", f"/{index}", body={"settings": {"number_of_replicas": 0},
                     "mappings": {"properties": {"title": {"type": "text", "fields": {"raw": {"type": "keyword"}}},
                                                 "views": {"type": "integer"}}}})  # fmt: skip
-    clean = run_cli(tmp_path, "check", "--url", cluster_url)
+    clean = run_cli("check", "--url", cluster_url, cwd=tmp_path, env=env_without_esmigrate())
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "matches" in clean.stdout
 
     (tmp_path / "esmigrate.toml").write_text("")
-    unconfigured = run_cli(tmp_path, "check", "--url", cluster_url)
+    unconfigured = run_cli("check", "--url", cluster_url, cwd=tmp_path, env=env_without_esmigrate())
     assert unconfigured.returncode == 1
     assert "No schema modules are configured" in unconfigured.stderr
 
@@ -204,11 +201,22 @@ def test_versions_cli(cluster: Cluster, cluster_url: str, prefix: str, tmp_path:
             {"schema_version": "2.0.0"},
         ],
     )
-    human = run_cli(tmp_path, "schema", "versions", index, "--url", cluster_url)
+    human = run_cli(
+        "schema", "versions", index, "--url", cluster_url, cwd=tmp_path, env=env_without_esmigrate()
+    )
     assert human.returncode == 0, human.stderr
     assert "4 documents in" in human.stdout
     data = json.loads(
-        run_cli(tmp_path, "--json", "schema", "versions", index, "--url", cluster_url).stdout
+        run_cli(
+            "--json",
+            "schema",
+            "versions",
+            index,
+            "--url",
+            cluster_url,
+            cwd=tmp_path,
+            env=env_without_esmigrate(),
+        ).stdout
     )
     assert data["counts"] == {"1.0": 1, "2.0.0": 2}
     assert data["missing"] == 1

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 class Drifting:
-    """A rule set whose Painless form drifts from its Python form (the bug the helper catches)."""
+    """A rule set whose Painless form drifts from its Python form (what the helper must catch)."""
 
     def __init__(self) -> None:
         self.rules = RuleSet(Default("category", "general"))
@@ -98,7 +98,7 @@ def test_in_place_sub_field_backfill_reaches_every_document(
     cluster: Cluster, cluster_url: str, prefix: str
 ) -> None:
     """Documents written just before the mapping change (unrefreshed when the backfill starts)
-    must be backfilled too: the demo found 58 of 20k missing before the fix."""
+    are backfilled too: every document has the new sub-field afterwards."""
     import orjson
 
     from esmigrate.migrate import InPlace

@@ -48,7 +48,7 @@ from esmigrate.transform import (
     WordCount,
     parse_failure,
 )
-from esmigrate.transform._json import json_identical
+from esmigrate.transform._paths import json_identical
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ The public API is small on purpose; everything else is reached through its modul
 - ``esmigrate.command``: one function per CLI verb (``upgrade``, ``plan``, ``deploy``...), each
   taking a :class:`Config`;
 - ``esmigrate.operations``: what migration scripts call (``op.create_index``, ``op.migrate``...);
-- ``esmigrate.migrate``: the live-data engine (``BlueGreen``, ``InPlace``, ``Incremental``, ``adopt``);
+- ``esmigrate.migrate``: the migrator of live data (``BlueGreen``, ``InPlace``, ``Incremental``, ``adopt``);
 - ``esmigrate.schema`` and ``esmigrate.transform``: versioned documents, mapping diffs, rule sets;
 - ``esmigrate.rollback``: rollback points, rollback, retention, health-triggered rollback;
 - ``esmigrate.testing``: the pytest plugin, ``LiveWriter``, ``compare_server_side``.

@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
+from esmigrate.cli import _adopt as _adopt
 from esmigrate.cli import _devserver as _devserver
 from esmigrate.cli import _info as _info
-from esmigrate.cli import _migrate as _migrate
 from esmigrate.cli import _migrations as _migrations
 from esmigrate.cli import _preflight as _preflight
 from esmigrate.cli import _rollback as _rollback

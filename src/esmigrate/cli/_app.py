@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from rich.console import Console
 
 from esmigrate._version import __version__
 from esmigrate.config import Config, load_config
+from esmigrate.progress import ProgressDisplay, progress_display
 
 
 @dataclass
@@ -47,6 +49,17 @@ def emit(state: AppState, data: Any, human: Callable[[], None]) -> None:
 
 
 pass_state = click.make_pass_decorator(AppState)
+
+
+@contextmanager
+def progress_shown() -> Iterator[ProgressDisplay]:
+    """Where long operations' progress events are drawn: rich bars when stderr is a terminal,
+    log lines otherwise (stdout stays the result, JSON included)."""
+    display = progress_display()
+    try:
+        yield display
+    finally:
+        display.close()
 
 
 _CONNECTION_OPTIONS = [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,10 @@ from esmigrate.cli._app import (
     emit,
     err_console,
     pass_state,
+    progress_shown,
 )
 from esmigrate.exceptions import MigrationCancelled
+from esmigrate.progress import Reporter
 
 _RELATIVE = {"ignore_unknown_options": True}  # so that `downgrade -1` is a target, not an option
 
@@ -45,7 +46,7 @@ def _say(text: str) -> None:
     console.print(text, soft_wrap=True)
 
 
-def _reporter(state: AppState) -> Callable[[str], None] | None:
+def _reporter(state: AppState) -> Reporter | None:
     """Progress on stderr (stdout stays the result); a task polled every second says the same
     thing many times, so repeats are dropped."""
     if state.json_output:
@@ -251,14 +252,16 @@ def upgrade(
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        data = command.upgrade(
-            state.config,
-            target,
-            dry_run=dry_run,
-            lock_timeout=lock_timeout,
-            reporter=_reporter(state),
-            cancel=cancel,
-        )
+        with progress_shown() as display:
+            data = command.upgrade(
+                state.config,
+                target,
+                dry_run=dry_run,
+                lock_timeout=lock_timeout,
+                reporter=_reporter(state),
+                cancel=cancel,
+                on_progress=display,
+            )
     except MigrationCancelled as exc:
         err_console.print(escape(f"Interrupted: {exc.message} {exc.hint or ''}".strip()))
         raise SystemExit(130) from None
@@ -298,13 +301,15 @@ def downgrade(
 ) -> None:
     """Undo applied revisions down to TARGET (a revision id or prefix, -N, base)."""
     _apply_ttl(state, lease_ttl)
-    data = command.downgrade(
-        state.config,
-        target,
-        dry_run=dry_run,
-        lock_timeout=lock_timeout,
-        reporter=_reporter(state),
-    )
+    with progress_shown() as display:
+        data = command.downgrade(
+            state.config,
+            target,
+            dry_run=dry_run,
+            lock_timeout=lock_timeout,
+            reporter=_reporter(state),
+            on_progress=display,
+        )
     emit(state, data, lambda: _print_plan(data) if dry_run else _print_run(data))
 
 

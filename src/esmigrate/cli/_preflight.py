@@ -3,7 +3,16 @@ from __future__ import annotations
 import click
 
 from esmigrate import command
-from esmigrate.cli._app import AppState, cli, connection_options, console, emit, pass_state
+from esmigrate.cli._app import (
+    AppState,
+    cli,
+    connection_options,
+    console,
+    emit,
+    pass_state,
+    progress_shown,
+)
+from esmigrate.deploy import deploy as run_deploy
 
 _MARK = {"ok": "[green]ok  [/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]"}
 
@@ -55,7 +64,7 @@ def deploy(
     snapshot_repository: str | None,
     reverse: tuple[str, ...],
 ) -> None:
-    """Production pipeline: pre-flight, upgrade, monitor (auto rollback), clean-up, log."""
+    """Production run: pre-flight, upgrade, monitor (auto rollback), clean-up, log."""
     rules: dict[str, str] = {}
     for item in reverse:
         alias, sep, ref = item.partition("=")
@@ -64,16 +73,18 @@ def deploy(
                 f"{item!r}: expected ALIAS=MODULE:ATTR", param_hint="--reverse-rules"
             )
         rules[alias] = ref
-    log = command.deploy(
-        state.config,
-        target,
-        monitor_seconds=monitor_seconds,
-        interval=interval,
-        keep=keep,
-        snapshot_repository=snapshot_repository,
-        reverse_rules=rules,
-        reporter=None if state.json_output else console.print,
-    )
+    with progress_shown() as display:
+        log = run_deploy(
+            state.config,
+            target,
+            monitor_seconds=monitor_seconds,
+            interval=interval,
+            keep=keep,
+            snapshot_repository=snapshot_repository,
+            reverse_rules=rules,
+            reporter=None if state.json_output else console.print,
+            on_progress=display,
+        )
 
     def human() -> None:
         for step in log["steps"]:

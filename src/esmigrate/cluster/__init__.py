@@ -1,6 +1,6 @@
 """Connection layer: :func:`connect` gives a :class:`Cluster`, the one interface to either engine."""
 
-from esmigrate.cluster import _json as exact_json
+from esmigrate.cluster import _exact_json as exact_json
 from esmigrate.cluster._cluster import (
     SUPPORTED,
     Cluster,
@@ -10,11 +10,17 @@ from esmigrate.cluster._cluster import (
     parse_engine,
 )
 from esmigrate.cluster._errors import server_reason
+from esmigrate.cluster._request import PlannedRequest
+from esmigrate.cluster._retry import HISTORY, LOAD, RetryPolicy
 
 __all__ = [
+    "HISTORY",
+    "LOAD",
     "SUPPORTED",
     "Cluster",
     "Engine",
+    "PlannedRequest",
+    "RetryPolicy",
     "connect",
     "exact_json",
     "iter_bulk_errors",

@@ -64,6 +64,16 @@ class ClientAdapter(Protocol):
         """esmigrate's error for one of the library's exceptions; None for anything else."""
         ...
 
+    def refused(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a connection error without an answer (refused, reset): not a
+        timeout (the request may be running) nor a TLS failure (a second try fails too)."""
+        ...
+
+    @property
+    def owned(self) -> bool:
+        """Whether esmigrate built the client (an application's own stays as it was set up)."""
+        ...
+
     def close(self) -> None:
         """Close the client, unless it is an application's own (that one stays open)."""
         ...

@@ -22,6 +22,8 @@ import orjson
 
 from esmigrate.cluster import _clients
 from esmigrate.cluster._errors import server_reason
+from esmigrate.cluster._request import query_value
+from esmigrate.cluster._retry import RetryPolicy
 from esmigrate.config import DEFAULT_URL, ConnectionSettings, redact_url
 from esmigrate.exceptions import (
     ClusterError,
@@ -94,6 +96,15 @@ class Cluster:
         self.settings = settings
         self.engine = engine
         self._client = client
+        #: Requests whose connection was refused (nothing reached the server) are sent again:
+        #: ``max_retries`` more tries, shortly apart, on a client esmigrate built (whose own
+        #: retries are off); an application's client (:meth:`from_client`) retries as it is set.
+        self.retry = RetryPolicy(
+            retries=settings.max_retries if client.owned else 0,
+            base=0.1,
+            cap=2.0,
+            statuses=frozenset(),
+        )
         if engine.name == "elasticsearch":
             compat = f"compatible-with={engine.major}"
             self._json_headers = {
@@ -157,12 +168,15 @@ class Cluster:
         server's root cause. ``body`` may be pre-encoded bytes (bulk bodies are).
         """
         headers = self._ndjson_headers if ndjson else self._json_headers
-        clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        clean = {k: query_value(v) for k, v in (params or {}).items() if v is not None}
         # The query string is built here rather than passed as `params`: the clients interpret
         # some parameter names themselves (opensearch-py takes `timeout` as its socket timeout).
         url = f"{path}?{urlencode(clean)}" if clean else path
         try:
-            return self._client.send(method, url, headers, body)
+            return self.retry.call(
+                lambda: self._client.send(method, url, headers, body),
+                retryable=self._client.refused,
+            )
         except Exception as exc:
             mapped = self._client.error(exc, method, path, self.where)
             if mapped is None:
@@ -416,14 +430,6 @@ class Cluster:
 def _p(part: str) -> str:
     """Quote one path part (index names may contain characters like '<' in date math)."""
     return quote(part, safe=",*")
-
-
-def _param(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return value
 
 
 def connect(settings: ConnectionSettings | None = None, *, client: Any = None) -> Cluster:

@@ -16,7 +16,7 @@ import elastic_transport
 import elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
-from esmigrate.cluster import _json as exact_json
+from esmigrate.cluster import _exact_json as exact_json
 from esmigrate.cluster._errors import api_error, unreachable
 from esmigrate.config import ConnectionSettings
 from esmigrate.exceptions import ClusterError, ConfigError, UnsupportedEngine
@@ -78,6 +78,15 @@ class ElasticsearchClient:
             return unreachable("transport", exc, method, path, where)
         return None
 
+    def refused(self, exc: BaseException) -> bool:
+        return isinstance(exc, elastic_transport.ConnectionError) and not isinstance(
+            exc, (elastic_transport.TlsError, elastic_transport.ConnectionTimeout)
+        )
+
+    @property
+    def owned(self) -> bool:
+        return self._owned
+
     def close(self) -> None:
         if self._owned:
             self.raw.close()
@@ -95,8 +104,8 @@ def _not_elasticsearch(where: str) -> UnsupportedEngine:
 def build(settings: ConnectionSettings) -> ElasticsearchClient:
     kwargs: dict[str, Any] = {
         "request_timeout": settings.request_timeout,
-        "max_retries": settings.max_retries,
-        "retry_on_timeout": False,  # see _opensearch.build
+        "max_retries": 0,  # see _opensearch.build
+        "retry_on_timeout": False,
         "retry_on_status": (),
         "serializer": _OrjsonSerializer(),
         "verify_certs": settings.verify_certs,

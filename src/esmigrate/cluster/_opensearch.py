@@ -9,7 +9,7 @@ from typing import Any
 import opensearchpy
 
 from esmigrate.cluster import _clients
-from esmigrate.cluster import _json as exact_json
+from esmigrate.cluster import _exact_json as exact_json
 from esmigrate.cluster._errors import api_error, unreachable
 from esmigrate.config import ConnectionSettings
 from esmigrate.exceptions import ClusterError, ConfigError
@@ -63,6 +63,15 @@ class OpenSearchClient:
             return unreachable("transport", exc, method, path, where)
         return None
 
+    def refused(self, exc: BaseException) -> bool:
+        return isinstance(exc, opensearchpy.ConnectionError) and not isinstance(
+            exc, (opensearchpy.SSLError, opensearchpy.ConnectionTimeout)
+        )
+
+    @property
+    def owned(self) -> bool:
+        return self._owned
+
     def close(self) -> None:
         if self._owned:
             self.raw.close()
@@ -72,11 +81,12 @@ def build(settings: ConnectionSettings) -> OpenSearchClient:
     kwargs: dict[str, Any] = {
         "hosts": list(settings.urls),
         "timeout": settings.request_timeout,
-        "max_retries": settings.max_retries,
-        # Transport retries only where nothing reached the server (connection refused). A
-        # timed-out or 5xx request may have been applied: resending a compare-and-set write,
-        # an `_aliases` swap or a `_reindex` start would turn success into a conflict or start
-        # a second task. Callers retry explicitly where a request is idempotent.
+        # Retries are Cluster.retry's, only where nothing reached the server (connection
+        # refused). A timed-out or 5xx request may have been applied: resending a
+        # compare-and-set write, an `_aliases` swap or a `_reindex` start would turn success
+        # into a conflict or start a second task. Callers retry explicitly where a request is
+        # idempotent.
+        "max_retries": 0,
         "retry_on_timeout": False,
         "retry_on_status": (),
         "serializer": _OrjsonSerializer(),

@@ -1,26 +1,20 @@
 """Zero-downtime data migration: blue-green, in-place, incremental, and ``adopt``.
 
-The engine is a library: strategies are classes whose ``plan()`` returns operations as data and
-whose ``run()`` does the work, reporting :class:`ProgressEvent`\\ s and keeping a resumable
-checkpoint in the state index.
+The migrator is a library: strategies are classes whose ``plan()`` returns steps as data and
+whose ``run()`` does the work, reporting :class:`ProgressEvent`\\ s (drawn by
+:func:`esmigrate.progress.progress_display`, or however the caller likes) and keeping a
+resumable checkpoint in the state index.
 """
 
 from esmigrate.migrate._adopt import AdoptResult, adopt, plan_adopt
 from esmigrate.migrate._bluegreen import BlueGreen, MigrationResult, migrate
-from esmigrate.migrate._copy import DeadLetters, TokenBucket
+from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._incremental import Incremental, IncrementalResult, incremental
 from esmigrate.migrate._inplace import InPlace, InPlaceResult, in_place
-from esmigrate.migrate._ops import Step, describe_plan
-from esmigrate.migrate._progress import (
-    LogReporter,
-    Meter,
-    ProgressCallback,
-    ProgressEvent,
-    Reporter,
-    RichReporter,
-    reporter,
-)
+from esmigrate.migrate._plan import PlanStep, describe_plan
+from esmigrate.migrate._python_copy import TokenBucket
 from esmigrate.migrate._throttle import rethrottle, throttle
+from esmigrate.progress import Meter, ProgressCallback, ProgressEvent
 
 __all__ = [
     "AdoptResult",
@@ -30,14 +24,11 @@ __all__ = [
     "InPlaceResult",
     "Incremental",
     "IncrementalResult",
-    "LogReporter",
     "Meter",
     "MigrationResult",
+    "PlanStep",
     "ProgressCallback",
     "ProgressEvent",
-    "Reporter",
-    "RichReporter",
-    "Step",
     "TokenBucket",
     "adopt",
     "describe_plan",
@@ -45,7 +36,6 @@ __all__ = [
     "incremental",
     "migrate",
     "plan_adopt",
-    "reporter",
     "rethrottle",
     "throttle",
 ]

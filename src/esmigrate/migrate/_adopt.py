@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import MigrationError, PreflightError
 from esmigrate.migrate._layout import (
     block_writes,
@@ -21,11 +21,10 @@ from esmigrate.migrate._layout import (
     is_write_blocked,
     lift_write_block,
 )
-from esmigrate.migrate._ops import Step
-from esmigrate.migrate._progress import ProgressCallback, ProgressEvent
+from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._shards import max_seq_nos
-from esmigrate.migrate._state import Checkpoint
-from esmigrate.operations._base import PlannedRequest
+from esmigrate.progress import ProgressCallback, ProgressEvent
+from esmigrate.state import Checkpoint
 
 EXPLANATION = (
     "{name} is now an alias over {index}, its write index. Reads and writes addressed to "
@@ -45,19 +44,28 @@ class AdoptResult:
     blocked_seconds: float
     explanation: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def plan_adopt(cluster: Cluster, name: str) -> list[Step]:
+def _swap_actions(name: str, clone: str) -> list[dict[str, Any]]:
+    """One atomic request: the alias ``name`` onto the clone (its write index), the index
+    ``name`` removed."""
+    return [
+        {"add": {"index": clone, "alias": name, "is_write_index": True}},
+        {"remove_index": {"index": name}},
+    ]
+
+
+def plan_adopt(cluster: Cluster, name: str) -> list[PlanStep]:
     clone = f"{name}-v1-<timestamp>"
     return [
-        Step(
+        PlanStep(
             "write_block",
             f"block writes on {name}",
             (PlannedRequest("PUT", f"/{name}/_block/write"),),
         ),
-        Step(
+        PlanStep(
             "clone",
             f"clone {name} to {clone} (hard links)",
             (
@@ -68,19 +76,14 @@ def plan_adopt(cluster: Cluster, name: str) -> list[Step]:
                 ),
             ),
         ),
-        Step(
+        PlanStep(
             "swap_aliases",
             f"one atomic request: alias {name} → {clone}, remove index {name}",
             (
                 PlannedRequest(
                     "POST",
                     "/_aliases",
-                    body={
-                        "actions": [
-                            {"add": {"index": clone, "alias": name, "is_write_index": True}},
-                            {"remove_index": {"index": name}},
-                        ]
-                    },
+                    body={"actions": _swap_actions(name, clone)},
                 ),
             ),
         ),
@@ -166,12 +169,7 @@ def adopt(
         cluster.request(
             "POST",
             "/_aliases",
-            body={
-                "actions": [
-                    {"add": {"index": clone, "alias": name, "is_write_index": True}},
-                    {"remove_index": {"index": name}},
-                ]
-            },
+            body={"actions": _swap_actions(name, clone)},
         )
     except BaseException:
         if cluster.exists(name) and not is_alias(cluster, name):

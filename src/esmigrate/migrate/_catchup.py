@@ -4,22 +4,20 @@ The second half of a blue-green migration (catch-up rounds from per-shard ``_seq
 checkpoints, delete reconciliation, write block, final round, validation, one atomic
 ``_aliases`` request, block lifted), started from checkpoints the caller knows — a rollback
 carries the writes a new index received since its cut-over back into the old one this way.
-It is the engine's own mechanism (:class:`~esmigrate.migrate.BlueGreen`), resumable from the
+It is the migrator's own mechanism (:class:`~esmigrate.migrate.BlueGreen`), resumable from the
 same checkpoint document.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.migrate._bluegreen import BlueGreen, MigrationResult
-from esmigrate.migrate._copy import Transform
-from esmigrate.migrate._progress import ProgressCallback
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.progress import ProgressCallback
+from esmigrate.transform import Transform
 
 
 def catch_up_and_swap(
@@ -53,7 +51,7 @@ def catch_up_and_swap(
     ``target``. A rerun with the same ``migration_id`` resumes an unfinished run (a write block
     left by a killed process is lifted first); a finished one is started afresh.
     """
-    engine = BlueGreen(
+    migration = BlueGreen(
         cluster,
         alias,
         {},
@@ -71,26 +69,4 @@ def catch_up_and_swap(
         cancel=cancel,
         keep=keep,
     )
-    state = Checkpoint(cluster, state_index, engine.id)
-    data = state.load()
-    unfinished = data.get("phase") in ("catchup", "blocked") and data.get("target") == target
-    if not unfinished:
-        state.reset()
-        state.save(
-            strategy="catch-up",
-            phase="catchup",
-            mode=engine.mode,
-            source=source,
-            target=target,
-            alias=alias,
-            write_alias=write_alias or alias,
-            aliases=sorted({a["add"]["alias"] for a in alias_actions if "add" in a}),
-            alias_actions=alias_actions,
-            fingerprint=engine._fingerprint(),
-            dead_letter_index=engine.dl_index,
-            started_at=time.time(),
-            checkpoints={str(k): int(v) for k, v in since.items()},
-            round=0,
-            copied=0,
-        )
-    return engine.run()
+    return migration.catch_up(source=source, target=target, since=since, actions=alias_actions)

@@ -27,21 +27,17 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import MigrationError, PreflightError
-from esmigrate.migrate._copy import (
-    CopyStats,
-    DeadLetters,
-    PipelineCopier,
-    ReindexCopier,
-    TokenBucket,
-    Transform,
-    normalize_script,
-    refuse_rerouting,
-)
+from esmigrate.migrate._bluegreen_state import TaskStep, shard_map, stored_shard_map
+from esmigrate.migrate._copy import Copier
+from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._layout import check_health, is_alias, resolve
 from esmigrate.migrate._positions import Positions, positions_name
-from esmigrate.migrate._progress import Meter, ProgressCallback
+from esmigrate.migrate._reindex_copy import refuse_rerouting
 from esmigrate.migrate._shards import checkpoints
-from esmigrate.migrate._state import Checkpoint, MigrationLease
+from esmigrate.progress import Meter, ProgressCallback
+from esmigrate.state import Checkpoint, Lease
+from esmigrate.transform import Transform
+from esmigrate.transform.painless import normalize_script
 
 
 @dataclass
@@ -94,8 +90,8 @@ class Incremental:
                 "Give either a painless script or a Python transform, not both.",
                 problem="two_transforms",
             )
-        self._script = normalize_script(self.script)
-        refuse_rerouting(self._script)
+        self.painless = normalize_script(self.script)
+        refuse_rerouting(self.painless)
         self.id = self.migration_id or f"incremental:{self.source}->{self.target}"
         if self.deletes and self.since_field is not None:
             raise PreflightError(
@@ -120,7 +116,7 @@ class Incremental:
 
     def run(self) -> IncrementalResult:
         Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
-        lease = MigrationLease(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
+        lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
         with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
             return self._run()
 
@@ -207,42 +203,53 @@ class Incremental:
         found = positions.reconcile(copied=copied_upto)
         return checked.deleted + found.deleted
 
-    def _pipeline(self, source: str, target: str, dead: DeadLetters) -> PipelineCopier:
-        return PipelineCopier(
+    def _copier(self, source: str, target: str, dead: DeadLetters) -> Copier:
+        return Copier(
             self.cluster,
             source,
             target,
-            self.transform,
-            dead,
-            page=self.page_size,
-            bucket=TokenBucket(self.requests_per_second),
+            mode="python" if self.transform is not None or self.painless is None else "reindex",
+            dead=dead,
+            script=self.painless,
+            transform=self.transform,
+            requests_per_second=self.requests_per_second,
+            parallelism=self.parallelism,
+            page_size=self.page_size,
             cancel=self.cancel,
         )
+
+    def _copy(
+        self,
+        source: str,
+        target: str,
+        dead: DeadLetters,
+        meter: Meter,
+        *,
+        start: Mapping[int, int],
+        upto: Mapping[int, int],
+        query: Mapping[str, Any] | None,
+        reindex_query: Mapping[str, Any],
+    ) -> int:
+        """Copy what ``query`` matches in the shards' ``(start, upto]`` ranges of ``_seq_no``
+        (copy mode python), or what ``reindex_query`` matches with one ``_reindex`` run to
+        completion (copy mode reindex)."""
+        copier = self._copier(source, target, dead)
+        if copier.mode == "reindex":
+            return copier.reindex(reindex_query, step=TaskStep(), excluded=[], meter=meter)
+        return copier.python(upto, cursors={}, start=start, query=query, meter=meter).copied
 
     def _by_seq_no(
         self, state: Checkpoint, source: str, target: str, dead: DeadLetters, meter: Meter
     ) -> tuple[int, dict[str, Any]]:
-        previous = {int(k): int(v) for k, v in (state.data.get("checkpoint") or {}).items()}
+        previous = shard_map(state.data.get("checkpoint"))
         fresh = checkpoints(self.cluster, source)
         self.cluster.refresh(source)
         start = {s: previous.get(s, -1) for s in fresh}
-        if self.transform is not None or self._script is None:
-            copier = self._pipeline(source, target, dead)
-            stats = CopyStats()
-            for shard in sorted(fresh):
-                if start[shard] < fresh[shard]:
-                    copier.copy_shard(
-                        shard,
-                        start[shard],
-                        fresh[shard],
-                        stats,
-                        on_cursor=lambda _c: meter.update(stats.copied),
-                    )
-            copied = stats.copied
-        else:
-            query = {"range": {"_seq_no": {"gt": min(start.values())}}}
-            copied = self._reindex(source, target, dead, meter, query)
-        return copied, {str(k): v for k, v in fresh.items()}
+        since = {"range": {"_seq_no": {"gt": min(start.values())}}}
+        copied = self._copy(
+            source, target, dead, meter, start=start, upto=fresh, query=None, reindex_query=since
+        )
+        return copied, stored_shard_map(fresh)
 
     def _by_field(
         self, state: Checkpoint, source: str, target: str, dead: DeadLetters, meter: Meter
@@ -259,64 +266,18 @@ class Incremental:
         query: dict[str, Any] = (
             {"range": {field: {"gte": last}}} if last is not None else {"match_all": {}}
         )
-        if self.transform is not None or self._script is None:
-            copied = self._pipeline_query(source, target, dead, meter, query)
-        else:
-            copied = self._reindex(source, target, dead, meter, query)
-        return copied, {"field": field, "value": newest if newest is not None else last}
-
-    def _reindex(
-        self,
-        source: str,
-        target: str,
-        dead: DeadLetters,
-        meter: Meter,
-        query: dict[str, Any],
-    ) -> int:
-        copier = ReindexCopier(
-            self.cluster,
+        tops = checkpoints(self.cluster, source)
+        copied = self._copy(
             source,
             target,
-            self._script,
             dead,
-            requests_per_second=self.requests_per_second,
-            cancel=self.cancel,
+            meter,
+            start={s: -1 for s in tops},
+            upto=tops,
+            query=query,
+            reindex_query=query,
         )
-        excluded: list[dict[str, Any]] = []
-        copied = 0
-        follow_up = False
-        while True:
-            task = copier.start(query, create=False, excluded=excluded)
-            response, failures = copier.wait(task, meter)
-            copied += int(response.get("created", 0)) + int(response.get("updated", 0))
-            if failures:
-                excluded += copier.dead_letter_failures(failures)
-                continue
-            hidden = [] if follow_up else copier.hidden_by_exclusion(query, excluded)
-            if not hidden:
-                return copied
-            # What the set-based exclusion hid: one more pass over those ids, whose current
-            # versions were not rejected (see ReindexCopier.body).
-            base = dict(query) if query else {"match_all": {}}
-            query = {"bool": {"filter": [base, {"ids": {"values": hidden}}]}}
-            excluded, follow_up = [], True
-
-    def _pipeline_query(
-        self,
-        source: str,
-        target: str,
-        dead: DeadLetters,
-        meter: Meter,
-        query: dict[str, Any],
-    ) -> int:
-        copier = self._pipeline(source, target, dead)
-        stats = CopyStats()
-        tops = checkpoints(self.cluster, source)
-        for shard, top in sorted(tops.items()):
-            copier.copy_shard(
-                shard, -1, top, stats, query=query, on_cursor=lambda _c: meter.update(stats.copied)
-            )
-        return stats.copied
+        return copied, {"field": field, "value": newest if newest is not None else last}
 
 
 def incremental(cluster: Cluster, source: str, target: str, **options: Any) -> IncrementalResult:

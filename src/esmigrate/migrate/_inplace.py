@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import (
     MappingNotApplied,
     MigrationCancelled,
@@ -27,13 +27,13 @@ from esmigrate.exceptions import (
     PreflightError,
     RequestError,
 )
-from esmigrate.migrate._copy import cancel_task, normalize_script, task_state
 from esmigrate.migrate._layout import check_health
-from esmigrate.migrate._ops import Step
-from esmigrate.migrate._progress import Meter, ProgressCallback
-from esmigrate.migrate._state import Checkpoint, MigrationLease
-from esmigrate.operations._base import PlannedRequest
+from esmigrate.migrate._plan import PlanStep
+from esmigrate.migrate._tasks import cancel_task, task_state
+from esmigrate.progress import Meter, ProgressCallback
 from esmigrate.schema.diff import require_applied
+from esmigrate.state import Checkpoint, Lease
+from esmigrate.transform.painless import normalize_script
 
 
 def new_leaf_fields(mapping: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -120,10 +120,10 @@ class InPlace:
         result = self.cluster.request("GET", f"/{self.alias}/_mapping")
         return sorted(result)
 
-    def plan(self) -> list[Step]:
+    def plan(self) -> list[PlanStep]:
         indices = self._indices()
         ops = [
-            Step(
+            PlanStep(
                 "put_mapping",
                 f"add to the mapping of {', '.join(indices)} (refused if not additive)",
                 (PlannedRequest("PUT", f"/{self.alias}/_mapping", body=dict(self.mappings)),),
@@ -134,7 +134,7 @@ class InPlace:
             if self._script:
                 body["script"] = self._script
             ops.append(
-                Step(
+                PlanStep(
                     "update_by_query",
                     "backfill as a polled task (conflicts=proceed); rounds until no conflict",
                     (
@@ -153,7 +153,7 @@ class InPlace:
         """Run (or resume) it. One process at a time: another waits for this one's lease,
         then raises :class:`~esmigrate.exceptions.MigrationLocked`."""
         Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
-        lease = MigrationLease(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
+        lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
         with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
             return self._run()
 

@@ -15,6 +15,10 @@ from typing import Any
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, PreflightError, RequestError
 from esmigrate.schema.diff import normalize_mapping
+from esmigrate.schema.mapping import live_mapping
+
+#: A new index's settings while it is loaded; restored to what the migration asks after the copy.
+LOAD_SETTINGS = {"index.refresh_interval": "-1", "index.number_of_replicas": 0}
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class AliasLayout:
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _alias_targets(cluster: Cluster, name: str) -> dict[str, dict[str, Any]]:
+def alias_targets(cluster: Cluster, name: str) -> dict[str, dict[str, Any]]:
     """index -> alias definition for alias ``name``; {} when no such alias exists."""
     try:
         result = cluster.request("GET", f"/_alias/{name}")
@@ -38,13 +42,13 @@ def _alias_targets(cluster: Cluster, name: str) -> dict[str, dict[str, Any]]:
 
 
 def is_alias(cluster: Cluster, name: str) -> bool:
-    return bool(_alias_targets(cluster, name))
+    return bool(alias_targets(cluster, name))
 
 
 def resolve(cluster: Cluster, alias: str, write_alias: str | None = None) -> AliasLayout:
     """Find the index behind ``alias`` that takes writes; clear errors for other layouts."""
     write_alias = write_alias or alias
-    targets = _alias_targets(cluster, write_alias)
+    targets = alias_targets(cluster, write_alias)
     if not targets:
         if cluster.exists(write_alias):
             raise PreflightError(
@@ -74,7 +78,7 @@ def resolve(cluster: Cluster, alias: str, write_alias: str | None = None) -> Ali
         source = writers[0]
     definitions = {write_alias: targets[source]}
     if alias != write_alias:
-        read = _alias_targets(cluster, alias)
+        read = alias_targets(cluster, alias)
         if source not in read:
             raise PreflightError(
                 f"The read alias {alias!r} does not include {source!r}, the write index of "
@@ -133,6 +137,47 @@ def mapping_missing(actual: Mapping[str, Any], expected: Mapping[str, Any]) -> l
     return contains(normalize_mapping(dict(actual)), normalize_mapping(dict(expected)))
 
 
+def check_copy_between(
+    cluster: Cluster, source: str, target: str, mappings: Mapping[str, Any]
+) -> bool:
+    """Refuse, before anything is written, a copy from ``source`` into ``target`` that cannot
+    work (the same index, a blocked source, a target with another mapping, a source without
+    ``_source``). True when ``target`` exists already with the mapping: it is reused."""
+    if target == source:
+        raise PreflightError(
+            f"The target {target!r} is the source index itself.",
+            problem="target_is_source",
+            hint="Choose another target name, or let esmigrate name it.",
+        )
+    if is_write_blocked(cluster, source):
+        raise PreflightError(
+            f"{source} is write-blocked already (index.blocks.write), by another "
+            "process or an earlier failure outside esmigrate.",
+            problem="source_blocked",
+            hint=f"Find out who blocked it; lift it with PUT {source}/_settings "
+            '{"index.blocks.write": null} if nobody should.',
+        )
+    reuse = False
+    if cluster.exists(target):
+        differs = mapping_missing(live_mapping(cluster, target), mappings)
+        if differs:
+            raise PreflightError(
+                f"The target index {target!r} already exists with another mapping "
+                f"(differs at {', '.join(differs[:5])}).",
+                problem="target_exists",
+                hint="Delete it if it is a leftover, or choose another target name.",
+            )
+        reuse = True
+    source_mapping = live_mapping(cluster, source)
+    if str(source_mapping.get("_source", {}).get("enabled", True)).lower() == "false":
+        raise PreflightError(
+            f"{source} does not store _source, so its documents cannot be copied.",
+            problem="source_disabled",
+            hint="Documents without _source can only be re-created from their origin.",
+        )
+    return reuse
+
+
 def is_write_blocked(cluster: Cluster, index: str) -> bool:
     result = cluster.request(
         "GET", f"/{index}/_settings", params={"filter_path": "*.settings.index.blocks"}
@@ -176,3 +221,36 @@ def refuse_template_aliases(cluster: Cluster, indices: list[str]) -> None:
                 "_index_template), or give the migration a target / dead_letter_index name they "
                 "do not match; esmigrate moves the aliases itself at the cut-over.",
             )
+
+
+def flatten_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Index settings as dotted keys: ``{"index": {"number_of_replicas": 1}}`` and
+    ``{"number_of_replicas": 1}`` both give ``{"index.number_of_replicas": 1}``."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping) and not (
+            prefix.endswith("analysis") or "analysis." in prefix
+        ):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            out[prefix] = value
+
+    walk("", dict(settings or {}))
+    fixed: dict[str, Any] = {}
+    for key, value in out.items():
+        fixed[key if key.startswith("index.") else f"index.{key}"] = value
+    return fixed
+
+
+def nest_settings(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted keys back into objects (the form of an index creation body)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out

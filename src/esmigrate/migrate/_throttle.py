@@ -6,8 +6,8 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import MigrationError, NotFoundError
-from esmigrate.migrate._copy import task_state
-from esmigrate.migrate._state import Checkpoint
+from esmigrate.migrate._tasks import task_state
+from esmigrate.state import Checkpoint
 
 
 def rethrottle(cluster: Cluster, task_id: str, requests_per_second: float | None) -> None:
@@ -29,7 +29,7 @@ def throttle(
     state_index: str = ".esmigrate",
 ) -> dict[str, Any]:
     """Set the throttle of migration ``migration_id``: running tasks are rethrottled now, the
-    Python pipeline picks the new rate up within seconds (it re-reads the throttle document)."""
+    copy in Python picks the new rate up within seconds (it re-reads the throttle document)."""
     state = Checkpoint(cluster, state_index, migration_id)
     data = state.load()
     if not data:
@@ -68,6 +68,17 @@ def throttle(
         "requests_per_second": requests_per_second,
         "tasks": rethrottled,
     }
+
+
+def throttle_of(cluster: Cluster, state_index: str, migration_id: str) -> tuple[bool, float | None]:
+    """``(set, rate)``: whether :func:`throttle` was called for ``migration_id``, and the rate
+    it set (None: unlimited). A running copy in Python reads it again every few seconds."""
+    try:
+        doc = cluster.request("GET", f"/{state_index}/_doc/throttle:{migration_id}")
+    except NotFoundError:
+        return False, None
+    rps = doc["_source"].get("requests_per_second")
+    return True, (float(rps) if rps not in (None, -1) else None)
 
 
 def _known_migrations(cluster: Cluster, state_index: str, limit: int = 20) -> list[str]:

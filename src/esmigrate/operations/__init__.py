@@ -5,8 +5,9 @@ records a frozen dataclass. ``describe()`` lists the requests it will send (that
 prints); ``execute(cluster, ctx)`` sends them and converges when run again.
 """
 
+from esmigrate.cluster import PlannedRequest
 from esmigrate.operations._alias import AliasAction, UpdateAliases
-from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
+from esmigrate.operations._base import ExecContext, Operation, OpResult
 from esmigrate.operations._cluster_ops import (
     CallPython,
     DeleteIndexTemplate,
@@ -15,7 +16,7 @@ from esmigrate.operations._cluster_ops import (
     PutPipeline,
     RawRequest,
 )
-from esmigrate.operations._data import Reindex, Transform, UpdateByQuery
+from esmigrate.operations._data import Reindex, UpdateByQuery
 from esmigrate.operations._index import (
     CreateIndex,
     DeleteIndex,
@@ -25,8 +26,9 @@ from esmigrate.operations._index import (
     mapping_differences,
 )
 from esmigrate.operations._migrate import Migrate, migration_id
-from esmigrate.operations._ops import Operations
+from esmigrate.operations._recorder import Operations
 from esmigrate.operations._schema import index_definition, mapping_of
+from esmigrate.transform import Transform
 
 __all__ = [
     "AliasAction",

@@ -7,58 +7,10 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlencode
 
-import orjson
-
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import NotFoundError
-
-
-@dataclass(frozen=True)
-class PlannedRequest:
-    """One request an operation will send: what ``plan`` and ``--dry-run`` print.
-
-    ``note`` explains requests that repeat or depend on answers (a paged copy, task polling).
-    """
-
-    method: str
-    path: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    body: Any = None
-    note: str | None = None
-
-    @property
-    def target(self) -> str:
-        """``path?query`` as it goes on the wire."""
-        query = {k: _param(v) for k, v in self.params.items() if v is not None}
-        return f"{self.path}?{urlencode(query)}" if query else self.path
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"method": self.method, "path": self.path}
-        if self.params:
-            data["params"] = dict(self.params)
-        if self.body is not None:
-            data["body"] = self.body
-        if self.note:
-            data["note"] = self.note
-        return data
-
-    def __str__(self) -> str:
-        line = f"{self.method} {self.target}"
-        if self.body is not None:
-            line += "\n" + orjson.dumps(self.body, option=orjson.OPT_SORT_KEYS).decode()
-        return line
-
-    def send(self, cluster: Cluster) -> Any:
-        """Send it (exactly what :meth:`__str__` shows)."""
-        return cluster.request(self.method, self.path, params=self.params or None, body=self.body)
-
-
-def _param(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+from esmigrate.progress import ProgressCallback, ProgressEvent, Reporter
 
 
 @dataclass(frozen=True)
@@ -84,18 +36,25 @@ def _ignore_record(_: Mapping[str, Any]) -> None:
     return None
 
 
+def _ignore_event(_: ProgressEvent) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class ExecContext:
     """What the runner lends an executing operation.
 
     ``checkpoint`` raises :class:`~esmigrate.exceptions.LeaseLost` when the runner must stop
     (long operations call it between pages); ``on_task`` records a background task id as soon
-    as it exists, so the history names it even if this process dies while it runs.
+    as it exists, so the history names it even if this process dies while it runs. Long
+    operations report their numbers to ``on_progress`` (events the caller draws) and what they
+    decided to ``say`` (lines).
     """
 
     checkpoint: Callable[[], None] = _nothing
     on_task: Callable[[str], None] = _ignore
-    progress: Callable[[str], None] = _ignore
+    say: Reporter = _ignore
+    on_progress: ProgressCallback = _ignore_event
     poll_interval: float = 1.0
     #: The revision being applied (long operations name their resumable state after it).
     revision: str = ""
@@ -170,13 +129,27 @@ def acknowledged(answer: Any) -> dict[str, Any]:
     return {}
 
 
-def send_delete(op: Operation, cluster: Cluster, *, missing_ok: bool, what: str) -> OpResult:
-    """Send ``op``'s one DELETE request; a resource already gone is fine when ``missing_ok``
+class OneRequest(Operation):
+    """An operation that is one request (the one :meth:`describe` lists): done once sent, with
+    the server's ``acknowledged`` flag. Sending it again converges (a put replaces)."""
+
+    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
+        return OpResult("done", acknowledged(self.describe()[0].send(cluster)))
+
+
+class DeleteRequest(OneRequest):
+    """One DELETE request: a resource already gone is fine unless ``missing_ok`` is False
     (which is what makes deletes idempotent)."""
-    try:
-        answer = op.describe()[0].send(cluster)
-    except NotFoundError:
-        if not missing_ok:
-            raise
-        return OpResult("unchanged", {"reason": f"the {what} does not exist"})
-    return OpResult("done", acknowledged(answer))
+
+    #: What is deleted, in the result's reason (``index``, ``template``...).
+    what: ClassVar[str]
+    missing_ok: bool
+
+    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
+        try:
+            answer = self.describe()[0].send(cluster)
+        except NotFoundError:
+            if not self.missing_ok:
+                raise
+            return OpResult("unchanged", {"reason": f"the {self.what} does not exist"})
+        return OpResult("done", acknowledged(answer))

@@ -8,20 +8,13 @@ from typing import Any, ClassVar
 
 import orjson
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import RequestError
-from esmigrate.operations._base import (
-    ExecContext,
-    Operation,
-    OpResult,
-    PlannedRequest,
-    acknowledged,
-    send_delete,
-)
+from esmigrate.operations._base import DeleteRequest, ExecContext, OneRequest, Operation, OpResult
 
 
 @dataclass(frozen=True)
-class PutIndexTemplate(Operation):
+class PutIndexTemplate(OneRequest):
     """Create or replace a composable index template (``PUT /_index_template/<name>``)."""
 
     kind: ClassVar[str] = "put_index_template"
@@ -35,15 +28,13 @@ class PutIndexTemplate(Operation):
         patterns = ", ".join(self.body.get("index_patterns") or [])
         return f"put index template {self.name}" + (f" ({patterns})" if patterns else "")
 
-    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return OpResult("done", acknowledged(self.describe()[0].send(cluster)))
-
 
 @dataclass(frozen=True)
-class DeleteIndexTemplate(Operation):
+class DeleteIndexTemplate(DeleteRequest):
     """Delete a composable index template; one already gone is fine unless ``missing_ok`` is False."""
 
     kind: ClassVar[str] = "delete_index_template"
+    what: ClassVar[str] = "template"
     name: str
     missing_ok: bool = True
 
@@ -53,12 +44,9 @@ class DeleteIndexTemplate(Operation):
     def summary(self) -> str:
         return f"delete index template {self.name}"
 
-    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return send_delete(self, cluster, missing_ok=self.missing_ok, what="template")
-
 
 @dataclass(frozen=True)
-class PutPipeline(Operation):
+class PutPipeline(OneRequest):
     """Create or replace an ingest pipeline (``PUT /_ingest/pipeline/<id>``)."""
 
     kind: ClassVar[str] = "put_pipeline"
@@ -71,15 +59,13 @@ class PutPipeline(Operation):
     def summary(self) -> str:
         return f"put ingest pipeline {self.id}"
 
-    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return OpResult("done", acknowledged(self.describe()[0].send(cluster)))
-
 
 @dataclass(frozen=True)
-class DeletePipeline(Operation):
+class DeletePipeline(DeleteRequest):
     """Delete an ingest pipeline; one already gone is fine unless ``missing_ok`` is False."""
 
     kind: ClassVar[str] = "delete_pipeline"
+    what: ClassVar[str] = "pipeline"
     id: str
     missing_ok: bool = True
 
@@ -88,9 +74,6 @@ class DeletePipeline(Operation):
 
     def summary(self) -> str:
         return f"delete ingest pipeline {self.id}"
-
-    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return send_delete(self, cluster, missing_ok=self.missing_ok, what="pipeline")
 
 
 def _bounded(value: Any, limit: int = 2000) -> Any:

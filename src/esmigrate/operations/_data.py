@@ -10,10 +10,11 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from esmigrate.cluster import Cluster
-from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
-
-Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+from esmigrate.cluster import Cluster, PlannedRequest
+from esmigrate.migrate._python_copy import CopyStats, PythonCopier
+from esmigrate.operations._base import ExecContext, Operation, OpResult
+from esmigrate.progress import Meter
+from esmigrate.transform import Transform
 
 _COUNTS = ("total", "created", "updated", "deleted", "noops", "version_conflicts", "batches")
 
@@ -25,20 +26,32 @@ def _qualname(fn: Callable[..., Any]) -> str:
     return name if module.startswith("esmigrate_revision_") else f"{module}.{name}"
 
 
-def painless(value: dict[str, Any] | str | None) -> dict[str, Any] | None:
-    if value is None or isinstance(value, dict):
-        return value
-    return {"source": value, "lang": "painless"}
+def _given(**parts: Any) -> dict[str, Any]:
+    """The body parts that were given (a query, a script, ``conflicts``)."""
+    return {key: value for key, value in parts.items() if value}
 
 
-def _run_task(cluster: Cluster, request: PlannedRequest, ctx: ExecContext, what: str) -> OpResult:
+def _task_params(slices: int | str | None, refresh: bool) -> dict[str, Any]:
+    """The query string of a server task started in the background and polled."""
+    params: dict[str, Any] = {"wait_for_completion": False}
+    if slices is not None:
+        params["slices"] = slices
+    if refresh:
+        params["refresh"] = True
+    return params
+
+
+def _run_task(
+    cluster: Cluster, request: PlannedRequest, ctx: ExecContext, op: Operation
+) -> OpResult:
     started = request.send(cluster)
     task_id = str(started["task"])
     ctx.on_task(task_id)
+    meter = Meter(op.kind, ctx.on_progress, migration=op.summary())
 
     def status(st: dict[str, Any]) -> None:
-        done = sum(int(st.get(k) or 0) for k in ("created", "updated", "deleted", "noops"))
-        ctx.progress(f"{what}: {done} of {st.get('total', '?')} documents")
+        meter.total = int(st["total"]) if st.get("total") else None
+        meter.update(sum(int(st.get(k) or 0) for k in ("created", "updated", "deleted", "noops")))
 
     response = cluster.wait_task(task_id, poll_interval=ctx.poll_interval, on_status=status)
     detail: dict[str, Any] = {"task": task_id}
@@ -55,8 +68,8 @@ class Reindex(Operation):
     Server-side ``_reindex`` (optionally with a painless ``script``) as a polled task; or, with
     ``transform`` (a Python function ``source_doc -> new_doc``, or None to leave a document
     out), a streaming copy of one consistent snapshot of ``source`` (point in time +
-    ``search_after`` pages) written by the migration engine's pipeline
-    (:class:`~esmigrate.migrate._copy.PipelineCopier`: byte-bounded bulk requests, items refused
+    ``search_after`` pages) written by the migrator's copy mode python
+    (:class:`~esmigrate.migrate._python_copy.PythonCopier`: byte-bounded bulk requests, items refused
     with 429/502/503/504 retried with backoff). Only documents matching ``query`` are copied.
     Documents keep their ``_id`` and routing and are written with ``op_type=index``, so a
     re-run converges.
@@ -121,20 +134,12 @@ class Reindex(Operation):
         body: dict[str, Any] = {"source": {"index": self.source}, "dest": {"index": self.dest}}
         if self.query:
             body["source"]["query"] = self.query
-        if self.script:
-            body["script"] = self.script
-        if self.conflicts:
-            body["conflicts"] = self.conflicts
-        params: dict[str, Any] = {"wait_for_completion": False}
-        if self.slices is not None:
-            params["slices"] = self.slices
-        if self.refresh:
-            params["refresh"] = True
+        body.update(_given(script=self.script, conflicts=self.conflicts))
         return [
             PlannedRequest(
                 "POST",
                 "/_reindex",
-                params=params,
+                params=_task_params(self.slices, self.refresh),
                 body=body,
                 note="a background task, polled with GET /_tasks/<id> until it completes",
             )
@@ -150,20 +155,19 @@ class Reindex(Operation):
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
         if self.transform is None:
-            return _run_task(cluster, self.describe()[0], ctx, self.summary())
+            return _run_task(cluster, self.describe()[0], ctx, self)
         return self._copy_in_python(cluster, ctx, self.transform)
 
     def _copy_in_python(self, cluster: Cluster, ctx: ExecContext, transform: Transform) -> OpResult:
-        from esmigrate.migrate._copy import CopyStats, PipelineCopier
-
         # No dead letters: a document that cannot be copied raises (see the class docstring).
         # No cancel event either: this operation is not resumable, so it runs to its end or
         # fails; the runner stops between operations.
-        copier = PipelineCopier(
+        copier = PythonCopier(
             cluster, self.source, self.dest, transform, None, page=self.page_size, drop_none=True
         )
         stats = CopyStats()
         read = 0
+        meter = Meter(self.kind, ctx.on_progress, migration=self.summary())
 
         def pages() -> Generator[tuple[list[dict[str, Any]], None], None, None]:
             nonlocal read
@@ -171,7 +175,7 @@ class Reindex(Operation):
                 ctx.checkpoint()
                 yield hits, None
                 read += len(hits)
-                ctx.progress(f"{self.summary()}: {read} read, {stats.copied} written")
+                meter.update(read, message=f"{stats.copied} written")
 
         # Closed on an error too: the point in time is released now, not when it expires.
         with closing(pages()) as stream:
@@ -206,23 +210,12 @@ class UpdateByQuery(Operation):
     refresh: bool = True
 
     def describe(self) -> list[PlannedRequest]:
-        body: dict[str, Any] = {}
-        if self.query:
-            body["query"] = self.query
-        if self.script:
-            body["script"] = self.script
-        if self.conflicts:
-            body["conflicts"] = self.conflicts
-        params: dict[str, Any] = {"wait_for_completion": False}
-        if self.slices is not None:
-            params["slices"] = self.slices
-        if self.refresh:
-            params["refresh"] = True
+        body = _given(query=self.query, script=self.script, conflicts=self.conflicts)
         return [
             PlannedRequest(
                 "POST",
                 f"/{self.index}/_update_by_query",
-                params=params,
+                params=_task_params(self.slices, self.refresh),
                 body=body or None,
                 note="a background task, polled with GET /_tasks/<id> until it completes",
             )
@@ -232,4 +225,4 @@ class UpdateByQuery(Operation):
         return f"update by query on {self.index}" + (" with a script" if self.script else "")
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return _run_task(cluster, self.describe()[0], ctx, self.summary())
+        return _run_task(cluster, self.describe()[0], ctx, self)

@@ -8,15 +8,15 @@ from typing import Any, ClassVar
 
 import orjson
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import OperationConflict, RequestError
 from esmigrate.operations._base import (
+    DeleteRequest,
     ExecContext,
+    OneRequest,
     Operation,
     OpResult,
-    PlannedRequest,
     acknowledged,
-    send_delete,
 )
 from esmigrate.schema.diff import require_applied
 
@@ -112,10 +112,11 @@ class CreateIndex(Operation):
 
 
 @dataclass(frozen=True)
-class DeleteIndex(Operation):
+class DeleteIndex(DeleteRequest):
     """Delete an index; an index already gone is fine unless ``missing_ok`` is False."""
 
     kind: ClassVar[str] = "delete_index"
+    what: ClassVar[str] = "index"
     index: str
     missing_ok: bool = True
 
@@ -124,9 +125,6 @@ class DeleteIndex(Operation):
 
     def summary(self) -> str:
         return f"delete index {self.index}"
-
-    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return send_delete(self, cluster, missing_ok=self.missing_ok, what="index")
 
 
 @dataclass(frozen=True)
@@ -153,7 +151,7 @@ class PutMapping(Operation):
 
 
 @dataclass(frozen=True)
-class UpdateSettings(Operation):
+class UpdateSettings(OneRequest):
     """Change dynamic index settings (``number_of_replicas``, ``refresh_interval``...)."""
 
     kind: ClassVar[str] = "update_settings"
@@ -166,12 +164,9 @@ class UpdateSettings(Operation):
     def summary(self) -> str:
         return f"update settings of {self.index}"
 
-    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        return OpResult("done", acknowledged(self.describe()[0].send(cluster)))
-
 
 @dataclass(frozen=True)
-class Refresh(Operation):
+class Refresh(OneRequest):
     """Make recent writes searchable."""
 
     kind: ClassVar[str] = "refresh"
@@ -182,7 +177,3 @@ class Refresh(Operation):
 
     def summary(self) -> str:
         return f"refresh {self.index}"
-
-    def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        self.describe()[0].send(cluster)
-        return OpResult("done")

@@ -3,7 +3,7 @@
 The strategy is chosen from the classified mapping diff (live mapping → target) unless forced:
 ``in_place`` changes are put on the live index, ``needs_backfill`` changes are put and the
 documents re-indexed in place, ``needs_reindex`` changes (and any transform) move the data to a
-new index blue-green. The engine (:mod:`esmigrate.migrate`) does the work; its checkpoint lives
+new index blue-green. The migrator (:mod:`esmigrate.migrate`) does the work; its checkpoint lives
 in the history index under an id made of the revision and the alias, so an interrupted run (a
 killed runner, Ctrl-C, a lost lease) is resumed by the next ``upgrade``.
 """
@@ -17,9 +17,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import EsmigrateError, LeaseLost, MigrationCancelled
-from esmigrate.operations._base import ExecContext, Operation, OpResult, PlannedRequest
+from esmigrate.migrate import BlueGreen, InPlace
+from esmigrate.operations._base import ExecContext, Operation, OpResult
+from esmigrate.progress import ProgressCallback, ProgressEvent
+from esmigrate.rollback import rollback_point_hook
+from esmigrate.schema.diff import Compatibility, diff_mappings
+from esmigrate.state import Checkpoint
 
 Strategy = Literal["auto", "blue_green", "in_place"]
 STRATEGIES = ("auto", "blue_green", "in_place")
@@ -29,7 +34,7 @@ RECORD_EVERY_S = 5.0
 
 
 def migration_id(revision: str, alias: str) -> str:
-    """The engine's checkpoint name of ``op.migrate(alias)`` in ``revision`` (stable: reruns
+    """The migrator's checkpoint name of ``op.migrate(alias)`` in ``revision`` (stable: reruns
     resume)."""
     return f"rev:{revision}:{alias}"
 
@@ -59,10 +64,10 @@ class Decision:
 
 @dataclass(frozen=True)
 class Migrate(Operation):
-    """Move the data behind ``alias`` to ``mappings`` with the zero-downtime engine.
+    """Move the data behind ``alias`` to ``mappings`` with the zero-downtime migrator.
 
     ``transform`` is a :class:`~esmigrate.transform.RuleSet` (run server-side in ``_reindex`` when
-    it has a Painless form) or any ``doc -> doc`` callable (the Python pipeline); ``script`` is
+    it has a Painless form) or any ``doc -> doc`` callable (copy mode python); ``script`` is
     Painless on ``ctx._source``. ``backfill`` (``True`` or Painless) is for the in-place strategy.
     """
 
@@ -133,8 +138,6 @@ class Migrate(Operation):
                     "the diff of the live mapping and the target",
                 ),
             )
-        from esmigrate.schema.diff import Compatibility, diff_mappings
-
         diff = diff_mappings(self.alias, self.mappings, cluster=cluster)
         changes = tuple(
             {
@@ -161,7 +164,7 @@ class Migrate(Operation):
         decision = self.decide(cluster)
         data = decision.to_dict()
         if cluster is not None and decision.strategy not in ("none", "run time"):
-            steps = self._engine(cluster, decision.strategy, None, None, "plan").plan()
+            steps = self._migrator(cluster, decision.strategy, None, None, "plan").plan()
             data["steps"] = [f"{s.kind}: {s.summary}" for s in steps]
         return data
 
@@ -176,12 +179,12 @@ class Migrate(Operation):
                     "GET",
                     f"/{self.alias}/_mapping",
                     note=f"strategy {decision.strategy}: {'; '.join(decision.reasons)}; then "
-                    "the engine's requests (esmigrate plan against the cluster lists them)",
+                    "the migrator's requests (esmigrate plan against the cluster lists them)",
                 )
             ]
         if decision.strategy == "none":
             return []
-        steps = self._engine(cluster, decision.strategy, None, None, "plan").plan()
+        steps = self._migrator(cluster, decision.strategy, None, None, "plan").plan()
         return [
             PlannedRequest(r.method, r.path, r.params, r.body, note=f"{s.kind}: {s.summary}")
             if r.note is None
@@ -201,18 +204,15 @@ class Migrate(Operation):
 
     # -- running -------------------------------------------------------------------------------
 
-    def _engine(
+    def _migrator(
         self,
         cluster: Cluster,
         strategy: str,
-        on_progress: Callable[[Any], None] | None,
+        on_progress: ProgressCallback | None,
         cancel: threading.Event | None,
         mid: str,
         state_index: str = ".esmigrate",
-    ) -> Any:
-        from esmigrate.migrate import BlueGreen, InPlace
-        from esmigrate.rollback import rollback_point_hook
-
+    ) -> BlueGreen | InPlace:
         if strategy == "blue_green":
             options = dict(self.options)
             # The old index stays as the rollback point, recorded (with the new index's
@@ -257,17 +257,13 @@ class Migrate(Operation):
     def _additions(self, cluster: Cluster) -> dict[str, Any]:
         """The part of the target the live index lacks: what in-place puts and backfills (a
         backfill query on "documents missing a new field" must not name every field)."""
-        from esmigrate.schema.diff import diff_mappings
-
         try:
             body = diff_mappings(self.alias, self.mappings, cluster=cluster).put_mapping_body()
         except EsmigrateError:
-            return dict(self.mappings)  # no live index yet: the engine's preflight says so
+            return dict(self.mappings)  # no live index yet: the migrator's preflight says so
         return body or dict(self.mappings)
 
     def _stored(self, cluster: Cluster, ctx: ExecContext) -> dict[str, Any]:
-        from esmigrate.migrate._state import Checkpoint
-
         return Checkpoint(cluster, ctx.state_index, migration_id(ctx.revision, self.alias)).load()
 
     def interrupted(self, cluster: Cluster, ctx: ExecContext) -> str | None:
@@ -278,8 +274,6 @@ class Migrate(Operation):
         return str(phase)
 
     def execute(self, cluster: Cluster, ctx: ExecContext) -> OpResult:
-        from esmigrate.migrate import reporter
-
         mid = migration_id(ctx.revision, self.alias)
         stored = self._stored(cluster, ctx)
         if stored and stored.get("phase") not in ("done", "abandoned"):
@@ -293,14 +287,13 @@ class Migrate(Operation):
         else:
             decision = self.decide(cluster)
         ctx.record({"strategy": decision.strategy, "reasons": list(decision.reasons)})
-        ctx.progress(f"  migrate {self.alias}: {decision.strategy} ({'; '.join(decision.reasons)})")
+        ctx.say(f"  migrate {self.alias}: {decision.strategy} ({'; '.join(decision.reasons)})")
         if decision.strategy == "none":
             return OpResult("unchanged", {"strategy": "none", "migration": mid})
-        terminal = reporter()
         last: dict[str, Any] = {"phase": "", "at": 0.0}
 
-        def on_progress(event: Any) -> None:
-            terminal(event)
+        def on_progress(event: ProgressEvent) -> None:
+            ctx.on_progress(event)
             now = time.monotonic()
             if event.phase != last["phase"] or now - float(last["at"]) >= RECORD_EVERY_S:
                 last.update(phase=event.phase, at=now)
@@ -321,7 +314,7 @@ class Migrate(Operation):
         finished = threading.Event()
 
         def watch() -> None:
-            # The engine polls `stop`; turn Ctrl-C and a lost lease into it.
+            # The migrator polls `stop`; turn Ctrl-C and a lost lease into it.
             while not finished.wait(0.25):
                 if ctx.cancel is not None and ctx.cancel.is_set():
                     stop.set()
@@ -335,9 +328,11 @@ class Migrate(Operation):
 
         watcher = threading.Thread(target=watch, name="esmigrate-migrate-watch", daemon=True)
         watcher.start()
-        engine = self._engine(cluster, decision.strategy, on_progress, stop, mid, ctx.state_index)
+        migrator = self._migrator(
+            cluster, decision.strategy, on_progress, stop, mid, ctx.state_index
+        )
         try:
-            result = engine.run()
+            result = migrator.run()
         except MigrationCancelled:
             if lost:
                 raise lost[0] from None
@@ -345,7 +340,6 @@ class Migrate(Operation):
         finally:
             finished.set()
             watcher.join()
-            terminal.close()
         detail = {"strategy": decision.strategy, "migration": mid, **_plain(result)}
         if getattr(result, "already_done", False):
             return OpResult("unchanged", detail)
@@ -353,5 +347,5 @@ class Migrate(Operation):
 
 
 def _plain(result: Any) -> dict[str, Any]:
-    data = result.as_dict() if hasattr(result, "as_dict") else dict(result.__dict__)
+    data = result.to_dict() if hasattr(result, "to_dict") else dict(result.__dict__)
     return {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool, list, dict))}

@@ -11,6 +11,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from esmigrate.exceptions import SchemaError
+from esmigrate.schema.mapping import mapping_of as adapt
+
 
 def _is_document(value: Any) -> bool:
     return hasattr(value, "_doc_type") and hasattr(value, "_index")
@@ -29,9 +32,6 @@ def plain(value: Any, what: str) -> dict[str, Any] | None:
 def mapping_of(value: Any) -> dict[str, Any] | None:
     """A mapping body (``{"properties": ...}``) from anything
     :func:`esmigrate.schema.mapping_of` accepts (None stays None)."""
-    from esmigrate.exceptions import SchemaError
-    from esmigrate.schema.mapping import mapping_of as adapt
-
     if value is None:
         return None
     if isinstance(value, str):

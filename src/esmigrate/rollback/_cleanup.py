@@ -25,7 +25,7 @@ class CleanupReport:
     #: index -> why it stays although only deleted points reference it
     protected: dict[str, str] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 

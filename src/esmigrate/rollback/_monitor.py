@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import ClusterError, RollbackError
-from esmigrate.migrate._copy import Transform
-from esmigrate.migrate._progress import ProgressCallback
+from esmigrate.progress import ProgressCallback
 from esmigrate.rollback._points import get_point
 from esmigrate.rollback._rollback import RollbackResult, rollback
+from esmigrate.transform import Transform
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Sample:
     value: Any = None
     detail: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
@@ -275,7 +275,7 @@ class MonitorReport:
         details = "; ".join(s.detail for s in self.failed[-3:])
         return f"{self.failed_check} failed {len(self.failed)} consecutive samples: {details}"
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "healthy": self.healthy,
             "stopped": self.stopped,
@@ -285,9 +285,9 @@ class MonitorReport:
             "ended_at": self.ended_at,
             "failed_check": self.failed_check,
             "reason": self.reason,
-            "failed": [s.as_dict() for s in self.failed],
-            "last": {k: s.as_dict() for k, s in self.last.items()},
-            "rollback": None if self.rollback is None else self.rollback.as_dict(),
+            "failed": [s.to_dict() for s in self.failed],
+            "last": {k: s.to_dict() for k, s in self.last.items()},
+            "rollback": None if self.rollback is None else self.rollback.to_dict(),
         }
 
 

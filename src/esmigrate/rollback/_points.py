@@ -29,10 +29,10 @@ from esmigrate.exceptions import (
     PointNotFound,
     RollbackError,
 )
-from esmigrate.migrate._layout import _alias_targets
+from esmigrate.migrate._layout import alias_targets
 from esmigrate.migrate._shards import checkpoints, layout
-from esmigrate.migrate._state import Checkpoint
 from esmigrate.schema.mapping import live_mapping
+from esmigrate.state import Checkpoint
 
 KIND = "rollback_point"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -80,7 +80,7 @@ class RollbackPoint:
             return None
         return {int(k): int(v) for k, v in self.cut_over["checkpoints"][index].items()}
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": KIND,
             "name": self.name,
@@ -155,7 +155,7 @@ def _check_name(name: str) -> None:
 def _aliases_now(cluster: Cluster, aliases: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for alias in aliases:
-        targets = _alias_targets(cluster, alias)
+        targets = alias_targets(cluster, alias)
         if not targets:
             raise RollbackError(
                 f"{alias!r} is not an alias on {cluster.where}: a rollback point records where "
@@ -178,7 +178,7 @@ def _store(cluster: Cluster, state_index: str, point: RollbackPoint, *, create: 
         params["if_primary_term"] = point._primary_term
     try:
         result = cluster.request(
-            "PUT", f"/{state_index}/_doc/{_doc_id(point.name)}", params=params, body=point.as_dict()
+            "PUT", f"/{state_index}/_doc/{_doc_id(point.name)}", params=params, body=point.to_dict()
         )
     except ConflictError:
         if create:

@@ -2,7 +2,7 @@
 
 After a cut-over, writers write to the new index N. Rolling back to the point (aliases on the old
 index O) carries those writes back: N's operations above its checkpoints at the cut-over are
-copied into O through the *reverse* transform (the downgrade direction) with the engine's own
+copied into O through the *reverse* transform (the downgrade direction) with the migrator's own
 catch-up rounds, deletes are reconciled, then a short write block on N, a final round, one
 atomic ``_aliases`` request back, and the block lifted
 (:func:`esmigrate.migrate._catchup.catch_up_and_swap`). Without a reverse transform, a rollback
@@ -18,17 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import RestoreImpossible, RollbackError, WritesAtRisk
 from esmigrate.migrate._catchup import catch_up_and_swap
-from esmigrate.migrate._copy import DeadLetters, Transform
-from esmigrate.migrate._layout import _alias_targets, block_writes, lift_write_block
-from esmigrate.migrate._ops import Step
-from esmigrate.migrate._progress import ProgressCallback
+from esmigrate.migrate._deadletters import DeadLetters
+from esmigrate.migrate._layout import alias_targets, block_writes, lift_write_block
+from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._shards import checkpoints, settled
-from esmigrate.migrate._state import Checkpoint
-from esmigrate.operations._base import PlannedRequest
+from esmigrate.progress import ProgressCallback
 from esmigrate.rollback._points import RollbackPoint, get_point, save_point
+from esmigrate.state import Checkpoint
+from esmigrate.transform import Transform
 
 
 @dataclass
@@ -47,13 +47,13 @@ class RollbackPlan:
     alias_actions: list[dict[str, Any]]
     #: {"from": N, "to": O, "since": {shard: seq_no}} when writes are carried back
     carry: dict[str, Any] | None
-    operations: list[Step] = field(default_factory=list)
+    operations: list[PlanStep] = field(default_factory=list)
 
     @property
     def writes_at_risk(self) -> int:
         return sum(self.at_risk.values())
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "point": self.point,
             "mode": self.mode,
@@ -62,7 +62,7 @@ class RollbackPlan:
             "writes_at_risk": self.writes_at_risk,
             "restore": self.restore,
             "carry": self.carry,
-            "plan": [op.as_dict() for op in self.operations],
+            "plan": [op.to_dict() for op in self.operations],
         }
 
 
@@ -81,7 +81,7 @@ class RollbackResult:
     rounds: int = 0
     blocked_seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
@@ -138,7 +138,7 @@ def plan_rollback(
     """
     point = get_point(cluster, name, state_index=state_index)
     restore = _restore_check(cluster, point)
-    current = {alias: _alias_targets(cluster, alias) for alias in point.aliases}
+    current = {alias: alias_targets(cluster, alias) for alias in point.aliases}
     wanted_indices = set(point.indices)
     moves: dict[str, dict[str, list[str]]] = {}
     actions: list[dict[str, Any]] = []
@@ -193,9 +193,9 @@ def plan_rollback(
     return plan
 
 
-def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Step]:
+def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[PlanStep]:
     ops = [
-        Step(
+        PlanStep(
             "preflight",
             f"point {point.name!r} ({point.created_at}); "
             f"{plan.writes_at_risk} operation(s) made since the cut-over to the leaving "
@@ -206,7 +206,7 @@ def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Step]:
     if plan.restore and point.snapshot is not None:
         snap = point.snapshot
         ops.append(
-            Step(
+            PlanStep(
                 "restore_snapshot",
                 f"restore {', '.join(plan.restore)} from snapshot {snap['snapshot']} "
                 f"({snap['repository']}), polled until allocated",
@@ -225,20 +225,20 @@ def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Step]:
     if plan.carry is not None:
         n, o = plan.carry["from"], plan.carry["to"]
         ops += [
-            Step(
+            PlanStep(
                 "catch_up",
                 f"copy the operations {n} received after its cut-over checkpoints into {o} "
                 "through the reverse transform, in rounds; reconcile deletes",
                 details={"since": plan.carry["since"]},
             ),
-            Step(
+            PlanStep(
                 "write_block",
                 f"block writes on {n}",
                 (PlannedRequest("PUT", f"/{n}/_block/write"),),
             ),
-            Step("final_catch_up", "final round and delete reconciliation; validation"),
-            Step("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
-            Step(
+            PlanStep("final_catch_up", "final round and delete reconciliation; validation"),
+            PlanStep("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
+            PlanStep(
                 "lift_block",
                 f"lift the write block on {n}",
                 (PlannedRequest("PUT", f"/{n}/_settings", body={"index.blocks.write": None}),),
@@ -246,14 +246,14 @@ def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[Step]:
         ]
     else:
         ops += [
-            Step(
+            PlanStep(
                 "write_block",
                 f"block writes on {', '.join(leaving)} and recount the operations at risk"
                 + (" (dropped: discard_writes)" if plan.mode == "discard" else " (must be 0)"),
                 tuple(PlannedRequest("PUT", f"/{i}/_block/write") for i in leaving),
             ),
-            Step("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
-            Step(
+            PlanStep("swap_aliases", "one atomic _aliases request back to the point", (swap,)),
+            PlanStep(
                 "lift_block",
                 "lift the write blocks",
                 tuple(
@@ -383,12 +383,12 @@ def rollback(
         cluster: the connected cluster.
         name: the rollback point.
         state_index: where points (and the rollback's resumable checkpoint) live.
-        reverse_transform: ``doc -> doc`` from the new format to the old (Python pipeline), or
+        reverse_transform: ``doc -> doc`` from the new format to the old (copy mode python), or
         reverse_script: the same as painless (runs inside ``_reindex``). Needed when writes were
             made since the cut-over.
         discard_writes: drop those writes knowingly instead.
         sample_size: documents deep-compared (reverse-transformed) before the swap back.
-        on_progress: receives the engine's progress events.
+        on_progress: receives the migrator's progress events.
 
     A rerun after a kill resumes (a write block left behind is lifted first). Raises
     :class:`~esmigrate.exceptions.WritesAtRisk` (nothing changed) and
@@ -442,7 +442,7 @@ def rollback(
     point = get_point(cluster, name, state_index=state_index)
     point.last_rollback = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        **{k: v for k, v in result.as_dict().items() if k in ("mode", "carried", "discarded")},
+        **{k: v for k, v in result.to_dict().items() if k in ("mode", "carried", "discarded")},
     }
     save_point(cluster, state_index, point)
     return result

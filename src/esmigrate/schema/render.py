@@ -31,7 +31,7 @@ def render_operations(
 
     Empty when the diff is empty. ``target`` is the source expression of the new schema (a
     Document class name): breaking changes then become ``op.migrate(index, target)`` (the
-    engine moves the data blue-green), with a ``# TODO(human)`` where a transform is needed.
+    migrator moves the data blue-green), with a ``# TODO(human)`` where a transform is needed.
     """
     lines: list[str] = []
     if not diff:

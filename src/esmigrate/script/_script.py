@@ -11,19 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from esmigrate.exceptions import ScriptError
-
-if TYPE_CHECKING:
-    from esmigrate.operations import Operations
+from esmigrate.operations import Operations
 
 #: Revision ids: letters, digits, ``_``, ``.``, ``-``; they appear in document ids and targets.
 REVISION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 #: Words with a meaning as targets; no revision may be called so.
 RESERVED = frozenset({"head", "heads", "base"})
 
-Step = Callable[["Operations"], None]
+ScriptFunction = Callable[[Operations], None]
 
 
 def checksum(data: bytes) -> str:
@@ -41,8 +39,8 @@ class Script:
     message: str
     path: Path
     checksum: str
-    upgrade: Step = field(repr=False, compare=False)
-    downgrade: Step | None = field(repr=False, compare=False)
+    upgrade: ScriptFunction = field(repr=False, compare=False)
+    downgrade: ScriptFunction | None = field(repr=False, compare=False)
     module: ModuleType = field(repr=False, compare=False)
 
     @property

@@ -9,7 +9,7 @@ import orjson
 from esmigrate.cluster import Cluster, exact_json
 from esmigrate.exceptions import EsmigrateError, RequestError, TransformError
 from esmigrate.testing._cluster import delete_prefixed, unique_prefix
-from esmigrate.transform._json import json_identical
+from esmigrate.transform._paths import json_identical
 
 
 class ServerSideTransform(Protocol):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import random
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,21 @@ def default_document(n: int, rnd: random.Random) -> dict[str, Any]:
     }
 
 
+def default_update(doc_id: str, edit: int, rnd: random.Random) -> dict[str, Any]:
+    """The writer's partial updates: the edit counter (how many updates it sent to the
+    document) and an editor."""
+    return {"edits": edit, "author": f"editor{rnd.randint(1, 9)}"}
+
+
+def _load(reference: str | None, default: Callable[..., dict[str, Any]]) -> Callable[..., Any]:
+    """The function a ``module:function`` reference names (in the writer's process)."""
+    if not reference:
+        return default
+    module, _, name = reference.partition(":")
+    fn: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return fn
+
+
 def _run(args: argparse.Namespace) -> None:
     settings = ConnectionSettings(
         urls=(args.url,),
@@ -63,33 +79,40 @@ def _run(args: argparse.Namespace) -> None:
     )
     cluster = connect(settings)
     rnd = random.Random(args.seed)
-    existing = [f"{args.initial_prefix}{i}" for i in range(args.initial)]
+    make_document = _load(args.documents, default_document)
+    make_update = _load(args.updates, default_update)
+    # Several writer processes share the initial ids by residue, so each id has one writer and
+    # the order of its operations is the order of that writer's log.
+    existing = [
+        f"{args.initial_prefix}{i}" for i in range(args.initial) if i % args.parts == args.part
+    ]
     present = set(existing)
     edits: dict[str, int] = {}
     created = 0
     longest = total = 0.0
     refused = 0
     interval = 1.0 / args.rate
+    index_share, update_share = args.mix[0], args.mix[0] + args.mix[1]
     with open(args.log, "w", encoding="utf-8") as log:
         next_at = time.monotonic()
         while not os.path.exists(args.stop):
             roll = rnd.random()
             op: dict[str, Any]
-            if roll < 0.35 or not existing:
-                doc_id = f"live-{args.seed}-{created}"
+            if roll < index_share or not existing:
+                if args.replace and existing and rnd.random() < args.replace:
+                    doc_id = rnd.choice(existing)
+                else:
+                    doc_id = f"live-{args.seed}-{created}"
                 created += 1
-                op = {"op": "index", "id": doc_id, "doc": default_document(created, rnd)}
-            elif roll < 0.8:
+                op = {"op": "index", "id": doc_id, "doc": make_document(created, rnd)}
+            elif roll < update_share:
                 doc_id = rnd.choice(existing)
                 edits[doc_id] = edits.get(doc_id, 0) + 1
-                op = {
-                    "op": "update",
-                    "id": doc_id,
-                    "doc": {"edits": edits[doc_id], "author": f"editor{rnd.randint(1, 9)}"},
-                }
+                op = {"op": "update", "id": doc_id, "doc": make_update(doc_id, edits[doc_id], rnd)}
             else:
                 doc_id = rnd.choice(existing)
                 op = {"op": "delete", "id": doc_id}
+            op["t"] = time.monotonic()
             answer, window, tries = send_operation(cluster, args.alias, op, args.stop)
             refused += tries
             longest = max(longest, window)
@@ -201,7 +224,17 @@ class LiveWriter:
     after the block (or after :meth:`stop`) reads what it did.
 
     ``initial``/``initial_prefix`` name documents that exist before it starts (``d0``...), which
-    it also updates and deletes.
+    it also updates and deletes. The rest shapes what it writes:
+
+    - ``documents``: ``"module:function"`` making a new document, ``function(n, rnd)``, and
+      ``updates``: ``"module:function"`` making a partial update, ``function(id, edit, rnd)``
+      (imported in the writer's process; default :func:`default_document` and
+      :func:`default_update`);
+    - ``mix``: the shares of index and update operations (the rest are deletes), and
+      ``replace``: the share of index operations that rewrite an existing document instead
+      of creating one;
+    - ``processes``: writer processes sharing ``rate``; each owns the initial ids with its
+      residue and creates its own, so each document's operations are in one log, in order.
     """
 
     def __init__(
@@ -213,45 +246,66 @@ class LiveWriter:
         seed: int = 1,
         initial: int = 0,
         initial_prefix: str = "d",
+        documents: str | None = None,
+        updates: str | None = None,
+        mix: tuple[float, float] = (0.35, 0.45),
+        replace: float = 0.0,
+        processes: int = 1,
     ) -> None:
         self.url, self.alias, self.rate, self.seed = url, alias, rate, seed
         self.initial, self.initial_prefix = initial, initial_prefix
+        self.documents, self.updates = documents, updates
+        self.mix, self.replace, self.processes = mix, replace, processes
         self._dir = Path(tempfile.mkdtemp(prefix="esmigrate-writer-"))
-        self.log = self._dir / "ops.jsonl"
+        self.logs = [self._dir / f"ops-{k}.jsonl" for k in range(processes)]
         self._stop = self._dir / "stop"
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def log(self) -> Path:
+        """The operation log of the first (or only) writer process."""
+        return self.logs[0]
 
     def start(self) -> LiveWriter:
-        self._proc = subprocess.Popen(
-            [
+        for k, log in enumerate(self.logs):
+            argv = [
                 # -c rather than -m: the package has already imported this module.
                 sys.executable, "-c", "import sys; from esmigrate.testing._writer import main; main(sys.argv[1:])",
-                "--url", self.url, "--alias", self.alias, "--log", str(self.log),
-                "--stop", str(self._stop), "--rate", str(self.rate), "--seed", str(self.seed),
-                "--initial", str(self.initial), "--initial-prefix", self.initial_prefix,
-            ]
-        )  # fmt: skip
+                "--url", self.url, "--alias", self.alias, "--log", str(log),
+                "--stop", str(self._stop), "--rate", str(self.rate / self.processes),
+                "--seed", str(self.seed + k), "--initial", str(self.initial),
+                "--initial-prefix", self.initial_prefix, "--part", f"{k}/{self.processes}",
+                "--mix", str(self.mix[0]), str(self.mix[1]), "--replace", str(self.replace),
+            ]  # fmt: skip
+            if self.documents:
+                argv += ["--documents", self.documents]
+            if self.updates:
+                argv += ["--updates", self.updates]
+            self._procs.append(subprocess.Popen(argv))
         # Wait for the first acknowledged write, so "during the migration" really is.
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self._proc.poll() is None:
-            if self.log.exists() and self.log.stat().st_size > 0:
+        while time.monotonic() < deadline and all(p.poll() is None for p in self._procs):
+            if any(log.exists() and log.stat().st_size > 0 for log in self.logs):
                 return self
             time.sleep(0.05)
-        raise RuntimeError(f"the live writer did not start (exit {self._proc.poll()})")
+        codes = [p.poll() for p in self._procs]
+        raise RuntimeError(f"the live writer did not start (exit {codes})")
 
     def stop(self) -> None:
-        if self._proc is None:
+        if not self._procs:
             return
         self._stop.touch()
-        try:
-            code = self._proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            code = self._proc.wait()
-        self._proc = None
-        if code != 0:
+        codes = []
+        for proc in self._procs:
+            try:
+                codes.append(proc.wait(timeout=60))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes.append(proc.wait())
+        self._procs = []
+        if any(codes):
             # A writer that died stopped writing: whatever it would have proved, it did not.
-            raise RuntimeError(f"the live writer exited with {code} before it was stopped")
+            raise RuntimeError(f"the live writer exited with {codes} before it was stopped")
 
     def __enter__(self) -> LiveWriter:
         return self.start()
@@ -259,36 +313,68 @@ class LiveWriter:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _entries(self) -> Iterator[dict[str, Any]]:
+        for log in self.logs:
+            with contextlib.suppress(FileNotFoundError), log.open(encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        yield json.loads(line)
+
+    def operations(self) -> list[dict[str, Any]]:
+        """Every operation sent (``op``, ``id``, ``doc``, ``t``, the ``index`` and ``result``
+        the answer named), in time order; one document's operations in the order sent."""
+        ops = [e for e in self._entries() if e["op"] != "summary"]
+        ops.sort(key=lambda op: op["t"])  # stable: one writer's operations keep their order
+        return ops
+
+    def count(self, index: str | None = None) -> int:
+        """Operations answered so far (by ``index`` only, when given)."""
+        return sum(
+            1
+            for e in self._entries()
+            if e["op"] != "summary" and (index is None or e.get("index") == index)
+        )
+
+    def wait_for(self, n: int, index: str | None = None, timeout: float = 120) -> None:
+        """Wait until ``n`` operations were answered (by ``index``): a test's "while it writes"."""
+        deadline = time.monotonic() + timeout
+        while self.count(index) < n:
+            if any(p.poll() is not None for p in self._procs):
+                raise RuntimeError("the live writer died")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the live writer made fewer than {n} operations in {timeout} s")
+            time.sleep(0.2)
+
     def report(self) -> WriterReport:
         written: dict[str, dict[str, Any]] = {}
         deleted: set[str] = set()
         created: set[str] = set()
-        summary: Mapping[str, Any] = {}
+        longest = 0.0
+        refused = 0
         operations = 0
-        with contextlib.suppress(FileNotFoundError), self.log.open(encoding="utf-8") as fh:
-            for line in fh:
-                entry = json.loads(line)
-                if entry["op"] == "summary":
-                    summary = entry
-                    continue
-                if entry["result"] in (None, "abandoned", "not_found"):
-                    continue
-                operations += 1
-                doc_id = entry["id"]
-                if entry["op"] == "delete":
-                    deleted.add(doc_id)
-                    written.pop(doc_id, None)
-                    created.discard(doc_id)
-                elif entry["op"] == "index":
-                    deleted.discard(doc_id)
-                    written[doc_id] = dict(entry["doc"])
-                    created.add(doc_id)
-                else:
-                    written.setdefault(doc_id, {}).update(entry["doc"])
+        for entry in self._entries():
+            if entry["op"] == "summary":
+                longest = max(longest, float(entry.get("blocked_longest_s", 0.0)))
+                refused += int(entry.get("refused", 0))
+        for entry in self.operations():
+            if entry["result"] in (None, "abandoned", "not_found"):
+                continue
+            operations += 1
+            doc_id = entry["id"]
+            if entry["op"] == "delete":
+                deleted.add(doc_id)
+                written.pop(doc_id, None)
+                created.discard(doc_id)
+            elif entry["op"] == "index":
+                deleted.discard(doc_id)
+                written[doc_id] = dict(entry["doc"])
+                created.add(doc_id)
+            else:
+                written.setdefault(doc_id, {}).update(entry["doc"])
         return WriterReport(
             operations=operations,
-            refused=int(summary.get("refused", 0)),
-            blocked_longest_s=float(summary.get("blocked_longest_s", 0.0)),
+            refused=refused,
+            blocked_longest_s=longest,
             written=written,
             deleted=deleted,
             created=created,
@@ -305,7 +391,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--initial", type=int, default=0)
     parser.add_argument("--initial-prefix", default="d")
-    _run(parser.parse_args(argv))
+    parser.add_argument("--documents")
+    parser.add_argument("--updates")
+    parser.add_argument("--mix", type=float, nargs=2, default=(0.35, 0.45))
+    parser.add_argument("--replace", type=float, default=0.0)
+    parser.add_argument("--part", default="0/1")
+    args = parser.parse_args(argv)
+    args.part, args.parts = (int(x) for x in args.part.split("/"))
+    _run(args)
 
 
 if __name__ == "__main__":

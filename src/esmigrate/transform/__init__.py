@@ -4,25 +4,28 @@ A :class:`RuleSet` is a pure ``doc -> doc`` function; :meth:`RuleSet.painless` g
 transformation as one Painless script (or None when a rule has no exact Painless form).
 """
 
-from esmigrate.transform.painless import parse_failure
-from esmigrate.transform.rules import (
+from esmigrate.transform._paths import Transform
+from esmigrate.transform.conditions import (
     All,
     AnyOf,
-    Apply,
-    Cast,
-    Compute,
     Condition,
-    Convert,
-    Copy,
-    Default,
     Equals,
     Exists,
     In,
     IsEmpty,
     Missing,
-    Move,
     Not,
     Predicate,
+)
+from esmigrate.transform.painless import parse_failure
+from esmigrate.transform.rules import (
+    Apply,
+    Cast,
+    Compute,
+    Convert,
+    Copy,
+    Default,
+    Move,
     Remove,
     Rename,
     Rule,
@@ -69,6 +72,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "Set",
+    "Transform",
     "When",
     "WordCount",
     "parse_failure",

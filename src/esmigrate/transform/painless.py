@@ -1,6 +1,6 @@
 """Compile a rule set to one Painless script for ``_reindex`` / ``_update_by_query``.
 
-The helpers below are the Painless twins of :mod:`esmigrate.transform._json`; a rule compiles
+The helpers below are the Painless twins of :mod:`esmigrate.transform._paths`; a rule compiles
 only when its Painless does exactly what its Python does (``tests/test_transform_painless.py``
 checks that on generated documents against the real engine). Each rule runs inside its own
 ``try``: a failure is rethrown as ``rule "<name>": <reason>``, so the engine's failure names the
@@ -14,6 +14,7 @@ scanned with ``indexOf``/``replace``/``splitOnToken`` rather than character by c
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 #: Scripts larger than this are refused by the engines (``script.max_size_in_bytes``).
@@ -253,3 +254,80 @@ def parse_failure(reason: str) -> tuple[str, str] | None:
     if match is None:
         return None
     return match.group("rule"), match.group("reason")
+
+
+# -- scripts users write --------------------------------------------------------------------------
+
+
+def normalize_script(script: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
+    """A painless script as the ``script`` object of a request: a source string, or a script
+    object with ``source`` (or a stored script's ``id``); ``lang`` defaults to painless.
+
+    The one normaliser of scripts users give (``op.reindex``, ``op.update_by_query``,
+    ``op.migrate``, :class:`~esmigrate.migrate.BlueGreen`...)."""
+    if script is None:
+        return None
+    if isinstance(script, str):
+        return {"lang": "painless", "source": script}
+    out = dict(script)
+    out.setdefault("lang", "painless")
+    if "source" not in out and "id" not in out:
+        raise ValueError("a script needs 'source' (or a stored script 'id')")
+    return out
+
+
+_FUNCTION_HEAD = re.compile(
+    r"[A-Za-z_][\w.]*(?:\s*<[^;{}()]*>)?(?:\s*\[\s*\])*\s+[A-Za-z_]\w*\s*\([^;{}()]*\)\s*\{"
+)
+
+
+def _skip_blank(source: str, pos: int) -> int:
+    """Past whitespace and comments from ``pos``."""
+    while pos < len(source):
+        if source[pos].isspace():
+            pos += 1
+        elif source.startswith("//", pos):
+            end = source.find("\n", pos)
+            pos = len(source) if end < 0 else end + 1
+        elif source.startswith("/*", pos):
+            end = source.find("*/", pos + 2)
+            pos = len(source) if end < 0 else end + 2
+        else:
+            break
+    return pos
+
+
+def _block_end(source: str, pos: int) -> int:
+    """Index just past the ``}`` closing the ``{`` at ``pos`` (strings and comments skipped)."""
+    depth = 0
+    while pos < len(source):
+        ch = source[pos]
+        if ch in "'\"":
+            pos += 1
+            while pos < len(source) and source[pos] != ch:
+                pos += 2 if source[pos] == "\\" else 1
+        elif source.startswith("//", pos) or source.startswith("/*", pos):
+            pos = _skip_blank(source, pos) - 1
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return pos + 1
+        pos += 1
+    raise ValueError("unbalanced braces in the painless script")
+
+
+def split_functions(source: str) -> tuple[str, str]:
+    """``(functions, statements)``: the function declarations a script starts with, and the rest.
+
+    Painless allows functions only at the top of a script, so a wrapper that puts the statements
+    in a block must keep the functions out of it (compiled rule sets start with their helpers).
+    """
+    pos = _skip_blank(source, 0)
+    start = pos
+    while (match := _FUNCTION_HEAD.match(source, pos)) is not None:
+        if match.group(0).split(None, 1)[0] in ("return", "new", "else", "throw"):
+            break
+        pos = _skip_blank(source, _block_end(source, match.end() - 1))
+    return source[start:pos], source[pos:]

@@ -7,16 +7,14 @@ and writes nothing.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import TransformError
-from esmigrate.transform._json import json_identical
+from esmigrate.transform._paths import Transform, json_identical
 from esmigrate.transform.rules import RuleSet
-
-Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -193,7 +191,10 @@ def preview(
             if isinstance(transform, RuleSet):
                 result, rules = transform.trace(source)
             else:
-                result = transform(source)
+                returned = transform(source)
+                if returned is None:
+                    raise TypeError("the transform returned None for a document it must keep")
+                result = returned
         except TransformError as exc:
             docs.append(DocumentPreview(doc_id, (), (), {**exc.to_dict(), "doc_id": doc_id}))
             continue

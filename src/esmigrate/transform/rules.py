@@ -3,7 +3,7 @@
 A rule set is a pure ``doc -> doc`` function over ``_source`` dicts. When every rule in it can be
 expressed in Painless, :meth:`RuleSet.painless` returns one script that does exactly the same on
 the server (inside ``_reindex`` or ``_update_by_query``); otherwise it returns None and the
-Python pipeline runs the rules. A rule that fails on a document raises
+copy mode python runs the rules in Python. A rule that fails on a document raises
 :class:`~esmigrate.exceptions.TransformError` naming the rule, never skips it silently.
 
 ::
@@ -23,32 +23,25 @@ from __future__ import annotations
 
 import abc
 import copy
-import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from esmigrate.exceptions import TransformError
 from esmigrate.transform import painless as pl
-from esmigrate.transform._json import (
-    LONG_MAX,
-    LONG_MIN,
+from esmigrate.transform._cast import CAST_LIST, CAST_PAINLESS, CastTarget, cast_value
+from esmigrate.transform._paths import (
     MISSING,
+    Doc,
     RuleFailure,
-    check_json,
     get_path,
     get_value,
     has_path,
-    is_empty,
-    is_float,
-    is_int,
-    json_equal,
+    json_value,
     remove_path,
     set_path,
     split_path,
-    type_name,
 )
-
-Doc = dict[str, Any]
+from esmigrate.transform.conditions import Condition, Predicate
 
 
 class Rule(abc.ABC):
@@ -109,11 +102,6 @@ class Rule(abc.ABC):
 def _failure(rule: str, exc: BaseException) -> TransformError:
     detail = str(exc) if isinstance(exc, RuleFailure) else f"{type(exc).__name__}: {exc}"
     return TransformError(f'Rule "{rule}" failed: {detail}', rule=rule, cause=exc)
-
-
-def _check_value(value: Any, rule: str) -> Any:
-    check_json(value, rule)
-    return copy.deepcopy(value)
 
 
 # -- field rules -----------------------------------------------------------------------------------
@@ -196,7 +184,7 @@ class Set(Rule):
     def __init__(self, path: str, value: Any, *, name: str | None = None) -> None:
         super().__init__(name)
         self.path = split_path(path)
-        self.value = _check_value(value, f"Set({path!r})")
+        self.value = json_value(value, f"Set({path!r})")
 
     def describe(self) -> str:
         return f"set {'.'.join(self.path)} = {self.value!r}"
@@ -214,7 +202,7 @@ class Default(Rule):
     def __init__(self, path: str, value: Any, *, name: str | None = None) -> None:
         super().__init__(name)
         self.path = split_path(path)
-        self.value = _check_value(value, f"Default({path!r})")
+        self.value = json_value(value, f"Default({path!r})")
 
     def describe(self) -> str:
         return f"default {'.'.join(self.path)} = {self.value!r}"
@@ -226,146 +214,6 @@ class Default(Rule):
     def painless(self, c: pl.Compiler) -> str | None:
         p = c.path(self.path)
         return f"if (jget(src, {p}) == null) {{ jset(src, {p}, jcopy({c.param(self.value)})); }}"
-
-
-CastTarget = Literal["string", "integer", "float", "boolean"]
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def _cast(value: Any, to: CastTarget) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, list):
-        return [_cast(item, to) for item in value]
-    kind = type_name(value)
-    if to == "string":
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if is_int(value):
-            return str(value)
-        if is_float(value):
-            # Python and Java print doubles differently (1e+20 / 1.0E20): refuse rather than
-            # produce two different documents.
-            raise RuleFailure(f"cannot cast the floating-point number {value!r} to a string")
-    elif to == "integer":
-        if is_int(value):
-            return value
-        if is_float(value):
-            if value == int(value) and LONG_MIN <= value < 2.0**63:
-                return int(value)
-            raise RuleFailure(
-                f"cannot cast {value!r} to an integer: it has a fraction or is too large"
-            )
-        if isinstance(value, str):
-            if _INTEGER.fullmatch(value) is None:
-                raise RuleFailure(f"cannot cast the string {value!r} to an integer")
-            number = int(value)
-            if not LONG_MIN <= number <= LONG_MAX:
-                raise RuleFailure(f"cannot cast the string {value!r} to an integer: out of range")
-            return number
-    elif to == "float":
-        if is_float(value):
-            return value
-        if is_int(value):
-            try:
-                return float(value)
-            except OverflowError:
-                raise RuleFailure(f"cannot cast {value} to a float: too large") from None
-        if isinstance(value, str):
-            if _FLOAT.fullmatch(value) is None:
-                raise RuleFailure(f"cannot cast the string {value!r} to a float")
-            parsed = float(value)
-            if parsed in (float("inf"), float("-inf")):
-                raise RuleFailure(f"cannot cast the string {value!r} to a float: too large")
-            return parsed
-    elif to == "boolean":
-        if isinstance(value, bool):
-            return value
-        if value in ("true", "false"):
-            return value == "true"
-    raise RuleFailure(f"cannot cast {kind} {value!r} to {to}")
-
-
-_CAST_PAINLESS = {
-    "string": """
-String jcast_string(def v) {
-  if (v instanceof String) { return (String) v; }
-  if (v instanceof Boolean) { return ((Boolean) v).booleanValue() ? "true" : "false"; }
-  if (jint(v)) { return v.toString(); }
-  if (jflt(v)) { throw new IllegalArgumentException("cannot cast the floating-point number " + v + " to a string"); }
-  throw new IllegalArgumentException("cannot cast " + jtype(v) + " to string");
-}""",
-    "integer": """
-def jcast_integer(def v) {
-  if (jint(v)) { return v; }
-  if (jflt(v)) {
-    double d = ((Number) v).doubleValue();
-    if (d == Math.floor(d) && d >= -9.223372036854775808E18 && d < 9.223372036854775808E18) { return (long) d; }
-    throw new IllegalArgumentException("cannot cast " + v + " to an integer: it has a fraction or is too large");
-  }
-  if (v instanceof String) {
-    String s = (String) v;
-    int start = s.length() > 0 && (s.charAt(0) == (char) '+' || s.charAt(0) == (char) '-') ? 1 : 0;
-    boolean ok = s.length() > start;
-    for (int i = start; i < s.length() && ok; ++i) { char ch = s.charAt(i); ok = ch >= (char) '0' && ch <= (char) '9'; }
-    if (!ok) { throw new IllegalArgumentException("cannot cast the string '" + s + "' to an integer"); }
-    return Long.parseLong(s);
-  }
-  throw new IllegalArgumentException("cannot cast " + jtype(v) + " to integer");
-}""",
-    "float": """
-def jcast_float(def v) {
-  if (jflt(v)) { return v; }
-  if (jint(v)) {
-    double d = ((Number) v).doubleValue();
-    if (Double.isInfinite(d)) { throw new IllegalArgumentException("cannot cast " + v + " to a float: too large"); }
-    return d;
-  }
-  if (v instanceof String) {
-    String s = (String) v; int n = s.length(); int i = 0;
-    if (i < n && (s.charAt(i) == (char) '+' || s.charAt(i) == (char) '-')) { ++i; }
-    int digits = 0;
-    while (i < n && s.charAt(i) >= (char) '0' && s.charAt(i) <= (char) '9') { ++i; ++digits; }
-    if (i < n && s.charAt(i) == (char) '.') {
-      ++i;
-      while (i < n && s.charAt(i) >= (char) '0' && s.charAt(i) <= (char) '9') { ++i; ++digits; }
-    }
-    boolean ok = digits > 0;
-    if (ok && i < n && (s.charAt(i) == (char) 'e' || s.charAt(i) == (char) 'E')) {
-      ++i;
-      if (i < n && (s.charAt(i) == (char) '+' || s.charAt(i) == (char) '-')) { ++i; }
-      int exp = 0;
-      while (i < n && s.charAt(i) >= (char) '0' && s.charAt(i) <= (char) '9') { ++i; ++exp; }
-      ok = exp > 0;
-    }
-    if (!ok || i != n) { throw new IllegalArgumentException("cannot cast the string '" + s + "' to a float"); }
-    double d = Double.parseDouble(s);
-    if (Double.isInfinite(d)) { throw new IllegalArgumentException("cannot cast the string '" + s + "' to a float: too large"); }
-    return d;
-  }
-  throw new IllegalArgumentException("cannot cast " + jtype(v) + " to float");
-}""",
-    "boolean": """
-def jcast_boolean(def v) {
-  if (v instanceof Boolean) { return v; }
-  if ("true".equals(v)) { return true; }
-  if ("false".equals(v)) { return false; }
-  throw new IllegalArgumentException("cannot cast " + jtype(v) + " to boolean");
-}""",
-}
-_CAST_LIST = """
-def jcast_all_{to}(def v) {{
-  if (v == null) {{ return null; }}
-  if (v instanceof List) {{
-    List out = new ArrayList();
-    for (def x : (List) v) {{ out.add(jcast_all_{to}(x)); }}
-    return out;
-  }}
-  return jcast_{to}(v);
-}}"""
 
 
 class Cast(Rule):
@@ -381,7 +229,7 @@ class Cast(Rule):
 
     def __init__(self, path: str, to: CastTarget, *, name: str | None = None) -> None:
         super().__init__(name)
-        if to not in _CAST_PAINLESS:
+        if to not in CAST_PAINLESS:
             raise ValueError(f"Cast to {to!r}: use one of string, integer, float, boolean")
         self.path = split_path(path)
         self.to: CastTarget = to
@@ -395,10 +243,10 @@ class Cast(Rule):
             return
         if isinstance(value, dict):
             raise RuleFailure(f"cannot cast object [{'.'.join(self.path)}] to {self.to}")
-        set_path(doc, self.path, _cast(value, self.to))
+        set_path(doc, self.path, cast_value(value, self.to))
 
     def painless_functions(self) -> str:
-        return _CAST_PAINLESS[self.to] + _CAST_LIST.format(to=self.to)
+        return CAST_PAINLESS[self.to] + CAST_LIST.format(to=self.to)
 
     def painless(self, c: pl.Compiler) -> str | None:
         p, v = c.path(self.path), c.var()
@@ -498,180 +346,6 @@ class Apply(Rule):
                 raise RuleFailure(f"the function returned {type(out).__name__}, not a dict")
             doc.clear()
             doc.update(out)
-
-
-# -- conditions ------------------------------------------------------------------------------------
-
-
-class Condition(abc.ABC):
-    """A test on a document, for :class:`When`."""
-
-    @abc.abstractmethod
-    def test(self, doc: Doc) -> bool: ...
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        """A Painless boolean expression over ``src``; None when not expressible."""
-        return None
-
-    @abc.abstractmethod
-    def describe(self) -> str: ...
-
-    def __invert__(self) -> Condition:
-        return Not(self)
-
-    def __and__(self, other: Condition) -> Condition:
-        return All(self, other)
-
-    def __or__(self, other: Condition) -> Condition:
-        return AnyOf(self, other)
-
-
-class Exists(Condition):
-    """The field is present and not null."""
-
-    def __init__(self, path: str) -> None:
-        self.path = split_path(path)
-
-    def test(self, doc: Doc) -> bool:
-        return get_value(doc, self.path) is not None
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        return f"(jget(src, {c.path(self.path)}) != null)"
-
-    def describe(self) -> str:
-        return f"{'.'.join(self.path)} exists"
-
-
-class Missing(Condition):
-    """The field is absent or null."""
-
-    def __init__(self, path: str) -> None:
-        self.path = split_path(path)
-
-    def test(self, doc: Doc) -> bool:
-        return get_value(doc, self.path) is None
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        return f"(jget(src, {c.path(self.path)}) == null)"
-
-    def describe(self) -> str:
-        return f"{'.'.join(self.path)} is missing"
-
-
-class IsEmpty(Condition):
-    """The field is absent, null, ``""``, ``[]`` or ``{}``."""
-
-    def __init__(self, path: str) -> None:
-        self.path = split_path(path)
-
-    def test(self, doc: Doc) -> bool:
-        return is_empty(get_path(doc, self.path))
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        return f"jempty(src, {c.path(self.path)})"
-
-    def describe(self) -> str:
-        return f"{'.'.join(self.path)} is empty"
-
-
-class Equals(Condition):
-    """The field is present and equal to ``value`` (JSON equality: ``1 == 1.0``, ``1 != true``)."""
-
-    def __init__(self, path: str, value: Any) -> None:
-        self.path = split_path(path)
-        self.value = _check_value(value, f"Equals({path!r})")
-
-    def test(self, doc: Doc) -> bool:
-        found = get_path(doc, self.path)
-        return found is not MISSING and json_equal(found, self.value)
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        p = c.path(self.path)
-        return f"(jhas(src, {p}) && jeq(jget(src, {p}), {c.param(self.value)}))"
-
-    def describe(self) -> str:
-        return f"{'.'.join(self.path)} == {self.value!r}"
-
-
-class In(Condition):
-    """The field is present and equal to one of ``values``."""
-
-    def __init__(self, path: str, values: Sequence[Any]) -> None:
-        self.path = split_path(path)
-        self.values = [_check_value(v, f"In({path!r})") for v in values]
-
-    def test(self, doc: Doc) -> bool:
-        found = get_path(doc, self.path)
-        return found is not MISSING and any(json_equal(found, v) for v in self.values)
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        p = c.path(self.path)
-        return f"(jhas(src, {p}) && jin(jget(src, {p}), {c.param(self.values)}))"
-
-    def describe(self) -> str:
-        return f"{'.'.join(self.path)} in {self.values!r}"
-
-
-class Not(Condition):
-    def __init__(self, condition: Condition) -> None:
-        self.condition = condition
-
-    def test(self, doc: Doc) -> bool:
-        return not self.condition.test(doc)
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        inner = self.condition.painless(c)
-        return None if inner is None else f"(!{inner})"
-
-    def describe(self) -> str:
-        return f"not ({self.condition.describe()})"
-
-
-class All(Condition):
-    def __init__(self, *conditions: Condition) -> None:
-        self.conditions = conditions
-
-    def test(self, doc: Doc) -> bool:
-        return all(cond.test(doc) for cond in self.conditions)
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        parts = [cond.painless(c) for cond in self.conditions]
-        if any(p is None for p in parts):
-            return None
-        return "(" + (" && ".join(p for p in parts if p) or "true") + ")"
-
-    def describe(self) -> str:
-        return " and ".join(f"({cond.describe()})" for cond in self.conditions)
-
-
-class AnyOf(Condition):
-    def __init__(self, *conditions: Condition) -> None:
-        self.conditions = conditions
-
-    def test(self, doc: Doc) -> bool:
-        return any(cond.test(doc) for cond in self.conditions)
-
-    def painless(self, c: pl.Compiler) -> str | None:
-        parts = [cond.painless(c) for cond in self.conditions]
-        if any(p is None for p in parts):
-            return None
-        return "(" + (" || ".join(p for p in parts if p) or "false") + ")"
-
-    def describe(self) -> str:
-        return " or ".join(f"({cond.describe()})" for cond in self.conditions)
-
-
-class Predicate(Condition):
-    """Any Python test ``doc -> bool`` (Python only)."""
-
-    def __init__(self, func: Callable[[Doc], bool]) -> None:
-        self.func = func
-
-    def test(self, doc: Doc) -> bool:
-        return bool(self.func(doc))
-
-    def describe(self) -> str:
-        return f"{getattr(self.func, '__name__', 'predicate')}(doc)"
 
 
 class When(Rule):

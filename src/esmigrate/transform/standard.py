@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from esmigrate.transform import painless as pl
-from esmigrate.transform._json import (
+from esmigrate.transform._paths import (
+    Doc,
     RuleFailure,
     ascii_lower,
     collapse_whitespace,
@@ -26,7 +27,7 @@ from esmigrate.transform._json import (
     type_name,
     words,
 )
-from esmigrate.transform.rules import Doc, Rule
+from esmigrate.transform.rules import Rule
 
 
 def _text(doc: Doc, path: tuple[str, ...]) -> str | None:

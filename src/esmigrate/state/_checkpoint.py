@@ -1,4 +1,4 @@
-"""The checkpoint document of a migration, stored with compare-and-set writes, and its lease.
+"""The checkpoint document of a migration, stored with compare-and-set writes.
 
 One document per migration (``_id`` = ``checkpoint:<migration id>``, ``kind: "checkpoint"``) in the
 state index (the project's history index by default). Every write carries the ``_seq_no`` and
@@ -8,22 +8,12 @@ they own the migration: the loser gets :class:`~esmigrate.exceptions.MigrationCo
 
 from __future__ import annotations
 
-import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import (
-    ConflictError,
-    MigrationConflict,
-    MigrationLocked,
-    NotFoundError,
-)
-from esmigrate.runtime._history import HistoryStore, Identity
-from esmigrate.runtime._lease import Lease
-
-log = logging.getLogger("esmigrate.migrate")
+from esmigrate.exceptions import ConflictError, MigrationConflict, NotFoundError
+from esmigrate.state._history import HistoryStore
 
 
 class Checkpoint:
@@ -86,50 +76,3 @@ class Checkpoint:
     def reset(self) -> None:
         """Start over: the next :meth:`save` replaces the stored document (still CAS-checked)."""
         self.data = {}
-
-
-class MigrationLease(Lease):
-    """Exclusive right to act on one migration: a :class:`~esmigrate.runtime.Lease` on the
-    document ``lease:<migration>`` in the state index, raising the migration engine's errors.
-
-    Taken before a run does anything (even lifting a block a dead run left), so a second process
-    (a restarted job) cannot lift the write block of a run in its final round, nor cancel its
-    ``_reindex`` task. A process killed with SIGKILL stops renewing; its lease lapses after
-    ``ttl`` seconds and the next run takes it over.
-    """
-
-    def __init__(self, cluster: Cluster, index: str, migration: str, *, ttl: float = 30.0) -> None:
-        super().__init__(
-            HistoryStore(cluster, index),
-            Identity.current(),
-            ttl=ttl,
-            command="migrate",
-            reporter=log.warning,
-            doc_id=f"lease:{migration}",
-            subject=f"migration {migration!r}",
-        )
-        self.migration = migration
-
-    def _held_error(
-        self, holder: dict[str, Any], expiry: datetime, timeout: float
-    ) -> MigrationLocked:
-        return MigrationLocked(
-            f"Migration {self.migration!r} is being run by another process: "
-            f"{holder.get('owner')} (host {holder.get('host')}, pid {holder.get('pid')}), "
-            f"whose lease expires at {expiry.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')} unless renewed.",
-            owner=str(holder.get("owner")),
-            host=holder.get("host"),
-            pid=holder.get("pid"),
-            expires_at=expiry.timestamp(),
-            hint="Let it finish (running again afterwards reports it done), or stop it; "
-            f"a dead process's lease lapses within {self.ttl:g} s, and a run with a "
-            "lock timeout longer than that takes it over.",
-        )
-
-    def _lost_error(self, reason: str) -> MigrationConflict:
-        return MigrationConflict(
-            f"This process lost its lease on migration {self.migration!r}: {reason}. "
-            "It stopped before its next step.",
-            hint="Another process may be running the migration now; check the checkpoint "
-            "document, then run again to resume. A longer lease TTL helps on slow networks.",
-        )

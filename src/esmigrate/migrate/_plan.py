@@ -1,6 +1,6 @@
 """Steps as data: what a strategy will do, printable before it runs (``plan``, dry runs).
 
-A step's requests are :class:`~esmigrate.operations.PlannedRequest`\\ s, the one "request as
+A step's requests are :class:`~esmigrate.cluster.PlannedRequest`\\ s, the one "request as
 data" type of esmigrate (versioned-migration operations print the same objects).
 """
 
@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from esmigrate.operations._base import PlannedRequest
+from esmigrate.cluster import PlannedRequest
 
 
 def _one_line(request: PlannedRequest) -> str:
@@ -22,7 +22,7 @@ def _one_line(request: PlannedRequest) -> str:
 
 
 @dataclass(frozen=True)
-class Step:
+class PlanStep:
     """One step of a strategy: a kind (``create_index``, ``copy``, ``swap_aliases``...), a
     one-line summary, and the requests it sends."""
 
@@ -36,7 +36,7 @@ class Step:
         lines.extend(f"    {_one_line(r)}" for r in self.requests)
         return "\n".join(lines)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "summary": self.summary,
@@ -45,6 +45,6 @@ class Step:
         }
 
 
-def describe_plan(steps: list[Step]) -> str:
+def describe_plan(steps: list[PlanStep]) -> str:
     """The numbered, human-readable form of a plan."""
     return "\n".join(f"{i}. {step.describe()}" for i, step in enumerate(steps, 1))

@@ -2,7 +2,7 @@
 
 The index is created with ``"dynamic": false`` and maps only the few fields it is queried by
 (``kind``, ``revision``, ``state``): every other field is kept in ``_source`` but not indexed,
-so documents of other kinds (the migration engine's ``kind: "checkpoint"``) can never cause a
+so documents of other kinds (the migrator's ``kind: "checkpoint"``) can never cause a
 mapping conflict. Every write is a compare-and-set: ``op_type=create`` for a new document,
 ``if_seq_no``/``if_primary_term`` for a change; none is check-then-act.
 """
@@ -12,14 +12,13 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from esmigrate._redact import redact
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import HISTORY, Cluster
 from esmigrate.exceptions import NotFoundError, RequestError
 
 #: Revision states.
@@ -131,6 +130,16 @@ class RevisionRecord:
         by = self.doc.get("by") or {}
         return by.get("owner")
 
+    @property
+    def completed(self) -> list[dict[str, Any]]:
+        """The entries of the operation log that ended (done, unchanged, failed, interrupted)."""
+        return [entry for entry in self.doc.get("log") or [] if "status" in entry]
+
+    @property
+    def unfinished(self) -> list[dict[str, Any]]:
+        """The entries of the operation log that started and never ended (a runner died)."""
+        return [entry for entry in self.doc.get("log") or [] if "status" not in entry]
+
     def summary(self) -> dict[str, Any]:
         """The public view (``status``/``history``): everything but the operation log."""
         data = {k: v for k, v in self.doc.items() if k not in ("kind", "log", "events")}
@@ -151,17 +160,15 @@ class HistoryStore:
         Right after another runner created the index its primary shard may not be started yet
         (503 "all shards failed" / no shard available): wait for it, then try again.
         """
-        attempts = 6
-        for attempt in range(attempts):
-            try:
-                return self.cluster.request(method, path, **kwargs)
-            except RequestError as exc:
-                if exc.status != 503 or attempt == attempts - 1:
-                    raise
-                self.cluster.health(self.index, wait_for_status="yellow", timeout="30s")
-                # Started is not yet searchable on a loaded node: give it a moment more.
-                time.sleep(0.1 * (attempt + 1))
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def wait_for_primary(_attempt: int) -> None:
+            # Then a moment more (the policy's wait): started is not yet searchable on a
+            # loaded node.
+            self.cluster.health(self.index, wait_for_status="yellow", timeout="30s")
+
+        return HISTORY.call(
+            lambda: self.cluster.request(method, path, **kwargs), before_retry=wait_for_primary
+        )
 
     def exists(self) -> bool:
         return self.cluster.exists(self.index)
@@ -182,7 +189,7 @@ class HistoryStore:
         except RequestError as exc:
             if exc.error_type != "resource_already_exists_exception":
                 raise
-            # Created meanwhile by someone else (another runner, the migration engine): make
+            # Created meanwhile by someone else (another runner, the migrator): make
             # sure the fields we query exist. Same definitions: a no-op; conflicting: an error.
             self.cluster.request(
                 "PUT",

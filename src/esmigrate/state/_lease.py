@@ -7,13 +7,15 @@ expiry. It is taken with ``op_type=create``, or by a compare-and-set (``_seq_no`
 its lease lapses after ``ttl`` seconds and the next one takes it over. A holder that finds its
 lease taken over stops before its next step.
 
-One implementation, two leases:
+One class, two uses:
 
-- :class:`Lease` itself, the document ``lease`` in the history index: one runner (``upgrade``,
-  ``downgrade``...) at a time per history index;
-- :class:`~esmigrate.migrate._state.MigrationLease`, the document ``lease:<migration id>`` in the
-  migration's state index: one process at a time per migration. It differs only in its document
-  id and in the errors it raises (:meth:`Lease._held_error`, :meth:`Lease._lost_error`).
+- ``Lease(store, identity)``, the document ``lease`` in the history index: one runner
+  (``upgrade``, ``downgrade``...) at a time per history index; it raises
+  :class:`~esmigrate.exceptions.LeaseHeld` and :class:`~esmigrate.exceptions.LeaseLost`;
+- :meth:`Lease.for_migration`, the document ``lease:<migration id>`` in the migration's state
+  index: one process at a time per migration. It differs only in its document id and in the
+  errors it raises (:class:`~esmigrate.exceptions.MigrationLocked`,
+  :class:`~esmigrate.exceptions.MigrationConflict`).
 
 Expiry is judged by wall clocks: the machines that run esmigrate should keep them in sync (NTP);
 a skew of more than the TTL could let a waiting process take over a live lease.
@@ -21,22 +23,26 @@ a skew of more than the TTL could let a waiting process take over a live lease.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+from esmigrate.cluster import Cluster
 from esmigrate.exceptions import (
     ClusterError,
     ConflictError,
     EsmigrateError,
     LeaseHeld,
     LeaseLost,
+    MigrationConflict,
+    MigrationLocked,
     NotFoundError,
 )
-from esmigrate.runtime._history import (
+from esmigrate.progress import Reporter
+from esmigrate.state._history import (
     LEASE_ID,
     HistoryStore,
     Identity,
@@ -46,6 +52,8 @@ from esmigrate.runtime._history import (
     parse_timestamp,
     timestamp,
 )
+
+log = logging.getLogger("esmigrate.migrate")
 
 
 def _expiry(doc: dict[str, Any]) -> datetime | None:
@@ -75,13 +83,14 @@ def describe_holder(doc: dict[str, Any]) -> str:
 
 
 class Lease:
-    """Exclusive right to the work that the document ``doc_id`` in ``store`` stands for; by
-    default the history index's lease, held by one runner at a time. Use as a context manager
-    after :meth:`acquire`, or call :meth:`release`.
+    """Exclusive right to a piece of work: by default the history index's lease, held by one
+    runner at a time; with ``migration``, the lease of that one data migration (see
+    :meth:`for_migration`). Use as a context manager after :meth:`acquire`, or call
+    :meth:`release`.
 
     ``command`` is stored with the lease for whoever looks at the holder; ``reporter`` receives
     the human-readable events (waiting for a holder, taking over an expired lease, a release that
-    failed). Subclasses change only the errors (:meth:`_held_error`, :meth:`_lost_error`).
+    failed).
     """
 
     def __init__(
@@ -91,9 +100,8 @@ class Lease:
         *,
         ttl: float = 60.0,
         command: str = "upgrade",
-        reporter: Callable[[str], None] | None = None,
-        doc_id: str = LEASE_ID,
-        subject: str | None = None,
+        reporter: Reporter | None = None,
+        migration: str | None = None,
     ) -> None:
         if ttl <= 0:
             raise ValueError("the lease TTL must be positive")
@@ -102,9 +110,11 @@ class Lease:
         self.ttl = ttl
         self.command = command
         self.report = reporter or (lambda _msg: None)
-        self.doc_id = doc_id
+        #: The data migration this lease guards (None: the runner's lease of the history index).
+        self.migration = migration
+        self.doc_id = LEASE_ID if migration is None else f"lease:{migration}"
         #: What the lease is on, in messages ("the lease on <subject>").
-        self.subject = subject or store.index
+        self.subject = store.index if migration is None else f"migration {migration!r}"
         #: The expired lease document this one replaced, if it took one over.
         self.taken_over: dict[str, Any] | None = None
         self._version: Version | None = None
@@ -114,6 +124,27 @@ class Lease:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_migration(
+        cls, cluster: Cluster, state_index: str, migration: str, *, ttl: float = 30.0
+    ) -> Lease:
+        """Exclusive right to act on one data migration: the document ``lease:<migration>`` in
+        its state index.
+
+        Taken before a run does anything (even lifting a block a dead run left), so a second
+        process (a restarted job) cannot lift the write block of a run in its final round, nor
+        cancel its ``_reindex`` task. Raises :class:`~esmigrate.exceptions.MigrationLocked` and
+        :class:`~esmigrate.exceptions.MigrationConflict`.
+        """
+        return cls(
+            HistoryStore(cluster, state_index),
+            Identity.current(),
+            ttl=ttl,
+            command="migrate",
+            reporter=log.warning,
+            migration=migration,
+        )
 
     # -- taking ---------------------------------------------------------------------------------
 
@@ -131,8 +162,8 @@ class Lease:
 
     def acquire(self, timeout: float = 0.0) -> Self:
         """Take the lease, waiting up to ``timeout`` seconds for a holder to release it or for
-        its expiry. Raises the :meth:`_held_error` naming the holder (for this class,
-        :class:`~esmigrate.exceptions.LeaseHeld`)."""
+        its expiry. Raises :class:`~esmigrate.exceptions.LeaseHeld` naming the holder (for a
+        migration's lease, :class:`~esmigrate.exceptions.MigrationLocked`)."""
         deadline = time.monotonic() + max(timeout, 0.0)
         self._acquired_at = timestamp()
         waiting_for: str | None = None
@@ -184,6 +215,20 @@ class Lease:
     ) -> EsmigrateError:
         """The error when ``holder`` (its lease document, expiring at ``expiry``) kept the lease
         for all of ``timeout`` seconds."""
+        if self.migration is not None:
+            return MigrationLocked(
+                f"Migration {self.migration!r} is being run by another process: "
+                f"{holder.get('owner')} (host {holder.get('host')}, pid {holder.get('pid')}), "
+                f"whose lease expires at {expiry.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')} "
+                "unless renewed.",
+                owner=str(holder.get("owner")),
+                host=holder.get("host"),
+                pid=holder.get("pid"),
+                expires_at=expiry.timestamp(),
+                hint="Let it finish (running again afterwards reports it done), or stop it; "
+                f"a dead process's lease lapses within {self.ttl:g} s, and a run with a "
+                "lock timeout longer than that takes it over.",
+            )
         return LeaseHeld(
             f"Another esmigrate runner holds the lease on history index {self.store.index!r}: "
             f"{describe_holder(holder)}, on host {holder.get('host')} (pid {holder.get('pid')}), "
@@ -239,13 +284,20 @@ class Lease:
             return self._lost is None
 
     def check(self) -> None:
-        """Raise the :meth:`_lost_error` (for this class,
-        :class:`~esmigrate.exceptions.LeaseLost`) unless the lease is still ours."""
+        """Raise :class:`~esmigrate.exceptions.LeaseLost` (for a migration's lease,
+        :class:`~esmigrate.exceptions.MigrationConflict`) unless the lease is still ours."""
         if not self.held:
             raise self._lost_error(str(self._lost))
 
     def _lost_error(self, reason: str) -> EsmigrateError:
         """The error when the lease was lost (``reason`` says how)."""
+        if self.migration is not None:
+            return MigrationConflict(
+                f"This process lost its lease on migration {self.migration!r}: {reason}. "
+                "It stopped before its next step.",
+                hint="Another process may be running the migration now; check the checkpoint "
+                "document, then run again to resume. A longer lease TTL helps on slow networks.",
+            )
         return LeaseLost(
             f"This runner lost its lease on history index {self.store.index!r}: {reason}. "
             "It stopped before the next operation.",

@@ -1,8 +1,12 @@
-"""Progress of a data migration: one event type, one callback, two renderings.
+"""How esmigrate tells what it is doing: progress events for numbers, lines for words.
 
-The engine calls ``on_progress(ProgressEvent)``; :func:`reporter` picks how to show it — rich
-progress bars on a terminal, plain log lines otherwise. The same numbers are stored in the
-migration's checkpoint document, so the history shows what the terminal showed.
+- Progress: the migrator and every long server task (``op.reindex``, ``op.update_by_query``,
+  ``op.migrate``) call ``on_progress(ProgressEvent)`` (a :data:`ProgressCallback`); a
+  :class:`Meter` turns counts into events with docs/s and an ETA. Whoever runs them decides how
+  to draw them: :func:`progress_display` gives rich bars on a terminal and plain log lines
+  otherwise (the CLI uses it). The same numbers go into the history and the checkpoint.
+- Lines: a :data:`Reporter` receives human-readable sentences (a revision applied, a lease
+  waited for).
 """
 
 from __future__ import annotations
@@ -14,6 +18,22 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+__all__ = [
+    "Emit",
+    "LogDisplay",
+    "Meter",
+    "ProgressCallback",
+    "ProgressDisplay",
+    "ProgressEvent",
+    "Reporter",
+    "RichDisplay",
+    "emitter",
+    "progress_display",
+]
+
 log = logging.getLogger("esmigrate.migrate")
 
 
@@ -22,7 +42,8 @@ class ProgressEvent:
     """Where a migration stands.
 
     ``phase`` is one of ``preflight``, ``copy``, ``catchup``, ``reconcile``, ``blocked``,
-    ``validate``, ``cutover``, ``done``, ``backfill``, ``incremental``, ``adopt``.
+    ``validate``, ``cutover``, ``done``, ``backfill``, ``incremental``, ``adopt`` for the
+    migrator; ``reindex`` and ``update_by_query`` for those operations' server tasks.
     ``total`` is ``None`` when unknown (catch-up rounds learn their size as they go).
     """
 
@@ -36,7 +57,7 @@ class ProgressEvent:
     migration: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def line(self) -> str:
@@ -60,25 +81,29 @@ class ProgressEvent:
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
+#: Receives human-readable lines (``Applying 0002 ...``); see the module docstring.
+Reporter = Callable[[str], None]
 
-class Reporter(Protocol):
-    """A progress callback that may hold resources (a live display); close it when done."""
+
+class ProgressDisplay(Protocol):
+    """A progress callback that draws the events and may hold resources (a live display);
+    close it when done."""
 
     def __call__(self, event: ProgressEvent) -> None: ...
 
     def close(self) -> None: ...
 
 
-class LogReporter:
+class LogDisplay:
     """Plain log lines (no terminal): at most one line per ``interval`` seconds per phase."""
 
     def __init__(self, logger: logging.Logger | None = None, interval: float = 5.0) -> None:
         self._log = logger or log
         self._interval = interval
-        self._last: dict[tuple[str, int], float] = {}
+        self._last: dict[tuple[str, str, int], float] = {}
 
     def __call__(self, event: ProgressEvent) -> None:
-        key = (event.phase, event.round)
+        key = (event.migration, event.phase, event.round)
         now = time.monotonic()
         finished = event.total is not None and event.done >= event.total
         if key in self._last and now - self._last[key] < self._interval and not finished:
@@ -90,19 +115,10 @@ class LogReporter:
         return None
 
 
-class RichReporter:
-    """Rich progress bars: one bar per phase/round, with docs/s and ETA."""
+class RichDisplay:
+    """Rich progress bars: one bar per migration, phase and round, with docs/s and ETA."""
 
     def __init__(self, console: Any = None) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -112,11 +128,11 @@ class RichReporter:
             console=console or Console(stderr=True),
             transient=False,
         )
-        self._tasks: dict[tuple[str, int], Any] = {}
+        self._tasks: dict[tuple[str, str, int], Any] = {}
         self._progress.start()
 
     def __call__(self, event: ProgressEvent) -> None:
-        key = (event.phase, event.round)
+        key = (event.migration, event.phase, event.round)
         label = event.phase + (f" #{event.round}" if event.round else "")
         rate = f"{event.docs_per_s:,.0f} docs/s" if event.docs_per_s else ""
         if key not in self._tasks:
@@ -127,15 +143,15 @@ class RichReporter:
         self._progress.stop()
 
 
-def reporter(*, interactive: bool | None = None, console: Any = None) -> Reporter:
+def progress_display(*, interactive: bool | None = None, console: Any = None) -> ProgressDisplay:
     """Rich bars when stderr is a terminal (or ``interactive=True``), log lines otherwise."""
     if interactive is None:
         interactive = sys.stderr.isatty()
-    return RichReporter(console) if interactive else LogReporter()
+    return RichDisplay(console) if interactive else LogDisplay()
 
 
 class Meter:
-    """Turns (done, total) updates into events with docs/s and ETA; used by the engine."""
+    """Turns (done, total) updates into events with docs/s and ETA."""
 
     def __init__(
         self,
@@ -190,3 +206,26 @@ class Meter:
             "docs_per_s": round(self.rate(), 1),
             "round": self.round,
         }
+
+
+#: ``emit(phase, message, done=..., total=..., round=...)``: one event of a migration.
+Emit = Callable[..., None]
+
+
+def emitter(on_progress: ProgressCallback | None, migration: str) -> Emit:
+    """``emit(phase, message, done=..., total=..., round=...)``: one event to ``on_progress``."""
+
+    def emit(phase: str, message: str = "", **numbers: Any) -> None:
+        if on_progress is not None:
+            on_progress(
+                ProgressEvent(
+                    phase=phase,
+                    message=message,
+                    migration=migration,
+                    done=int(numbers.get("done", 0)),
+                    total=numbers.get("total"),
+                    round=int(numbers.get("round", 0)),
+                )
+            )
+
+    return emit

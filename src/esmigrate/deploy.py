@@ -1,4 +1,4 @@
-"""The production pipeline: pre-flight checks, the migration (each blue-green cut-over records a
+"""``esmigrate deploy``, the production run: pre-flight checks, the migration (each blue-green cut-over records a
 rollback point), health monitoring with automatic rollback, retention clean-up, and a migration
 log kept in the history index.
 
@@ -20,12 +20,23 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from esmigrate import command
+from esmigrate.cluster import Cluster, connect
+from esmigrate.config import Config
 from esmigrate.exceptions import ConfigError, DeployRolledBack, EsmigrateError, PreflightFailed
-
-if TYPE_CHECKING:
-    from esmigrate.rollback import MonitorReport
+from esmigrate.progress import ProgressCallback, Reporter
+from esmigrate.rollback import (
+    MonitorReport,
+    RollbackPoint,
+    Sample,
+    alias_checks,
+    auto_rollback,
+    list_points,
+)
+from esmigrate.state import HistoryStore
+from esmigrate.transform import Transform
 
 
 @dataclass
@@ -46,7 +57,7 @@ class DeploymentLog:
         self.steps.append(entry)
         return entry
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": "deployment",
             "id": self.id,
@@ -57,7 +68,7 @@ class DeploymentLog:
 
 
 #: A watch's body: ``(stop, deadline) -> report`` (see :func:`esmigrate.rollback.monitor`).
-WatchFn = Callable[[threading.Event, float], "MonitorReport"]
+WatchFn = Callable[[threading.Event, float], MonitorReport]
 
 
 @dataclass
@@ -100,7 +111,7 @@ class _Watch:
                 "outcome": self.outcome,
                 "reason": error or (report.reason if report is not None else "not sampled"),
                 "error": error,
-                "report": None if report is None else report.as_dict(),
+                "report": None if report is None else report.to_dict(),
             }
             for alias in self.aliases
         ]
@@ -113,7 +124,7 @@ def _join(watches: Sequence[_Watch]) -> None:
             watch.thread.join(0.25)
 
 
-def _watch_together(watches: Sequence[_Watch], duration: float, say: Callable[[str], None]) -> None:
+def _watch_together(watches: Sequence[_Watch], duration: float, say: Reporter) -> None:
     """Run every watch in its own thread, all within one window of ``duration`` seconds.
 
     A watch that rolls its point back ends; the others go on until the window ends. A watch
@@ -161,7 +172,9 @@ def _watch_together(watches: Sequence[_Watch], duration: float, say: Callable[[s
         raise first
 
 
-def _point_reverse(point: Any, reverse_rules: dict[str, str], transforms: dict[str, Any]) -> Any:
+def _point_reverse(
+    point: RollbackPoint, reverse_rules: dict[str, str], transforms: dict[str, Transform]
+) -> Transform | None:
     refs = {reverse_rules[a] for a in point.aliases if a in reverse_rules}
     if len(refs) > 1:
         raise ConfigError(
@@ -175,19 +188,17 @@ def _point_reverse(point: Any, reverse_rules: dict[str, str], transforms: dict[s
 
 
 def _point_watch(
-    cluster: Any,
-    config: Any,
-    point: Any,
-    reverse: Any,
+    cluster: Cluster,
+    config: Config,
+    point: RollbackPoint,
+    reverse: Transform | None,
     *,
     duration: float,
     interval: float,
-    say: Callable[[str], None],
+    say: Reporter,
 ) -> _Watch:
     """The watch of rollback ``point``: the standard checks of each of its aliases (read now,
     so a missing point fails before the window), rolling the point back when one trips."""
-    from esmigrate.rollback import alias_checks, auto_rollback
-
     aliases = list(point.aliases)
     checks = [
         check
@@ -197,7 +208,7 @@ def _point_watch(
         )
     ]
 
-    def on_sample(sample: Any) -> None:
+    def on_sample(sample: Sample) -> None:
         if not sample.ok:
             say(f"{sample.check}: {sample.detail}")
 
@@ -225,7 +236,7 @@ def _point_watch(
 
 
 def deploy(
-    config: Any,
+    config: Config,
     target: str = "head",
     *,
     monitor_seconds: float = 0.0,
@@ -233,9 +244,10 @@ def deploy(
     keep: int = 3,
     snapshot_repository: str | None = None,
     reverse_rules: dict[str, str] | None = None,
-    reporter: Callable[[str], None] | None = None,
+    reporter: Reporter | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Run the production pipeline to ``target``; returns the deployment log.
+    """Run the production deploy to ``target``; returns the deployment log.
 
     1. pre-flight (:func:`esmigrate.command.preflight`): a failed check raises
        :class:`PreflightFailed` before anything is written;
@@ -260,11 +272,6 @@ def deploy(
 
     ``reverse_rules`` are loaded first: a bad reference fails before anything is written.
     """
-    from esmigrate import command
-    from esmigrate.cluster import connect
-    from esmigrate.rollback import list_points
-    from esmigrate.runtime import HistoryStore
-
     say = reporter or (lambda _line: None)
     rules = dict(reverse_rules or {})
     transforms = {ref: command.load_transform(config, ref) for ref in set(rules.values())}
@@ -284,7 +291,7 @@ def deploy(
             )
 
         began = time.monotonic()
-        result = command.upgrade(config, target, reporter=say)
+        result = command.upgrade(config, target, reporter=say, on_progress=on_progress)
         applied = [r["revision"] for r in result.get("revisions", [])]
         log.step("upgrade", began, revisions=applied)
 
@@ -344,7 +351,7 @@ def deploy(
                             if kept
                             else "."
                         ),
-                        log=log.as_dict(),
+                        log=log.to_dict(),
                         hint="The rolled-back aliases point to the old index again, with the writes made "
                         "since the cut-over carried back. Fix the cause, then `esmigrate repair` and "
                         "deploy again.",
@@ -354,7 +361,7 @@ def deploy(
         cleaned = command.rollback_point_cleanup(config, keep=keep)
         log.step("cleanup", began, **{k: v for k, v in cleaned.items() if k != "plan"})
         log.outcome = "done"
-        return log.as_dict()
+        return log.to_dict()
     except Exception:
         if log.outcome == "running":
             log.outcome = "failed"
@@ -367,6 +374,6 @@ def deploy(
             with connect(config.connection) as cluster:
                 store = HistoryStore(cluster, config.history_index)
                 store.ensure()
-                store.create(f"deployment:{log.id}", log.as_dict())
+                store.create(f"deployment:{log.id}", log.to_dict())
         except EsmigrateError as exc:  # the log is a record, never a reason to hide the outcome
             say(f"warning: the deployment log could not be written: {exc.message}")

@@ -8,8 +8,18 @@ float is that integer exactly.
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Callable
 from typing import Any, Final
+
+#: A document: a ``_source`` dict.
+Doc = dict[str, Any]
+
+#: A document transformation: ``doc -> doc``, or None to leave the document out where that is
+#: allowed (``op.reindex``; a migration dead-letters it). A :class:`~esmigrate.transform.RuleSet`
+#: is one; so is any plain function of that shape.
+Transform = Callable[[Doc], Doc | None]
 
 #: Returned by :func:`get_path` for an absent path (distinct from a stored null).
 MISSING: Final = type(
@@ -230,3 +240,9 @@ def hashtags(text: str) -> list[str]:
         else:
             i = at + 1
     return found
+
+
+def json_value(value: Any, rule: str) -> Any:
+    """A private copy of ``value`` a rule was given, refused unless it is plain JSON."""
+    check_json(value, rule)
+    return copy.deepcopy(value)

@@ -21,7 +21,7 @@ from esmigrate.operations._cluster_ops import (
     PutPipeline,
     RawRequest,
 )
-from esmigrate.operations._data import Reindex, Transform, UpdateByQuery, painless
+from esmigrate.operations._data import Reindex, UpdateByQuery
 from esmigrate.operations._index import (
     CreateIndex,
     DeleteIndex,
@@ -31,6 +31,9 @@ from esmigrate.operations._index import (
 )
 from esmigrate.operations._migrate import Migrate, Strategy
 from esmigrate.operations._schema import index_definition, mapping_of, plain
+from esmigrate.schema.mapping import mapping_of as adapt_mapping
+from esmigrate.transform import Transform
+from esmigrate.transform.painless import normalize_script
 
 OpT = TypeVar("OpT", bound=Operation)
 
@@ -198,7 +201,9 @@ class Operations:
                 _name(source, "source"),
                 _name(dest, "dest"),
                 query=plain(query, "query"),
-                script=painless(dict(script) if isinstance(script, Mapping) else script),
+                script=normalize_script(
+                    plain(script, "script") if isinstance(script, Mapping) else script
+                ),
                 transform=transform,
                 slices=slices,
                 conflicts=conflicts,
@@ -223,7 +228,9 @@ class Operations:
             UpdateByQuery(
                 _name(index, "index"),
                 query=plain(query, "query"),
-                script=painless(dict(script) if isinstance(script, Mapping) else script),
+                script=normalize_script(
+                    plain(script, "script") if isinstance(script, Mapping) else script
+                ),
                 slices=slices,
                 conflicts=conflicts,
                 refresh=refresh,
@@ -352,15 +359,15 @@ class Operations:
         or ``script`` (Painless) rewrite documents on the way (blue-green). ``options`` go to
         :class:`esmigrate.migrate.BlueGreen` (``catchup_threshold``, ``page_size``...).
         """
-        from esmigrate.schema.mapping import mapping_of as adapt
-
         return self.add(
             Migrate(
                 alias=_name(alias, "alias"),
-                mappings=adapt(target),
+                mappings=adapt_mapping(target),
                 settings=plain(settings, "settings"),
                 transform=transform,
-                script=painless(plain(script, "script") if isinstance(script, Mapping) else script),
+                script=normalize_script(
+                    plain(script, "script") if isinstance(script, Mapping) else script
+                ),
                 strategy=strategy,
                 backfill=plain(backfill, "backfill") if isinstance(backfill, Mapping) else backfill,
                 max_failures=max_failures,

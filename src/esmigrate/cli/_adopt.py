@@ -1,4 +1,4 @@
-"""Verbs of the data-migration engine: ``adopt``."""
+"""`esmigrate adopt`: put an existing index behind an alias of the same name."""
 
 from __future__ import annotations
 

@@ -1,0 +1,83 @@
+"""One plain function per CLI verb, each taking a :class:`~esmigrate.config.Config`.
+
+The CLI (``esmigrate.cli``) only parses arguments and prints what these return, so every verb is
+also a Python API: ``esmigrate.command.info(load_config())``.
+
+The verbs are grouped by area in private modules, as the CLI's are; import them from here.
+"""
+
+from esmigrate.command._base import (
+    open_cluster,
+)
+from esmigrate.command._migrations import (
+    adopt,
+    baseline,
+    copy_sources,
+    downgrade,
+    history,
+    plan,
+    preflight,
+    repair,
+    stamp,
+    status,
+    throttle,
+    upgrade,
+    validate,
+)
+from esmigrate.command._project import (
+    autogenerate_operations,
+    info,
+    init,
+    merge,
+    revision,
+)
+from esmigrate.command._rollback import (
+    monitor,
+    rollback,
+    rollback_point_cleanup,
+    rollback_point_create,
+    rollback_point_list,
+    rollback_point_show,
+)
+from esmigrate.command._schema import (
+    check,
+    load_object,
+    load_transform,
+    preview,
+    schema_documents,
+    schema_versions,
+)
+
+__all__ = [
+    "adopt",
+    "autogenerate_operations",
+    "baseline",
+    "check",
+    "copy_sources",
+    "downgrade",
+    "history",
+    "info",
+    "init",
+    "load_object",
+    "load_transform",
+    "merge",
+    "monitor",
+    "open_cluster",
+    "plan",
+    "preflight",
+    "preview",
+    "repair",
+    "revision",
+    "rollback",
+    "rollback_point_cleanup",
+    "rollback_point_create",
+    "rollback_point_list",
+    "rollback_point_show",
+    "schema_documents",
+    "schema_versions",
+    "stamp",
+    "status",
+    "throttle",
+    "upgrade",
+    "validate",
+]

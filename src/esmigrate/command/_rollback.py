@@ -1,0 +1,155 @@
+"""Rollback points, rollbacks and the health monitor: ``rollback-point``, ``rollback``,
+``monitor``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from esmigrate.command._base import open_cluster
+from esmigrate.command._schema import load_transform
+from esmigrate.config import Config
+from esmigrate.rollback import (
+    Sample,
+    alias_checks,
+    auto_rollback,
+    cleanup,
+    create_point,
+    get_point,
+    list_points,
+    plan_rollback,
+)
+from esmigrate.rollback import monitor as watch
+from esmigrate.rollback import rollback as roll_back
+
+
+def rollback_point_create(
+    config: Config,
+    name: str,
+    aliases: Sequence[str],
+    *,
+    snapshot_repository: str | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """Record rollback point ``name`` for ``aliases`` in the history index (see
+    :func:`esmigrate.rollback.create_point`)."""
+    with open_cluster(config) as cluster:
+        return create_point(
+            cluster,
+            name,
+            aliases,
+            state_index=config.history_index,
+            snapshot_repository=snapshot_repository,
+            note=note,
+        ).to_dict()
+
+
+def rollback_point_list(config: Config) -> list[dict[str, Any]]:
+    """Every rollback point, oldest first."""
+    with open_cluster(config) as cluster:
+        return [p.to_dict() for p in list_points(cluster, state_index=config.history_index)]
+
+
+def rollback_point_show(config: Config, name: str) -> dict[str, Any]:
+    """One rollback point."""
+    with open_cluster(config) as cluster:
+        return get_point(cluster, name, state_index=config.history_index).to_dict()
+
+
+def rollback_point_cleanup(
+    config: Config, *, keep: int = 3, older_than: float | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """Delete old rollback points and what only they reference (see
+    :func:`esmigrate.rollback.cleanup`); ``older_than`` in seconds."""
+    with open_cluster(config) as cluster:
+        return cleanup(
+            cluster,
+            state_index=config.history_index,
+            keep=keep,
+            older_than=older_than,
+            dry_run=dry_run,
+        ).to_dict()
+
+
+def rollback(
+    config: Config,
+    name: str,
+    *,
+    reverse_rules: str | None = None,
+    discard_writes: bool = False,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Roll the aliases back to point ``name`` (see :func:`esmigrate.rollback.rollback`);
+    ``reverse_rules`` is a ``module:attr`` downgrade transform; ``dry_run`` returns the plan."""
+    reverse = load_transform(config, reverse_rules) if reverse_rules else None
+    with open_cluster(config) as cluster:
+        if dry_run:
+            return plan_rollback(
+                cluster,
+                name,
+                state_index=config.history_index,
+                reverse=reverse is not None,
+                discard_writes=discard_writes,
+            ).to_dict()
+        return roll_back(
+            cluster,
+            name,
+            state_index=config.history_index,
+            reverse_transform=reverse,
+            discard_writes=discard_writes,
+        ).to_dict()
+
+
+def monitor(
+    config: Config,
+    alias: str,
+    *,
+    rollback_to: str | None = None,
+    duration: float = 600.0,
+    interval: float = 5.0,
+    consecutive: int = 3,
+    query: dict[str, Any] | None = None,
+    max_error_rate: float = 0.0,
+    max_latency_ms: float | None = None,
+    max_drop: float | None = 0.1,
+    yellow_ok: bool = True,
+    reverse_rules: str | None = None,
+    discard_writes: bool = False,
+    on_sample: Callable[[Sample], None] | None = None,
+) -> dict[str, Any]:
+    """Watch ``alias`` (cluster health, a search probe, its count against the point) and, with
+    ``rollback_to``, roll back to that point when a check fails ``consecutive`` times."""
+    reverse = load_transform(config, reverse_rules) if reverse_rules else None
+    with open_cluster(config) as cluster:
+        checks = alias_checks(
+            cluster,
+            alias,
+            point=rollback_to,
+            state_index=config.history_index,
+            query=query,
+            max_error_rate=max_error_rate,
+            max_latency_ms=max_latency_ms,
+            max_drop=max_drop,
+            yellow_ok=yellow_ok,
+        )
+        if rollback_to is None:
+            return watch(
+                cluster,
+                checks,
+                duration=duration,
+                interval=interval,
+                consecutive=consecutive,
+                on_sample=on_sample,
+            ).to_dict()
+        return auto_rollback(
+            cluster,
+            rollback_to,
+            checks,
+            state_index=config.history_index,
+            duration=duration,
+            interval=interval,
+            consecutive=consecutive,
+            reverse_transform=reverse,
+            discard_writes=discard_writes,
+            on_sample=on_sample,
+        ).to_dict()

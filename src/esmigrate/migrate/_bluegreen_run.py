@@ -1,0 +1,264 @@
+"""One process's run of a blue-green migration, phase by phase (see :mod:`._bluegreen`).
+
+:class:`BlueGreenRun` drives the helpers :class:`~esmigrate.migrate.BlueGreen` gives it: the copy
+phase, catch-up rounds with their position passes and reconciliations, then the cut-over under the
+write block. Everything it learns goes into the journal, so a successor resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import MigrationCancelled, MigrationError
+from esmigrate.migrate._bluegreen_state import Journal, PendingRound, TaskStep
+from esmigrate.migrate._copy import Copier
+from esmigrate.migrate._cutover import CutOver
+from esmigrate.migrate._deadletters import FailureBudget
+from esmigrate.migrate._deletes import Deletes
+from esmigrate.migrate._python_copy import CopyStats
+from esmigrate.migrate._shards import checkpoints
+from esmigrate.migrate._throttle import throttle_of
+from esmigrate.migrate._validate import Validation
+from esmigrate.progress import Emit, Meter
+
+
+class BlueGreenRun:
+    """The phases of one run of the migration the ``journal`` records."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        journal: Journal,
+        *,
+        migration: str,
+        state_index: str,
+        copier: Copier,
+        budget: FailureBudget,
+        cutover: CutOver,
+        deletes: Deletes,
+        validation: Validation,
+        meter: Callable[..., Meter],
+        emit: Emit,
+        create_target: Callable[[], None],
+        catchup_threshold: int,
+        max_rounds: int,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.journal = journal
+        self.state = journal.state
+        self.migration = migration
+        self.state_index = state_index
+        self.copier = copier
+        self.dead = budget.dead
+        self.budget = budget
+        self.cutover = cutover
+        self.deletes = deletes
+        self.validation = validation
+        self.meter = meter
+        self.emit = emit
+        self.create_target = create_target
+        self.catchup_threshold = catchup_threshold
+        self.max_rounds = max_rounds
+        self.cancel = cancel
+        self._budget_checked = 0.0
+
+    # -- failures ----------------------------------------------------------------------------------
+
+    def check_failures(self) -> None:
+        failures = self.dead.count()
+        self.state.failures = failures
+        if self.budget.exceeded_by(failures):
+            self.journal.save()
+            raise self.budget.error(failures)
+
+    def _budget_check(self) -> None:
+        """While a task runs (the guarded script dead-letters documents itself): raise
+        TooManyFailures once the budget is exceeded, at most every 2 s."""
+        now = time.monotonic()
+        if now - self._budget_checked < 2.0:
+            return
+        self._budget_checked = now
+        self.check_failures()
+
+    def _save_and_follow_throttle(self) -> None:
+        """Save the checkpoint; pick up a throttle set by another process meanwhile."""
+        found, rate = throttle_of(self.cluster, self.state_index, self.migration)
+        if found:
+            self.copier.bucket.rate = rate
+        self.journal.save()
+
+    # -- copy ----------------------------------------------------------------------------------
+
+    def copy_phase(self) -> None:
+        state = self.state
+        t0 = time.monotonic()
+        if not self.cluster.exists(state.target):
+            if state.copy.started or state.cursors:
+                raise MigrationError(
+                    f"The target index {state.target} of unfinished migration "
+                    f"{self.migration!r} is gone.",
+                    hint="Delete the checkpoint document or use another migration_id to start "
+                    "over.",
+                )
+            # The previous run recorded the phase but died (or timed out) before creating it.
+            self.create_target()
+        if state.checkpoints is None:
+            c0 = checkpoints(self.cluster, state.source)
+            self.cluster.refresh(state.source)
+            state.checkpoints = c0
+            state.copy_total = self.cluster.count(state.source)
+            self.journal.save()
+        meter = self.meter("copy", total=state.copy_total)
+        copied = self._copy(
+            None,
+            step=state.copy,
+            upto=dict(state.checkpoints),
+            cursors=state.cursors,
+            meter=meter,
+            restart_create=True,
+        ).copied
+        meter.update(message="copy complete")
+        state.progress = meter.numbers()
+        self.check_failures()
+        self.cluster.request(
+            "PUT", f"/{state.target}/_settings", body=dict(state.restore_settings or {})
+        )
+        self.cluster.health(state.target, wait_for_status="yellow", timeout="120s")
+        state.add_phase_time("copy", time.monotonic() - t0)
+        state.phase = "catchup"
+        state.copied += copied
+        self.journal.save()
+
+    def _copy(
+        self,
+        query: Mapping[str, Any] | None,
+        *,
+        step: TaskStep,
+        upto: Mapping[int, int],
+        cursors: dict[int, int],
+        meter: Meter,
+        start: Mapping[int, int] | None = None,
+        poll: float = 0.5,
+        restart_create: bool = False,
+    ) -> CopyStats:
+        """Copy O into N in the run's copy mode, resumably: ``query`` (copy mode reindex) or the
+        shards' ``(start, upto]`` ranges (copy mode python). Rejected documents count in
+        ``failed`` only in copy mode python (in copy mode reindex the budget counts them)."""
+        state = self.state
+        if state.mode == "python":
+            return self.copier.python(
+                upto,
+                cursors=cursors,
+                start=start,
+                meter=meter,
+                save=self._save_and_follow_throttle,
+                max_failures=self.budget.max_failures,
+                over_budget=self.check_failures,
+            )
+        copied = self.copier.reindex(
+            query,
+            step=step,
+            excluded=state.excluded,
+            meter=meter,
+            poll=poll,
+            restart_create=restart_create,
+            cancel_strays=True,
+            save=self.journal.save,
+            check=self._budget_check,
+            after_rejections=self.check_failures,
+        )
+        return CopyStats(copied=copied)
+
+    # -- catch-up and cut-over -----------------------------------------------------------------
+
+    def round(self, poll: float = 0.5) -> int:
+        """One catch-up round: everything written to O since the stored checkpoints."""
+        state = self.state
+        previous = dict(state.checkpoints or {})
+        number = state.round + 1
+        if state.pending is not None and state.pending.round == number:
+            # Resuming this round: a task the dead process started read a snapshot taken after
+            # *these* checkpoints, so they (not fresh ones) are what the round guarantees.
+            fresh = dict(state.pending.checkpoints)
+        else:
+            fresh = checkpoints(self.cluster, state.source)
+            state.pending = PendingRound(number, fresh)
+            state.round_task = TaskStep()
+            state.round_cursors = {}
+            self.journal.save()
+        self.cluster.refresh(state.source)
+        meter = self.meter("catchup", round=number)
+        stats = self._copy(
+            {"range": {"_seq_no": {"gt": min(previous.values())}}},
+            step=state.round_task,
+            upto=fresh,
+            cursors=state.round_cursors,
+            start=previous,
+            meter=meter,
+            poll=poll,
+        )
+        copied = stats.copied + stats.failed
+        meter.update(copied)
+        state.round_task = TaskStep()
+        state.round_cursors = {}
+        state.progress = meter.numbers()
+        state.checkpoints = fresh
+        state.round = number
+        state.last_delta = copied
+        state.copied += copied
+        self.journal.save()
+        return copied
+
+    def catch_up_phase(self) -> None:
+        t0 = time.monotonic()
+        self._rounds()
+        # The first position pass checks all of N, which takes a while; then rounds, a pass over
+        # what they wrote and a reconciliation repeat while they keep finding deletes, so that
+        # under the block only the last short window's writes and deletes are left.
+        self.deletes.record()
+        previous = None
+        for _ in range(5):
+            self._rounds()
+            self.deletes.record()
+            found = self.deletes.reconcile(exact=False)
+            if found <= 10 or (previous is not None and found >= previous):
+                break
+            previous = found
+        self.check_failures()
+        self.state.add_phase_time("catchup", time.monotonic() - t0)
+        self.validation.prepare()
+        try:
+            self.cutover.run(
+                [
+                    ("final_round", lambda: self.round(poll=0.05)),
+                    ("positions", self.deletes.record),
+                    ("reconcile", lambda: self.deletes.reconcile(exact=True)),
+                    ("validate", self._validate),
+                ]
+            )
+        finally:
+            self.validation.drop()
+
+    def _rounds(self) -> None:
+        """Rounds until one copies at most ``catchup_threshold`` documents (or ``max_rounds``)."""
+        while True:
+            if self.cancel is not None and self.cancel.is_set():
+                raise MigrationCancelled(
+                    "The migration was cancelled.", hint="Run it again to resume."
+                )
+            delta = self.round()
+            if delta <= self.catchup_threshold or self.state.round >= self.max_rounds:
+                return
+
+    def _validate(self) -> None:
+        self.check_failures()
+        self.emit("validate")
+        try:
+            self.validation.check()
+        finally:
+            self.state.dead_lettered_missing = self.validation.dead_lettered_missing

@@ -1,0 +1,217 @@
+"""The validation gate of a cut-over: run under the write block, before the alias swap.
+
+Counts (allowing for dead-lettered documents the target lacks and for documents it keeps on
+purpose), the target mapping, and a random sample of documents transformed again and
+deep-compared with what the target holds. A painless transform is applied to the sample
+server-side, in a small scratch index created before the block.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import ValidationFailed
+from esmigrate.migrate._deadletters import DeadLetters
+from esmigrate.migrate._layout import mapping_missing
+from esmigrate.schema.mapping import live_mapping
+from esmigrate.transform import Transform
+
+
+def scratch_name(target: str) -> str:
+    """The scratch index the painless transform runs on for the sample."""
+    return f"{target}-validate"
+
+
+def _ref(doc_id: str, routing: str | None) -> dict[str, Any]:
+    return {"_id": doc_id, **({"routing": routing} if routing is not None else {})}
+
+
+class Validation:
+    """The gate between ``source`` and ``target`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        source: str,
+        target: str,
+        mappings: Mapping[str, Any],
+        dead: DeadLetters,
+        script: dict[str, Any] | None = None,
+        transform: Transform | None = None,
+        sample_size: int = 200,
+        keep: Collection[tuple[str, str | None]] = (),
+    ) -> None:
+        self.cluster = cluster
+        self.source = source
+        self.target = target
+        self.mappings = mappings
+        self.dead = dead
+        self.script = script
+        self.transform = transform
+        self.sample_size = sample_size
+        self.keep = keep
+        self.scratch = scratch_name(target)
+        #: (id, routing) of dead-lettered documents the source has and the target lacks, found
+        #: by the last :meth:`check`: a rollback must keep exactly these in the source.
+        self.dead_lettered_missing: list[list[str | None]] = []
+
+    # -- the scratch index ------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """An empty index to run the painless transform on the sample (before the block)."""
+        self.drop()
+        if self.script is not None and self.sample_size > 0:
+            self.cluster.request(
+                "PUT",
+                f"/{self.scratch}",
+                body={
+                    "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+                    "mappings": {"dynamic": False},
+                },
+            )
+
+    def drop(self) -> None:
+        if self.cluster.exists(self.scratch):
+            self.cluster.request("DELETE", f"/{self.scratch}")
+
+    # -- the checks ----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise :class:`~esmigrate.exceptions.ValidationFailed` listing the differences."""
+        source, target = self.source, self.target
+        self.cluster.refresh(source)
+        self.cluster.refresh(target)
+        differences: list[dict[str, Any]] = []
+        missing = self._dead_lettered_missing()
+        self.dead_lettered_missing = missing
+        kept = self._kept()
+        count_o, count_n = self.cluster.count(source), self.cluster.count(target)
+        if count_n - kept + len(missing) != count_o:
+            differences.append(
+                {
+                    "check": "count",
+                    "source": count_o,
+                    "target": count_n,
+                    "dead_lettered": len(missing),
+                    **({"kept": kept} if self.keep else {}),
+                }
+            )
+        unmapped = mapping_missing(live_mapping(self.cluster, target), self.mappings)
+        if unmapped:
+            differences.append({"check": "mapping", "paths": unmapped[:20]})
+        if self.sample_size > 0 and count_o:
+            differences.extend(self._sample())
+        if differences:
+            raise ValidationFailed(
+                f"The validation gate found {len(differences)} difference(s) between "
+                f"{source} and {target}; the aliases were not moved and writes are unblocked. "
+                f"First: {json.dumps(differences[0], default=str)[:400]}",
+                differences=differences,
+                hint="Inspect the differences (ValidationFailed.differences); the target index "
+                "is kept for inspection. Running again resumes with more catch-up rounds.",
+            )
+
+    def _dead_lettered_missing(self) -> list[list[str | None]]:
+        """Dead-lettered documents the source has and the target lacks: the count allows for
+        them, and a rollback must keep exactly these in the source (they never reached N)."""
+        missing: list[list[str | None]] = []
+        batch: list[dict[str, Any]] = []
+
+        def find_missing(docs: list[dict[str, Any]]) -> None:
+            in_o = self._mget(self.source, docs)
+            in_n = self._mget(self.target, docs)
+            for doc, a, b in zip(docs, in_o, in_n, strict=True):
+                if a.get("found") and not b.get("found"):
+                    missing.append([doc["_id"], doc.get("routing")])
+
+        for doc_id, routing in self.dead.entries():
+            batch.append(_ref(doc_id, routing or None))
+            if len(batch) >= 1000:
+                find_missing(batch)
+                batch = []
+        if batch:
+            find_missing(batch)
+        return missing
+
+    def _kept(self) -> int:
+        """Documents the target keeps on purpose although the source lacks them."""
+        kept = 0
+        refs = [_ref(i, r) for i, r in self.keep]
+        for start in range(0, len(refs), 1000):
+            chunk = refs[start : start + 1000]
+            in_o, in_n = self._mget(self.source, chunk), self._mget(self.target, chunk)
+            kept += sum(
+                1 for a, b in zip(in_o, in_n, strict=True) if b.get("found") and not a.get("found")
+            )
+        return kept
+
+    def _sample(self) -> list[dict[str, Any]]:
+        hits = self.cluster.search(
+            self.source,
+            {
+                "size": self.sample_size,
+                "query": {
+                    "function_score": {
+                        "query": {"match_all": {}},
+                        "random_score": {"seed": int(time.time()), "field": "_seq_no"},
+                    }
+                },
+            },
+        )["hits"]["hits"]
+        dead = self.dead.among([h["_id"] for h in hits])
+        hits = [h for h in hits if h["_id"] not in dead]
+        sources = {h["_id"]: h["_source"] for h in hits}
+        expected = self._expected(sources)
+        got = self._mget(
+            self.target, [_ref(h["_id"], h.get("_routing")) for h in hits], source=True
+        )
+        differences: list[dict[str, Any]] = []
+        for doc in got:
+            want = expected.get(doc["_id"])
+            have = doc.get("_source") if doc.get("found") else None
+            if want != have:
+                differences.append(
+                    {"check": "sample", "id": doc["_id"], "expected": want, "actual": have}
+                )
+        return differences
+
+    def _expected(self, sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """What the target should hold for these source documents: the transform applied."""
+        if self.transform is not None:
+            return {i: self.transform(json.loads(json.dumps(s))) for i, s in sources.items()}
+        if self.script is None:
+            return dict(sources)
+        # Painless runs server-side: apply it to the sample through the scratch index (created
+        # before the write block, see prepare).
+        self.cluster.request(
+            "POST",
+            "/_reindex",
+            params={"refresh": "true"},
+            body={
+                "source": {"index": self.source, "query": {"ids": {"values": list(sources)}}},
+                "dest": {"index": self.scratch},
+                "script": self.script,
+            },
+        )
+        docs = self.cluster.request("POST", f"/{self.scratch}/_mget", body={"ids": list(sources)})
+        return {doc["_id"]: doc["_source"] for doc in docs["docs"] if doc.get("found")}
+
+    def _mget(
+        self, index: str, docs: list[dict[str, Any]], *, source: bool = False
+    ) -> list[dict[str, Any]]:
+        """``_mget`` with each document's routing (custom routing puts it on another shard)."""
+        if not docs:
+            return []
+        result = self.cluster.request(
+            "POST",
+            f"/{index}/_mget",
+            body={"docs": docs},
+            params=None if source else {"_source": "false"},
+        )
+        found: list[dict[str, Any]] = result["docs"]
+        return found
