@@ -3,6 +3,7 @@
 from esmigrate.cluster import _json as exact_json
 from esmigrate.cluster._cluster import (
     SUPPORTED,
+    Capabilities,
     Cluster,
     Engine,
     connect,
@@ -13,6 +14,7 @@ from esmigrate.cluster._errors import server_reason
 
 __all__ = [
     "SUPPORTED",
+    "Capabilities",
     "Cluster",
     "Engine",
     "connect",
