@@ -15,7 +15,7 @@ import pytest
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import BlockedError, ConflictError, NotFoundError, RequestError
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
 
 ONE_SHARD = {"number_of_shards": 1, "number_of_replicas": 0}
 

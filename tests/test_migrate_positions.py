@@ -14,7 +14,7 @@ from esmigrate.cluster import Cluster
 from esmigrate.migrate._positions import Positions
 from esmigrate.migrate._shards import checkpoints
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
 
 N = 20_000
 
