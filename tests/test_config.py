@@ -96,3 +96,99 @@ def test_unknown_setting_is_named(tmp_path: Path) -> None:
 def test_redact_url() -> None:
     assert redact_url("https://u:p@h:9200/x") == "https://h:9200/x"
     assert redact_url("http://h:9200") == "http://h:9200"
+
+
+# -- profiles, Elastic Cloud, AWS ------------------------------------------------------------------
+
+PROFILES = """\
+[esmigrate]
+history_index = ".esmigrate"
+[esmigrate.connection]
+url = "http://127.0.0.1:9200"
+request_timeout = 10
+
+[esmigrate.env.staging.connection]
+url = "https://staging.example:9200"
+ca_certs = "certs/staging-ca.pem"
+
+[esmigrate.env.prod]
+history_index = ".esmigrate-prod"
+[esmigrate.env.prod.connection]
+cloud_id = "{cloud_id}"
+"""
+
+
+def cloud_id(host: str = "example.es.io:9243", es: str = "abc123") -> str:
+    import base64
+
+    return "prod:" + base64.b64encode(f"{host}${es}$kib".encode()).decode()
+
+
+@pytest.fixture
+def profiled(tmp_path: Path) -> Path:
+    (tmp_path / "esmigrate.toml").write_text(PROFILES.format(cloud_id=cloud_id()))
+    return tmp_path
+
+
+def test_a_profile_overrides_the_files_own_settings(profiled: Path) -> None:
+    base = load_config(cwd=profiled, env={})
+    assert base.connection.urls == ("http://127.0.0.1:9200",)
+    staging = load_config(cwd=profiled, env={}, profile="staging")
+    assert staging.connection.urls == ("https://staging.example:9200",)
+    assert staging.connection.ca_certs == "certs/staging-ca.pem"
+    assert staging.connection.request_timeout == 10.0  # kept from the file's own table
+    prod = load_config(cwd=profiled, env={"ESMIGRATE_ENV": "prod"})
+    # A profile's cloud_id replaces the file's url (both name where the cluster is).
+    assert prod.connection.cloud_id == cloud_id()
+    assert prod.connection.urls == ("https://abc123.example.es.io:9243",)
+    assert prod.history_index == ".esmigrate-prod"
+
+
+def test_the_environment_and_flags_still_win_over_a_profile(profiled: Path) -> None:
+    env = {"ESMIGRATE_ENV": "prod", "ESMIGRATE_URL": "http://env:9200"}
+    config = load_config(cwd=profiled, env=env)
+    assert config.connection.urls == ("http://env:9200",)
+    assert config.connection.cloud_id is None
+    flagged = load_config(cwd=profiled, env={}, profile="staging", url="http://flag:1")
+    assert flagged.connection.urls == ("http://flag:1",)
+
+
+def test_an_unknown_profile_names_the_known_ones(profiled: Path) -> None:
+    with pytest.raises(ConfigError, match="No profile 'qa'") as caught:
+        load_config(cwd=profiled, env={}, profile="qa")
+    assert "prod, staging" in str(caught.value)
+    empty = profiled.parent / f"{profiled.name}-empty"  # no project file here nor above
+    empty.mkdir()
+    with pytest.raises(ConfigError, match="no project file was found"):
+        load_config(cwd=empty, env={"ESMIGRATE_ENV": "prod"})
+
+
+def test_secrets_are_refused_in_a_profile_too(tmp_path: Path) -> None:
+    (tmp_path / "esmigrate.toml").write_text('[esmigrate.env.prod.connection]\napi_key = "k"\n')
+    with pytest.raises(ConfigError, match=r"\[esmigrate.env.prod\].*contains the secret 'api_key'"):
+        load_config(cwd=tmp_path, env={}, profile="prod")
+
+
+def test_cloud_id_names_the_deployment_url() -> None:
+    assert ConnectionSettings(cloud_id=cloud_id()).urls == ("https://abc123.example.es.io:9243",)
+    assert ConnectionSettings(cloud_id=cloud_id("eu.cloud.es.io")).display_url == (
+        "https://abc123.eu.cloud.es.io:443"
+    )
+    with pytest.raises(ConfigError, match="cloud_id is not valid"):
+        ConnectionSettings(cloud_id="prod:not-base64!")
+    with pytest.raises(ConfigError, match="Both a cluster URL and an Elastic Cloud cloud_id"):
+        ConnectionSettings(urls=("http://other:9200",), cloud_id=cloud_id())
+
+
+def test_aws_settings_are_checked() -> None:
+    assert ConnectionSettings(aws_sigv4=True, aws_service="aoss").aws_service == "aoss"
+    with pytest.raises(ConfigError, match="Unknown AWS service 'opensearch'"):
+        ConnectionSettings(aws_sigv4=True, aws_service="opensearch")
+    with pytest.raises(ConfigError, match="SigV4 signing and a username"):
+        ConnectionSettings(aws_sigv4=True, username="bob")
+    from_env = load_config(
+        env={"ESMIGRATE_AWS_SIGV4": "true", "ESMIGRATE_AWS_REGION": "eu-west-1"},
+        cwd=Path("/"),
+    )
+    assert from_env.connection.aws_sigv4
+    assert from_env.connection.aws_region == "eu-west-1"

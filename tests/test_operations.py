@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
-from elasticsearch.dsl import Document, Index, InnerDoc, Keyword, Object, Text
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import (
@@ -24,6 +23,15 @@ from esmigrate.operations import (
     UpdateAliases,
     mapping_differences,
 )
+from tests.dsl import es_dsl
+
+# The Elasticsearch DSL of this environment: elasticsearch.dsl, or elasticsearch_dsl 8.x.
+Document = es_dsl.Document
+Index = es_dsl.Index
+InnerDoc = es_dsl.InnerDoc
+Keyword = es_dsl.Keyword
+Object = es_dsl.Object
+Text = es_dsl.Text
 
 CTX = ExecContext(poll_interval=0.2)
 

@@ -210,7 +210,8 @@ def test_backfill_declared_for_defaults() -> None:
 
 def test_mapping_inputs_from_both_dsls() -> None:
     import opensearchpy
-    from elasticsearch import dsl
+
+    from tests.dsl import es_dsl as dsl
 
     class EsPost(dsl.Document):
         title = dsl.Text(fields={"raw": dsl.Keyword()})

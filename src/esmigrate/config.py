@@ -1,13 +1,16 @@
 """Configuration: where the cluster is, how to authenticate, where the migrations live.
 
 Values come from, highest priority first: explicit arguments (CLI flags), environment variables
-(``ESMIGRATE_*``), the project file (``esmigrate.toml`` or ``[tool.esmigrate]`` in
-``pyproject.toml``), then defaults. Secrets are kept in :class:`Secret` so that no ``repr``, log
-line or error message can show them.
+(``ESMIGRATE_*``), the selected profile of the project file (``[esmigrate.env.NAME]``, chosen with
+``--env NAME`` / ``ESMIGRATE_ENV``), the project file (``esmigrate.toml`` or ``[tool.esmigrate]``
+in ``pyproject.toml``), then defaults. Secrets are kept in :class:`Secret` so that no ``repr``,
+log line or error message can show them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
 from collections.abc import Mapping
@@ -45,9 +48,19 @@ class Secret:
         return hash(self._value)
 
 
+#: The AWS services SigV4 signs for: a managed domain ("es") or a Serverless collection ("aoss").
+AWS_SERVICES = ("es", "aoss")
+
+
 @dataclass(frozen=True)
 class ConnectionSettings:
-    """How to reach and authenticate against one cluster."""
+    """How to reach and authenticate against one cluster.
+
+    The target is ``urls`` or an Elastic Cloud ``cloud_id`` (which names the URL). ``client`` is
+    an application's own configured ``Elasticsearch`` / ``OpenSearch`` client to use as it is:
+    esmigrate then sends its requests through it (and never closes it), and the other settings
+    but ``urls`` (for messages) do not apply.
+    """
 
     urls: tuple[str, ...] = (DEFAULT_URL,)
     username: str | None = None
@@ -56,14 +69,45 @@ class ConnectionSettings:
     bearer_token: Secret | None = None
     ca_certs: str | None = None
     verify_certs: bool = True
+    #: SHA-256 fingerprint of the server's certificate (hex, colons allowed): pins that
+    #: certificate instead of verifying it against a CA.
+    ssl_assert_fingerprint: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
     request_timeout: float = 30.0
     max_retries: int = 3
+    #: Elastic Cloud deployment id (``name:base64``); replaces ``urls``.
+    cloud_id: str | None = None
+    #: Sign requests with AWS SigV4 (Amazon OpenSearch Service / Serverless), with credentials
+    #: from the standard AWS chain (environment, shared files, instance or task role).
+    aws_sigv4: bool = False
+    #: The region to sign for; None: the AWS chain's (``AWS_REGION``, ``~/.aws/config``).
+    aws_region: str | None = None
+    #: "es" for a managed domain, "aoss" for a Serverless collection.
+    aws_service: str = "es"
+    client: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.cloud_id is not None:
+            if self.urls not in ((), (DEFAULT_URL,)):
+                raise ConfigError(
+                    "Both a cluster URL and an Elastic Cloud cloud_id are given.",
+                    hint="Give one: the cloud_id names the deployment's URL.",
+                )
+            object.__setattr__(self, "urls", (cloud_url(self.cloud_id),))
         if not self.urls:
             raise ConfigError("No cluster URL given.", hint="Set --url or ESMIGRATE_URL.")
+        if self.aws_service not in AWS_SERVICES:
+            raise ConfigError(
+                f"Unknown AWS service {self.aws_service!r} to sign for.",
+                hint='Use "es" for an Amazon OpenSearch Service domain, "aoss" for a Serverless '
+                "collection.",
+            )
+        if self.aws_sigv4 and (self.username or self.api_key or self.bearer_token):
+            raise ConfigError(
+                "AWS SigV4 signing and a username, API key or bearer token are both given.",
+                hint="A signed request carries the AWS credentials; drop the other credentials.",
+            )
         clean: list[str] = []
         username, password = self.username, self.password
         for url in self.urls:
@@ -94,6 +138,24 @@ class ConnectionSettings:
     def display_url(self) -> str:
         """The URL(s) for messages: never contains credentials."""
         return ", ".join(self.urls)
+
+
+def cloud_url(cloud_id: str) -> str:
+    """The Elasticsearch URL an Elastic Cloud id names (``name:base64(host[:port]$es$kibana)``)."""
+    _, _, encoded = cloud_id.partition(":")
+    try:
+        parts = base64.b64decode(encoded.encode("ascii"), validate=True).decode("ascii").split("$")
+        host, es_uuid = parts[0], parts[1]
+        if not host or not es_uuid:
+            raise ValueError(cloud_id)
+        host, _, port = host.partition(":")
+        return f"https://{es_uuid}.{host}:{int(port or 443)}"
+    except (ValueError, IndexError, UnicodeError, binascii.Error):
+        raise ConfigError(
+            "The Elastic Cloud cloud_id is not valid.",
+            hint="Copy it whole from the deployment's page in the Elastic Cloud console "
+            "(it looks like name:base64...).",
+        ) from None
 
 
 def redact_url(url: str) -> str:
@@ -141,12 +203,22 @@ _ENV_KEYS: dict[str, str] = {
     "ESMIGRATE_BEARER_TOKEN": "bearer_token",
     "ESMIGRATE_CA_CERTS": "ca_certs",
     "ESMIGRATE_VERIFY_CERTS": "verify_certs",
+    "ESMIGRATE_SSL_ASSERT_FINGERPRINT": "ssl_assert_fingerprint",
     "ESMIGRATE_CLIENT_CERT": "client_cert",
     "ESMIGRATE_CLIENT_KEY": "client_key",
     "ESMIGRATE_TIMEOUT": "request_timeout",
     "ESMIGRATE_MAX_RETRIES": "max_retries",
+    "ESMIGRATE_CLOUD_ID": "cloud_id",
+    "ESMIGRATE_AWS_SIGV4": "aws_sigv4",
+    "ESMIGRATE_AWS_REGION": "aws_region",
+    "ESMIGRATE_AWS_SERVICE": "aws_service",
 }
+#: The environment variable naming the profile (``[esmigrate.env.NAME]``) to use.
+PROFILE_ENV = "ESMIGRATE_ENV"
 _SECRET_FIELDS = {"password", "api_key", "bearer_token"}
+#: Settings that name where the cluster is: a layer that sets one replaces the other.
+_TARGET_FIELDS = ("urls", "cloud_id")
+_BOOL_FIELDS = {"verify_certs", "aws_sigv4"}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
@@ -158,7 +230,9 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return tuple(str(u) for u in value)
         if name in _SECRET_FIELDS:
             return value if isinstance(value, Secret) else Secret(str(value))
-        if name == "verify_certs":
+        if name == "client":
+            return value
+        if name in _BOOL_FIELDS:
             if isinstance(value, bool):
                 return value
             lowered = str(value).strip().lower()
@@ -220,16 +294,20 @@ def load_config(
     *,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    profile: str | None = None,
     **overrides: Any,
 ) -> Config:
     """Build a :class:`Config` from the project file, the environment and ``overrides``.
 
-    ``overrides`` are :class:`ConnectionSettings` or :class:`Config` field names (as the CLI
-    flags give them); ``None`` values are ignored so a flag that was not given does not hide the
-    environment.
+    ``profile`` selects the project file's ``[esmigrate.env.NAME]`` table (default: the
+    ``ESMIGRATE_ENV`` variable), whose settings replace the file's own. ``overrides`` are
+    :class:`ConnectionSettings` or :class:`Config` field names (as the CLI flags give them;
+    ``client=`` reuses an application's client); ``None`` values are ignored so a flag that was
+    not given does not hide the environment.
     """
     env = os.environ if env is None else env
     cwd = cwd or Path.cwd()
+    profile = profile or env.get(PROFILE_ENV) or None
     path: Path | None
     if config_file is not None:
         path = Path(config_file)
@@ -243,57 +321,44 @@ def load_config(
     else:
         path = find_project_file(cwd)
 
-    conn_names = {f.name for f in fields(ConnectionSettings)}
     conn: dict[str, Any] = {}
     proj: dict[str, Any] = {}
     root = cwd
     if path is not None:
         table = _project_table(path)
         root = path.parent.resolve()
-        origin = str(path)
-        for key, value in table.items():
-            if key == "connection" and isinstance(value, dict):
-                for ckey, cvalue in value.items():
-                    name = "urls" if ckey in ("url", "urls") else ckey
-                    if name not in conn_names:
-                        raise ConfigError(
-                            f"Unknown connection setting {ckey!r} in {origin}.",
-                            hint="Known settings: url, "
-                            + ", ".join(sorted(conn_names - {"urls"}))
-                            + ".",
-                        )
-                    if name in _SECRET_FIELDS:
-                        raise ConfigError(
-                            f"{origin} contains the secret {ckey!r}.",
-                            hint=f"Keep secrets out of files in the repository: use ESMIGRATE_{name.upper()}.",
-                        )
-                    conn[name] = _coerce(name, cvalue, origin)
-            elif key in ("migrations_dir", "script_location"):
-                proj["migrations_dir"] = Path(str(value))
-            elif key == "history_index":
-                proj["history_index"] = str(value)
-            elif key == "schema_modules":
-                proj["schema_modules"] = tuple(str(v) for v in value)
-            elif key == "lease_ttl":
-                proj["lease_ttl"] = _lease_ttl(value, origin)
-            else:
+        profiles = table.pop("env", {})
+        _read_table(table, str(path), conn, proj)
+        if profile is not None:
+            chosen = profiles.get(profile) if isinstance(profiles, dict) else None
+            if not isinstance(chosen, dict):
+                names = ", ".join(sorted(profiles)) if isinstance(profiles, dict) else ""
                 raise ConfigError(
-                    f"Unknown setting {key!r} in {origin}.",
-                    hint="Known settings: connection, migrations_dir, history_index, "
-                    "schema_modules, lease_ttl.",
+                    f"No profile {profile!r} in {path}.",
+                    hint=f"Add an [esmigrate.env.{profile}] table"
+                    + (f", or use one of: {names}." if names else ".")
+                    + " The profile comes from --env or ESMIGRATE_ENV.",
                 )
+            _read_table(chosen, f"[esmigrate.env.{profile}] of {path}", conn, proj)
+    elif profile is not None:
+        raise ConfigError(
+            f"The profile {profile!r} was asked for, but no project file was found.",
+            hint="Profiles live in esmigrate.toml as [esmigrate.env.NAME] tables; pass --config "
+            "or run from the project's folder.",
+        )
 
     for var, name in _ENV_KEYS.items():
         if env.get(var):
-            conn[name] = _coerce(name, env[var], f"the environment variable {var}")
+            _set(conn, name, _coerce(name, env[var], f"the environment variable {var}"))
 
+    conn_names = {f.name for f in fields(ConnectionSettings)}
     for key, value in overrides.items():
         if value is None:
             continue
         if key in ("url", "urls"):
-            conn["urls"] = _coerce("urls", value, "--url")
+            _set(conn, "urls", _coerce("urls", value, "--url"))
         elif key in conn_names:
-            conn[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
+            _set(conn, key, _coerce(key, value, f"--{key.replace('_', '-')}"))
         elif key in ("migrations_dir", "history_index", "schema_modules"):
             proj[key] = value
         elif key == "lease_ttl":
@@ -302,6 +367,52 @@ def load_config(
             raise TypeError(f"unknown setting {key!r}")
 
     return Config(connection=ConnectionSettings(**conn), root=root, source=path, **proj)
+
+
+def _set(conn: dict[str, Any], name: str, value: Any) -> None:
+    """Set one connection setting; a URL replaces a cloud_id from a lower layer and back."""
+    if name in _TARGET_FIELDS:
+        for other in _TARGET_FIELDS:
+            conn.pop(other, None)
+    conn[name] = value
+
+
+def _read_table(
+    table: Mapping[str, Any], origin: str, conn: dict[str, Any], proj: dict[str, Any]
+) -> None:
+    """Fold one table of the project file (the file's own or a profile's) into the settings."""
+    conn_names = {f.name for f in fields(ConnectionSettings)} - {"client"}
+    for key, value in table.items():
+        if key == "connection" and isinstance(value, dict):
+            for ckey, cvalue in value.items():
+                name = "urls" if ckey in ("url", "urls") else ckey
+                if name not in conn_names:
+                    raise ConfigError(
+                        f"Unknown connection setting {ckey!r} in {origin}.",
+                        hint="Known settings: url, "
+                        + ", ".join(sorted(conn_names - {"urls"}))
+                        + ".",
+                    )
+                if name in _SECRET_FIELDS:
+                    raise ConfigError(
+                        f"{origin} contains the secret {ckey!r}.",
+                        hint=f"Keep secrets out of files in the repository: use ESMIGRATE_{name.upper()}.",
+                    )
+                _set(conn, name, _coerce(name, cvalue, origin))
+        elif key in ("migrations_dir", "script_location"):
+            proj["migrations_dir"] = Path(str(value))
+        elif key == "history_index":
+            proj["history_index"] = str(value)
+        elif key == "schema_modules":
+            proj["schema_modules"] = tuple(str(v) for v in value)
+        elif key == "lease_ttl":
+            proj["lease_ttl"] = _lease_ttl(value, origin)
+        else:
+            raise ConfigError(
+                f"Unknown setting {key!r} in {origin}.",
+                hint="Known settings: connection, migrations_dir, history_index, "
+                "schema_modules, lease_ttl, env (profiles).",
+            )
 
 
 def _lease_ttl(value: Any, origin: str) -> float:

@@ -5,10 +5,11 @@ one paragraph (problem, then the fix) and never as a stack trace::
 
     EsmigrateError
      ├── ConfigError              bad config file, flag or environment variable
+     │    └── MissingClient       the client library for the engine is not installed (names the extra)
      ├── DevServerError           the embedded OpenSearch node could not start / stop
      ├── ClusterError             anything that came back from (or failed to reach) a cluster
      │    ├── ClusterUnavailable  connection refused, DNS, timeout, TLS handshake
-     │    ├── AuthenticationError 401 / 403
+     │    ├── AuthenticationError 401 / 403 (the CLI exits with status 4)
      │    ├── UnsupportedEngine   neither Elasticsearch 8/9 nor OpenSearch 2/3
      │    ├── TaskFailed          a background task (_reindex, _update_by_query) ended in error
      │    └── RequestError        the server rejected a request (carries status and root cause)
@@ -54,8 +55,12 @@ from typing import Any
 class EsmigrateError(Exception):
     """Root of all esmigrate errors.
 
-    ``hint`` says how to fix the problem; the CLI prints it after the message.
+    ``hint`` says how to fix the problem; the CLI prints it after the message and exits with
+    ``exit_code``.
     """
+
+    #: The CLI's exit status for this error: 1, except where a script may want to tell it apart.
+    exit_code: int = 1
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -72,6 +77,19 @@ class ConfigError(EsmigrateError):
     """The configuration (file, flags, environment) is invalid."""
 
 
+class MissingClient(ConfigError):
+    """The client library for the cluster's engine is not installed.
+
+    esmigrate installs without either client so that it fits beside an application's own pin;
+    ``library`` is the missing module, ``extra`` what to install (``esmigrate[opensearch]``).
+    """
+
+    def __init__(self, message: str, *, library: str, extra: str) -> None:
+        super().__init__(message, hint=f"Install it: pip install '{extra}'.")
+        self.library = library
+        self.extra = extra
+
+
 class DevServerError(EsmigrateError):
     """The embedded development node could not be started, found or stopped."""
 
@@ -86,6 +104,9 @@ class ClusterUnavailable(ClusterError):
 
 class AuthenticationError(ClusterError):
     """The cluster refused the credentials (401) or the permission (403)."""
+
+    # Scripts tell "fix the credentials" apart from a failed migration without parsing text.
+    exit_code = 4
 
     def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)

@@ -22,7 +22,8 @@ from esmigrate.exceptions import EsmigrateError
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the console script. User errors end in one paragraph, exit status 1."""
+    """Entry point of the console script. User errors end in one paragraph and exit with the
+    error's ``exit_code`` (1; 4 when the cluster refused the credentials or the permission)."""
     try:
         result = cli.main(args=argv, prog_name="esmigrate", standalone_mode=False)
         # Without standalone mode click returns the code of `click.exceptions.Exit`.
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> Any:
     except EsmigrateError as exc:
         # One paragraph: the problem, then the fix.
         click.echo(f"Error: {exc.message}" + (f" {exc.hint}" if exc.hint else ""), err=True)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)

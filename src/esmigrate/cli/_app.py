@@ -56,7 +56,16 @@ _CONNECTION_OPTIONS = [
         type=click.Path(path_type=Path),
         help="Project file (default: nearest esmigrate.toml).",
     ),
+    click.option(
+        "--env",
+        "profile",
+        help="Profile of the project file to use ([esmigrate.env.NAME]). [env: ESMIGRATE_ENV]",
+    ),
     click.option("--url", help="Cluster URL(s), comma-separated. [env: ESMIGRATE_URL]"),
+    click.option(
+        "--cloud-id",
+        help="Elastic Cloud deployment id (instead of --url). [env: ESMIGRATE_CLOUD_ID]",
+    ),
     click.option("--username", help="Basic-auth user. [env: ESMIGRATE_USERNAME]"),
     click.option(
         "--password", help="Basic-auth password; prefer the environment. [env: ESMIGRATE_PASSWORD]"
@@ -67,7 +76,23 @@ _CONNECTION_OPTIONS = [
         "--ca-certs", type=click.Path(path_type=str), help="CA bundle. [env: ESMIGRATE_CA_CERTS]"
     ),
     click.option(
+        "--ssl-assert-fingerprint",
+        help="Pin the server certificate's SHA-256 fingerprint. [env: ESMIGRATE_SSL_ASSERT_FINGERPRINT]",
+    ),
+    click.option(
         "--insecure", is_flag=True, default=None, help="Do not verify TLS certificates (dev only)."
+    ),
+    click.option(
+        "--aws-sigv4",
+        is_flag=True,
+        default=None,
+        help="Sign requests with AWS SigV4 (credentials from the AWS chain). [env: ESMIGRATE_AWS_SIGV4]",
+    ),
+    click.option("--aws-region", help="AWS region to sign for. [env: ESMIGRATE_AWS_REGION]"),
+    click.option(
+        "--aws-service",
+        type=click.Choice(["es", "aoss"]),
+        help="es: OpenSearch Service domain, aoss: Serverless. [env: ESMIGRATE_AWS_SERVICE]",
     ),
     click.option("--client-cert", type=click.Path(path_type=str), help="Client certificate (PEM)."),
     click.option("--client-key", type=click.Path(path_type=str), help="Client key (PEM)."),
@@ -83,7 +108,13 @@ _CONNECTION_OPTIONS = [
 ]
 _OPTION_NAMES = (
     "config_file",
+    "profile",
     "url",
+    "cloud_id",
+    "ssl_assert_fingerprint",
+    "aws_sigv4",
+    "aws_region",
+    "aws_service",
     "username",
     "password",
     "api_key",
@@ -100,7 +131,12 @@ _OPTION_NAMES = (
 def _apply_options(state: AppState, values: dict[str, Any]) -> None:
     """Fold the connection options given at this level into ``state`` (later levels win)."""
     mapping = {
+        "profile": "profile",
         "url": "urls",
+        "cloud_id": "cloud_id",
+        "ssl_assert_fingerprint": "ssl_assert_fingerprint",
+        "aws_region": "aws_region",
+        "aws_service": "aws_service",
         "username": "username",
         "password": "password",
         "api_key": "api_key",
@@ -115,6 +151,8 @@ def _apply_options(state: AppState, values: dict[str, Any]) -> None:
             state.overrides[setting] = values[option]
     if values.get("insecure"):
         state.overrides["verify_certs"] = False
+    if values.get("aws_sigv4"):
+        state.overrides["aws_sigv4"] = True
     if values.get("config_file") is not None:
         state.config_file = values["config_file"]
     if values.get("json_output"):

@@ -4,7 +4,8 @@ Elasticsearch 8/9 needs the official ``elasticsearch`` client (it refuses server
 ``X-Elastic-Product`` header, which OpenSearch does not send); OpenSearch 2/3 needs ``opensearch-py``.
 Both descend from the same 7.x client, so esmigrate speaks plain REST through either client's
 transport and keeps the few engine differences (point-in-time endpoints, compatibility headers)
-inside this module. Nothing outside ``esmigrate.cluster`` imports either client.
+inside this module. The clients themselves are loaded on demand by ``_clients`` (esmigrate
+installs without either); nothing outside ``esmigrate.cluster`` imports one.
 
 What differs between engines and versions is decided once, when connecting, as the cluster's
 :class:`Capabilities`; code asks a capability, never an engine name or version number.
@@ -16,18 +17,15 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
-import elasticsearch
-import opensearchpy
 import orjson
-from elasticsearch.serializer import OrjsonSerializer
 
-from esmigrate.cluster import _json as exact_json
-from esmigrate.cluster._errors import server_reason, translate
-from esmigrate.config import ConnectionSettings
+from esmigrate.cluster import _clients
+from esmigrate.cluster._errors import server_reason
+from esmigrate.config import DEFAULT_URL, ConnectionSettings, redact_url
 from esmigrate.exceptions import (
     ClusterError,
     NotFoundError,
@@ -58,6 +56,10 @@ class Engine:
     def __str__(self) -> str:
         label = "OpenSearch" if self.name == "opensearch" else "Elasticsearch"
         return f"{label} {self.number}"
+
+
+#: Amazon OpenSearch Serverless, which reports no version (it has no ``GET /``).
+SERVERLESS = Engine("opensearch", (2, 0, 0), "Serverless", "")
 
 
 PitApi = Literal["opensearch", "elasticsearch"]
@@ -91,28 +93,6 @@ class Capabilities:
         )
 
 
-class _OrjsonOpenSearchSerializer(opensearchpy.JSONSerializer):
-    """orjson for opensearch-py: several times faster than the stdlib on large pages."""
-
-    def loads(self, s: str | bytes) -> Any:
-        return exact_json.loads(s)
-
-    def dumps(self, data: Any) -> str | bytes:
-        if isinstance(data, (str, bytes)):
-            return data
-        return exact_json.dumps(data, default=self.default)
-
-
-class _OrjsonElasticsearchSerializer(OrjsonSerializer):
-    """The elasticsearch client's orjson serializer, with integers beyond 64 bits kept exact."""
-
-    def json_loads(self, data: bytes) -> Any:
-        return exact_json.loads(data)
-
-    def json_dumps(self, data: Any) -> bytes:
-        return exact_json.dumps(data, default=self.default)
-
-
 def parse_engine(info: Mapping[str, Any]) -> Engine:
     version = info.get("version") or {}
     number = str(version.get("number", "0.0.0"))
@@ -139,9 +119,12 @@ def parse_engine(info: Mapping[str, Any]) -> Engine:
 
 
 class Cluster:
-    """A connected cluster. Create with :func:`connect`; close when done (or use ``with``)."""
+    """A connected cluster. Create with :func:`connect` (or :meth:`from_client`); close when
+    done (or use ``with``)."""
 
-    def __init__(self, settings: ConnectionSettings, engine: Engine, client: Any) -> None:
+    def __init__(
+        self, settings: ConnectionSettings, engine: Engine, client: _clients.ClientAdapter
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.capabilities = Capabilities.of(engine)
@@ -172,11 +155,27 @@ class Cluster:
         self.close()
 
     def close(self) -> None:
+        """Close the connection; an application's own client (:meth:`from_client`) stays open."""
         self._client.close()
+
+    @classmethod
+    def from_client(cls, client: Any) -> Cluster:
+        """A :class:`Cluster` that sends through an application's configured client.
+
+        ``client`` is an ``elasticsearch.Elasticsearch`` or ``opensearchpy.OpenSearch`` (its
+        hosts, TLS, credentials and signing are used as they are); :meth:`close` leaves it open.
+        Same as ``connect(client=client)``.
+        """
+        return connect(client=client)
 
     @property
     def where(self) -> str:
         return self.settings.display_url
+
+    @property
+    def client_library(self) -> str:
+        """The client library and version in use, e.g. ``"opensearch-py 3.2.0"``."""
+        return self._client.library
 
     def request(
         self,
@@ -198,12 +197,9 @@ class Cluster:
         # some parameter names themselves (opensearch-py takes `timeout` as its socket timeout).
         url = f"{path}?{urlencode(clean)}" if clean else path
         try:
-            if self.engine.name == "elasticsearch":
-                response = self._client.perform_request(method, url, headers=headers, body=body)
-                return response.body
-            return self._client.transport.perform_request(method, url, headers=headers, body=body)
+            return self._client.send(method, url, headers, body)
         except Exception as exc:
-            mapped = translate(exc, method, path, self.where)
+            mapped = self._client.error(exc, method, path, self.where)
             if mapped is None:
                 raise
             raise mapped from None
@@ -468,84 +464,63 @@ def _param(value: Any) -> Any:
     return value
 
 
-def _opensearch_client(settings: ConnectionSettings) -> Any:
-    kwargs: dict[str, Any] = {
-        "hosts": list(settings.urls),
-        "timeout": settings.request_timeout,
-        "max_retries": settings.max_retries,
-        # Transport retries only where nothing reached the server (connection refused). A
-        # timed-out or 5xx request may have been applied: resending a compare-and-set write,
-        # an `_aliases` swap or a `_reindex` start would turn success into a conflict or start
-        # a second task. Callers retry explicitly where a request is idempotent.
-        "retry_on_timeout": False,
-        "retry_on_status": (),
-        "serializer": _OrjsonOpenSearchSerializer(),
-        # Several threads (sliced copies, per-shard scans) share one client.
-        "pool_maxsize": 16,
-        "verify_certs": settings.verify_certs,
-        "ssl_show_warn": settings.verify_certs,
-    }
-    if settings.username is not None:
-        password = settings.password.reveal() if settings.password else ""
-        kwargs["http_auth"] = (settings.username, password)
-    if settings.api_key is not None:
-        kwargs["headers"] = {"authorization": f"ApiKey {settings.api_key.reveal()}"}
-    elif settings.bearer_token is not None:
-        kwargs["headers"] = {"authorization": f"Bearer {settings.bearer_token.reveal()}"}
-    if settings.ca_certs:
-        kwargs["ca_certs"] = settings.ca_certs
-    if settings.client_cert:
-        kwargs["client_cert"] = settings.client_cert
-        kwargs["client_key"] = settings.client_key
-    return opensearchpy.OpenSearch(**kwargs)
-
-
-def _elasticsearch_client(settings: ConnectionSettings) -> Any:
-    kwargs: dict[str, Any] = {
-        "hosts": list(settings.urls),
-        "request_timeout": settings.request_timeout,
-        "max_retries": settings.max_retries,
-        "retry_on_timeout": False,  # see _opensearch_client
-        "retry_on_status": (),
-        "serializer": _OrjsonElasticsearchSerializer(),
-        "verify_certs": settings.verify_certs,
-        "ssl_show_warn": settings.verify_certs,
-    }
-    if settings.username is not None:
-        password = settings.password.reveal() if settings.password else ""
-        kwargs["basic_auth"] = (settings.username, password)
-    if settings.api_key is not None:
-        kwargs["api_key"] = settings.api_key.reveal()
-    elif settings.bearer_token is not None:
-        kwargs["bearer_auth"] = settings.bearer_token.reveal()
-    if settings.ca_certs:
-        kwargs["ca_certs"] = settings.ca_certs
-    if settings.client_cert:
-        kwargs["client_cert"] = settings.client_cert
-        kwargs["client_key"] = settings.client_key
-    return elasticsearch.Elasticsearch(**kwargs)
-
-
-def connect(settings: ConnectionSettings) -> Cluster:
+def connect(settings: ConnectionSettings | None = None, *, client: Any = None) -> Cluster:
     """Connect, detect the engine from ``GET /`` and return a :class:`Cluster`.
 
-    Raises :class:`~esmigrate.exceptions.ClusterUnavailable`,
-    :class:`~esmigrate.exceptions.AuthenticationError` or
-    :class:`~esmigrate.exceptions.UnsupportedEngine` with a message naming the URL.
+    ``client`` (or ``settings.client``) reuses an application's configured
+    ``elasticsearch.Elasticsearch`` / ``opensearchpy.OpenSearch`` client as it is; otherwise a
+    client is built from ``settings`` with the library the engine needs. Raises
+    :class:`~esmigrate.exceptions.ClusterUnavailable`,
+    :class:`~esmigrate.exceptions.AuthenticationError`,
+    :class:`~esmigrate.exceptions.UnsupportedEngine` or
+    :class:`~esmigrate.exceptions.MissingClient` (the extra to install) with a message naming
+    the URL.
     """
-    # opensearch-py does not insist on a product header, so it can ask any server who it is.
-    probe_client = _opensearch_client(settings)
-    probe = Cluster(settings, Engine("opensearch", (2, 0, 0), "?", ""), probe_client)
+    settings = settings or ConnectionSettings()
+    client = client if client is not None else settings.client
+    if client is not None:
+        adapter = _clients.wrap(client)
+        settings = replace(settings, urls=_client_urls(client), client=client, cloud_id=None)
+        engine = parse_engine(adapter.info(settings.display_url))
+        if engine.name != adapter.engine:
+            raise UnsupportedEngine(
+                f"The cluster at {settings.display_url} is {engine}, which a {adapter.library} "
+                "client cannot drive.",
+                hint="Pass an opensearchpy.OpenSearch client for OpenSearch, an "
+                "elasticsearch.Elasticsearch client for Elasticsearch.",
+            )
+        return Cluster(settings, engine, adapter)
+
+    if settings.aws_sigv4 and settings.aws_service == "aoss":
+        # OpenSearch Serverless does not serve GET / (it answers 404); its API is OpenSearch 2's.
+        return Cluster(settings, SERVERLESS, _clients.build("opensearch", settings))
+    adapter = _clients.build(_clients.probe_library(settings), settings)
     try:
-        info = probe.info()
+        engine = parse_engine(adapter.info(settings.display_url))
+        if engine.name != adapter.engine:
+            adapter.close()
+            adapter = _clients.build(engine.name, settings)
+            # The elasticsearch client checks X-Elastic-Product here, not halfway through a run.
+            adapter.info(settings.display_url)
     except BaseException:
-        probe_client.close()
+        adapter.close()
         raise
-    engine = parse_engine(info)
-    if engine.name == "opensearch":
-        return Cluster(settings, engine, probe_client)
-    probe_client.close()
-    return Cluster(settings, engine, _elasticsearch_client(settings))
+    return Cluster(settings, engine, adapter)
+
+
+def _client_urls(client: Any) -> tuple[str, ...]:
+    """The URLs an application's client talks to, for messages (without credentials)."""
+    urls: list[str] = []
+    transport = getattr(client, "transport", None)
+    pool = getattr(transport, "node_pool", None)
+    if pool is not None:  # elasticsearch (elastic-transport)
+        urls = [str(node.base_url) for node in pool.all()]
+    for host in getattr(transport, "hosts", None) or []:  # opensearch-py
+        if isinstance(host, dict) and host.get("host"):
+            scheme = "https" if host.get("use_ssl") or host.get("scheme") == "https" else "http"
+            prefix = str(host.get("url_prefix") or "")
+            urls.append(f"{scheme}://{host['host']}:{host.get('port', 9200)}{prefix}")
+    return tuple(redact_url(url) for url in urls) or (DEFAULT_URL,)
 
 
 def iter_bulk_errors(result: Mapping[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:

@@ -1,12 +1,11 @@
-"""Turn either client's exceptions into esmigrate's exception tree, with the server's reason."""
+"""esmigrate's errors for what a cluster answered (or did not), with the server's reason.
+
+Each client module (``_opensearch``, ``_elasticsearch``) sorts its library's exceptions into these.
+"""
 
 from __future__ import annotations
 
 from typing import Any
-
-import elastic_transport
-import elasticsearch
-import opensearchpy
 
 from esmigrate.exceptions import (
     AuthenticationError,
@@ -27,6 +26,8 @@ def server_reason(body: Any) -> tuple[str | None, str | None]:
     """
     if not isinstance(body, dict):
         return None, (str(body) if body else None)
+    if "error" not in body and isinstance(body.get("message"), str):
+        return None, body["message"]  # AWS's own answers (a bad signature, a denied action)
     error = body.get("error")
     if isinstance(error, str):
         return None, error
@@ -54,7 +55,8 @@ def api_error(status: int, body: Any, method: str, path: str, where: str) -> Clu
         return AuthenticationError(
             f"The cluster at {where} refused the credentials (401) for {what}.",
             status=status,
-            hint="Check --username/--password, ESMIGRATE_API_KEY or ESMIGRATE_BEARER_TOKEN.",
+            hint="Check --username/--password, ESMIGRATE_API_KEY, ESMIGRATE_BEARER_TOKEN or, "
+            "with --aws-sigv4, the AWS credentials.",
         )
     if status == 403 and etype != "cluster_block_exception":
         return AuthenticationError(
@@ -74,33 +76,29 @@ def api_error(status: int, body: Any, method: str, path: str, where: str) -> Clu
     return cls(message, status=status, error_type=etype, reason=reason, body=body)
 
 
-def translate(exc: Exception, method: str, path: str, where: str) -> ClusterError | None:
-    """Map a client exception to ours; None when it is not a client exception."""
-    # Transport-level failures (no HTTP answer).
-    if isinstance(exc, (elastic_transport.TlsError, opensearchpy.SSLError)):
+def unreachable(
+    kind: str, exc: Exception, method: str, path: str, where: str
+) -> ClusterUnavailable:
+    """The error for a request that got no HTTP answer: ``kind`` is "tls", "timeout",
+    "connection" or "transport" (anything else in the transport)."""
+    if kind == "tls":
         return ClusterUnavailable(
             f"TLS handshake with {where} failed: {_first_line(exc)}.",
-            hint="Pass the cluster's CA with --ca-certs (ESMIGRATE_CA_CERTS), or --insecure for a dev cluster.",
+            hint="Pass the cluster's CA with --ca-certs (ESMIGRATE_CA_CERTS) or pin its "
+            "certificate with --ssl-assert-fingerprint, or --insecure for a dev cluster.",
         )
-    if isinstance(exc, (elastic_transport.ConnectionTimeout, opensearchpy.ConnectionTimeout)):
+    if kind == "timeout":
         return ClusterUnavailable(
             f"The cluster at {where} did not answer {method} {path} in time.",
             hint="Check that it is up and not overloaded, or raise --timeout.",
         )
-    if isinstance(exc, (elastic_transport.ConnectionError, opensearchpy.ConnectionError)):
+    if kind == "connection":
         return ClusterUnavailable(
             f"Cannot connect to the cluster at {where}.",
             hint="Check the URL (--url / ESMIGRATE_URL) and that the cluster is running; "
             "`esmigrate dev-server start` runs a local one.",
         )
-    # HTTP answers with an error status.
-    if isinstance(exc, elasticsearch.ApiError):
-        return api_error(exc.meta.status, exc.body, method, path, where)
-    if isinstance(exc, opensearchpy.TransportError) and isinstance(exc.status_code, int):
-        return api_error(exc.status_code, exc.info, method, path, where)
-    if isinstance(exc, (elastic_transport.TransportError, opensearchpy.TransportError)):
-        return ClusterUnavailable(f"Talking to {where} failed: {_first_line(exc)}.")
-    return None
+    return ClusterUnavailable(f"Talking to {where} failed: {_first_line(exc)}.")
 
 
 def _first_line(exc: Exception) -> str:

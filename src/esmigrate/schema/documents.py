@@ -9,10 +9,11 @@ The functions are pure (no I/O), so the same graph serves three callers: an appl
 upgrades lazily on read (sync or async: nothing to await), a migration that upgrades in bulk (an
 :class:`Upgrades` is a ``doc -> doc`` callable) and a test.
 
-:class:`VersionedDocument` is a mixin for ``elasticsearch.dsl`` and ``opensearchpy`` ``Document``
-classes (sync and async): it adds ``schema_version``, ``created_at``, ``updated_at``,
-``migrated_from_version`` and ``migration_timestamp`` to the mapping, stamps them on save and
-collects the class's ``@upgrades`` steps::
+:class:`VersionedDocument` is a mixin for ``elasticsearch.dsl`` (or the separate ``elasticsearch_dsl``
+8.x package) and ``opensearchpy`` ``Document`` classes (sync and async): it adds
+``schema_version``, ``created_at``, ``updated_at``, ``migrated_from_version`` and
+``migration_timestamp`` to the mapping, stamps them on save and collects the class's
+``@upgrades`` steps::
 
     from elasticsearch.dsl import Document, Text    # or: from opensearchpy import Document, Text
 
@@ -30,6 +31,7 @@ collects the class's ``@upgrades`` steps::
 from __future__ import annotations
 
 import copy
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -326,11 +328,13 @@ class Upgrades:
 
 # -- the Document mixin --------------------------------------------------------------------------
 
-_DSL_MODULES = ("elasticsearch.dsl", "opensearchpy")
+# The DSL packages whose Document classes the mixin works with: elasticsearch-py's own (8.18+), the
+# separate elasticsearch-dsl package of earlier 8.x releases, and opensearch-py's.
+_DSL_MODULES = ("elasticsearch.dsl", "elasticsearch_dsl", "opensearchpy")
 
 
 def _dsl_library(cls: type) -> str | None:
-    """Which DSL package ``cls`` is a Document of: "elasticsearch.dsl", "opensearchpy" or None."""
+    """Which DSL package ``cls`` is a Document of (one of ``_DSL_MODULES``), or None."""
     for klass in cls.__mro__:
         module = klass.__module__
         if klass.__name__ in ("Document", "AsyncDocument"):
@@ -341,29 +345,19 @@ def _dsl_library(cls: type) -> str | None:
 
 
 def _metadata_fields(lib: str) -> dict[str, Any]:
-    if lib == "elasticsearch.dsl":
-        from elasticsearch import dsl
-
-        return {
-            "schema_version": dsl.Keyword(),
-            "created_at": dsl.Date(),
-            "updated_at": dsl.Date(),
-            "migrated_from_version": dsl.Keyword(),
-            "migration_timestamp": dsl.Date(),
-        }
-    import opensearchpy
-
+    # The package is loaded already: the class being defined derives from its Document.
+    dsl = sys.modules[lib]
     return {
-        "schema_version": opensearchpy.Keyword(),
-        "created_at": opensearchpy.Date(),
-        "updated_at": opensearchpy.Date(),
-        "migrated_from_version": opensearchpy.Keyword(),
-        "migration_timestamp": opensearchpy.Date(),
+        "schema_version": dsl.Keyword(),
+        "created_at": dsl.Date(),
+        "updated_at": dsl.Date(),
+        "migrated_from_version": dsl.Keyword(),
+        "migration_timestamp": dsl.Date(),
     }
 
 
 class VersionedDocument:
-    """Mixin for ``Document`` classes of ``elasticsearch.dsl`` or ``opensearchpy``.
+    """Mixin for ``Document`` classes of ``elasticsearch.dsl``, ``elasticsearch_dsl`` or ``opensearchpy``.
 
     Put it *before* ``Document`` in the bases. Class attributes:
 
@@ -478,7 +472,7 @@ class VersionedDocument:
 
     @classmethod
     def from_es(cls, hit: Any, *args: Any, **kwargs: Any) -> Any:
-        """elasticsearch.dsl's loader; upgrades ``_source`` first when ``__upgrade_on_read__``."""
+        """elasticsearch(_)dsl's loader; upgrades ``_source`` first when ``__upgrade_on_read__``."""
         return cast(Any, super()).from_es(cls._upgrade_hit(hit), *args, **kwargs)
 
     @classmethod
