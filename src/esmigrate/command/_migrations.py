@@ -215,7 +215,9 @@ def preflight(
                 "pending", "ok", f"{len(pending)} revision(s) to apply: {', '.join(pending) or '-'}"
             )
         )
-        sources = copy_sources(runner.plan(target, UPGRADE)) if pending else []
+        # A history problem makes the plan refuse to be made: it is reported above instead.
+        plannable = pending and not state["problems"]
+        sources = copy_sources(runner.plan(target, UPGRADE)) if plannable else []
         cluster_checks = run_checks(
             cluster, copy_sources=sources, snapshot_repository=snapshot_repository
         )
