@@ -169,7 +169,8 @@ pass_state = click.make_pass_decorator(AppState)
 def progress_shown() -> Iterator[ProgressDisplay]:
     """Where long operations' progress events are drawn: rich bars when stderr is a terminal,
     log lines otherwise (stdout stays the result, JSON included)."""
-    display = progress_display()
+    # The console the reporter's lines use too: they then print above the live bars.
+    display = progress_display(console=err_console)
     try:
         yield display
     finally:
