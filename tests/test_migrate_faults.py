@@ -288,6 +288,7 @@ def test_object_fields_pass_the_mapping_check(cluster: Cluster, prefix: str) -> 
 # -- custom routing -------------------------------------------------------------------------------
 
 
+@pytest.mark.engine_matrix
 @pytest.mark.parametrize("path", ["reindex", "python"])
 def test_custom_routing_with_dead_letters_validates(
     cluster: Cluster, prefix: str, path: str

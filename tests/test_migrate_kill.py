@@ -25,7 +25,7 @@ from tests.migrate_support import (
     report,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
 
 CASES = [
     ("painless", "copy"),

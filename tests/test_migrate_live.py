@@ -23,7 +23,7 @@ from tests.migrate_support import (
     transform,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
 
 
 @pytest.mark.parametrize("path", ["painless", "python"])

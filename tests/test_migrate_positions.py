@@ -27,7 +27,7 @@ from esmigrate.rollback import rollback, rollback_point_hook
 from tests.migrate_support import TARGET_MAPPING, all_docs, create_source, transform
 from tests.rollback_support import reverse
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
 
 N = 20_000
 

@@ -76,6 +76,7 @@ def failing_transform(doc: dict[str, Any]) -> dict[str, Any]:
     return transform(doc)
 
 
+@pytest.mark.engine_matrix
 @pytest.mark.parametrize("path", ["painless", "python"])
 def test_transform_failures_are_dead_lettered_and_stop_the_cut_over(
     cluster: Cluster, prefix: str, path: str
@@ -112,6 +113,7 @@ def test_transform_failures_are_dead_lettered_and_stop_the_cut_over(
     assert diff(expected, all_docs(cluster, result.target)) == {}
 
 
+@pytest.mark.engine_matrix
 @pytest.mark.parametrize("path", ["reindex", "python"])
 def test_mapping_rejections_are_dead_lettered(cluster: Cluster, prefix: str, path: str) -> None:
     alias, source, initial = create_source(cluster, prefix, 1500)
@@ -329,6 +331,7 @@ def test_finished_migration_is_not_run_twice(cluster: Cluster, prefix: str) -> N
 # -- in-place -------------------------------------------------------------------------------------
 
 
+@pytest.mark.engine_matrix
 def test_in_place_backfill_with_a_live_writer(
     cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str
 ) -> None:
@@ -379,6 +382,7 @@ def test_in_place_refuses_a_breaking_change(cluster: Cluster, prefix: str) -> No
 # -- incremental ----------------------------------------------------------------------------------
 
 
+@pytest.mark.engine_matrix
 @pytest.mark.parametrize("path", ["painless", "python"])
 def test_incremental_copies_only_what_changed(cluster: Cluster, prefix: str, path: str) -> None:
     alias, source, docs = create_source(cluster, prefix, 3000)
@@ -420,6 +424,7 @@ def test_incremental_copies_only_what_changed(cluster: Cluster, prefix: str, pat
     assert third.copied == 0 or path == "painless"
 
 
+@pytest.mark.engine_matrix
 def test_incremental_by_timestamp(cluster: Cluster, prefix: str) -> None:
     source, target = f"{prefix}-ts", f"{prefix}-ts2"
     mapping = {"properties": {"at": {"type": "date"}, "v": {"type": "integer"}}}
@@ -441,6 +446,7 @@ def test_incremental_by_timestamp(cluster: Cluster, prefix: str) -> None:
 # -- adopt ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.engine_matrix
 def test_adopt_with_a_live_writer(
     cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str
 ) -> None:

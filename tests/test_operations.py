@@ -240,6 +240,7 @@ def _fill(cluster: Cluster, index: str, n: int) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.engine_matrix
 def test_reindex_with_a_script_runs_as_a_task(cluster: Cluster, prefix: str) -> None:
     _fill(cluster, f"{prefix}-src", 50)
     tasks: list[str] = []
@@ -258,6 +259,7 @@ def test_reindex_with_a_script_runs_as_a_task(cluster: Cluster, prefix: str) -> 
 
 
 @pytest.mark.integration
+@pytest.mark.engine_matrix
 def test_reindex_through_python_visits_every_document_once(cluster: Cluster, prefix: str) -> None:
     _fill(cluster, f"{prefix}-src", 523)
     cluster.request("PUT", f"/{prefix}-dst", body={"settings": {"number_of_replicas": 0}})
@@ -283,6 +285,7 @@ def test_reindex_through_python_visits_every_document_once(cluster: Cluster, pre
 
 
 @pytest.mark.integration
+@pytest.mark.engine_matrix
 def test_reindex_through_python_keeps_routing_copies_the_query_and_raises_on_bad_documents(
     cluster: Cluster, prefix: str
 ) -> None:

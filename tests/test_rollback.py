@@ -23,7 +23,7 @@ from tests.rollback_support import (
     reverse,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
 
 ROOT = Path(__file__).resolve().parent.parent
 

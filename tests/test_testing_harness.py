@@ -10,7 +10,7 @@ from esmigrate.cluster import Cluster
 from esmigrate.testing import compare_server_side
 from esmigrate.transform import Cast, Default, NormalizeText, RuleSet
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
 
 
 class Drifting:

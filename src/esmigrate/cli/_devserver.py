@@ -11,11 +11,16 @@ from esmigrate.exceptions import ExitCode
 
 @cli.group("dev-server")
 def dev_server() -> None:
-    """Run a real single-node OpenSearch locally (needs Java 17+ and Maven)."""
+    """Run a real single-node OpenSearch locally (needs Java 17+, 21+ for 3.x, and Maven)."""
 
 
 port_option = click.option(
     "--port", default=9200, show_default=True, help="HTTP port on 127.0.0.1."
+)
+engine_option = click.option(
+    "--engine",
+    metavar="[opensearch:]VERSION",
+    help=f"Which OpenSearch: {', '.join(devserver.ENGINES)} (default {devserver.ENGINES[0]}).",
 )
 
 
@@ -26,11 +31,13 @@ def _describe(server: devserver.DevServer) -> dict[str, object]:
         "port": server.port,
         "log_file": str(server.log_file),
         "data_dir": str(server.data_dir),
+        "engine": server.engine,
     }
 
 
 @dev_server.command("start")
 @port_option
+@engine_option
 @click.option(
     "--data",
     "data_dir",
@@ -45,23 +52,33 @@ def _describe(server: devserver.DevServer) -> dict[str, object]:
 )
 @click.option("--foreground", is_flag=True, help="Run in this terminal until Ctrl-C.")
 @pass_state
-def start(state: AppState, port: int, data_dir: Path | None, heap: str, foreground: bool) -> None:
+def start(
+    state: AppState,
+    port: int,
+    engine: str | None,
+    data_dir: Path | None,
+    heap: str,
+    foreground: bool,
+) -> None:
     """Start the node in the background and wait until it answers."""
+    wanted = devserver.resolve_engine(engine)
     if not foreground and not state.json_output and devserver.status(port) is None:
         console.print(
-            f"Starting OpenSearch {devserver.OPENSEARCH_VERSION} on port {port} "
-            "(the first start downloads the jars)..."
+            f"Starting {wanted} on port {port} (the first start of a version downloads its jars)..."
         )
-    server, started = devserver.start(port, data_dir=data_dir, heap=heap, foreground=foreground)
+    server, started = devserver.start(
+        port, engine=engine, data_dir=data_dir, heap=heap, foreground=foreground
+    )
     if foreground:
         return
     data = {**_describe(server), "started": started}
 
     def human() -> None:
+        what = server.engine.replace("opensearch:", "OpenSearch ")
         if started:
-            console.print(f"OpenSearch is running at [bold]{server.url}[/bold] (pid {server.pid}).")
+            console.print(f"{what} is running at [bold]{server.url}[/bold] (pid {server.pid}).")
         else:
-            console.print(f"Already running at [bold]{server.url}[/bold] (pid {server.pid}).")
+            console.print(f"{what} already runs at [bold]{server.url}[/bold] (pid {server.pid}).")
         console.print(f"Logs: {server.log_file}")
 
     emit(state, data, human)
@@ -96,7 +113,9 @@ def status(state: AppState, port: int) -> None:
         if server is None:
             console.print(f"No esmigrate dev-server is running on port {port}.")
         else:
-            console.print(f"Running at {server.url} (pid {server.pid}); logs: {server.log_file}")
+            console.print(
+                f"{server.engine} runs at {server.url} (pid {server.pid}); logs: {server.log_file}"
+            )
 
     emit(state, data, human)
     if server is None:
@@ -109,3 +128,21 @@ def status(state: AppState, port: int) -> None:
 def logs(port: int, lines: int) -> None:
     """Print the last lines of the node's log."""
     click.echo(devserver.logs(port, lines))
+
+
+@dev_server.command("java")
+@engine_option
+@pass_state
+def java(state: AppState, engine: str | None) -> None:
+    """Say which Java would run --engine's node (an error when none fits)."""
+    wanted = devserver.resolve_engine(engine)
+    found = devserver.find_java(wanted.min_java, str(wanted))
+    data = {
+        "engine": wanted.spec,
+        "java": {"home": str(found.home), "version": found.version, "found_by": found.found_by},
+    }
+
+    def human() -> None:
+        console.print(f"{wanted}: Java {found.version} at {found.home} (from {found.found_by})")
+
+    emit(state, data, human)

@@ -3,6 +3,7 @@
 from esmigrate.cluster import _exact_json as exact_json
 from esmigrate.cluster._cluster import (
     SUPPORTED,
+    Capabilities,
     Cluster,
     Engine,
     connect,
@@ -17,6 +18,7 @@ __all__ = [
     "HISTORY",
     "LOAD",
     "SUPPORTED",
+    "Capabilities",
     "Cluster",
     "Engine",
     "PlannedRequest",

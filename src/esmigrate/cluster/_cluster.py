@@ -6,6 +6,9 @@ Both descend from the same 7.x client, so esmigrate speaks plain REST through ei
 transport and keeps the few engine differences (point-in-time endpoints, compatibility headers)
 inside this module. The clients themselves are loaded on demand by ``_clients`` (esmigrate
 installs without either); nothing outside ``esmigrate.cluster`` imports one.
+
+What differs between engines and versions is decided once, when connecting, as the cluster's
+:class:`Capabilities`; code asks a capability, never an engine name or version number.
 """
 
 from __future__ import annotations
@@ -61,6 +64,37 @@ class Engine:
 SERVERLESS = Engine("opensearch", (2, 0, 0), "Serverless", "")
 
 
+PitApi = Literal["opensearch", "elasticsearch"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the connected engine offers where Elasticsearch and OpenSearch versions differ.
+
+    Decided once from ``GET /`` (:meth:`of`); each difference has one path in the code, chosen by
+    its capability here.
+    """
+
+    #: The point-in-time API: ``"opensearch"`` (2.4+: ``POST /<index>/_search/point_in_time``,
+    #: ``DELETE /_search/point_in_time``), ``"elasticsearch"`` (``POST /<index>/_pit``,
+    #: ``DELETE /_pit``), or None (OpenSearch before 2.4 has none).
+    point_in_time: PitApi | None
+    #: The ``_shard_doc`` sort (Elasticsearch 7.12+, OpenSearch 3.3+): the tiebreaker that makes
+    #: point-in-time paging exact. Without it ``_doc`` repeats sort values across shards (so
+    #: ``search_after`` skips documents) and ``_id`` loads every id into the heap as fielddata,
+    #: so :meth:`Cluster.scan` reads with a ``_doc``-sorted scroll instead.
+    shard_doc: bool
+
+    @classmethod
+    def of(cls, engine: Engine) -> Capabilities:
+        if engine.name == "elasticsearch":
+            return cls(point_in_time="elasticsearch", shard_doc=True)
+        return cls(
+            point_in_time="opensearch" if engine.version >= (2, 4, 0) else None,
+            shard_doc=engine.version >= (3, 3, 0),
+        )
+
+
 def parse_engine(info: Mapping[str, Any]) -> Engine:
     version = info.get("version") or {}
     number = str(version.get("number", "0.0.0"))
@@ -95,6 +129,7 @@ class Cluster:
     ) -> None:
         self.settings = settings
         self.engine = engine
+        self.capabilities = Capabilities.of(engine)
         self._client = client
         #: Requests whose connection was refused (nothing reached the server) are sent again:
         #: ``max_retries`` more tries, shortly apart, on a client esmigrate built (whose own
@@ -273,10 +308,11 @@ class Cluster:
                 )
         return responses
 
-    # -- point in time (the endpoints differ by engine) -------------------------------------------
+    # -- point in time (the endpoints differ by engine: Capabilities.point_in_time) ---------------
 
     def open_pit(self, index: str, keep_alive: str = "5m") -> str:
-        if self.engine.name == "opensearch":
+        api = self._pit_api()
+        if api == "opensearch":
             result = self.request(
                 "POST", f"/{_p(index)}/_search/point_in_time", params={"keep_alive": keep_alive}
             )
@@ -285,14 +321,25 @@ class Cluster:
         return str(result["id"])
 
     def close_pit(self, pit_id: str) -> None:
+        api = self._pit_api()
         try:
-            if self.engine.name == "opensearch":
+            if api == "opensearch":
                 self.request("DELETE", "/_search/point_in_time", body={"pit_id": [pit_id]})
             else:
                 self.request("DELETE", "/_pit", body={"id": pit_id})
         except ClusterError as exc:
             if getattr(exc, "status", None) != 404:  # already expired: nothing to free
                 raise
+
+    def _pit_api(self) -> PitApi:
+        api = self.capabilities.point_in_time
+        if api is None:
+            raise UnsupportedEngine(
+                f"{self.engine} at {self.where} has no point-in-time API (OpenSearch has it "
+                "since 2.4).",
+                hint="Upgrade the cluster to OpenSearch 2.4 or later.",
+            )
+        return api
 
     @contextmanager
     def point_in_time(self, index: str, keep_alive: str = "5m") -> Iterator[str]:
@@ -301,16 +348,6 @@ class Cluster:
             yield pit_id
         finally:
             self.close_pit(pit_id)
-
-    @property
-    def has_shard_doc(self) -> bool:
-        """Whether ``_shard_doc`` exists: the tiebreaker that makes point-in-time paging exact.
-
-        Elasticsearch has it since 7.12, OpenSearch since 3.3. Without it, ``_doc`` repeats sort
-        values across shards (``search_after`` then skips documents) and ``_id`` loads every id
-        into the heap as fielddata, so older OpenSearch is read with a ``_doc``-sorted scroll.
-        """
-        return self.engine.name == "elasticsearch" or self.engine.version >= (3, 3, 0)
 
     def scan(
         self,
@@ -324,9 +361,10 @@ class Cluster:
 
         Reads one consistent snapshot; memory holds one page, on the client and on the server
         (no fielddata): a point in time with ``search_after`` on ``_shard_doc`` where the engine
-        has it, else a scroll sorted by ``_doc``, the order ``_reindex`` itself reads in.
+        has it (:attr:`Capabilities.shard_doc`), else a scroll sorted by ``_doc``, the order
+        ``_reindex`` itself reads in.
         """
-        if self.has_shard_doc:
+        if self.capabilities.shard_doc:
             yield from self._scan_pit(index, query, page_size, keep_alive)
         else:
             yield from self._scan_scroll(index, query, page_size, keep_alive)

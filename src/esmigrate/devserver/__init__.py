@@ -1,18 +1,24 @@
-"""The embedded development node: a real single-node OpenSearch 2.19 from Maven Central jars.
+"""The embedded development node: a real single-node OpenSearch from Maven Central jars.
 
-``esmigrate dev-server start`` (or :func:`start`) fetches the server and module jars with Maven on
-first use, compiles the small launcher in ``java/`` and runs it in the background. Every
-integration test of esmigrate runs against such a node.
+``esmigrate dev-server start [--engine opensearch:3.9.0]`` (or :func:`start`) fetches the server and
+module jars with Maven on first use, compiles the small launcher in ``java/`` and runs it in the
+background on a Java it finds on the machine (:func:`find_java`). Every integration test of
+esmigrate runs against such a node.
 
 Layout under the cache folder (``$ESMIGRATE_CACHE`` or ``~/.cache/esmigrate``)::
 
-    opensearch-2.19.6/lib/*.jar        jars, shared by every node
-    opensearch-2.19.6/classes/         the compiled launcher
-    nodes/<port>/node.pid              one folder per running node, keyed by HTTP port
+    opensearch-2.19.6/lib/*.jar        jars of one version, shared by every node of it
+    opensearch-2.19.6/launcher/        its compiled launcher
+    opensearch-3.9.0/...               other versions side by side
+    ecj/                               the compiler of the launchers
+    java/localedata-th/                Thai data for a trimmed Java runtime (when one is used)
+    nodes/<port>/node.json             one folder per running node, keyed by HTTP port
     nodes/<port>/node.log
     nodes/<port>/home/                 path.home, snapshots (path.repo), and data unless --data
 """
 
+from esmigrate.devserver._build import VERSIONS, EmbeddedEngine, resolve_engine
+from esmigrate.devserver._java import Java, find_java
 from esmigrate.devserver._node import (
     OPENSEARCH_VERSION,
     DevServer,
@@ -22,4 +28,19 @@ from esmigrate.devserver._node import (
     stop,
 )
 
-__all__ = ["OPENSEARCH_VERSION", "DevServer", "logs", "start", "status", "stop"]
+#: Every engine the dev-server runs, as ``--engine`` takes them; the first is the default.
+ENGINES = tuple(f"opensearch:{v}" for v in VERSIONS)
+
+__all__ = [
+    "ENGINES",
+    "OPENSEARCH_VERSION",
+    "DevServer",
+    "EmbeddedEngine",
+    "Java",
+    "find_java",
+    "logs",
+    "resolve_engine",
+    "start",
+    "status",
+    "stop",
+]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -14,11 +13,21 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from esmigrate.devserver._build import (
+    DEFAULT_VERSION,
+    LAUNCHER_CLASS,
+    cache_dir,
+    classpath,
+    ensure_launcher,
+    jvm_options,
+    resolve_engine,
+    tail,
+)
+from esmigrate.devserver._java import find_java
 from esmigrate.exceptions import DevServerError
 
-OPENSEARCH_VERSION = "2.19.6"
-JAVA_SOURCES = Path(__file__).parent / "java"
-LAUNCHER_CLASS = "EmbeddedNode"
+#: The version ``start`` runs unless told otherwise.
+OPENSEARCH_VERSION = DEFAULT_VERSION
 # Half the JVM heap is a fine default on a 2-core, 24 GB machine: tests index ~10^5 small docs.
 DEFAULT_HEAP = "1g"
 _CHILDREN: list[subprocess.Popen[bytes]] = []
@@ -33,96 +42,12 @@ class DevServer:
     url: str
     log_file: Path
     data_dir: Path
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("ESMIGRATE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "esmigrate"
-    )
-    return Path(base)
-
-
-def _dist_dir() -> Path:
-    return cache_dir() / f"opensearch-{OPENSEARCH_VERSION}"
+    #: ``opensearch:VERSION``
+    engine: str = f"opensearch:{DEFAULT_VERSION}"
 
 
 def _node_dir(port: int) -> Path:
     return cache_dir() / "nodes" / str(port)
-
-
-def _require_tool(name: str, purpose: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise DevServerError(
-            f"`{name}` is not on PATH; the embedded OpenSearch node needs it to {purpose}.",
-            hint="Install Java 17+ and Maven (e.g. `apt-get install openjdk-17-jdk-headless maven`), "
-            "or point esmigrate at an existing cluster with --url.",
-        )
-    return path
-
-
-def _run_logged(cmd: list[str], log: Path, what: str) -> None:
-    with log.open("ab") as out:
-        out.write(f"\n$ {' '.join(cmd)}\n".encode())
-        out.flush()
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if proc.returncode != 0:
-        tail = _tail(log, 15)
-        raise DevServerError(
-            f"{what} failed (exit {proc.returncode}). Last lines of {log}:\n{tail}",
-            hint="Maven needs to reach Maven Central on first use; later runs use ~/.m2.",
-        )
-
-
-def ensure_distribution(log: Path) -> Path:
-    """Fetch the jars (once) and compile the launcher (when its source changed)."""
-    dist = _dist_dir()
-    lib = dist / "lib"
-    marker = lib / ".complete"
-    dist.mkdir(parents=True, exist_ok=True)
-    pom = JAVA_SOURCES / "pom.xml"
-    pom_digest = hashlib.sha256(pom.read_bytes()).hexdigest()
-    if not marker.exists() or marker.read_text().strip() != pom_digest:
-        mvn = _require_tool("mvn", "download the OpenSearch jars")
-        # Download into a fresh folder and rename, so a killed download never looks complete.
-        staging = dist / f"lib.tmp-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        _run_logged(
-            [
-                mvn,
-                "-q",
-                "-B",
-                "-f",
-                str(pom),
-                "dependency:copy-dependencies",
-                f"-DoutputDirectory={staging}",
-                "-DincludeScope=runtime",
-            ],
-            log,
-            "Fetching the OpenSearch jars with Maven",
-        )
-        (staging / ".complete").write_text(pom_digest)
-        shutil.rmtree(lib, ignore_errors=True)
-        staging.rename(lib)
-
-    source = JAVA_SOURCES / f"{LAUNCHER_CLASS}.java"
-    digest = hashlib.sha256(source.read_bytes() + pom_digest.encode()).hexdigest()
-    classes = dist / "classes"
-    stamp = classes / ".source-sha256"
-    if not stamp.exists() or stamp.read_text().strip() != digest:
-        javac = _require_tool("javac", "compile the node launcher")
-        staging = dist / f"classes.tmp-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        _run_logged(
-            [javac, "-cp", f"{lib}/*", "-d", str(staging), str(source)],
-            log,
-            "Compiling the node launcher",
-        )
-        (staging / ".source-sha256").write_text(digest)
-        shutil.rmtree(classes, ignore_errors=True)
-        staging.rename(classes)
-    return dist
 
 
 def _child(pid: int) -> subprocess.Popen[bytes] | None:
@@ -164,6 +89,7 @@ def _read_state(port: int) -> DevServer | None:
         url=f"http://127.0.0.1:{port}",
         log_file=Path(state["log_file"]),
         data_dir=Path(state["data_dir"]),
+        engine=str(state.get("engine") or f"opensearch:{DEFAULT_VERSION}"),
     )
     if not _pid_alive(server.pid):
         state_file.unlink(missing_ok=True)
@@ -189,14 +115,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(text[-lines:])
-
-
 def status(port: int = 9200) -> DevServer | None:
     """The node started by esmigrate on ``port``, or None."""
     return _read_state(port)
@@ -205,6 +123,7 @@ def status(port: int = 9200) -> DevServer | None:
 def start(
     port: int = 9200,
     *,
+    engine: str | None = None,
     data_dir: Path | str | None = None,
     heap: str = DEFAULT_HEAP,
     foreground: bool = False,
@@ -212,24 +131,34 @@ def start(
 ) -> tuple[DevServer, bool]:
     """Start a node on ``127.0.0.1:port``; returns ``(server, started)``.
 
-    ``started`` is False when a node of ours was already running there. Without ``data_dir`` the
-    node starts empty each time; with it, data survives restarts. In ``foreground`` mode this call
-    blocks until the node exits (Ctrl-C stops it).
+    ``engine`` names the version (``opensearch:3.9.0``, ``3.9.0``, ``3``; default
+    :data:`OPENSEARCH_VERSION`). ``started`` is False when a node of ours was already running there
+    (of that engine, or of any when ``engine`` is None). Without ``data_dir`` the node starts
+    empty each time; with it, data survives restarts. In ``foreground`` mode this call blocks
+    until the node exits (Ctrl-C stops it).
     """
+    wanted = resolve_engine(engine)
     existing = _read_state(port)
     if existing is not None:
+        if engine is not None and existing.engine != wanted.spec:
+            raise DevServerError(
+                f"A dev-server of {existing.engine} already runs on port {port}, not "
+                f"{wanted.spec}.",
+                hint=f"Stop it first (`esmigrate dev-server stop --port {port}`), or choose "
+                "another port.",
+            )
         return existing, False
     if not _port_free(port):
         raise DevServerError(
             f"Port {port} on 127.0.0.1 is already in use by another process.",
             hint="Choose another with --port, or stop what listens there.",
         )
-    java = _require_tool("java", "run the node")
+    java = find_java(wanted.min_java, str(wanted))
     node_dir = _node_dir(port)
     node_dir.mkdir(parents=True, exist_ok=True)
     log_file = node_dir / "node.log"
-    log_file.write_text("")
-    dist = ensure_distribution(log_file)
+    log_file.write_text(f"esmigrate: {wanted} on Java {java.version} ({java.home})\n")
+    dist = ensure_launcher(wanted, java, log_file)
 
     home = node_dir / "home"
     if data_dir is None:
@@ -238,16 +167,12 @@ def start(
     else:
         data = Path(data_dir).expanduser().resolve()
     cmd = [
-        java,
+        str(java.executable),
         f"-Xms{heap}",
         f"-Xmx{heap}",
-        "-XX:+UseG1GC",
-        "-Djava.locale.providers=SPI,COMPAT",
-        "-Dlog4j2.disable.jmx=true",
-        "-Dio.netty.noUnsafe=true",
-        "-Dfile.encoding=UTF-8",
+        *jvm_options(wanted, java, dist, log_file),
         "-cp",
-        f"{dist / 'classes'}{os.pathsep}{dist / 'lib'}/*",
+        classpath(dist),
         LAUNCHER_CLASS,
         "--home",
         str(home),
@@ -256,12 +181,11 @@ def start(
         "--port",
         str(port),
     ]
+    url = f"http://127.0.0.1:{port}"
     if foreground:
-        print(
-            f"esmigrate: OpenSearch {OPENSEARCH_VERSION} on http://127.0.0.1:{port} (Ctrl-C stops)"
-        )
+        print(f"esmigrate: {wanted} on {url} (Ctrl-C stops)")
         proc = subprocess.Popen(cmd)
-        _write_state(node_dir, proc.pid, log_file, data)
+        _write_state(node_dir, proc.pid, log_file, data, wanted.spec)
         try:
             proc.wait()
         except KeyboardInterrupt:
@@ -269,8 +193,7 @@ def start(
             proc.wait(timeout=60)
         finally:
             (node_dir / "node.json").unlink(missing_ok=True)
-        server = DevServer(port, proc.pid, f"http://127.0.0.1:{port}", log_file, data)
-        return server, True
+        return DevServer(port, proc.pid, url, log_file, data, wanted.spec), True
 
     with log_file.open("ab") as out:
         proc = subprocess.Popen(
@@ -283,28 +206,28 @@ def start(
     # Keep the Popen alive: the node outlives this call, and a collected Popen of a running
     # child warns (ResourceWarning) and forgets to reap it.
     _CHILDREN.append(proc)
-    _write_state(node_dir, proc.pid, log_file, data)
-    server = DevServer(port, proc.pid, f"http://127.0.0.1:{port}", log_file, data)
+    _write_state(node_dir, proc.pid, log_file, data, wanted.spec)
+    server = DevServer(port, proc.pid, url, log_file, data, wanted.spec)
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             (node_dir / "node.json").unlink(missing_ok=True)
             raise DevServerError(
-                f"The OpenSearch node exited during start-up (exit {proc.returncode}). "
-                f"Last lines of {log_file}:\n{_tail(log_file, 20)}"
+                f"The {wanted} node exited during start-up (exit {proc.returncode}). "
+                f"Last lines of {log_file}:\n{tail(log_file, 20)}"
             )
         if _answers(server.url + "/_cluster/health?wait_for_status=yellow&timeout=1s"):
             return server, True
         time.sleep(0.5)
     stop(port)
     raise DevServerError(
-        f"The OpenSearch node did not answer on port {port} within {wait_seconds:.0f}s. "
-        f"Last lines of {log_file}:\n{_tail(log_file, 20)}"
+        f"The {wanted} node did not answer on port {port} within {wait_seconds:.0f}s. "
+        f"Last lines of {log_file}:\n{tail(log_file, 20)}"
     )
 
 
-def _write_state(node_dir: Path, pid: int, log_file: Path, data: Path) -> None:
-    state = {"pid": pid, "log_file": str(log_file), "data_dir": str(data)}
+def _write_state(node_dir: Path, pid: int, log_file: Path, data: Path, engine: str) -> None:
+    state = {"pid": pid, "log_file": str(log_file), "data_dir": str(data), "engine": engine}
     tmp = node_dir / "node.json.tmp"
     tmp.write_text(json.dumps(state))
     tmp.replace(node_dir / "node.json")
@@ -341,4 +264,4 @@ def logs(port: int = 9200, lines: int = 50) -> str:
             f"No dev-server log for port {port}.",
             hint="Start one with `esmigrate dev-server start`.",
         )
-    return _tail(log_file, lines)
+    return tail(log_file, lines)

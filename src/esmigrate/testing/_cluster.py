@@ -11,6 +11,7 @@ from esmigrate.cluster import Cluster
 from esmigrate.config import ConnectionSettings, load_config
 
 TEST_URL_ENV = "ESMIGRATE_TEST_URL"
+TEST_ENGINE_ENV = "ESMIGRATE_TEST_ENGINE"
 
 
 def _free_port() -> int:
@@ -20,17 +21,25 @@ def _free_port() -> int:
 
 
 @contextmanager
-def cluster_for_tests(heap: str | None = None) -> Iterator[ConnectionSettings]:
+def cluster_for_tests(
+    heap: str | None = None, engine: str | None = None
+) -> Iterator[ConnectionSettings]:
     """Connection settings of a cluster for tests; starts (and stops) the embedded node if needed.
 
-    With ``ESMIGRATE_TEST_URL`` set, that cluster is used and nothing is started.
+    With ``ESMIGRATE_TEST_URL`` set, that cluster is used and nothing is started. Otherwise the
+    embedded node runs ``engine``, else ``ESMIGRATE_TEST_ENGINE`` (e.g. ``opensearch:3.9.0``),
+    else the dev-server's default version.
     """
     url = os.environ.get(TEST_URL_ENV)
     if url:
         yield load_config(url=url).connection
         return
     port = _free_port()
-    server, _ = devserver.start(port, heap=heap or os.environ.get("ESMIGRATE_TEST_HEAP", "1g"))
+    server, _ = devserver.start(
+        port,
+        engine=engine or os.environ.get(TEST_ENGINE_ENV) or None,
+        heap=heap or os.environ.get("ESMIGRATE_TEST_HEAP", "1g"),
+    )
     try:
         yield ConnectionSettings(urls=(server.url,))
     finally:

@@ -1,16 +1,19 @@
 // Starts one real OpenSearch node inside this JVM, from the server and module jars on the
-// classpath (fetched from Maven Central by pom.xml). Used by `esmigrate dev-server`.
+// classpath (fetched from Maven Central by the version's pom). Used by `esmigrate dev-server`.
 //
 // Why a launcher of our own: the OpenSearch distribution cannot be downloaded here, but its jars
-// can. Node's protected constructor accepts plugin classes found on the classpath, which is how the
-// modules (HTTP, reindex, painless, ...) are loaded without a plugins/ folder.
+// can. Node's protected constructor accepts plugins found on the classpath, which is how the
+// modules (HTTP, reindex, painless, ...) are loaded without a modules/ folder. That constructor and
+// the modules' class names differ between OpenSearch 2 and 3, so each generation has its own
+// ModuleNode (opensearch-2/, opensearch-3/), compiled together with this file.
+//
+// `--probe` prints facts about the Java runtime instead of starting a node (see _java.py).
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.Arrays;
-import java.util.Collection;
+import java.text.BreakIterator;
 import java.util.HashMap;
-import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -20,30 +23,14 @@ import org.opensearch.common.settings.Settings;
 import org.opensearch.env.Environment;
 import org.opensearch.node.InternalSettingsPreparer;
 import org.opensearch.node.Node;
-import org.opensearch.plugins.Plugin;
 
-public final class EmbeddedNode extends Node {
-
-    private static final List<Class<? extends Plugin>> PLUGINS = Arrays.asList(
-            org.opensearch.transport.Netty4Plugin.class,
-            org.opensearch.index.reindex.ReindexPlugin.class,
-            org.opensearch.painless.PainlessPlugin.class,
-            org.opensearch.analysis.common.CommonAnalysisPlugin.class,
-            org.opensearch.index.mapper.MapperExtrasPlugin.class,
-            org.opensearch.join.ParentJoinPlugin.class);
-
-    private EmbeddedNode(Environment env, Collection<Class<? extends Plugin>> plugins) {
-        super(env, plugins, true);
-    }
-
-    @Override
-    protected void configureNodeAndClusterIdStateListener(
-            org.opensearch.cluster.service.ClusterService clusterService) {
-        // The stock listener writes node/cluster ids into the logging context; an embedded node
-        // without the distribution's log4j2.properties has nowhere to put them.
-    }
+public final class EmbeddedNode {
 
     public static void main(String[] args) throws Exception {
+        if (args.length == 1 && args[0].equals("--probe")) {
+            probe();
+            return;
+        }
         Map<String, String> opts = new HashMap<>();
         for (int i = 0; i + 1 < args.length; i += 2) {
             if (!args[i].startsWith("--")) {
@@ -79,7 +66,7 @@ public final class EmbeddedNode extends Node {
         Environment env = InternalSettingsPreparer.prepareEnvironment(
                 settings, new HashMap<>(), home.resolve("config"), () -> settings.get("node.name"));
 
-        EmbeddedNode node = new EmbeddedNode(env, PLUGINS);
+        Node node = new ModuleNode(env);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
@@ -95,6 +82,17 @@ public final class EmbeddedNode extends Node {
         System.out.println("esmigrate-dev-node started on http://127.0.0.1:" + settings.get("http.port"));
         System.out.flush();
         stopped.await();
+    }
+
+    /**
+     * Whether this runtime segments Thai words with a dictionary. OpenSearch's analysis module builds
+     * the `thai` analyzer for every index, and Lucene's ThaiTokenizer refuses a runtime without
+     * that data (trimmed runtimes leave it out), so index creation fails there.
+     */
+    private static void probe() {
+        BreakIterator words = BreakIterator.getWordInstance(Locale.forLanguageTag("th"));
+        words.setText("\u0e20\u0e32\u0e29\u0e32\u0e44\u0e17\u0e22");
+        System.out.println("thai-segmentation=" + words.isBoundary(4));
     }
 
     private static String require(Map<String, String> opts, String name) {
