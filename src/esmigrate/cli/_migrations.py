@@ -351,6 +351,14 @@ def status(state: AppState) -> None:
                 f"lease          held by {escape(str(lease.get('owner')))} "
                 f"({escape(str(lease.get('command')))}) until {lease.get('expires_at')}{expired}"
             )
+        for rebuild in data.get("rebuilds", []):
+            took = rebuild.get("duration_s")
+            _say(
+                f"rebuild        {escape(rebuild['alias'])}: {rebuild.get('state')} "
+                f"{rebuild.get('started_at')}"
+                + (f" ({took:.1f} s)" if isinstance(took, (int, float)) else "")
+                + f", rollback point {rebuild.get('rollback_point')}"
+            )
         for problem in data["problems"]:
             if problem["problem"] in ("checksum", "missing_file"):
                 _say(
