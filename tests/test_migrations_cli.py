@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from esmigrate.exceptions import ExitCode
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration
@@ -41,6 +42,10 @@ def test_cli_project_lifecycle(tmp_path: Path, cluster_url: str, prefix: str) ->
     status = json.loads(run_cli("--json", "status", cwd=root).stdout)
     assert status["current"] == ["r2"]
     assert status["up_to_date"] is True
+    current = json.loads(run_cli("--json", "current", cwd=root).stdout)
+    assert [c["revision"] for c in current["current"]] == ["r2"]
+    assert current["current"][0]["is_head"] is True
+    assert "r2 (head)" in run_cli("current", cwd=root).stdout
 
     down = run_cli("downgrade", "-1", cwd=root)  # a relative target, not an option
     assert down.returncode == 0, down.stderr
@@ -54,14 +59,24 @@ def test_cli_project_lifecycle(tmp_path: Path, cluster_url: str, prefix: str) ->
     with (root / "migrations" / "r1_create_things.py").open("a") as fh:
         fh.write("# edited\n")
     invalid = run_cli("validate", cwd=root)
-    assert invalid.returncode == 1
+    assert invalid.returncode == ExitCode.PROBLEM  # it ran and found a problem
     assert "r1" in invalid.stdout
     assert "checksum" in invalid.stdout
+    not_ready = run_cli("--json", "preflight", cwd=root)
+    assert not_ready.returncode == ExitCode.PROBLEM
+    assert json.loads(not_ready.stdout)["ok"] is False
     refused = run_cli("upgrade", cwd=root)
-    assert refused.returncode == 1
+    assert refused.returncode == ExitCode.ERROR  # it could not do what it was asked
     assert refused.stderr.count("\n") == 1, refused.stderr  # one paragraph
     assert refused.stderr.startswith("Error: Applied migration script(s) changed")
     assert "esmigrate repair" in refused.stderr
+    as_json = run_cli("--json", "upgrade", cwd=root)
+    assert as_json.returncode == ExitCode.ERROR
+    error = json.loads(as_json.stdout)["error"]
+    assert error["type"] == "ChecksumMismatch"
+    assert error["exit_code"] == 1
+    assert "esmigrate repair" in error["hint"]
+    assert [p["revision"] for p in error["problems"]] == ["r1"]  # its structured fields
     repaired = run_cli("repair", cwd=root)
     assert repaired.returncode == 0
     assert "re-aligned the checksum" in repaired.stdout

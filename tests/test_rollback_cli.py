@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from esmigrate.cluster import Cluster
+from esmigrate.exceptions import ExitCode
 from esmigrate.migrate._layout import alias_targets
 from tests.conftest import run_cli
 from tests.migrate_support import all_docs, create_source
@@ -54,7 +55,7 @@ def test_cli_rollback(cluster: Cluster, prefix: str, tmp_path: Path, cluster_url
     assert dry["writes_at_risk"] == 4
     assert dry["mode"] == "swap"
     refused = run_cli("rollback", "cut", cwd=tmp_path, timeout=300)
-    assert refused.returncode == 1
+    assert refused.returncode == ExitCode.PROBLEM  # nothing changed: it found writes at risk
     assert "4 operation(s)" in refused.stderr
     assert "--discard-writes" in refused.stderr
     assert "Traceback" not in refused.stderr

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from esmigrate.cluster import Cluster
+from esmigrate.exceptions import ExitCode
 from esmigrate.transform import Cast, Default, NormalizeText, RuleSet
 from esmigrate.transform.preview import field_diff, preview
 from tests.conftest import env_without_esmigrate, run_cli
@@ -160,7 +161,7 @@ def test_check_cli(cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Pa
         )
     )
     missing = run_cli("check", "--url", cluster_url, cwd=tmp_path, env=env_without_esmigrate())
-    assert missing.returncode == 1
+    assert missing.returncode == ExitCode.PROBLEM
     assert "the index does not exist" in missing.stdout
 
     cluster.request("PUT", f"/{index}", body={"settings": {"number_of_replicas": 0},
@@ -168,7 +169,7 @@ def test_check_cli(cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Pa
     drift = run_cli(
         "--json", "check", "--url", cluster_url, cwd=tmp_path, env=env_without_esmigrate()
     )
-    assert drift.returncode == 1
+    assert drift.returncode == ExitCode.PROBLEM
     found = json.loads(drift.stdout)["indices"][0]["diff"]
     assert {(c["path"], c["kind"]) for c in found["changes"]} == {
         ("title.raw", "subfield_added"), ("views", "type_changed"),

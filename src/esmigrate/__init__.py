@@ -2,6 +2,8 @@
 
 The public API is small on purpose; everything else is reached through its module:
 
+- :func:`rebuild`: the zero-downtime migrator in one call (``esmigrate.rebuild("products",
+  to=Product)``), recorded in the history like a revision;
 - ``esmigrate.command``: one function per CLI verb (``upgrade``, ``plan``, ``deploy``...), each
   taking a :class:`Config`;
 - ``esmigrate.operations``: what migration scripts call (``op.create_index``, ``op.migrate``...);
@@ -14,6 +16,7 @@ The public API is small on purpose; everything else is reached through its modul
 from esmigrate import command
 from esmigrate._version import __version__
 from esmigrate.cluster import Cluster, connect
+from esmigrate.command import rebuild
 from esmigrate.config import Config, ConnectionSettings, load_config
 from esmigrate.exceptions import EsmigrateError
 from esmigrate.operations import Operations
@@ -33,5 +36,6 @@ __all__ = [
     "command",
     "connect",
     "load_config",
+    "rebuild",
     "upgrades",
 ]

@@ -215,6 +215,10 @@ _ENV_KEYS: dict[str, str] = {
 }
 #: The environment variable naming the profile (``[esmigrate.env.NAME]``) to use.
 PROFILE_ENV = "ESMIGRATE_ENV"
+#: The environment variable naming the project file (instead of the nearest one).
+CONFIG_ENV = "ESMIGRATE_CONFIG"
+#: Every environment variable the configuration reads (the CLI shows each beside its option).
+ENVIRONMENT_VARIABLES: tuple[str, ...] = (*_ENV_KEYS, PROFILE_ENV, CONFIG_ENV)
 _SECRET_FIELDS = {"password", "api_key", "bearer_token"}
 #: Settings that name where the cluster is: a layer that sets one replaces the other.
 _TARGET_FIELDS = ("urls", "cloud_id")
@@ -316,8 +320,8 @@ def load_config(
                 f"The config file {path} does not exist.",
                 hint="Run `esmigrate init` to create one, or pass the right --config path.",
             )
-    elif "ESMIGRATE_CONFIG" in env:
-        path = Path(env["ESMIGRATE_CONFIG"])
+    elif env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV])
     else:
         path = find_project_file(cwd)
 

@@ -1,7 +1,8 @@
-"""The one exception tree of esmigrate.
+"""The one exception tree of esmigrate, and the CLI's exit codes.
 
 Every error a user can cause or meet derives from :class:`EsmigrateError`; the CLI prints those as
-one paragraph (problem, then the fix) and never as a stack trace::
+one paragraph (problem, then the fix), never as a stack trace, and exits with the error's
+``exit_code`` (:class:`ExitCode`; 1 unless noted)::
 
     EsmigrateError
      ├── ConfigError              bad config file, flag or environment variable
@@ -9,7 +10,7 @@ one paragraph (problem, then the fix) and never as a stack trace::
      ├── DevServerError           the embedded OpenSearch node could not start / stop
      ├── ClusterError             anything that came back from (or failed to reach) a cluster
      │    ├── ClusterUnavailable  connection refused, DNS, timeout, TLS handshake
-     │    ├── AuthenticationError 401 / 403 (the CLI exits with status 4)
+     │    ├── AuthenticationError 401 / 403                                             exit 4
      │    ├── UnsupportedEngine   neither Elasticsearch 8/9 nor OpenSearch 2/3
      │    ├── TaskFailed          a background task (_reindex, _update_by_query) ended in error
      │    └── RequestError        the server rejected a request (carries status and root cause)
@@ -20,7 +21,7 @@ one paragraph (problem, then the fix) and never as a stack trace::
      │    ├── ScriptError         a migration file does not import or lacks what it must define
      │    ├── RevisionGraphError  cycle, duplicate id, missing down_revision, several heads
      │    │    └── TargetError    an unknown or ambiguous target (`upgrade xyz`)
-     │    ├── LeaseHeld           another runner holds the history lease (holder, expiry)
+     │    ├── LeaseHeld           another runner holds the history lease                exit 5
      │    ├── LeaseLost           this runner's lease was taken over while it worked
      │    ├── RevisionFailed      a revision failed (now or earlier) and blocks the next upgrade
      │    ├── HistoryMismatch     applied scripts edited (ChecksumMismatch) or missing
@@ -32,8 +33,8 @@ one paragraph (problem, then the fix) and never as a stack trace::
      │    ├── ValidationFailed    the cut-over gate found differences (aliases untouched)
      │    ├── TooManyFailures     more rejected/failed documents than --max-failures allows
      │    ├── MigrationConflict   another process changed the migration's checkpoint
-     │    │    └── MigrationLocked another process runs this migration (holder, expiry)
-     │    └── MigrationCancelled  stopped on request (Ctrl-C); resumable
+     │    │    └── MigrationLocked another process runs this migration                  exit 5
+     │    └── MigrationCancelled  stopped on request (Ctrl-C); resumable                exit 130
      ├── SchemaError              a schema, version or mapping input that cannot be used
      │    ├── InvalidVersion      a schema version string that is not MAJOR.MINOR[.PATCH]
      │    ├── NoUpgradePath       no chain of registered upgrade steps joins two versions
@@ -42,15 +43,43 @@ one paragraph (problem, then the fix) and never as a stack trace::
      ├── RollbackError            rollback points, rollbacks, clean-up, automatic rollback
      │    ├── PointNotFound       no rollback point of that name in the state index
      │    ├── PointExists         a rollback point of that name exists already
-     │    ├── WritesAtRisk        a rollback would drop writes made since the cut-over (counts)
+     │    ├── WritesAtRisk        a rollback would drop writes made since the cut-over  exit 3
      │    └── RestoreImpossible   an index of the point is gone and no snapshot holds it
-     ├── PreflightFailed          `deploy`: a pre-flight check failed; nothing was changed
-     └── DeployRolledBack         `deploy`: a health check failed after the migration; rolled back
+     ├── PreflightFailed          `deploy`: a pre-flight check failed; nothing changed  exit 3
+     └── DeployRolledBack         `deploy`: a health check failed after the migration   exit 3
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any
+
+
+class ExitCode(IntEnum):
+    """The exit statuses of the ``esmigrate`` command: the one table (README, "Exit codes").
+
+    A script tells "it failed" (1) from "it ran and found a problem" (3) and "busy, try again
+    later" (5) without parsing any text.
+    """
+
+    #: Done; for the inspecting verbs, nothing wrong found.
+    OK = 0
+    #: The command could not do what it was asked (bad input, a cluster error, a failed run).
+    ERROR = 1
+    #: The command line is wrong: unknown option, missing argument (click's own status).
+    USAGE = 2
+    #: The command ran and found a problem: drift (``check``), history problems (``validate``),
+    #: a failed pre-flight check, an unhealthy alias (``monitor``, ``deploy``), a rollback
+    #: refused because it would drop writes, no dev-server running (``dev-server status``).
+    PROBLEM = 3
+    #: The cluster refused the credentials (401) or the permission (403).
+    AUTH = 4
+    #: Another runner holds the lease (or the migration): nothing was done; retry later.
+    BUSY = 5
+    #: An unexpected error inside esmigrate (a bug): a short message; ``--debug`` shows the trace.
+    INTERNAL = 70
+    #: Stopped by Ctrl-C (at a safe point): running the command again resumes.
+    INTERRUPTED = 130
 
 
 class EsmigrateError(Exception):
@@ -60,13 +89,20 @@ class EsmigrateError(Exception):
     ``exit_code``.
     """
 
-    #: The CLI's exit status for this error: 1, except where a script may want to tell it apart.
-    exit_code: int = 1
+    #: The CLI's exit status for this error (:class:`ExitCode`): 1, except where a script may
+    #: want to tell it apart.
+    exit_code: int = ExitCode.ERROR
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    def details(self) -> dict[str, Any]:
+        """The structured fields of the error (everything but ``message`` and ``hint``): what
+        ``--json`` prints beside them, e.g. a ``TooManyFailures``' counts or a
+        ``PreflightError``'s ``problem``."""
+        return {k: v for k, v in vars(self).items() if k not in ("message", "hint")}
 
     def __str__(self) -> str:
         if self.hint:
@@ -107,7 +143,7 @@ class AuthenticationError(ClusterError):
     """The cluster refused the credentials (401) or the permission (403)."""
 
     # Scripts tell "fix the credentials" apart from a failed migration without parsing text.
-    exit_code = 4
+    exit_code = ExitCode.AUTH
 
     def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
@@ -194,6 +230,8 @@ class TargetError(RevisionGraphError):
 
 class LeaseHeld(RevisionError):
     """Another runner holds the lease on the history index and did not release it in time."""
+
+    exit_code = ExitCode.BUSY
 
     def __init__(
         self,
@@ -323,6 +361,8 @@ class MigrationLocked(MigrationConflict):
     """Another process holds the lease of this migration (a run in progress, or a dead one whose
     lease has not lapsed yet); ``owner``/``host``/``pid``/``expires_at`` name it."""
 
+    exit_code = ExitCode.BUSY
+
     def __init__(
         self,
         message: str,
@@ -342,6 +382,8 @@ class MigrationLocked(MigrationConflict):
 
 class MigrationCancelled(MigrationError):
     """The migration was stopped on request; running it again resumes it."""
+
+    exit_code = ExitCode.INTERRUPTED
 
 
 class SchemaError(EsmigrateError):
@@ -447,6 +489,8 @@ class WritesAtRisk(RollbackError):
     ``at_risk`` maps each index that would leave the aliases to its operation count.
     """
 
+    exit_code = ExitCode.PROBLEM
+
     def __init__(
         self, message: str, *, point: str, at_risk: dict[str, int], hint: str | None = None
     ) -> None:
@@ -467,6 +511,8 @@ class RestoreImpossible(RollbackError):
 class PreflightFailed(EsmigrateError):
     """A pre-flight check failed; nothing was changed. ``checks`` lists them all."""
 
+    exit_code = ExitCode.PROBLEM
+
     def __init__(
         self, message: str, *, checks: list[dict[str, Any]], hint: str | None = None
     ) -> None:
@@ -476,6 +522,8 @@ class PreflightFailed(EsmigrateError):
 
 class DeployRolledBack(EsmigrateError):
     """The migration went through, then a health check failed and the aliases were rolled back."""
+
+    exit_code = ExitCode.PROBLEM
 
     def __init__(self, message: str, *, log: dict[str, Any], hint: str | None = None) -> None:
         super().__init__(message, hint=hint)

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 __all__ = [
     "Emit",
@@ -95,18 +96,24 @@ class ProgressDisplay(Protocol):
 
 
 class LogDisplay:
-    """Plain log lines (no terminal): at most one line per ``interval`` seconds per phase."""
+    """Plain log lines (no terminal): at most one line per ``interval`` seconds per phase, and
+    one when it completes (a task polled while it finishes reports 100% several times)."""
 
     def __init__(self, logger: logging.Logger | None = None, interval: float = 5.0) -> None:
         self._log = logger or log
         self._interval = interval
         self._last: dict[tuple[str, str, int], float] = {}
+        self._finished: set[tuple[str, str, int]] = set()
 
     def __call__(self, event: ProgressEvent) -> None:
         key = (event.migration, event.phase, event.round)
         now = time.monotonic()
         finished = event.total is not None and event.done >= event.total
-        if key in self._last and now - self._last[key] < self._interval and not finished:
+        if finished:
+            if key in self._finished:
+                return
+            self._finished.add(key)
+        elif key in self._last and now - self._last[key] < self._interval:
             return
         self._last[key] = now
         self._log.info("%s", event.line())
@@ -116,7 +123,8 @@ class LogDisplay:
 
 
 class RichDisplay:
-    """Rich progress bars: one bar per migration, phase and round, with docs/s and ETA."""
+    """Rich progress bars: one bar per migration (or server task), phase and round, with the
+    docs/s and the ETA of the events (the numbers the log lines and the history show)."""
 
     def __init__(self, console: Any = None) -> None:
         self._progress = Progress(
@@ -124,23 +132,39 @@ class RichDisplay:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[eta]}"),
             console=console or Console(stderr=True),
             transient=False,
         )
         self._tasks: dict[tuple[str, str, int], Any] = {}
         self._progress.start()
 
+    @staticmethod
+    def label(event: ProgressEvent) -> str:
+        """What the bar is of: the migration (or the operation) and the phase."""
+        what = event.migration if len(event.migration) <= 40 else event.migration[:39] + "…"
+        phase = event.phase + (f" #{event.round}" if event.round else "")
+        return f"{what} · {phase}" if what else phase
+
     def __call__(self, event: ProgressEvent) -> None:
         key = (event.migration, event.phase, event.round)
-        label = event.phase + (f" #{event.round}" if event.round else "")
         rate = f"{event.docs_per_s:,.0f} docs/s" if event.docs_per_s else ""
+        eta = f"ETA {_clock(event.eta_s)}" if event.eta_s is not None else ""
         if key not in self._tasks:
-            self._tasks[key] = self._progress.add_task(label, total=event.total, rate=rate)
-        self._progress.update(self._tasks[key], completed=event.done, total=event.total, rate=rate)
+            self._tasks[key] = self._progress.add_task(
+                escape(self.label(event)), total=event.total, rate=rate, eta=eta
+            )
+        self._progress.update(
+            self._tasks[key], completed=event.done, total=event.total, rate=rate, eta=eta
+        )
 
     def close(self) -> None:
         self._progress.stop()
+
+
+def _clock(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 def progress_display(*, interactive: bool | None = None, console: Any = None) -> ProgressDisplay:

@@ -5,7 +5,8 @@ from pathlib import Path
 import click
 
 from esmigrate import devserver
-from esmigrate.cli._app import AppState, cli, console, emit, pass_state
+from esmigrate.cli._app import AppState, cli, console, emit, exit_with, pass_state
+from esmigrate.exceptions import ExitCode
 
 
 @cli.group("dev-server")
@@ -104,7 +105,7 @@ def stop(state: AppState, port: int) -> None:
 @port_option
 @pass_state
 def status(state: AppState, port: int) -> None:
-    """Say whether a node runs on --port (exit 3 when not)."""
+    """Say whether a node runs on --port (exit 3, a problem found, when not)."""
     server = devserver.status(port)
     data = {"running": server is not None, **(_describe(server) if server else {"port": port})}
 
@@ -118,7 +119,7 @@ def status(state: AppState, port: int) -> None:
 
     emit(state, data, human)
     if server is None:
-        raise click.exceptions.Exit(3)
+        exit_with(ExitCode.PROBLEM)
 
 
 @dev_server.command("logs")

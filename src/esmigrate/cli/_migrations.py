@@ -4,8 +4,6 @@ validate, repair, baseline, stamp."""
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +13,20 @@ from rich.markup import escape
 from esmigrate import command
 from esmigrate.cli._app import (
     AppState,
+    TargetCommand,
     cli,
     connection_options,
     console,
     emit,
     err_console,
+    exit_with,
     pass_state,
     progress_shown,
+    sigint_cancels,
 )
-from esmigrate.exceptions import MigrationCancelled
+from esmigrate.cli._scripts import script_line
+from esmigrate.exceptions import ClusterUnavailable, ExitCode
 from esmigrate.progress import Reporter
-
-_RELATIVE = {"ignore_unknown_options": True}  # so that `downgrade -1` is a target, not an option
 
 lock_timeout_option = click.option(
     "--lock-timeout",
@@ -199,7 +199,7 @@ def _print_plan(data: dict[str, Any]) -> None:
         )
 
 
-@cli.command(context_settings=_RELATIVE)
+@cli.command(cls=TargetCommand)
 @click.argument("target", default="head")
 @click.option("--downgrade", is_flag=True, help="Plan a downgrade to TARGET instead.")
 @click.option("--offline", is_flag=True, help="Without a cluster: as if nothing were applied.")
@@ -227,7 +227,7 @@ def _print_run(data: dict[str, Any]) -> None:
         )
 
 
-@cli.command(context_settings=_RELATIVE)
+@cli.command(cls=TargetCommand)
 @click.argument("target", default="head")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @lock_timeout_option
@@ -239,38 +239,20 @@ def upgrade(
 ) -> None:
     """Apply pending revisions up to TARGET (head, heads, a revision id or prefix, +N)."""
     _apply_ttl(state, lease_ttl)
-    cancel = threading.Event()
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
-        cancel.set()
-        err_console.print(
-            "Stopping at the next safe point (Ctrl-C again to abort at once); the next "
-            "`esmigrate upgrade` resumes."
+    with sigint_cancels("upgrade") as cancel, progress_shown() as display:
+        data = command.upgrade(
+            state.config,
+            target,
+            dry_run=dry_run,
+            lock_timeout=lock_timeout,
+            reporter=_reporter(state),
+            cancel=cancel,
+            on_progress=display,
         )
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        with progress_shown() as display:
-            data = command.upgrade(
-                state.config,
-                target,
-                dry_run=dry_run,
-                lock_timeout=lock_timeout,
-                reporter=_reporter(state),
-                cancel=cancel,
-                on_progress=display,
-            )
-    except MigrationCancelled as exc:
-        err_console.print(escape(f"Interrupted: {exc.message} {exc.hint or ''}".strip()))
-        raise SystemExit(130) from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
     emit(state, data, lambda: _print_plan(data) if dry_run else _print_run(data))
 
 
-@cli.command(context_settings=_RELATIVE)
+@cli.command(cls=TargetCommand)
 @click.argument("revision")
 @click.argument("requests_per_second", type=float)
 @connection_options
@@ -289,7 +271,7 @@ def throttle(state: AppState, revision: str, requests_per_second: float) -> None
     )
 
 
-@cli.command(context_settings=_RELATIVE)
+@cli.command(cls=TargetCommand)
 @click.argument("target")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @lock_timeout_option
@@ -352,6 +334,14 @@ def status(state: AppState) -> None:
                 f"lease          held by {escape(str(lease.get('owner')))} "
                 f"({escape(str(lease.get('command')))}) until {lease.get('expires_at')}{expired}"
             )
+        for rebuild in data.get("rebuilds", []):
+            took = rebuild.get("duration_s")
+            _say(
+                f"rebuild        {escape(rebuild['alias'])}: {rebuild.get('state')} "
+                f"{rebuild.get('started_at')}"
+                + (f" ({took:.1f} s)" if isinstance(took, (int, float)) else "")
+                + f", rollback point {rebuild.get('rollback_point')}"
+            )
         for problem in data["problems"]:
             if problem["problem"] in ("checksum", "missing_file"):
                 _say(
@@ -364,11 +354,35 @@ def status(state: AppState) -> None:
 
 @cli.command()
 @click.option("-v", "--verbose", is_flag=True, help="Include every operation and event.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="The scripts instead (Alembic's history): parents first, no cluster needed.",
+)
 @connection_options
 @pass_state
-def history(state: AppState, verbose: bool) -> None:
-    """Every revision recorded in the cluster, oldest first."""
-    data = command.history(state.config, verbose=verbose)
+def history(state: AppState, verbose: bool, offline: bool) -> None:
+    """What ran against the cluster, oldest first: revisions (and rebuilds), with when, how
+    long and by whom. With --offline: the migration scripts."""
+    if offline:
+        scripts = command.scripts(state.config)
+
+        def listing() -> None:
+            if not scripts:
+                _say("No migration scripts yet.")
+            for script in scripts:
+                _say(script_line(script))
+
+        emit(state, [s.to_dict() for s in scripts], listing)
+        return
+    try:
+        data = command.history(state.config, verbose=verbose)
+    except ClusterUnavailable as exc:
+        raise ClusterUnavailable(
+            exc.message,
+            hint=f"{exc.hint or ''} `esmigrate history --offline` lists the scripts without a "
+            "cluster.".strip(),
+        ) from None
 
     def human() -> None:
         if not data:
@@ -377,8 +391,9 @@ def history(state: AppState, verbose: bool) -> None:
             by = entry.get("by") or {}
             duration = entry.get("duration_s")
             took = f"{duration:.1f} s" if isinstance(duration, (int, float)) else "-"
+            name = entry.get("revision") or f"rebuild {entry.get('alias')}"
             _say(
-                f"{entry['revision']}  {entry.get('state', '?'):<11} "
+                f"{name}  {entry.get('state', '?'):<11} "
                 f"{entry.get('started_at') or '-':<29} {took:>8}  "
                 f"{escape(str(by.get('user', '?')))}@{escape(str(by.get('host', '?')))}  "
                 f"{escape(str(entry.get('message') or ''))}"
@@ -403,7 +418,7 @@ def history(state: AppState, verbose: bool) -> None:
 @pass_state
 def validate(state: AppState) -> None:
     """Check applied scripts against the history (checksums, missing files, failed states).
-    Exit status 1 when there is a problem."""
+    Exit status 3 when there is a problem."""
     data = command.validate(state.config)
 
     def human() -> None:
@@ -418,7 +433,7 @@ def validate(state: AppState) -> None:
 
     emit(state, data, human)
     if not data["ok"]:
-        raise click.exceptions.Exit(1)
+        exit_with(ExitCode.PROBLEM)
 
 
 def _print_changes(data: dict[str, Any], nothing: str) -> None:
@@ -463,7 +478,7 @@ def baseline(state: AppState, target: str, lock_timeout: float | None) -> None:
     emit(state, data, lambda: _print_changes(data, "Nothing to record."))
 
 
-@cli.command(context_settings=_RELATIVE)
+@cli.command(cls=TargetCommand)
 @click.argument("target")
 @lock_timeout_option
 @connection_options

@@ -9,10 +9,12 @@ from esmigrate.cli._app import (
     connection_options,
     console,
     emit,
+    exit_with,
     pass_state,
     progress_shown,
 )
 from esmigrate.deploy import deploy as run_deploy
+from esmigrate.exceptions import ExitCode
 
 _MARK = {"ok": "[green]ok  [/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]"}
 
@@ -23,7 +25,7 @@ _MARK = {"ok": "[green]ok  [/green]", "warn": "[yellow]warn[/yellow]", "fail": "
 @connection_options
 @pass_state
 def preflight(state: AppState, target: str, snapshot_repository: str | None) -> None:
-    """Checks before a production upgrade to TARGET; exit 1 when one fails. Writes nothing."""
+    """Checks before a production upgrade to TARGET; exit 3 when one fails. Writes nothing."""
     report = command.preflight(state.config, target, snapshot_repository=snapshot_repository)
 
     def human() -> None:
@@ -37,7 +39,7 @@ def preflight(state: AppState, target: str, snapshot_repository: str | None) -> 
 
     emit(state, report.to_dict(), human)
     if not report.ok:
-        raise click.exceptions.Exit(1)
+        exit_with(ExitCode.PROBLEM)
 
 
 @cli.command()

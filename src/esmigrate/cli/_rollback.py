@@ -9,8 +9,16 @@ from typing import Any
 import click
 
 from esmigrate import command
-from esmigrate.cli._app import AppState, cli, connection_options, console, emit, pass_state
-from esmigrate.exceptions import ConfigError
+from esmigrate.cli._app import (
+    AppState,
+    cli,
+    connection_options,
+    console,
+    emit,
+    exit_with,
+    pass_state,
+)
+from esmigrate.exceptions import ConfigError, ExitCode
 
 
 @cli.group("rollback-point")
@@ -165,7 +173,8 @@ def monitor_cmd(
     reverse_rules: str | None,
     discard_writes: bool,
 ) -> None:
-    """Watch ALIAS's health; with --rollback-to, roll back when a check keeps failing."""
+    """Watch ALIAS's health; with --rollback-to, roll back when a check keeps failing.
+    Exit status 3 when it found the alias unhealthy."""
     body: dict[str, Any] | None = None
     if query:
         try:
@@ -207,4 +216,4 @@ def monitor_cmd(
 
     emit(state, data, human)
     if not data["healthy"]:
-        raise click.exceptions.Exit(2)
+        exit_with(ExitCode.PROBLEM)

@@ -10,8 +10,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from esmigrate import command
-from esmigrate.cli._app import AppState, cli, connection_options, console, emit, pass_state
-from esmigrate.exceptions import ConfigError
+from esmigrate.cli._app import (
+    AppState,
+    cli,
+    connection_options,
+    console,
+    emit,
+    exit_with,
+    pass_state,
+)
+from esmigrate.exceptions import ConfigError, ExitCode
 
 
 def _short(value: Any, width: int = 70) -> str:
@@ -23,7 +31,7 @@ def _short(value: Any, width: int = 70) -> str:
 @connection_options
 @pass_state
 def check(state: AppState) -> None:
-    """Compare the Document classes of schema_modules with the live mappings (exit 1 on drift)."""
+    """Compare the Document classes of schema_modules with the live mappings (exit 3 on drift)."""
     report = command.check(state.config)
 
     def human() -> None:
@@ -48,7 +56,7 @@ def check(state: AppState) -> None:
 
     emit(state, report.to_dict(), human)
     if not report.ok:
-        raise click.exceptions.Exit(1)
+        exit_with(ExitCode.PROBLEM)
 
 
 @cli.command()

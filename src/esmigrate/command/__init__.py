@@ -4,6 +4,8 @@ The CLI (``esmigrate.cli``) only parses arguments and prints what these return, 
 also a Python API: ``esmigrate.command.info(load_config())``.
 
 The verbs are grouped by area in private modules, as the CLI's are; import them from here.
+:func:`rebuild` alone takes its config as a keyword (default: ``load_config()``), so that it is
+also the one-liner ``esmigrate.rebuild("products", to=Product)``.
 """
 
 from esmigrate.command._base import (
@@ -31,6 +33,7 @@ from esmigrate.command._project import (
     merge,
     revision,
 )
+from esmigrate.command._rebuild import RebuildResult, rebuild
 from esmigrate.command._rollback import (
     monitor,
     rollback,
@@ -47,14 +50,31 @@ from esmigrate.command._schema import (
     schema_documents,
     schema_versions,
 )
+from esmigrate.command._scripts import (
+    Current,
+    ScriptDetails,
+    ScriptSummary,
+    branches,
+    current,
+    heads,
+    scripts,
+    show,
+)
 
 __all__ = [
+    "Current",
+    "RebuildResult",
+    "ScriptDetails",
+    "ScriptSummary",
     "adopt",
     "autogenerate_operations",
     "baseline",
+    "branches",
     "check",
     "copy_sources",
+    "current",
     "downgrade",
+    "heads",
     "history",
     "info",
     "init",
@@ -66,6 +86,7 @@ __all__ = [
     "plan",
     "preflight",
     "preview",
+    "rebuild",
     "repair",
     "revision",
     "rollback",
@@ -75,6 +96,8 @@ __all__ = [
     "rollback_point_show",
     "schema_documents",
     "schema_versions",
+    "scripts",
+    "show",
     "stamp",
     "status",
     "throttle",

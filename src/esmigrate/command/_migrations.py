@@ -20,8 +20,8 @@ from esmigrate.operations import Migrate, migration_id
 from esmigrate.preflight import Check, PreflightReport, run_checks
 from esmigrate.progress import ProgressCallback, Reporter
 from esmigrate.runtime import DOWNGRADE, UPGRADE, PlannedRevision, plan_dict, record_operations
-from esmigrate.script import ScriptDirectory
-from esmigrate.state import Checkpoint
+from esmigrate.script import RevisionGraph, ScriptDirectory
+from esmigrate.state import Checkpoint, HistoryStore, rebuild_records
 
 
 def plan(
@@ -100,19 +100,40 @@ def downgrade(
         )
 
 
+def _scripts_if_any(config: Config) -> RevisionGraph:
+    """The project's revision graph; an empty one when the project has no migrations folder
+    (it only rebuilds), so that ``status`` and ``history`` still show its rebuilds."""
+    if not config.migrations_path.is_dir():
+        return RevisionGraph([], where=str(config.migrations_path))
+    return ScriptDirectory.from_config(config).load()
+
+
 def status(config: Config) -> dict[str, Any]:
-    """Current revision(s), pending and failed ones, and the lease holder."""
-    graph = ScriptDirectory.from_config(config).load()
+    """Current revision(s), pending and failed ones, the lease holder, and the last rebuild of
+    each alias (``rebuilds``)."""
+    graph = _scripts_if_any(config)
     with open_cluster(config) as cluster:
-        return runner_for(config, cluster, graph, None).status()
+        data = runner_for(config, cluster, graph, None).status()
+        latest: dict[str, dict[str, Any]] = {}
+        for record in rebuild_records(HistoryStore(cluster, config.history_index)):
+            latest[record.alias] = record.summary()
+        return data | {"rebuilds": list(latest.values())}
 
 
 def history(config: Config, *, verbose: bool = False) -> list[dict[str, Any]]:
-    """Every revision recorded in the history index, oldest first (``verbose``: with the
-    operation log and events)."""
-    graph = ScriptDirectory.from_config(config).load()
+    """Every revision and rebuild recorded in the history index, oldest first; ``kind`` says
+    which (``verbose``: with the operation log and events)."""
+    graph = _scripts_if_any(config)
     with open_cluster(config) as cluster:
-        return runner_for(config, cluster, graph, None).history(verbose=verbose)
+        revisions = runner_for(config, cluster, graph, None).history(verbose=verbose)
+        rebuilds = [
+            dict(r.doc) if verbose else r.summary()
+            for r in rebuild_records(HistoryStore(cluster, config.history_index))
+        ]
+    rows = [{"kind": "revision", **r} for r in revisions] + [
+        {**r, "kind": "rebuild"} for r in rebuilds
+    ]
+    return sorted(rows, key=lambda r: str(r.get("started_at") or ""))
 
 
 def validate(config: Config) -> dict[str, Any]:
@@ -215,7 +236,9 @@ def preflight(
                 "pending", "ok", f"{len(pending)} revision(s) to apply: {', '.join(pending) or '-'}"
             )
         )
-        sources = copy_sources(runner.plan(target, UPGRADE)) if pending else []
+        # A history problem makes the plan refuse to be made: it is reported above instead.
+        plannable = pending and not state["problems"]
+        sources = copy_sources(runner.plan(target, UPGRADE)) if plannable else []
         cluster_checks = run_checks(
             cluster, copy_sources=sources, snapshot_repository=snapshot_repository
         )

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,7 @@ from esmigrate.migrate._positions import positions_name
 from esmigrate.migrate._python_copy import TokenBucket
 from esmigrate.migrate._reindex_copy import refuse_rerouting
 from esmigrate.migrate._shards import Layout, layout
+from esmigrate.migrate._source_copy import SourceFill
 from esmigrate.migrate._validate import Validation, scratch_name
 from esmigrate.progress import Meter, ProgressCallback, emitter
 from esmigrate.state import Checkpoint, Lease
@@ -114,6 +115,9 @@ class BlueGreen:
         lock_timeout: seconds to wait for another process's lease of this migration before
             :class:`~esmigrate.exceptions.MigrationLocked` (default ``lease_ttl + 5``: a restarted
             job waits out the lease of the run it replaces).
+        fill: the application's documents (from its primary database) to fill the new index
+            with instead of copying the live one; what the catch-up then copies is in
+            :mod:`._source_copy`. A resumed run needs a fresh iterable unless the fill ended.
     """
 
     cluster: Cluster
@@ -146,6 +150,7 @@ class BlueGreen:
     #: (id, routing) of documents the target keeps although the source lacks them: a rollback
     #: keeps in the old index the documents the forward migration dead-lettered.
     keep: Collection[tuple[str, str | None]] = ()
+    fill: Iterable[Any] | None = None
 
     def __post_init__(self) -> None:
         if self.script is not None and self.transform is not None:
@@ -174,6 +179,8 @@ class BlueGreen:
             if self.transform is None
             else getattr(self.transform, "__qualname__", type(self.transform).__name__),
         }
+        if self.fill is not None:
+            what["fill"] = True  # a run filled from the application resumes only as one
         return hashlib.sha256(orjson.dumps(what, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
     def meter(self, phase: str, total: int | None = None, round: int = 0) -> Meter:
@@ -219,6 +226,18 @@ class BlueGreen:
             copy_summary = (
                 f"copy in Python {where.source} → {target}: per-shard _seq_no scans, "
                 f"transform {getattr(self.transform, '__name__', 'callable')}, bulk"
+            )
+        if self.fill is not None:
+            copy_req = PlannedRequest(
+                "POST",
+                "/_bulk",
+                body="<the application's documents, as yielded>",
+                note=f"then the documents of {where.source} that {target} lacks "
+                "(op_type=create), through the transform",
+            )
+            copy_summary = (
+                f"fill {target} from the application's documents, then copy from {where.source} "
+                "only what they left out"
             )
         restore = {k: flat.get(k) for k in ("index.refresh_interval", "index.number_of_replicas")}
         actions = alias_actions(where, target)
@@ -438,7 +457,8 @@ class BlueGreen:
                 dead=dead,
                 script=self.painless,
                 transform=self.transform,
-                sample_size=self.sample_size,
+                # Filled from the application: the target's contents are not the source's.
+                sample_size=0 if self.fill is not None else self.sample_size,
                 keep=self.keep,
             ),
             meter=self.meter,
@@ -449,6 +469,7 @@ class BlueGreen:
             catchup_threshold=self.catchup_threshold,
             max_rounds=self.max_rounds,
             cancel=self.cancel,
+            fill=SourceFill(self.fill) if self.fill is not None else None,
         )
 
     def _result(

@@ -21,6 +21,7 @@ from esmigrate.migrate._deadletters import FailureBudget
 from esmigrate.migrate._deletes import Deletes
 from esmigrate.migrate._python_copy import CopyStats
 from esmigrate.migrate._shards import checkpoints
+from esmigrate.migrate._source_copy import SourceFill
 from esmigrate.migrate._throttle import throttle_of
 from esmigrate.migrate._validate import Validation
 from esmigrate.progress import Emit, Meter
@@ -47,6 +48,7 @@ class BlueGreenRun:
         catchup_threshold: int,
         max_rounds: int,
         cancel: threading.Event | None = None,
+        fill: SourceFill | None = None,
     ) -> None:
         self.cluster = cluster
         self.journal = journal
@@ -65,6 +67,8 @@ class BlueGreenRun:
         self.catchup_threshold = catchup_threshold
         self.max_rounds = max_rounds
         self.cancel = cancel
+        #: The copy phase fills N from the application's documents instead (``_source_copy``).
+        self.fill = fill
         self._budget_checked = 0.0
 
     # -- failures ----------------------------------------------------------------------------------
@@ -114,16 +118,25 @@ class BlueGreenRun:
             state.copy_total = self.cluster.count(state.source)
             self.journal.save()
         meter = self.meter("copy", total=state.copy_total)
-        copied = self._copy(
-            None,
-            step=state.copy,
-            upto=dict(state.checkpoints),
-            cursors=state.cursors,
-            meter=meter,
-            restart_create=True,
-        ).copied
-        meter.update(message="copy complete")
-        state.progress = meter.numbers()
+        if self.fill is not None:
+            copied = self.fill.copy(
+                self.cluster,
+                self.journal,
+                self.copier,
+                self.meter,
+                check_failures=self.check_failures,
+            )
+        else:
+            copied = self._copy(
+                None,
+                step=state.copy,
+                upto=dict(state.checkpoints),
+                cursors=state.cursors,
+                meter=meter,
+                restart_create=True,
+            ).copied
+            meter.update(message="copy complete")
+            state.progress = meter.numbers()
         self.check_failures()
         self.cluster.request(
             "PUT", f"/{state.target}/_settings", body=dict(state.restore_settings or {})

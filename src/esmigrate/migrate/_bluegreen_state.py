@@ -77,6 +77,8 @@ class BlueGreenState:
     copy_total: int | None = None
     #: Per shard of the source: every operation up to it is copied (C0, then each round's).
     checkpoints: dict[int, int] | None = None
+    #: A migration filled from the application's documents (``_source_copy``): the fill is done.
+    filled: bool = False
     #: The initial copy as a server task (copy mode reindex).
     copy: TaskStep = field(default_factory=TaskStep)
     #: Per shard of the source: how far the initial copy got (copy mode python).

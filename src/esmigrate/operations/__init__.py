@@ -25,7 +25,7 @@ from esmigrate.operations._index import (
     UpdateSettings,
     mapping_differences,
 )
-from esmigrate.operations._migrate import Migrate, migration_id
+from esmigrate.operations._migrate import Migrate, migration_id, rollback_point_name
 from esmigrate.operations._recorder import Operations
 from esmigrate.operations._schema import index_definition, mapping_of
 from esmigrate.transform import Transform
@@ -57,4 +57,5 @@ __all__ = [
     "mapping_differences",
     "mapping_of",
     "migration_id",
+    "rollback_point_name",
 ]

@@ -1,8 +1,8 @@
 """What esmigrate keeps in the cluster: the history index and the documents stored in it.
 
 One index (the project's history index, ``.esmigrate`` by default) holds every revision record,
-the runner's lease, each data migration's lease and checkpoint, rollback points and deployment
-logs, each a document with a ``kind``. Every write is a compare-and-set. This layer sits below
+every rebuild record, the runner's lease, each data migration's lease and checkpoint, rollback
+points and deployment logs, each a document with a ``kind``. Every write is a compare-and-set. This layer sits below
 both the runner (:mod:`esmigrate.runtime`) and the migrator (:mod:`esmigrate.migrate`).
 """
 
@@ -22,12 +22,15 @@ from esmigrate.state._history import (
     timestamp,
 )
 from esmigrate.state._lease import Lease, read_lease
+from esmigrate.state._rebuilds import REBUILD, RebuildRecord, rebuild_records, save_rebuild
+from esmigrate.state._watch import stop_on_cancel_or_lost_lease
 
 __all__ = [
     "APPLIED",
     "FAILED",
     "HISTORY_MAPPING",
     "PENDING",
+    "REBUILD",
     "ROLLED_BACK",
     "RUNNING",
     "STATES",
@@ -35,8 +38,12 @@ __all__ = [
     "HistoryStore",
     "Identity",
     "Lease",
+    "RebuildRecord",
     "RevisionRecord",
     "Version",
     "read_lease",
+    "rebuild_records",
+    "save_rebuild",
+    "stop_on_cancel_or_lost_lease",
     "timestamp",
 ]

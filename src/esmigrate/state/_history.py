@@ -272,21 +272,28 @@ class HistoryStore:
         assert record.version is not None
         self.delete(revision_id(record.revision), record.version)
 
-    def revisions(self) -> dict[str, RevisionRecord]:
-        """Every revision document (empty when the index does not exist yet)."""
+    def of_kind(self, kind: str) -> list[Stored]:
+        """Every document of ``kind`` (none when the index does not exist yet)."""
         try:
             answer = self._request(
                 "POST",
                 f"/{self.index}/_search",
                 params={"seq_no_primary_term": True},
-                body={"query": {"term": {"kind": "revision"}}, "size": 10000},
+                body={"query": {"term": {"kind": kind}}, "size": 10000},
             )
         except NotFoundError:
-            return {}
-        records: dict[str, RevisionRecord] = {}
-        for hit in answer["hits"]["hits"]:
-            record = RevisionRecord(
-                hit["_source"], Version(int(hit["_seq_no"]), int(hit["_primary_term"]))
+            return []
+        return [
+            Stored(
+                hit["_id"], hit["_source"], Version(int(hit["_seq_no"]), int(hit["_primary_term"]))
             )
+            for hit in answer["hits"]["hits"]
+        ]
+
+    def revisions(self) -> dict[str, RevisionRecord]:
+        """Every revision document (empty when the index does not exist yet)."""
+        records: dict[str, RevisionRecord] = {}
+        for stored in self.of_kind("revision"):
+            record = RevisionRecord(stored.doc, stored.version)
             records[record.revision] = record
         return records
