@@ -1,4 +1,4 @@
-"""Every code block of docs/ runs against the test node, page by page, in page order.
+"""Every code block of README.md and docs/ runs against the test node, page by page, in page order.
 
 How a block runs depends on its fence:
 
@@ -55,7 +55,7 @@ class Block:
 
 
 def pages() -> list[Path]:
-    return sorted(DOCS.rglob("*.md"))
+    return [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 
 
 def blocks(page: Path) -> list[Block]:
@@ -145,7 +145,7 @@ def indices(cluster: Cluster) -> set[str]:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("page", runnable_pages(), ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize("page", runnable_pages(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_page_runs(page: Path, cluster_url: str, cluster: Cluster, tmp_path: Path) -> None:
     before = indices(cluster)
     try:
