@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from esmigrate.cli import cli
 from esmigrate.cluster import Cluster
 from esmigrate.config import load_config
 from esmigrate.exceptions import ExitCode
@@ -89,6 +90,13 @@ def test_every_block_runs_or_says_why_not() -> None:
 
 def test_the_exit_code_table_is_exit_code() -> None:
     assert exit_code_table() == {code.name: code.value for code in ExitCode}
+
+
+def test_the_cli_reference_names_every_command() -> None:
+    table = (DOCS / "cli.md").read_text()
+    table = table[table.index("## The commands") :]
+    listed = set(re.findall(r"^\| `([\w-]+)", table, re.M))
+    assert listed == set(cli.commands), "docs/cli.md, The commands: add or remove a row"
 
 
 def test_the_toml_blocks_load(tmp_path: Path) -> None:
