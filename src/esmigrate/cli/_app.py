@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import re
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -163,6 +165,29 @@ class TargetCommand(click.Command):
 
 
 pass_state = click.make_pass_decorator(AppState)
+
+
+@contextmanager
+def sigint_cancels(verb: str) -> Iterator[threading.Event]:
+    """The event a resumable command polls: the first Ctrl-C sets it (stop at the next safe
+    point), a second one aborts at once. VERB names the command that resumes the run."""
+    cancel = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        cancel.set()
+        err_console.print(
+            "Stopping at the next safe point (Ctrl-C again to abort at once); the next "
+            f"`esmigrate {verb}` resumes."
+        )
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield cancel
+    finally:
+        # A MigrationCancelled goes on to main(): exit 130, and JSON under --json.
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager

@@ -4,8 +4,6 @@ validate, repair, baseline, stamp."""
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from esmigrate.cli._app import (
     exit_with,
     pass_state,
     progress_shown,
+    sigint_cancels,
 )
 from esmigrate.cli._scripts import script_line
 from esmigrate.exceptions import ClusterUnavailable, ExitCode
@@ -240,32 +239,16 @@ def upgrade(
 ) -> None:
     """Apply pending revisions up to TARGET (head, heads, a revision id or prefix, +N)."""
     _apply_ttl(state, lease_ttl)
-    cancel = threading.Event()
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
-        cancel.set()
-        err_console.print(
-            "Stopping at the next safe point (Ctrl-C again to abort at once); the next "
-            "`esmigrate upgrade` resumes."
+    with sigint_cancels("upgrade") as cancel, progress_shown() as display:
+        data = command.upgrade(
+            state.config,
+            target,
+            dry_run=dry_run,
+            lock_timeout=lock_timeout,
+            reporter=_reporter(state),
+            cancel=cancel,
+            on_progress=display,
         )
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        with progress_shown() as display:
-            data = command.upgrade(
-                state.config,
-                target,
-                dry_run=dry_run,
-                lock_timeout=lock_timeout,
-                reporter=_reporter(state),
-                cancel=cancel,
-                on_progress=display,
-            )
-    finally:
-        # A MigrationCancelled goes on to main(): exit 130, and JSON under --json.
-        signal.signal(signal.SIGINT, previous)
     emit(state, data, lambda: _print_plan(data) if dry_run else _print_run(data))
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +18,7 @@ from esmigrate.cli._app import (
     err_console,
     pass_state,
     progress_shown,
+    sigint_cancels,
 )
 from esmigrate.exceptions import ConfigError
 from esmigrate.transform import RuleSet, Transform
@@ -95,39 +94,22 @@ def rebuild(
     it again after an interruption or a failure resumes it.
     """
     document = command.load_object(state.config, to)
-    cancel = threading.Event()
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
-        cancel.set()
-        err_console.print(
-            "Stopping at the next safe point (Ctrl-C again to abort at once); the next "
-            "`esmigrate rebuild` resumes."
+    with sigint_cancels("rebuild") as cancel, progress_shown() as display:
+        result = command.rebuild(
+            alias,
+            to=document,
+            transform=_transform(state, transform, rules),
+            source=_source(state, source),
+            config=state.config,
+            dry_run=dry_run,
+            restart=restart,
+            max_failures=max_failures,
+            requests_per_second=requests_per_second,
+            lock_timeout=lock_timeout,
+            reporter=None if state.json_output else lambda line: err_console.print(escape(line)),
+            on_progress=display,
+            cancel=cancel,
         )
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        with progress_shown() as display:
-            result = command.rebuild(
-                alias,
-                to=document,
-                transform=_transform(state, transform, rules),
-                source=_source(state, source),
-                config=state.config,
-                dry_run=dry_run,
-                restart=restart,
-                max_failures=max_failures,
-                requests_per_second=requests_per_second,
-                lock_timeout=lock_timeout,
-                reporter=None
-                if state.json_output
-                else lambda line: err_console.print(escape(line)),
-                on_progress=display,
-                cancel=cancel,
-            )
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
     def human() -> None:
         if result.state == "planned":

@@ -49,6 +49,7 @@ from esmigrate.state import (
     RebuildRecord,
     rebuild_records,
     save_rebuild,
+    stop_on_cancel_or_lost_lease,
     timestamp,
 )
 from esmigrate.transform import RuleSet, Transform
@@ -358,30 +359,5 @@ def _run_watched(
 ) -> MigrationResult:
     """Run the migration; a stop request or the loss of the runner's lease stops it at its next
     safe point (the migrator polls one event)."""
-    stop = threading.Event()
-    finished = threading.Event()
-    lost: list[LeaseLost] = []
-
-    def watch() -> None:
-        while not finished.wait(0.25):
-            if cancel is not None and cancel.is_set():
-                stop.set()
-            try:
-                lease.check()
-            except LeaseLost as exc:
-                lost.append(exc)
-                stop.set()
-            if stop.is_set():
-                return
-
-    watcher = threading.Thread(target=watch, name="esmigrate-rebuild-watch", daemon=True)
-    watcher.start()
-    try:
+    with stop_on_cancel_or_lost_lease(lease.check, cancel, name="esmigrate-rebuild-watch") as stop:
         return migrator(mid, stop).run()
-    except MigrationCancelled:
-        if lost:
-            raise lost[0] from None
-        raise
-    finally:
-        finished.set()
-        watcher.join()

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from esmigrate.cluster import Cluster, PlannedRequest
-from esmigrate.exceptions import EsmigrateError, LeaseLost, MigrationCancelled
+from esmigrate.exceptions import EsmigrateError
 from esmigrate.migrate import BlueGreen, InPlace
 from esmigrate.operations._base import ExecContext, Operation, OpResult
 from esmigrate.progress import ProgressCallback, ProgressEvent
 from esmigrate.rollback import rollback_point_hook
 from esmigrate.schema.diff import Compatibility, diff_mappings
-from esmigrate.state import Checkpoint
+from esmigrate.state import Checkpoint, stop_on_cancel_or_lost_lease
 
 Strategy = Literal["auto", "blue_green", "in_place"]
 STRATEGIES = ("auto", "blue_green", "in_place")
@@ -309,37 +309,13 @@ class Migrate(Operation):
                     }
                 )
 
-        stop = threading.Event()
-        lost: list[LeaseLost] = []
-        finished = threading.Event()
-
-        def watch() -> None:
-            # The migrator polls `stop`; turn Ctrl-C and a lost lease into it.
-            while not finished.wait(0.25):
-                if ctx.cancel is not None and ctx.cancel.is_set():
-                    stop.set()
-                try:
-                    ctx.checkpoint()
-                except LeaseLost as exc:
-                    lost.append(exc)
-                    stop.set()
-                if stop.is_set():
-                    return
-
-        watcher = threading.Thread(target=watch, name="esmigrate-migrate-watch", daemon=True)
-        watcher.start()
-        migrator = self._migrator(
-            cluster, decision.strategy, on_progress, stop, mid, ctx.state_index
-        )
-        try:
+        with stop_on_cancel_or_lost_lease(
+            ctx.checkpoint, ctx.cancel, name="esmigrate-migrate-watch"
+        ) as stop:
+            migrator = self._migrator(
+                cluster, decision.strategy, on_progress, stop, mid, ctx.state_index
+            )
             result = migrator.run()
-        except MigrationCancelled:
-            if lost:
-                raise lost[0] from None
-            raise
-        finally:
-            finished.set()
-            watcher.join()
         detail = {"strategy": decision.strategy, "migration": mid, **_plain(result)}
         if getattr(result, "already_done", False):
             return OpResult("unchanged", detail)

@@ -23,6 +23,7 @@ from esmigrate.state._history import (
 )
 from esmigrate.state._lease import Lease, read_lease
 from esmigrate.state._rebuilds import REBUILD, RebuildRecord, rebuild_records, save_rebuild
+from esmigrate.state._watch import stop_on_cancel_or_lost_lease
 
 __all__ = [
     "APPLIED",
@@ -43,5 +44,6 @@ __all__ = [
     "read_lease",
     "rebuild_records",
     "save_rebuild",
+    "stop_on_cancel_or_lost_lease",
     "timestamp",
 ]
