@@ -15,6 +15,10 @@ bash scripts/setup.sh
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/lint-imports
+# The documentation site: a broken link, anchor or nav entry fails (strict: true in mkdocs.yml).
+docs_site=$(mktemp -d)
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet -d "$docs_site"
+rm -rf "$docs_site"
 .venv/bin/pytest "$@"
 
 # -- The second engine ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""The code blocks of the README's "Connecting to a cluster" section run (those that need an
-Elastic Cloud deployment or an AWS domain excepted): project files load, Python runs against the
-test node, the local commands succeed."""
+"""The code blocks of the "Connecting to a cluster" page (docs/guide/connecting.md) run (those
+that need an Elastic Cloud deployment or an AWS domain excepted): project files load, Python runs
+against the test node, and the page's pytest fixture serves a suite (test_docs.py runs the
+page's commands, as it runs every page's).
+"""
 
 from __future__ import annotations
 
@@ -15,14 +17,12 @@ import pytest
 from esmigrate.cluster import Cluster
 from esmigrate.config import load_config
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "guide" / "connecting.md"
 LOCAL_URL = "http://127.0.0.1:9200"
 
 
 def blocks(language: str) -> list[str]:
-    text = README.read_text()
-    section = text[text.index("## Connecting to a cluster") :]
-    section = section[: section.index("\n## ", 1)]
+    section = PAGE.read_text()
     return [
         re.sub(r"^   ", "", block, flags=re.M)  # blocks inside a numbered list are indented
         for block in re.findall(rf"^ *```{language}\n(.*?)^ *```", section, flags=re.S | re.M)
@@ -79,18 +79,3 @@ def test_the_python_blocks_run_against_the_node(
     )
     result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], tmp_path, "")
     assert result.returncode == 0, result.stdout[-2000:]
-
-
-@pytest.mark.integration
-def test_the_local_commands_run(cluster_url: str, tmp_path: Path) -> None:
-    local = [
-        line.split("#")[0].strip()
-        for block in blocks("bash")
-        for line in block.splitlines()
-        if line.startswith("esmigrate ") and "--env" not in line
-    ]
-    assert local == ["esmigrate info --url http://127.0.0.1:9200", "esmigrate --json info"]
-    for line in local:
-        args = line.replace(LOCAL_URL, cluster_url).split()
-        result = run([sys.executable, "-m", "esmigrate", *args[1:]], tmp_path, cluster_url)
-        assert result.returncode == 0, result.stderr

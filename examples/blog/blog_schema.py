@@ -47,6 +47,18 @@ v2_to_v3 = RuleSet(
     name="blog post 2.0 → 3.0",
 )
 
+#: V3 → V2, for a rollback past the 3.0 migration (`esmigrate rollback ... --reverse-rules
+#: blog_schema:v3_to_v2`): the writes made since the cut-over go back to the 2.0 index in its
+#: shape. created_date comes back from published_date (1.0 → 2.0 copied it there); the 3.0
+#: objects go. The text normalisation is not undone: the 2.0 mapping takes the normalised text.
+v3_to_v2 = RuleSet(
+    When(Missing("created_date"), Copy("published_date", "created_date")),
+    Remove("metadata"),
+    Remove("engagement"),
+    Set("schema_version", "2.0.0"),
+    name="blog post 3.0 → 2.0",
+)
+
 
 class BlogPost(VersionedDocument, opensearchpy.Document):
     """Blog post schema 3.0. Documents without a version are 1.0 (written before versioning)."""
@@ -96,5 +108,6 @@ def server_side(from_version: str) -> RuleSet:
     )
 
 
-#: For `esmigrate preview --rules blog_schema:v2_to_v3` and `--rules blog_schema:BlogPost`.
-__all__ = ["BlogPost", "server_side", "v1_to_v2", "v2_to_v3"]
+#: For `esmigrate preview --rules blog_schema:v2_to_v3` and `--rules blog_schema:BlogPost`, and
+#: `esmigrate rollback ... --reverse-rules blog_schema:v3_to_v2`.
+__all__ = ["BlogPost", "server_side", "v1_to_v2", "v2_to_v3", "v3_to_v2"]

@@ -56,7 +56,8 @@ from typing import Any
 
 
 class ExitCode(IntEnum):
-    """The exit statuses of the ``esmigrate`` command: the one table (README, "Exit codes").
+    """The exit statuses of the ``esmigrate`` command: the one table (docs/cli.md,
+    "Exit codes", checked against this class by a test).
 
     A script tells "it failed" (1) from "it ran and found a problem" (3) and "busy, try again
     later" (5) without parsing any text.

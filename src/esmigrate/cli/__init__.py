@@ -28,7 +28,7 @@ from esmigrate.exceptions import EsmigrateError, ExitCode
 
 
 def main(argv: Sequence[str] | None = None) -> Any:
-    """Entry point of the console script. Every ending has its exit code (README, "Exit
+    """Entry point of the console script. Every ending has its exit code (docs/cli.md, "Exit
     codes"): user errors end in one paragraph on stderr (and, under ``--json``, an
     ``{"error": ...}`` object on stdout), never in a stack trace."""
     args = list(sys.argv[1:] if argv is None else argv)
