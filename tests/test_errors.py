@@ -2,13 +2,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import elastic_transport
+import opensearchpy
 import pytest
+from urllib3.exceptions import NewConnectionError, ProtocolError
 
 from esmigrate.cluster import Capabilities, parse_engine, server_reason
-from esmigrate.cluster._errors import api_error
+from esmigrate.cluster._cluster import is_read
+from esmigrate.cluster._errors import api_error, nothing_sent
+from esmigrate.cluster._opensearch import OpenSearchClient
 from esmigrate.exceptions import (
     AuthenticationError,
     BlockedError,
+    ClusterUnavailable,
     ConflictError,
     EsmigrateError,
     NotFoundError,
@@ -113,3 +119,78 @@ def test_capabilities_follow_engine_and_version(
     capabilities = Capabilities.of(parse_engine(info))
     assert capabilities.point_in_time == point_in_time
     assert capabilities.shard_doc is shard_doc
+
+
+# -- connection errors: what may be sent again ---------------------------------------------------
+
+
+def _opensearch_errors() -> dict[str, Exception]:
+    refused = NewConnectionError(None, "Failed to establish a new connection")  # type: ignore[arg-type]
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    reset = ProtocolError("Connection aborted.", ConnectionResetError(104, "reset by peer"))
+    return {
+        "refused": opensearchpy.ConnectionError("N/A", str(refused), refused),
+        "reset": opensearchpy.ConnectionError("N/A", str(reset), reset),
+        "timeout": opensearchpy.ConnectionTimeout("TIMEOUT", "read timed out", None),
+    }
+
+
+def test_only_a_connection_never_made_is_sent_again_blindly() -> None:
+    errors = _opensearch_errors()
+    adapter = OpenSearchClient(object(), owned=False)
+    assert nothing_sent(errors["refused"])
+    assert not nothing_sent(errors["reset"])
+    assert [adapter.refused(errors[k]) for k in ("refused", "reset", "timeout")] == [
+        True,
+        False,
+        False,
+    ]
+    # A read may be sent again after a dropped connection, not after a timeout.
+    assert [adapter.dropped(errors[k]) for k in ("refused", "reset", "timeout")] == [
+        True,
+        True,
+        False,
+    ]
+
+
+def test_elasticsearch_transport_errors_are_told_apart_the_same_way() -> None:
+    refused = NewConnectionError(None, "Failed to establish a new connection")  # type: ignore[arg-type]
+    inner = elastic_transport.ConnectionError(str(refused), errors=(refused,))
+    outer = elastic_transport.ConnectionError("x", errors=(inner,))
+    reset = elastic_transport.ConnectionError("x", errors=(ProtocolError("Connection aborted."),))
+    assert nothing_sent(outer)
+    assert not nothing_sent(reset)
+
+
+def test_a_lost_connection_says_the_request_may_have_been_applied() -> None:
+    errors = _opensearch_errors()
+    adapter = OpenSearchClient(object(), owned=False)
+    lost = adapter.error(errors["reset"], "POST", "/_aliases", "http://h:9200")
+    assert isinstance(lost, ClusterUnavailable)
+    assert "lost before the cluster answered POST /_aliases" in str(lost)
+    assert "may or may not have been applied" in str(lost)
+    refused = adapter.error(errors["refused"], "POST", "/_aliases", "http://h:9200")
+    assert "Cannot connect" in str(refused)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "read"),
+    [
+        ("GET", "/posts/_doc/1", True),
+        ("HEAD", "/posts", True),
+        ("POST", "/posts/_search", True),
+        ("POST", "/_msearch", True),
+        ("POST", "/posts/_count", True),
+        ("POST", "/posts/_mget", True),
+        ("POST", "/posts/_refresh", True),
+        ("POST", "/_search/scroll", True),
+        ("POST", "/_bulk", False),
+        ("POST", "/_aliases", False),
+        ("PUT", "/posts/_doc/1", False),
+        ("POST", "/posts/_search/point_in_time", False),
+        ("POST", "/_reindex", False),
+        ("DELETE", "/posts", False),
+    ],
+)
+def test_which_requests_only_read(method: str, path: str, read: bool) -> None:
+    assert is_read(method, path) is read

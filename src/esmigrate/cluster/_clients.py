@@ -65,8 +65,15 @@ class ClientAdapter(Protocol):
         ...
 
     def refused(self, exc: BaseException) -> bool:
-        """Whether ``exc`` is a connection error without an answer (refused, reset): not a
-        timeout (the request may be running) nor a TLS failure (a second try fails too)."""
+        """Whether ``exc`` says no connection could be made (refused, no such host), so the
+        request never left: not a connection lost after sending (the server may have applied
+        it), not a timeout (the request may be running), not a TLS failure (a second try fails
+        too)."""
+        ...
+
+    def dropped(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a connection error without an answer, made or not (refused,
+        reset, closed): what a read may be sent again after. Not a timeout, not TLS."""
         ...
 
     @property

@@ -26,7 +26,7 @@ import orjson
 from esmigrate.cluster import _clients
 from esmigrate.cluster._errors import server_reason
 from esmigrate.cluster._request import query_value
-from esmigrate.cluster._retry import RetryPolicy
+from esmigrate.cluster._retry import READS, RetryPolicy
 from esmigrate.config import DEFAULT_URL, ConnectionSettings, redact_url
 from esmigrate.exceptions import (
     ClusterError,
@@ -131,9 +131,10 @@ class Cluster:
         self.engine = engine
         self.capabilities = Capabilities.of(engine)
         self._client = client
-        #: Requests whose connection was refused (nothing reached the server) are sent again:
-        #: ``max_retries`` more tries, shortly apart, on a client esmigrate built (whose own
-        #: retries are off); an application's client (:meth:`from_client`) retries as it is set.
+        #: Requests whose connection could not be made (nothing reached the server), and reads
+        #: whose connection dropped, are sent again: ``max_retries`` more tries, shortly apart,
+        #: on a client esmigrate built (whose own retries are off); an application's client
+        #: (:meth:`from_client`) retries as it is set.
         self.retry = RetryPolicy(
             retries=settings.max_retries if client.owned else 0,
             base=0.1,
@@ -207,16 +208,24 @@ class Cluster:
         # The query string is built here rather than passed as `params`: the clients interpret
         # some parameter names themselves (opensearch-py takes `timeout` as its socket timeout).
         url = f"{path}?{urlencode(clean)}" if clean else path
-        try:
-            return self.retry.call(
-                lambda: self._client.send(method, url, headers, body),
-                retryable=self._client.refused,
-            )
-        except Exception as exc:
-            mapped = self._client.error(exc, method, path, self.where)
-            if mapped is None:
-                raise
-            raise mapped from None
+        read = is_read(method, path)
+
+        def again(exc: BaseException) -> bool:
+            # A write whose connection dropped after it was sent may have been applied.
+            return self._client.refused(exc) or (read and self._client.dropped(exc))
+
+        def send() -> Any:
+            try:
+                return self.retry.call(
+                    lambda: self._client.send(method, url, headers, body), retryable=again
+                )
+            except Exception as exc:
+                mapped = self._client.error(exc, method, path, self.where)
+                if mapped is None:
+                    raise
+                raise mapped from None
+
+        return READS.call(send) if read else send()
 
     # -- cluster ---------------------------------------------------------------------------------
 
@@ -463,6 +472,18 @@ class Cluster:
                 error=error,
             )
         return response
+
+
+#: The endpoints of a POST that only reads: sending one twice changes nothing.
+_READ_ENDPOINTS = ("_search", "_msearch", "_count", "_mget", "_refresh", "scroll")
+
+
+def is_read(method: str, path: str) -> bool:
+    """Whether a request only reads (or, as ``_refresh``, has the same effect however often it
+    is sent), so it may be sent again after a dropped connection or a refusal for load."""
+    if method in ("GET", "HEAD"):
+        return True
+    return method == "POST" and path.rstrip("/").rsplit("/", 1)[-1] in _READ_ENDPOINTS
 
 
 def _p(part: str) -> str:

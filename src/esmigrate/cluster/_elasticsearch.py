@@ -17,7 +17,7 @@ import elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
 from esmigrate.cluster import _exact_json as exact_json
-from esmigrate.cluster._errors import api_error, unreachable
+from esmigrate.cluster._errors import api_error, nothing_sent, unreachable
 from esmigrate.config import ConnectionSettings
 from esmigrate.exceptions import ClusterError, ConfigError, UnsupportedEngine
 
@@ -71,7 +71,8 @@ class ElasticsearchClient:
         if isinstance(exc, elastic_transport.ConnectionTimeout):
             return unreachable("timeout", exc, method, path, where)
         if isinstance(exc, elastic_transport.ConnectionError):
-            return unreachable("connection", exc, method, path, where)
+            kind = "connection" if nothing_sent(exc) else "lost"
+            return unreachable(kind, exc, method, path, where)
         if isinstance(exc, elasticsearch.ApiError):
             return api_error(exc.meta.status, exc.body, method, path, where)
         if isinstance(exc, elastic_transport.TransportError):
@@ -79,8 +80,17 @@ class ElasticsearchClient:
         return None
 
     def refused(self, exc: BaseException) -> bool:
+        return (
+            isinstance(exc, elastic_transport.ConnectionError)
+            and not isinstance(
+                exc, (elastic_transport.TlsError, elastic_transport.ConnectionTimeout)
+            )
+            and nothing_sent(exc)
+        )
+
+    def dropped(self, exc: BaseException) -> bool:
         return isinstance(exc, elastic_transport.ConnectionError) and not isinstance(
-            exc, (elastic_transport.TlsError, elastic_transport.ConnectionTimeout)
+            exc, elastic_transport.TlsError
         )
 
     @property

@@ -76,11 +76,37 @@ def api_error(status: int, body: Any, method: str, path: str, where: str) -> Clu
     return cls(message, status=status, error_type=etype, reason=reason, body=body)
 
 
+#: Exceptions that say a connection was never made, so the request never left: urllib3's
+#: (under both clients' transports) and the socket's own.
+_NOT_CONNECTED = frozenset({"NewConnectionError", "NameResolutionError", "ConnectionRefusedError"})
+
+
+def nothing_sent(exc: BaseException) -> bool:
+    """Whether ``exc`` (a client's connection error) says the connection was never made, so
+    nothing reached the server and sending the request again cannot apply it twice. A connection
+    reset or closed after the request went out is not such a case: the server may have applied
+    it (it only lost the answer)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if any(cls.__name__ in _NOT_CONNECTED for cls in type(item).__mro__):
+            return True
+        # opensearch-py keeps the cause in .info, elastic-transport in .errors.
+        todo += [item.__cause__, item.__context__, getattr(item, "info", None)]
+        todo += list(getattr(item, "errors", None) or ())
+    return False
+
+
 def unreachable(
     kind: str, exc: Exception, method: str, path: str, where: str
 ) -> ClusterUnavailable:
     """The error for a request that got no HTTP answer: ``kind`` is "tls", "timeout",
-    "connection" or "transport" (anything else in the transport)."""
+    "connection" (none could be made), "lost" (the connection dropped before the answer) or
+    "transport" (anything else in the transport)."""
     if kind == "tls":
         return ClusterUnavailable(
             f"TLS handshake with {where} failed: {_first_line(exc)}.",
@@ -91,6 +117,14 @@ def unreachable(
         return ClusterUnavailable(
             f"The cluster at {where} did not answer {method} {path} in time.",
             hint="Check that it is up and not overloaded, or raise --timeout.",
+        )
+    if kind == "lost":
+        return ClusterUnavailable(
+            f"The connection to {where} was lost before the cluster answered {method} {path}; "
+            "the request may or may not have been applied.",
+            hint="Check the network and the cluster (a node restarting, a proxy or load "
+            "balancer dropping connections), then run the command again: esmigrate resumes, "
+            "and recognises what was applied.",
         )
     if kind == "connection":
         return ClusterUnavailable(

@@ -10,7 +10,7 @@ import opensearchpy
 
 from esmigrate.cluster import _clients
 from esmigrate.cluster import _exact_json as exact_json
-from esmigrate.cluster._errors import api_error, unreachable
+from esmigrate.cluster._errors import api_error, nothing_sent, unreachable
 from esmigrate.config import ConnectionSettings
 from esmigrate.exceptions import ClusterError, ConfigError
 
@@ -56,7 +56,8 @@ class OpenSearchClient:
         if isinstance(exc, opensearchpy.ConnectionTimeout):
             return unreachable("timeout", exc, method, path, where)
         if isinstance(exc, opensearchpy.ConnectionError):
-            return unreachable("connection", exc, method, path, where)
+            kind = "connection" if nothing_sent(exc) else "lost"
+            return unreachable(kind, exc, method, path, where)
         if isinstance(exc, opensearchpy.TransportError):
             if isinstance(exc.status_code, int):
                 return api_error(exc.status_code, exc.info, method, path, where)
@@ -64,6 +65,15 @@ class OpenSearchClient:
         return None
 
     def refused(self, exc: BaseException) -> bool:
+        return (
+            isinstance(exc, opensearchpy.ConnectionError)
+            and not isinstance(exc, (opensearchpy.SSLError, opensearchpy.ConnectionTimeout))
+            and nothing_sent(exc)
+        )
+
+    def dropped(self, exc: BaseException) -> bool:
+        # opensearch-py's ConnectionTimeout is a ConnectionError too: a timed-out request is
+        # not dropped (it may be running), and is left out here.
         return isinstance(exc, opensearchpy.ConnectionError) and not isinstance(
             exc, (opensearchpy.SSLError, opensearchpy.ConnectionTimeout)
         )

@@ -1,11 +1,15 @@
 """When to send a request again, and how long to wait first: the one retry policy of esmigrate.
 
 A request is sent again only where that cannot apply it twice with a different outcome: a
-connection that was refused (nothing reached the server), a bulk item or request the server
-refused for load (429, 502, 503, 504), a history write whose index was not ready yet. Each use
-is a :class:`RetryPolicy` (how many more tries, the backoff, which statuses): the connection's
-(:attr:`esmigrate.cluster.Cluster.retry`), :data:`LOAD` for the copy's bulk requests and
-:data:`HISTORY` for the history index's first seconds.
+connection that could not be made (nothing reached the server), a read (a search, a count, an
+``_mget``, a GET) whose connection dropped or that the server refused for load, a bulk item or
+request the server refused for load (429, 502, 503, 504), a history write whose index was not
+ready yet. A write whose connection dropped after it was sent is not sent again here: the
+server may have applied it, and only its caller knows how to tell. Each use is a
+:class:`RetryPolicy` (how many more tries, the backoff, which statuses): the connection's
+(:attr:`esmigrate.cluster.Cluster.retry`), :data:`READS` for reads refused for load,
+:data:`LOAD` for the copy's bulk requests and :data:`HISTORY` for the history index's first
+seconds.
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ class RetryPolicy:
             attempt += 1
 
 
+#: Reads the server refused for load (a search thread pool's queue full, a shard not yet
+#: started): five more tries, up to ~5 s apart.
+READS = RetryPolicy(retries=5, base=0.2, cap=5.0)
 #: Bulk requests and items the server refused for load: eight more tries, up to ~30 s apart.
 LOAD = RetryPolicy()
 #: The history index right after another runner created it: its primary may not be started yet

@@ -12,7 +12,12 @@ import time
 from typing import Any
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import ConflictError, MigrationConflict, NotFoundError
+from esmigrate.exceptions import (
+    ClusterUnavailable,
+    ConflictError,
+    MigrationConflict,
+    NotFoundError,
+)
 from esmigrate.state._history import HistoryStore
 
 
@@ -64,6 +69,14 @@ class Checkpoint:
             result = self.cluster.request(
                 "PUT", f"/{self.index}/_doc/{self.doc_id}", params=params, body=self.data
             )
+        except ClusterUnavailable:
+            # No answer: if the write was applied, carry on from it (sending it again would
+            # conflict with itself and look like another process).
+            version = HistoryStore(self.cluster, self.index).confirm(self.doc_id, self.data)
+            if version is None:
+                raise
+            self._seq_no, self._primary_term = version.seq_no, version.primary_term
+            return
         except ConflictError:
             raise MigrationConflict(
                 f"The checkpoint of migration {self.migration!r} in {self.index} was changed by "

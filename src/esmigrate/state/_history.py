@@ -19,7 +19,7 @@ from typing import Any
 
 from esmigrate._redact import redact
 from esmigrate.cluster import HISTORY, Cluster
-from esmigrate.exceptions import NotFoundError, RequestError
+from esmigrate.exceptions import ClusterUnavailable, NotFoundError, RequestError
 
 #: Revision states.
 PENDING = "pending"
@@ -197,6 +197,27 @@ class HistoryStore:
                 body={"properties": HISTORY_MAPPING["properties"]},
             )
 
+    def confirm(self, doc_id: str, sent: dict[str, Any]) -> Version | None:
+        """After a write of ``sent`` to ``doc_id`` got no answer (the connection dropped, the
+        client timed out): the stored version if it is exactly ``sent`` (the write was
+        applied), else None (it was not, or not yet)."""
+        stored = self.get(doc_id)
+        return stored.version if stored is not None and stored.doc == sent else None
+
+    def _write(
+        self, method: str, path: str, doc_id: str, params: dict[str, Any], body: dict[str, Any]
+    ) -> Version:
+        """A create or compare-and-set write; an answer lost after the write was applied is
+        recognised (sending it again would conflict with itself)."""
+        try:
+            answer = self._request(method, path, params=params, body=body)
+        except ClusterUnavailable:
+            version = self.confirm(doc_id, body)
+            if version is None:
+                raise
+            return version
+        return Version(answer["_seq_no"], answer["_primary_term"])
+
     def get(self, doc_id: str) -> Stored | None:
         try:
             answer = self._request("GET", f"/{self.index}/_doc/{doc_id}")
@@ -210,28 +231,32 @@ class HistoryStore:
 
     def create(self, doc_id: str, doc: dict[str, Any]) -> Version:
         """Write a new document; :class:`~esmigrate.exceptions.ConflictError` if it exists."""
-        answer = self._request(
-            "PUT", f"/{self.index}/_create/{doc_id}", params={"refresh": True}, body=redact(doc)
+        return self._write(
+            "PUT", f"/{self.index}/_create/{doc_id}", doc_id, {"refresh": True}, redact(doc)
         )
-        return Version(answer["_seq_no"], answer["_primary_term"])
 
     def replace(self, doc_id: str, doc: dict[str, Any], version: Version) -> Version:
         """Overwrite a document if it is still at ``version``; else ConflictError."""
-        answer = self._request(
+        return self._write(
             "PUT",
             f"/{self.index}/_doc/{doc_id}",
-            params={**version.params(), "refresh": True},
+            doc_id,
+            {**version.params(), "refresh": True},
             # Operation logs carry request bodies and answers: no secret may be stored.
-            body=redact(doc),
+            redact(doc),
         )
-        return Version(answer["_seq_no"], answer["_primary_term"])
 
     def delete(self, doc_id: str, version: Version) -> None:
-        self._request(
-            "DELETE",
-            f"/{self.index}/_doc/{doc_id}",
-            params={**version.params(), "refresh": True},
-        )
+        try:
+            self._request(
+                "DELETE",
+                f"/{self.index}/_doc/{doc_id}",
+                params={**version.params(), "refresh": True},
+            )
+        except ClusterUnavailable:
+            # The answer was lost: gone is what was asked; still there, it was not (or not yet).
+            if self.get(doc_id) is not None:
+                raise
 
     def write_revision(self, record: RevisionRecord) -> None:
         """Create or compare-and-set the record's document; updates ``record.version``."""

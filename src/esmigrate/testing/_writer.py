@@ -5,7 +5,12 @@ prove afterwards that no write was lost, no delete resurrected and no update rev
 It runs in its own process (a migration in the test process must not slow it down through the
 GIL, nor the other way round). Writes refused by a write block (403) are retried until they go
 through, as an application with a retry policy would; the longest refusal is the write-block
-window the application saw.
+window the application saw; so are writes refused for load or for a shard not available
+(429, 503). So are writes that got no answer (the node restarting, a dropped
+connection): sent again until one is answered, for up to ``UNANSWERED_FOR`` seconds. Every
+operation it makes is idempotent, so a write that was applied before its answer was lost ends
+the same when sent again; a delete answered "not found" after such a retry is logged as the
+delete it was (only this writer writes its ids).
 """
 
 from __future__ import annotations
@@ -27,7 +32,13 @@ from typing import Any
 
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import ConnectionSettings, Secret
-from esmigrate.exceptions import BlockedError, ConflictError, NotFoundError
+from esmigrate.exceptions import (
+    BlockedError,
+    ClusterUnavailable,
+    ConflictError,
+    NotFoundError,
+    RequestError,
+)
 
 WORDS = [
     "search",
@@ -41,6 +52,9 @@ WORDS = [
     "replica",
     "segment",
 ]
+#: How long an operation without an answer is sent again before the writer gives up (and dies:
+#: a writer that stopped writing proves nothing).
+UNANSWERED_FOR = 300.0
 
 
 def default_document(n: int, rnd: random.Random) -> dict[str, Any]:
@@ -72,6 +86,8 @@ def _load(reference: str | None, default: Callable[..., dict[str, Any]]) -> Call
 def _run(args: argparse.Namespace) -> None:
     settings = ConnectionSettings(
         urls=(args.url,),
+        # Every unanswered write is retried below, where the writer knows whether it matters.
+        max_retries=0,
         username=os.environ.get("ESMIGRATE_USERNAME") or None,
         password=Secret(os.environ["ESMIGRATE_PASSWORD"])
         if os.environ.get("ESMIGRATE_PASSWORD")
@@ -151,6 +167,7 @@ def send_operation(
     cluster: Cluster, alias: str, op: dict[str, Any], stop: str
 ) -> tuple[dict[str, Any], float, int]:
     first_refusal: float | None = None
+    unanswered_since: float | None = None
     tries = 0
     while True:
         try:
@@ -172,9 +189,26 @@ def send_operation(
             time.sleep(0.005)
         except ConflictError:
             continue  # another writer (a backfill) changed it in between: re-read and retry
-        except NotFoundError:
+        except NotFoundError as exc:
             answer = {"result": "not_found"}
+            if op["op"] == "delete" and unanswered_since is not None:
+                # The unanswered attempt deleted it.
+                body = exc.body if isinstance(exc.body, dict) else {}
+                answer = {"result": "deleted", "_index": body.get("_index")}
             break
+        except RequestError as exc:
+            if exc.status not in (429, 503):
+                raise
+            # Refused for load or a shard not available (nothing applied): as the block.
+            tries += 1
+            first_refusal = first_refusal or time.monotonic()
+            time.sleep(0.05)
+        except ClusterUnavailable:
+            now = time.monotonic()
+            unanswered_since = unanswered_since or now
+            if now - unanswered_since > UNANSWERED_FOR:
+                raise
+            time.sleep(0.1)
     window = time.monotonic() - first_refusal if first_refusal is not None else 0.0
     return answer, window, tries
 

@@ -1,0 +1,108 @@
+"""Shared pieces of the fault tests that break the cluster rather than esmigrate (node restarts,
+network faults, cluster pressure, a real multi-node cluster): which run they belong to,
+resuming a migration until it is done, the exact outcome, and the figures for the reliability
+report.
+
+The fast subset runs in the normal suite; the rest only in the full fault run
+(``ESMIGRATE_FAULTS=full``), marked :data:`full_only`.
+
+Figures: with ``ESMIGRATE_FAULTS=full`` (or ``ESMIGRATE_FAULTS_RESULTS`` naming a folder) every
+scenario appends one JSON line to ``<results>/<kind>.jsonl``, ``<results>`` being
+``ESMIGRATE_FAULTS_RESULTS`` or ``build/faults``; kinds ``node-restart``, ``network``,
+``pressure`` and ``multi-node``. A line is the fault report's (``kind``, ``scenario``, ``test``,
+``ok``, ``faults``, ``runs``, ``documents_checked``, ``lost``, ``resurrected``, ``reverted``,
+``write_block_longest_s``, ``write_blocks_left``, ``detail``); the fast subset records nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import EsmigrateError
+from esmigrate.migrate import MigrationResult
+from esmigrate.migrate._layout import is_write_blocked, resolve
+from tests.migrate_support import ROOT, all_docs, expected_state
+
+FULL = os.environ.get("ESMIGRATE_FAULTS", "").strip().lower() == "full"
+#: Marks for a test that runs in the full fault run only.
+full_only = [
+    pytest.mark.skipif(not FULL, reason="the full fault run only (ESMIGRATE_FAULTS=full)"),
+]
+
+
+def results_dir() -> Path | None:
+    named = os.environ.get("ESMIGRATE_FAULTS_RESULTS")
+    if named:
+        return Path(named)
+    return ROOT / "build" / "faults" if FULL else None
+
+
+def record(kind: str, scenario: str, *, ok: bool, **figures: Any) -> dict[str, Any]:
+    """Append one scenario's figures to ``<results>/<kind>.jsonl``; returns the line."""
+    line = {
+        "kind": kind,
+        "scenario": scenario,
+        "ok": ok,
+        "test": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0],
+        **figures,
+    }
+    folder = results_dir()
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / f"{kind}.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line, sort_keys=True) + "\n")
+    return line
+
+
+def run_until_done(
+    make: Callable[[], Any], *, attempts: int = 6, between: Callable[[int], None] | None = None
+) -> tuple[MigrationResult, list[EsmigrateError]]:
+    """Run ``make().run()`` until it returns, as an operator reruns a failed migration; the
+    errors of the failed runs, in order. An error that is not esmigrate's fails the test (it
+    would reach the user as a traceback)."""
+    errors: list[EsmigrateError] = []
+    for attempt in range(attempts):
+        try:
+            return make().run(), errors
+        except EsmigrateError as exc:
+            errors.append(exc)
+            if between is not None:
+                between(attempt)
+    raise AssertionError(f"not done after {attempts} runs: {[str(e) for e in errors]}")
+
+
+def outcome(
+    cluster: Cluster,
+    alias: str,
+    source: str,
+    target: str,
+    initial: Mapping[str, dict[str, Any]],
+    ops: list[dict[str, Any]],
+    transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What the migration left, measured against the exact expected state: documents checked,
+    lost (expected, missing), resurrected (present, not expected), reverted (present with other
+    content), where the alias points and whether the source is still write-blocked."""
+    expected = expected_state(dict(initial), ops, source, target, transform)
+    actual = all_docs(cluster, target)
+    return {
+        "documents_checked": len(expected),
+        "lost": len(set(expected) - set(actual)),
+        "resurrected": len(set(actual) - set(expected)),
+        "reverted": sum(1 for k in set(expected) & set(actual) if expected[k] != actual[k]),
+        "alias_on_target": resolve(cluster, alias).source == target,
+        "write_blocks_left": int(is_write_blocked(cluster, source)),
+    }
+
+
+def assert_clean(found: Mapping[str, Any]) -> None:
+    assert found["alias_on_target"], found
+    assert (found["lost"], found["resurrected"], found["reverted"]) == (0, 0, 0), found
+    assert found["write_blocks_left"] == 0, found
