@@ -216,7 +216,7 @@ def test_an_error_in_one_watch_stops_the_others_and_is_raised(cluster: Cluster) 
     quiet, broken = _watch(cluster, "a", lambda _: True), _watch(cluster, "b", crashes)
     with pytest.raises(RuntimeError, match="probe crashed"):
         _watch_together([quiet, broken], 60, lambda _: None)
-    assert not any(w.thread is not None and w.thread.is_alive() for w in (quiet, broken))
+    assert not any(w.running for w in (quiet, broken))
     assert broken.outcome == "failed"
     assert broken.entries()[0]["error"] == "RuntimeError: probe crashed"
     assert quiet.outcome == "stopped"
@@ -238,6 +238,6 @@ def test_ctrl_c_stops_every_watch_and_is_raised(cluster: Cluster) -> None:
     watches = [_watch(cluster, "a", lambda _: True), _watch(cluster, "b", presses_ctrl_c)]
     with pytest.raises(KeyboardInterrupt):
         _watch_together(watches, 60, said.append)
-    assert not any(w.thread is not None and w.thread.is_alive() for w in watches)
+    assert not any(w.running for w in watches)
     assert [w.outcome for w in watches] == ["stopped", "stopped"]
     assert said[0].startswith("Interrupted: stopping the health watch")

@@ -84,6 +84,14 @@ class _Watch:
     tripped: MonitorReport | None = None
     error: BaseException | None = None
     thread: threading.Thread | None = None
+    #: Set by the watch's thread as its last act. Waiting is done on this, not on
+    #: ``Thread.join``/``is_alive``: a KeyboardInterrupt landing inside ``join`` can leave
+    #: CPython (3.11, 3.12) reporting a running thread as ended.
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and not self.done.is_set()
 
     @property
     def outcome(self) -> str:
@@ -118,10 +126,10 @@ class _Watch:
 
 
 def _join(watches: Sequence[_Watch]) -> None:
-    # join() with a timeout keeps the main thread responsive to Ctrl-C on every platform.
+    # A wait with a timeout keeps the main thread responsive to Ctrl-C on every platform.
     for watch in watches:
-        while watch.thread is not None and watch.thread.is_alive():
-            watch.thread.join(0.25)
+        while watch.running:
+            watch.done.wait(0.25)
 
 
 def _watch_together(watches: Sequence[_Watch], duration: float, say: Reporter) -> None:
@@ -146,6 +154,8 @@ def _watch_together(watches: Sequence[_Watch], duration: float, say: Reporter) -
             with lock:
                 failed.append(watch)
             stop.set()
+        finally:
+            watch.done.set()
 
     deadline = time.monotonic() + duration
     try:
