@@ -11,9 +11,12 @@ How a block runs depends on its fence:
 
 Every command finds ``esmigrate`` on its ``PATH`` and ``ESMIGRATE_URL`` naming the test node, and
 ``http://127.0.0.1:9200`` in a block is the test node too. A block that cannot run here (an
-Elastic Cloud deployment, an AWS domain, a fragment of a larger program) is preceded by the
-marker ``<!-- not-run: REASON -->``, which the page shows in its source. The exit-code table of
-docs/cli.md is checked against ``esmigrate.exceptions.ExitCode``.
+Elastic Cloud deployment, an AWS domain) is preceded by the marker ``<!-- not-run: REASON -->``,
+which the page shows in its source. A ``python`` block that is a fragment of a larger program
+(it uses a ``cluster`` or a Document class of yours) is preceded by ``<!-- setup: FILE -->``: the
+Python file FILE (under tests/docs_setup/) runs first, in the same interpreter, and gives the
+fragment what it uses. The exit-code table of docs/cli.md is checked against
+``esmigrate.exceptions.ExitCode``.
 """
 
 from __future__ import annotations
@@ -38,8 +41,10 @@ DOCS = ROOT / "docs"
 LOCAL_URL = "http://127.0.0.1:9200"
 RUN = ("python", "bash", "console", "toml")
 NOT_CODE = ("text",)
+SETUP = ROOT / "tests" / "docs_setup"
 FENCE = re.compile(
-    r"(?:^ *<!-- not-run: (?P<reason>[^>]*?) -->\n)?^(?P<indent> *)```(?P<lang>[\w-]*)\n(?P<body>.*?)^(?P=indent)```",
+    r"(?:^ *<!-- (?:not-run: (?P<reason>[^>]*?)|setup: (?P<setup>[\w.-]+)) -->\n)?"
+    r"^(?P<indent> *)```(?P<lang>[\w-]*)\n(?P<body>.*?)^(?P=indent)```",
     flags=re.S | re.M,
 )
 
@@ -50,6 +55,7 @@ class Block:
     lang: str
     code: str
     not_run: str | None  # the reason given by the page's marker
+    setup: str | None = None  # a file of tests/docs_setup/ that runs before a python block
 
     def __str__(self) -> str:
         return f"{self.page}: ```{self.lang} {self.code.splitlines()[0] if self.code else ''}"
@@ -65,7 +71,7 @@ def blocks(page: Path) -> list[Block]:
     for match in FENCE.finditer(page.read_text()):
         indent = len(match["indent"])
         code = re.sub(rf"^ {{0,{indent}}}", "", match["body"], flags=re.M)  # blocks in lists
-        found.append(Block(name, match["lang"], code, match["reason"]))
+        found.append(Block(name, match["lang"], code, match["reason"], match["setup"]))
     return found
 
 
@@ -83,6 +89,11 @@ def test_every_block_runs_or_says_why_not() -> None:
             else:
                 assert block.lang in RUN + NOT_CODE, (
                     f"{block}: a ```{block.lang} block neither runs nor is marked not-run"
+                )
+            if block.setup is not None:
+                assert block.lang == "python", f"{block}: a setup file runs before python only"
+                assert (SETUP / block.setup).is_file(), (
+                    f"{block}: no tests/docs_setup/{block.setup}"
                 )
             if block.lang == "console" and block.not_run is None:
                 assert any(line.startswith("$ ") for line in block.code.splitlines()), block
@@ -122,6 +133,8 @@ def run_block(block: Block, cwd: Path, url: str) -> None:
     )
     code = block.code.replace(LOCAL_URL, url)
     if block.lang == "python":
+        if block.setup is not None:
+            code = (SETUP / block.setup).read_text() + "\n" + code
         scripts = [([sys.executable, "-c", code], 0)]
     elif block.lang == "bash":
         scripts = [(["bash", "-ec", code], 0)]
