@@ -16,13 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from esmigrate.cluster import Cluster
+from esmigrate.testing._cluster import index_names
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.mark.integration
 def test_the_blog_project_passes_its_own_tests_with_the_installed_plugin(
-    cluster_url: str, tmp_path: Path
+    cluster: Cluster, cluster_url: str, tmp_path: Path
 ) -> None:
+    before = index_names(cluster)
     project = tmp_path / "blog"
     shutil.copytree(
         EXAMPLES / "blog", project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
@@ -50,3 +54,6 @@ def test_the_blog_project_passes_its_own_tests_with_the_installed_plugin(
     # The timing helper's figures are printed, not judged.
     assert "esmigrate timings" in output
     assert "blog 0002: " in output
+    # esmigrate_config deleted what each test created: the migrations' indices, the history,
+    # the rollback points' old indices, the round trip's scratch copies.
+    assert index_names(cluster) == before

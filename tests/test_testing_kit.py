@@ -106,6 +106,7 @@ def _write(cluster: Cluster, name: str, docs: dict[str, dict[str, Any]]) -> None
 
 
 @pytest.mark.integration
+@pytest.mark.engine_matrix
 def test_integrity_names_missing_extra_and_differing_fields(cluster: Cluster, prefix: str) -> None:
     docs = {f"d{i}": {"title": f"t{i}", "meta": {"views": i}} for i in range(30)}
     _index(cluster, f"{prefix}-a", docs)
@@ -148,6 +149,7 @@ def _posts_revision(config: Config, prefix: str) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.engine_matrix
 def test_round_trip_names_what_a_downgrade_does_not_restore(
     cluster: Cluster, cluster_settings: ConnectionSettings, prefix: str, tmp_path: Path
 ) -> None:
