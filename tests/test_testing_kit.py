@@ -26,6 +26,7 @@ from esmigrate.testing import (
     assert_single_head,
     check_integrity,
 )
+from esmigrate.transform import Rename, RuleSet
 from tests.migration_project import make_project, write_script
 
 # -- the scripts, without a cluster ----------------------------------------------------------------
@@ -194,6 +195,56 @@ def test_round_trip_names_what_a_downgrade_does_not_restore(
     assert 'p1: title: "Hello" → "hello"' in message
     assert "p2" not in message  # unchanged: "world" is lower case already
     assert command.current(config).revisions[0].revision == "0001"
+
+
+def _renaming_project(root: Path, settings: ConnectionSettings, prefix: str) -> Config:
+    """0002 renames body → content blue-green (no downgrade: its rollback point is the way back);
+    0003 then rewrites every document in place, so rolling 0002 back has writes to carry."""
+    config = make_project(root, history_index=f"{prefix}-history", connection=settings)
+    _posts_revision(config, prefix)
+    write_script(
+        config,
+        "0002",
+        "0001",
+        f"""op.migrate("{prefix}-posts", {{"properties": {{"title": {{"type": "text"}},
+            "content": {{"type": "text"}}}}}}, transform=RuleSet(Rename("body", "content")),
+            settings={{"number_of_replicas": 0}})""",
+        downgrade=None,
+        header="from esmigrate.transform import Rename, RuleSet",
+    )
+    write_script(
+        config,
+        "0003",
+        "0002",
+        f'op.update_by_query("{prefix}-posts", script="ctx._source.seen = true", conflicts="proceed")',
+        f"""op.update_by_query("{prefix}-posts", script="ctx._source.remove('seen')",
+            conflicts="proceed")""",
+    )
+    return config
+
+
+@pytest.mark.integration
+def test_round_trip_carries_later_writes_back_through_the_reverse_transform(
+    cluster: Cluster, cluster_settings: ConnectionSettings, prefix: str, tmp_path: Path
+) -> None:
+    for name, reverse in (
+        ("right", Rename("content", "body")),
+        ("wrong", Rename("content", "text")),
+    ):
+        config = _renaming_project(tmp_path / name, cluster_settings, f"{prefix}-{name}")
+        alias = f"{prefix}-{name}-posts"
+        command.upgrade(config, "0001")
+        _write(cluster, alias, {"p1": {"title": "a", "body": "x"}})
+        if name == "right":
+            report = assert_round_trip(config, "head", reverse_transforms={alias: RuleSet(reverse)})
+            assert report.undone == (("0003", "downgrade"), ("0002", f"before-0002-{alias}"))
+            assert report.integrity[0].compared == 1
+            continue
+        with pytest.raises(AssertionError) as failed:
+            assert_round_trip(config, "head", reverse_transforms={alias: RuleSet(reverse)})
+        message = str(failed.value)
+        assert f"back: 0003 (downgrade) ← 0002 (before-0002-{alias})" in message
+        assert 'p1: body: missing (expected "x"); text: unexpected "x"' in message
 
 
 @pytest.mark.integration
