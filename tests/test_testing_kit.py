@@ -16,6 +16,7 @@ import pytest
 from esmigrate import command
 from esmigrate.cluster import Cluster
 from esmigrate.config import Config, ConnectionSettings
+from esmigrate.exceptions import EsmigrateError
 from esmigrate.testing import (
     IntegrityReport,
     Timings,
@@ -295,3 +296,24 @@ def test_no_drift_names_the_fields_the_migrations_do_not_make(
     assert f"kit_schema.Post vs {prefix}-posts (1 change(s)" in message
     assert "tags: added keyword" in message
     assert "esmigrate revision --autogenerate" in message
+
+
+@pytest.mark.integration
+def test_round_trip_from_base_names_an_index_left_behind(
+    cluster: Cluster, cluster_settings: ConnectionSettings, prefix: str, tmp_path: Path
+) -> None:
+    config = _project(tmp_path, cluster_settings, prefix)
+    create = f'op.create_index("{prefix}-posts", settings={{"number_of_replicas": 0}})'
+    write_script(config, "0001", None, create, f'op.delete_index("{prefix}-posts")')
+    report = assert_round_trip(config, "head", compare=[f"{prefix}-posts"])
+    assert (report.start, report.applied, report.integrity) == (None, ("0001",), ())
+    with pytest.raises(EsmigrateError, match="nothing to compare") as refused:
+        assert_round_trip(config, "head")
+    assert refused.value.hint == "Name the indices or aliases to compare: compare=['posts']."
+
+    write_script(config, "0001", None, create, "pass")
+    with pytest.raises(AssertionError) as failed:
+        assert_round_trip(config, "head", compare=[f"{prefix}-posts"])
+    assert str(failed.value).endswith(
+        f"{prefix}-posts did not exist at the start and exists after the way back"
+    )
