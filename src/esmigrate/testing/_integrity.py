@@ -17,7 +17,7 @@ from typing import Any, Literal
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import ValidationFailed
 from esmigrate.migrate import DeadLetters
-from esmigrate.migrate._validate import Validation
+from esmigrate.migrate._validate import Validation, mget, refs_of
 from esmigrate.schema.mapping import live_mapping
 from esmigrate.transform import Transform
 from esmigrate.transform._paths import json_identical
@@ -151,7 +151,7 @@ def check_integrity(
     if expected_count - found.missing_count != actual_count:
         # Some ids of ``actual`` are not in ``expected``: find them, the same way round.
         for page in cluster.scan(actual, page_size=page_size):
-            for ref, doc in zip(page, _mget(cluster, expected, page, source=False), strict=True):
+            for ref, doc in zip(page, mget(cluster, expected, refs_of(page)), strict=True):
                 if not doc.get("found"):
                     found.add_extra(ref["_id"])
     for finding in findings:
@@ -243,7 +243,7 @@ def _compare_page(
     deep: bool,
     found: _Found,
 ) -> None:
-    for hit, doc in zip(page, _mget(cluster, actual, page, source=deep), strict=True):
+    for hit, doc in zip(page, mget(cluster, actual, refs_of(page), source=deep), strict=True):
         if not doc.get("found"):
             found.add_missing(hit["_id"])
             continue
@@ -256,23 +256,6 @@ def _compare_page(
         found.compared += 1
         if not json_identical(want, have):
             found.add_difference(hit["_id"], want, have)
-
-
-def _mget(
-    cluster: Cluster, index: str, hits: list[dict[str, Any]], *, source: bool
-) -> list[dict[str, Any]]:
-    """The documents of ``hits`` in ``index`` (by id and routing), in order."""
-    refs = [
-        {"_id": h["_id"], **({"routing": h["_routing"]} if h.get("_routing") else {})} for h in hits
-    ]
-    answer = cluster.request(
-        "POST",
-        f"/{index}/_mget",
-        body={"docs": refs},
-        params=None if source else {"_source": "false"},
-    )
-    docs: list[dict[str, Any]] = answer["docs"]
-    return docs
 
 
 def _short(value: Any) -> str:
