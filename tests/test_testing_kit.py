@@ -132,6 +132,17 @@ def test_integrity_names_missing_extra_and_differing_fields(cluster: Cluster, pr
     with pytest.raises(AssertionError, match="d3"):
         assert_integrity(cluster, f"{prefix}-a", f"{prefix}-b")
 
+    # A document the transform drops must be absent.
+    def drop_t0(doc: dict[str, Any]) -> dict[str, Any] | None:
+        return None if doc["title"] == "t0" else doc
+
+    _index(cluster, f"{prefix}-c", {k: v for k, v in docs.items() if k != "d0"})
+    dropped = check_integrity(cluster, f"{prefix}-a", f"{prefix}-c", transform=drop_t0, deep="all")
+    assert dropped.ok, dropped.message()
+    assert (dropped.expected_count, dropped.compared) == (29, 29)
+    kept = check_integrity(cluster, f"{prefix}-a", f"{prefix}-a", transform=drop_t0)
+    assert (kept.extra, kept.missing) == (("d0",), ())
+
 
 def _project(root: Path, settings: ConnectionSettings, prefix: str) -> Config:
     return make_project(root, history_index=f"{prefix}-history", connection=settings)

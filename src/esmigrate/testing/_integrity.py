@@ -123,7 +123,8 @@ def check_integrity(
     (with ``mapping`` and no ``transform``: every field of ``expected`` is in ``actual``), and
     documents deep
     compared (``transform`` applied to the expected ones first): a random sample of
-    ``sample_size`` (the migrator's validation gate), or every one with ``deep="all"``.
+    ``sample_size`` (the migrator's validation gate), or every one with ``deep="all"``. A
+    document ``transform`` maps to None is expected to be absent from ``actual``.
 
     Reads only; memory holds one page of ``page_size`` documents.
     """
@@ -147,8 +148,10 @@ def check_integrity(
     found = _Found()
     for page in cluster.scan(expected, page_size=page_size):
         _compare_page(cluster, actual, page, transform, deep == "all", found)
-    expected_count, actual_count = cluster.count(expected), cluster.count(actual)
-    if expected_count - found.missing_count != actual_count:
+    # Documents the transform drops are not expected in ``actual``.
+    expected_count = cluster.count(expected) - found.dropped
+    actual_count = cluster.count(actual)
+    if expected_count - found.missing_count + found.extra_count != actual_count:
         # Some ids of ``actual`` are not in ``expected``: find them, the same way round.
         for page in cluster.scan(actual, page_size=page_size):
             for ref, doc in zip(page, mget(cluster, expected, refs_of(page)), strict=True):
@@ -206,6 +209,7 @@ class _Found:
 
     def __init__(self) -> None:
         self.compared = 0
+        self.dropped = 0
         self.missing: list[str] = []
         self.missing_count = 0
         self.extra: list[str] = []
@@ -244,14 +248,19 @@ def _compare_page(
     found: _Found,
 ) -> None:
     for hit, doc in zip(page, mget(cluster, actual, refs_of(page), source=deep), strict=True):
+        want = hit["_source"]
+        if transform is not None:
+            want = transform(json.loads(json.dumps(want)))
+            if want is None:  # dropped by the transform: ``actual`` must not have it
+                found.dropped += 1
+                if doc.get("found"):
+                    found.add_extra(hit["_id"])
+                continue
         if not doc.get("found"):
             found.add_missing(hit["_id"])
             continue
         if not deep:
             continue
-        want = hit["_source"]
-        if transform is not None:
-            want = transform(json.loads(json.dumps(want)))
         have = doc.get("_source")
         found.compared += 1
         if not json_identical(want, have):
