@@ -18,6 +18,7 @@ from esmigrate.cluster import Cluster
 from esmigrate.config import Config, ConnectionSettings
 from esmigrate.exceptions import EsmigrateError
 from esmigrate.testing import (
+    DocumentDifference,
     IntegrityReport,
     Timings,
     assert_downgrades_exist,
@@ -71,6 +72,12 @@ def test_integrity_messages_are_bounded() -> None:
     assert "d9, ... (990 more)" in message
     assert "d10" not in message
     assert len(message) < 400
+
+    wide = DocumentDifference("d1", tuple((f"f{i}", "changed", "x" * 500, i) for i in range(8)))
+    line = wide.describe()
+    assert line.startswith('d1: f0: "xxx')
+    assert line.endswith(", and 3 more field(s)")
+    assert len(line) < 600  # five fields, each value cut to 80 characters
 
 
 def test_timings_record_steps_and_never_judge() -> None:
