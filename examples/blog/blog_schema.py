@@ -61,17 +61,22 @@ v3_to_v2 = RuleSet(
 
 
 class BlogPost(VersionedDocument, opensearchpy.Document):
-    """Blog post schema 3.0. Documents without a version are 1.0 (written before versioning)."""
+    """Blog post schema 3.0. Documents without a version are 1.0 (written before versioning).
+
+    The class is the schema at head: revision 0004 gave title a keyword sub-field and mapped
+    the application's `edits` counter (revision 0003 froze the mapping it made).
+    """
 
     __schema_version__ = "3.0"
     __schema_unversioned__ = "1.0"
 
-    title = opensearchpy.Text()
+    title = opensearchpy.Text(fields={"raw": opensearchpy.Keyword(ignore_above=256)})
     content = opensearchpy.Text()
     author = opensearchpy.Keyword()
     category = opensearchpy.Keyword()
     tags = opensearchpy.Keyword(multi=True)
     published_date = opensearchpy.Date()
+    edits = opensearchpy.Long()
     metadata = opensearchpy.Object(
         properties={
             "word_count": opensearchpy.Integer(),

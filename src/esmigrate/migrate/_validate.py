@@ -30,6 +30,28 @@ def _ref(doc_id: str, routing: str | None) -> dict[str, Any]:
     return {"_id": doc_id, **({"routing": routing} if routing is not None else {})}
 
 
+def mget(
+    cluster: Cluster, index: str, docs: list[dict[str, Any]], *, source: bool = False
+) -> list[dict[str, Any]]:
+    """``_mget`` of ``docs`` (``{"_id", "routing"}``: custom routing puts a document on another
+    shard) in ``index``, answers in order; ``source``: with each ``_source``."""
+    if not docs:
+        return []
+    result = cluster.request(
+        "POST",
+        f"/{index}/_mget",
+        body={"docs": docs},
+        params=None if source else {"_source": "false"},
+    )
+    found: list[dict[str, Any]] = result["docs"]
+    return found
+
+
+def refs_of(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``_mget`` references of search hits (id and routing)."""
+    return [_ref(h["_id"], h.get("_routing")) for h in hits]
+
+
 class Validation:
     """The gate between ``source`` and ``target`` (see the module docstring)."""
 
@@ -167,9 +189,7 @@ class Validation:
         hits = [h for h in hits if h["_id"] not in dead]
         sources = {h["_id"]: h["_source"] for h in hits}
         expected = self._expected(sources)
-        got = self._mget(
-            self.target, [_ref(h["_id"], h.get("_routing")) for h in hits], source=True
-        )
+        got = self._mget(self.target, refs_of(hits), source=True)
         differences: list[dict[str, Any]] = []
         for doc in got:
             want = expected.get(doc["_id"])
@@ -204,14 +224,4 @@ class Validation:
     def _mget(
         self, index: str, docs: list[dict[str, Any]], *, source: bool = False
     ) -> list[dict[str, Any]]:
-        """``_mget`` with each document's routing (custom routing puts it on another shard)."""
-        if not docs:
-            return []
-        result = self.cluster.request(
-            "POST",
-            f"/{index}/_mget",
-            body={"docs": docs},
-            params=None if source else {"_source": "false"},
-        )
-        found: list[dict[str, Any]] = result["docs"]
-        return found
+        return mget(self.cluster, index, docs, source=source)

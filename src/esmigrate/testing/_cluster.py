@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from esmigrate import devserver
@@ -64,12 +64,25 @@ def delete_prefixed(cluster: Cluster, prefix: str) -> None:
         f"/_cat/indices/{prefix}*,.esmigrate-positions-{prefix}*",
         params={"format": "json", "h": "index", "expand_wildcards": "all"},
     )
-    for row in rows:
+    delete_indices(cluster, [row["index"] for row in rows])
+
+
+def index_names(cluster: Cluster) -> set[str]:
+    """Every index of the cluster, hidden ones too."""
+    rows = cluster.request(
+        "GET", "/_cat/indices", params={"format": "json", "h": "index", "expand_wildcards": "all"}
+    )
+    return {row["index"] for row in rows}
+
+
+def delete_indices(cluster: Cluster, names: Iterable[str]) -> None:
+    """Delete ``names``, write-blocked ones too."""
+    for name in names:
         # A failed test may leave a write block behind; it would not stop the delete, but a
         # read-only-allow-delete block from a full disk would.
         cluster.request(
             "PUT",
-            f"/{row['index']}/_settings",
+            f"/{name}/_settings",
             body={"index.blocks.write": None, "index.blocks.read_only_allow_delete": None},
         )
-        cluster.request("DELETE", f"/{row['index']}")
+        cluster.request("DELETE", f"/{name}")
