@@ -11,6 +11,7 @@ also the one-liner ``esmigrate.rebuild("products", to=Product)``.
 from esmigrate.command._base import (
     open_cluster,
 )
+from esmigrate.command._estimate import DEFAULT_SAMPLE, Estimate, Work
 from esmigrate.command._migrations import (
     adopt,
     baseline,
@@ -62,10 +63,13 @@ from esmigrate.command._scripts import (
 )
 
 __all__ = [
+    "DEFAULT_SAMPLE",
     "Current",
+    "Estimate",
     "RebuildResult",
     "ScriptDetails",
     "ScriptSummary",
+    "Work",
     "adopt",
     "autogenerate_operations",
     "baseline",
