@@ -25,7 +25,14 @@ from typing import Any
 from esmigrate import command
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import Config
-from esmigrate.exceptions import ConfigError, DeployRolledBack, EsmigrateError, PreflightFailed
+from esmigrate.exceptions import (
+    ConfigError,
+    DeployRolledBack,
+    EsmigrateError,
+    OutsideWindow,
+    PreflightFailed,
+)
+from esmigrate.pipeline import enter_window
 from esmigrate.progress import ProgressCallback, Reporter
 from esmigrate.rollback import (
     MonitorReport,
@@ -35,6 +42,7 @@ from esmigrate.rollback import (
     auto_rollback,
     list_points,
 )
+from esmigrate.schedule import parse_window
 from esmigrate.state import HistoryStore
 from esmigrate.transform import Transform
 
@@ -254,11 +262,19 @@ def deploy(
     keep: int = 3,
     snapshot_repository: str | None = None,
     reverse_rules: dict[str, str] | None = None,
+    windows: Sequence[str] | None = None,
+    wait_for_window: bool = False,
     reporter: Reporter | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Run the production deploy to ``target``; returns the deployment log.
 
+    0. with maintenance ``windows`` (``"Sat 02:00-04:00 Europe/Berlin"``; None: the config's
+       ``[esmigrate.deploy] windows``): outside every window it raises
+       :class:`OutsideWindow` naming the next opening, or with ``wait_for_window`` waits for
+       it; a deploy whose estimate (``plan --estimate``) plus ``monitor_seconds`` would not fit
+       in the window is refused the same way, before anything starts
+       (:func:`esmigrate.pipeline.enter_window`);
     1. pre-flight (:func:`esmigrate.command.preflight`): a failed check raises
        :class:`PreflightFailed` before anything is written;
     2. ``upgrade``: every blue-green ``op.migrate`` records the rollback point
@@ -280,13 +296,30 @@ def deploy(
        ``monitor`` step records every alias's outcome (``healthy``, ``rolled back``,
        ``stopped``, ``failed``, ``interrupted``), the reason and the report.
 
-    ``reverse_rules`` are loaded first: a bad reference fails before anything is written.
+    ``reverse_rules`` and ``windows`` are read first: a bad one fails before anything is written.
     """
     say = reporter or (lambda _line: None)
     rules = dict(reverse_rules or {})
     transforms = {ref: command.load_transform(config, ref) for ref in set(rules.values())}
+    gates = [parse_window(w) for w in (config.deploy_windows if windows is None else windows)]
     log = DeploymentLog(target=target)
     try:
+        if gates:
+            began = time.monotonic()
+            try:
+                window = enter_window(
+                    config,
+                    target,
+                    gates,
+                    wait=wait_for_window,
+                    monitor_seconds=monitor_seconds,
+                    say=say,
+                )
+            except OutsideWindow as refused:
+                log.outcome = "refused"
+                log.step("window", began, refused=refused.message, **refused.details())
+                raise
+            log.step("window", began, **window)
         began = time.monotonic()
         report = command.preflight(config, target, snapshot_repository=snapshot_repository)
         log.step("preflight", began, ok=report.ok, checks=report.to_dict()["checks"])

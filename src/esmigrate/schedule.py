@@ -1,8 +1,9 @@
 """Time for production runs: durations written the way Elasticsearch writes them (``10m``,
 ``24h``, ``7d``) and maintenance windows (``"Sat 02:00-04:00 Europe/Berlin"``).
 
-Pure logic (no cluster): ``deploy --window``, ``--cleanup-after`` and ``--older-than`` parse
-their values here, and so does the project file (``[esmigrate.deploy]``).
+No cluster here: ``deploy --window``, ``--cleanup-after`` and ``--older-than`` parse their
+values here, and so does the project file (``[esmigrate.deploy]``); :func:`admit` decides
+whether a deploy may run now (or after waiting, :func:`wait_for`) and fit in the window.
 
 A window is ``DAYS START-END ZONE``: ``DAYS`` is a day (``Sat``), a range (``Mon-Fri``), a
 comma list (``Sat,Sun``) or ``daily``; ``START``/``END`` are wall-clock times ``HH:MM`` (or
@@ -14,12 +15,13 @@ zone, so a window keeps its local hours across daylight-saving changes.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import sleep
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from esmigrate.exceptions import ConfigError
+from esmigrate.exceptions import ConfigError, OutsideWindow
 
 #: Elasticsearch's time units (``TimeValue``), in seconds.
 _UNITS: dict[str, float] = {
@@ -187,3 +189,61 @@ def next_opening(windows: Sequence[Window], now: datetime) -> Opening:
     if open_now:
         return max(open_now, key=lambda o: o.end)
     return min(openings, key=lambda o: o.start)
+
+
+def _when(moment: datetime, zone: str) -> str:
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{local:%a %Y-%m-%d %H:%M} {local.tzname()} ({moment.astimezone(UTC):%H:%M} UTC)"
+
+
+def admit(windows: Sequence[Window], now: datetime, needed: timedelta, *, wait: bool) -> Opening:
+    """The window opening a deploy needing ``needed`` runs in, or :class:`OutsideWindow`.
+
+    Open now: admitted when ``needed`` fits in the time left. Closed: refused, unless ``wait``,
+    then admitted (to be waited for) when ``needed`` fits in the next opening. The refusal
+    says when the next window opens.
+    """
+    opening = next_opening(windows, now)
+    is_open = opening.contains(now)
+    if not is_open and not wait:
+        raise OutsideWindow(
+            f"Outside the maintenance window: the next one, {opening.window.text!r}, opens "
+            f"{_when(opening.start, opening.window.zone)}, in {format_duration(opening.start - now)}.",
+            window=opening.window.text,
+            next_opening=opening.start.isoformat(),
+            hint="Deploy then, or pass --wait-for-window to wait for it here (Ctrl-C stops "
+            "waiting; nothing has started).",
+        )
+    left = opening.end - max(now, opening.start)
+    if needed > left:
+        later = next_opening(windows, opening.end)
+        raise OutsideWindow(
+            f"The deploy would not finish inside the maintenance window {opening.window.text!r}: "
+            f"it needs about {format_duration(needed)} by the plan's estimate, and "
+            f"{'the window has' if is_open else 'the next opening has'} {format_duration(left)} "
+            f"left; nothing was started.",
+            window=opening.window.text,
+            next_opening=later.start.isoformat(),
+            estimate_seconds=round(needed.total_seconds(), 1),
+            hint="Declare a longer window (--window or [esmigrate.deploy] windows), speed the "
+            "copy up, or split the migration; `esmigrate plan --estimate` shows the estimate.",
+        )
+    return opening
+
+
+def wait_for(opening: Opening, say: Callable[[str], None], clock: Callable[[], datetime]) -> None:
+    """Sleep until ``opening`` starts, in short steps so Ctrl-C stops it at once (it raises
+    :class:`KeyboardInterrupt`, with nothing started)."""
+    now = clock()
+    if opening.start <= now:
+        return
+    say(
+        f"waiting for the maintenance window {opening.window.text!r}: it opens "
+        f"{_when(opening.start, opening.window.zone)}, in {format_duration(opening.start - now)}"
+    )
+    while (left := (opening.start - clock()).total_seconds()) > 0:
+        sleep(min(left, 1.0))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

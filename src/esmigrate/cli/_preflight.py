@@ -55,6 +55,10 @@ def preflight(state: AppState, target: str, snapshot_repository: str | None) -> 
 @click.option("--snapshot-repository", help="Verify this repository in the pre-flight.")
 @click.option("--reverse-rules", "reverse", multiple=True, metavar="ALIAS=MODULE:ATTR",
               help="Downgrade transform used to carry writes back if ALIAS is rolled back.")  # fmt: skip
+@click.option("--window", "windows", multiple=True, metavar='"DAYS HH:MM-HH:MM ZONE"',
+              help='Maintenance window to deploy in, e.g. "Sat 02:00-04:00 Europe/Berlin" (repeatable; default: [esmigrate.deploy] windows).')  # fmt: skip
+@click.option("--wait-for-window", is_flag=True,
+              help="Outside the window, wait for it to open instead of refusing (exit 6).")  # fmt: skip
 @connection_options
 @pass_state
 def deploy(
@@ -65,6 +69,8 @@ def deploy(
     keep: int,
     snapshot_repository: str | None,
     reverse: tuple[str, ...],
+    windows: tuple[str, ...],
+    wait_for_window: bool,
 ) -> None:
     """Production run: pre-flight, upgrade, monitor (auto rollback), clean-up, log."""
     rules: dict[str, str] = {}
@@ -84,6 +90,8 @@ def deploy(
             keep=keep,
             snapshot_repository=snapshot_repository,
             reverse_rules=rules,
+            windows=list(windows) or None,
+            wait_for_window=wait_for_window,
             reporter=None if state.json_output else console.print,
             on_progress=display,
         )
