@@ -14,13 +14,21 @@ from esmigrate.schedule import format_duration, next_opening, parse_duration, pa
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("10m", 600), ("24h", 86400), ("7d", 604800), ("1.5h", 5400), ("500ms", 0.5), (90, 90)],
+    [
+        ("10m", 600),
+        ("24h", 86400),
+        ("7d", 604800),
+        ("1.5h", 5400),
+        ("500ms", 0.5),
+        (90, 90),
+        ("3600", 3600),
+    ],
 )
 def test_durations_are_read_as_elasticsearch_writes_them(text: str | int, seconds: float) -> None:
     assert parse_duration(text).total_seconds() == seconds
 
 
-@pytest.mark.parametrize("text", ["24", "1w", "h", "-5m", "ten minutes"])
+@pytest.mark.parametrize("text", ["1w", "h", "-5m", "-5", "ten minutes"])
 def test_a_bad_duration_names_the_value_and_the_units(text: str) -> None:
     with pytest.raises(ConfigError) as error:
         parse_duration(text, what="--cleanup-after")

@@ -47,7 +47,8 @@ one paragraph (problem, then the fix), never as a stack trace, and exits with th
      │    └── RestoreImpossible   an index of the point is gone and no snapshot holds it
      ├── PreflightFailed          `deploy`: a pre-flight check failed; nothing changed  exit 3
  ├── OutsideWindow            `deploy --window`: not now, or it would not finish in time  exit 6
-     └── DeployRolledBack         `deploy`: a health check failed after the migration   exit 3
+     └── DeployRolledBack         `deploy`: rolled back (a failed check, or a failed    exit 3
+                              revision with --rollback-all-on-failure)
 """
 
 from __future__ import annotations
@@ -527,7 +528,9 @@ class PreflightFailed(EsmigrateError):
 
 
 class DeployRolledBack(EsmigrateError):
-    """The migration went through, then a health check failed and the aliases were rolled back."""
+    """The deploy rolled aliases back: a health check failed after the migration, or (with
+    ``--rollback-all-on-failure``) a revision failed and the earlier cut-overs were taken back.
+    ``log`` is the deployment log."""
 
     exit_code = ExitCode.PROBLEM
 

@@ -34,13 +34,17 @@ _UNITS: dict[str, float] = {
     "d": 86400.0,
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(nanos|micros|ms|s|m|h|d)\s*$")
+_NUMBER = re.compile(r"^\s*-?\d+(?:\.\d+)?\s*$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _EXAMPLE = '"Sat 02:00-04:00 Europe/Berlin", "Mon-Fri 22:00-02:00 UTC" or "daily 01:00-03:00 UTC"'
 
 
 def parse_duration(value: str | float | int, *, what: str = "duration") -> timedelta:
     """``"10m"``, ``"24h"``, ``"7d"``, ``"1.5h"``, ``"500ms"`` as a :class:`timedelta` (a bare
-    number is seconds). Raises :class:`ConfigError` naming ``what`` on anything else."""
+    number is seconds, as the options that took seconds before had it). Raises
+    :class:`ConfigError` naming ``what`` on anything else."""
+    if isinstance(value, str) and _NUMBER.match(value):
+        value = float(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
