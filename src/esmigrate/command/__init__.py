@@ -11,6 +11,7 @@ also the one-liner ``esmigrate.rebuild("products", to=Product)``.
 from esmigrate.command._base import (
     open_cluster,
 )
+from esmigrate.command._compare import compare
 from esmigrate.command._estimate import DEFAULT_SAMPLE, Estimate, Work
 from esmigrate.command._migrations import (
     adopt,
@@ -76,6 +77,7 @@ __all__ = [
     "baseline",
     "branches",
     "check",
+    "compare",
     "copy_sources",
     "current",
     "downgrade",
