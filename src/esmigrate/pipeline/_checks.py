@@ -11,7 +11,7 @@ from esmigrate import command
 from esmigrate.cluster import Cluster
 from esmigrate.config import Config
 from esmigrate.exceptions import ConfigError
-from esmigrate.rollback import CallableCheck, Check
+from esmigrate.rollback import CallableCheck, Check, Sample
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,25 @@ class UserCheck:
         else:
             fn = self.target
             assert callable(fn)
-            check = CallableCheck(fn, getattr(fn, "__name__", "check"))
+            name = getattr(fn, "__name__", "check")
+            check = CallableCheck(_failing_on_raise(fn, name), name)
         if self.alias is not None and not check.name.startswith(f"{self.alias}/"):
             check.name = f"{self.alias}/{check.name}"
         return [check]
+
+
+def _failing_on_raise(fn: Callable[[Cluster], Any], name: str) -> Callable[[Cluster], Any]:
+    """A check that raises is a failed sample naming the exception, as a health call that
+    fails is: the signal could not be read. (Raising would end the whole watch and read as a
+    bug of esmigrate.)"""
+
+    def sample(cluster: Cluster) -> Any:
+        try:
+            return fn(cluster)
+        except Exception as exc:
+            return Sample(name, False, None, f"raised {type(exc).__name__}: {exc}")
+
+    return sample
 
 
 def load_checks(config: Config, specs: Sequence[str]) -> list[UserCheck]:
