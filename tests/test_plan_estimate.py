@@ -15,6 +15,7 @@ from esmigrate.command._estimate import SCRATCH_PREFIX
 from esmigrate.config import Config, load_config
 from esmigrate.exceptions import TransformError
 from tests.conftest import run_cli
+from tests.migrate_support import live_writer
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +140,29 @@ def test_plan_estimate_on_the_command_line(
     offline = run_cli("--config", toml, "--json", "plan", "--estimate", "--offline")
     assert offline.returncode == 1
     assert "cannot run --offline" in json.loads(offline.stdout)["error"]["message"]
+
+
+def test_writes_during_the_estimate_all_land_and_none_is_refused(
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
+) -> None:
+    config = project(tmp_path, cluster_url, prefix)
+    alias = f"{prefix}-posts"
+    initial = [f"d{i}" for i in range(200)]
+    lines = []
+    for doc_id in initial:
+        lines += [orjson.dumps({"index": {"_index": alias, "_id": doc_id}}), b'{"code": 1}']
+    cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")
+
+    writer = live_writer(cluster_url, alias, len(initial))
+    try:
+        writer.wait_for(50)
+        command.plan(config, estimate=True, sample_size=200)
+        writer.wait_for(writer.count() + 50)  # and it goes on writing after
+    finally:
+        writer.stop()
+    report = writer.report()
+
+    # The sample only reads the live index: every write went through, none was refused.
+    assert report.refused == 0
+    assert report.verify(cluster, alias, initial) == []
+    assert scratch_indices(cluster) == []
