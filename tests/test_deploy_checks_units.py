@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from esmigrate.pipeline import UserCheck
+from esmigrate.deploy_steps import UserCheck
 
 
 def metrics_down(cluster: Any) -> bool:

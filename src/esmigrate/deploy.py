@@ -25,6 +25,14 @@ from typing import Any
 from esmigrate import command
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import Config
+from esmigrate.deploy_steps import (
+    UserCheck,
+    deploy_points,
+    enter_window,
+    load_checks,
+    roll_back_all,
+    rolled_back_error,
+)
 from esmigrate.exceptions import (
     ConfigError,
     DeployRolledBack,
@@ -32,14 +40,6 @@ from esmigrate.exceptions import (
     MigrationCancelled,
     OutsideWindow,
     PreflightFailed,
-)
-from esmigrate.pipeline import (
-    UserCheck,
-    deploy_points,
-    enter_window,
-    load_checks,
-    roll_back_all,
-    rolled_back_error,
 )
 from esmigrate.progress import ProgressCallback, Reporter
 from esmigrate.rollback import (
@@ -320,7 +320,7 @@ def deploy(
        :class:`OutsideWindow` naming the next opening, or with ``wait_for_window`` waits for
        it; a deploy whose estimate (``plan --estimate``) plus ``monitor_seconds`` would not fit
        in the window is refused the same way, before anything starts
-       (:func:`esmigrate.pipeline.enter_window`);
+       (:func:`esmigrate.deploy_steps.enter_window`);
     1. pre-flight (:func:`esmigrate.command.preflight`): a failed check raises
        :class:`PreflightFailed` before anything is written;
     2. ``upgrade``: every blue-green ``op.migrate`` records the rollback point

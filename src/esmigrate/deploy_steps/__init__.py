@@ -6,9 +6,9 @@ Each is a function over a :class:`~esmigrate.config.Config` returning what it di
 step of the deployment log), so :mod:`esmigrate.deploy` only orders them.
 """
 
-from esmigrate.pipeline._checks import UserCheck, load_checks
-from esmigrate.pipeline._rollback_all import deploy_points, roll_back_all, rolled_back_error
-from esmigrate.pipeline._window import enter_window
+from esmigrate.deploy_steps._checks import UserCheck, load_checks
+from esmigrate.deploy_steps._rollback_all import deploy_points, roll_back_all, rolled_back_error
+from esmigrate.deploy_steps._window import enter_window
 
 __all__ = [
     "UserCheck",
