@@ -53,6 +53,7 @@ def test_the_exit_codes_are_distinct_and_fixed() -> None:
         "PROBLEM": 3,
         "AUTH": 4,
         "BUSY": 5,
+        "WINDOW": 6,
         "INTERNAL": 70,
         "INTERRUPTED": 130,
     }

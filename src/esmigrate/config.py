@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from esmigrate.exceptions import ConfigError
+from esmigrate.schedule import parse_duration, parse_window
 
 DEFAULT_URL = "http://127.0.0.1:9200"
 CONFIG_FILE = "esmigrate.toml"
@@ -185,6 +186,12 @@ class Config:
     #: Seconds a runner's lease on the history index lives without a heartbeat; a runner that
     #: dies (even with SIGKILL) blocks others for at most this long.
     lease_ttl: float = 60.0
+    #: ``[esmigrate.deploy] windows``: maintenance windows ``deploy`` runs in (``"Sat
+    #: 02:00-04:00 Europe/Berlin"``, see :mod:`esmigrate.schedule`); empty: any time.
+    deploy_windows: tuple[str, ...] = ()
+    #: ``[esmigrate.deploy] cleanup_after``: ``deploy`` leaves its rollback points this long
+    #: (``"24h"``) before a later ``deploy`` or ``rollback-point cleanup`` deletes them.
+    cleanup_after: str | None = None
 
     @property
     def migrations_path(self) -> Path:
@@ -411,11 +418,31 @@ def _read_table(
             proj["schema_modules"] = tuple(str(v) for v in value)
         elif key == "lease_ttl":
             proj["lease_ttl"] = _lease_ttl(value, origin)
+        elif key == "deploy" and isinstance(value, dict):
+            _read_deploy(value, origin, proj)
         else:
             raise ConfigError(
                 f"Unknown setting {key!r} in {origin}.",
                 hint="Known settings: connection, migrations_dir, history_index, "
-                "schema_modules, lease_ttl, env (profiles).",
+                "schema_modules, lease_ttl, deploy, env (profiles).",
+            )
+
+
+def _read_deploy(table: Mapping[str, Any], origin: str, proj: dict[str, Any]) -> None:
+    """``[esmigrate.deploy]``: checked here, so a bad window fails at load, not at 2 a.m."""
+    for key, value in table.items():
+        if key == "windows":
+            items = [value] if isinstance(value, str) else list(value)
+            for item in items:
+                parse_window(str(item))
+            proj["deploy_windows"] = tuple(str(v) for v in items)
+        elif key == "cleanup_after":
+            parse_duration(str(value), what=f"cleanup_after in {origin}")
+            proj["cleanup_after"] = str(value)
+        else:
+            raise ConfigError(
+                f"Unknown setting {key!r} in the deploy table of {origin}.",
+                hint="Known settings: windows, cleanup_after.",
             )
 
 

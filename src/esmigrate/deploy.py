@@ -25,7 +25,22 @@ from typing import Any
 from esmigrate import command
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import Config
-from esmigrate.exceptions import ConfigError, DeployRolledBack, EsmigrateError, PreflightFailed
+from esmigrate.deploy_steps import (
+    UserCheck,
+    deploy_points,
+    enter_window,
+    load_checks,
+    roll_back_all,
+    rolled_back_error,
+)
+from esmigrate.exceptions import (
+    ConfigError,
+    DeployRolledBack,
+    EsmigrateError,
+    MigrationCancelled,
+    OutsideWindow,
+    PreflightFailed,
+)
 from esmigrate.progress import ProgressCallback, Reporter
 from esmigrate.rollback import (
     MonitorReport,
@@ -35,6 +50,7 @@ from esmigrate.rollback import (
     auto_rollback,
     list_points,
 )
+from esmigrate.schedule import parse_duration, parse_window
 from esmigrate.state import HistoryStore
 from esmigrate.transform import Transform
 
@@ -206,17 +222,28 @@ def _point_watch(
     duration: float,
     interval: float,
     say: Reporter,
+    user_checks: Sequence[UserCheck] = (),
+    max_error_rate: float = 0.0,
+    max_latency_ms: float | None = None,
 ) -> _Watch:
     """The watch of rollback ``point``: the standard checks of each of its aliases (read now,
-    so a missing point fails before the window), rolling the point back when one trips."""
+    so a missing point fails before the window) and the user checks that apply to them,
+    rolling the point back when one trips."""
     aliases = list(point.aliases)
     checks = [
         check
         for alias in aliases
         for check in alias_checks(
-            cluster, alias, point=point.name, state_index=config.history_index, qualify=True
+            cluster,
+            alias,
+            point=point.name,
+            state_index=config.history_index,
+            qualify=True,
+            max_error_rate=max_error_rate,
+            max_latency_ms=max_latency_ms,
         )
     ]
+    checks += [check for user in user_checks for check in user.checks_for(aliases)]
 
     def on_sample(sample: Sample) -> None:
         if not sample.ok:
@@ -245,6 +272,27 @@ def _point_watch(
     return watch
 
 
+def _roll_back_deploy(
+    config: Config,
+    points: Sequence[RollbackPoint],
+    rules: dict[str, str],
+    transforms: dict[str, Transform],
+    log: DeploymentLog,
+    say: Reporter,
+    failure: EsmigrateError,
+) -> None:
+    """``--rollback-all-on-failure``: roll back the cut-overs this deploy made (``points``)
+    and raise :class:`DeployRolledBack` saying so; with none, return (the caller re-raises)."""
+    began = time.monotonic()
+    entries = roll_back_all(
+        config, points, lambda point: _point_reverse(point, rules, transforms), say
+    )
+    log.step("rollback all", began, points=entries)
+    if entries:
+        log.outcome = "rolled back"
+        raise rolled_back_error(failure, entries, log.to_dict()) from failure
+
+
 def deploy(
     config: Config,
     target: str = "head",
@@ -254,39 +302,98 @@ def deploy(
     keep: int = 3,
     snapshot_repository: str | None = None,
     reverse_rules: dict[str, str] | None = None,
+    windows: Sequence[str] | None = None,
+    wait_for_window: bool = False,
+    cleanup_after: str | None = None,
+    older_than: str | None = None,
+    checks: Sequence[str] = (),
+    max_latency: str | float | None = None,
+    max_error_rate: float = 0.0,
+    rollback_all_on_failure: bool = False,
     reporter: Reporter | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Run the production deploy to ``target``; returns the deployment log.
 
+    0. with maintenance ``windows`` (``"Sat 02:00-04:00 Europe/Berlin"``; None: the config's
+       ``[esmigrate.deploy] windows``): outside every window it raises
+       :class:`OutsideWindow` naming the next opening, or with ``wait_for_window`` waits for
+       it; a deploy whose estimate (``plan --estimate``) plus ``monitor_seconds`` would not fit
+       in the window is refused the same way, before anything starts
+       (:func:`esmigrate.deploy_steps.enter_window`);
     1. pre-flight (:func:`esmigrate.command.preflight`): a failed check raises
        :class:`PreflightFailed` before anything is written;
     2. ``upgrade``: every blue-green ``op.migrate`` records the rollback point
-       ``before-<revision>-<alias>`` at its cut-over (the old index, kept);
+       ``before-<revision>-<alias>`` at its cut-over (the old index, kept). When a revision
+       fails and ``rollback_all_on_failure`` is set, the cut-overs this deploy made before it
+       are rolled back, newest first (writes made since carried back through
+       ``reverse_rules``, or that point's rollback refused and named), the ``rollback all``
+       step of the log lists each, and :class:`DeployRolledBack` is raised from the failure;
     3. with ``monitor_seconds``: every migrated alias is watched at the same time, in one
        window of ``monitor_seconds`` (its health, a search probe through it, its document
        count against the point; one thread per rollback point, the checks named
        ``<alias>/<check>``). A check failing ``consecutive`` (3) samples in a row rolls that
        alias's point back, carrying writes made since the cut-over back through
        ``reverse_rules[alias]`` (``module:attr``); the other aliases keep being watched until
-       the window ends (each may be rolled back in turn). Then, if any was rolled back,
+       the window ends (each may be rolled back in turn). ``checks`` (``[ALIAS=]module:fn``,
+       imported before anything is written) add the application's own checks to the watch of
+       ALIAS's point (of every point without ALIAS); ``max_latency`` (``"500ms"``) and
+       ``max_error_rate`` are the search probe's limits. Then, if any was rolled back,
        :class:`DeployRolledBack` names each one, its check and why; the others keep the new
        index. An exception in a watch (e.g. a rollback refused with
        :class:`~esmigrate.exceptions.WritesAtRisk`) stops the other watches and is raised;
        so is Ctrl-C (a rollback already running finishes first);
-    4. retention: rollback points beyond the newest ``keep`` are deleted, with the indices only
-       they kept;
+    4. clean-up: the scheduled clean-ups that are due are carried out; with ``cleanup_after``
+       (``"24h"``; None: the config's ``[esmigrate.deploy] cleanup_after``) this deploy's
+       rollback points are scheduled for clean-up that long from now (carried out by a later
+       ``deploy`` or ``rollback-point cleanup``); then rollback points beyond the newest
+       ``keep`` (and, with ``older_than``, only those older than it: ``"7d"``) are deleted,
+       with the indices only they kept, sparing the points of schedules not due yet;
     5. the log goes to the history index (``kind: deployment``), whatever the outcome; its
        ``monitor`` step records every alias's outcome (``healthy``, ``rolled back``,
        ``stopped``, ``failed``, ``interrupted``), the reason and the report.
 
-    ``reverse_rules`` are loaded first: a bad reference fails before anything is written.
+    ``reverse_rules`` and ``windows`` are read first: a bad one fails before anything is written.
     """
     say = reporter or (lambda _line: None)
     rules = dict(reverse_rules or {})
     transforms = {ref: command.load_transform(config, ref) for ref in set(rules.values())}
+    gates = [parse_window(w) for w in (config.deploy_windows if windows is None else windows)]
+    delay_text = config.cleanup_after if cleanup_after is None else cleanup_after
+    delay = None if delay_text is None else parse_duration(delay_text, what="--cleanup-after")
+    age = None if older_than is None else parse_duration(older_than, what="--older-than")
+    latency = None if max_latency is None else parse_duration(max_latency, what="--max-latency")
+    latency_ms = None if latency is None else latency.total_seconds() * 1000
+    user_checks = load_checks(config, checks)
+    if (user_checks or latency is not None or max_error_rate) and monitor_seconds <= 0:
+        raise ConfigError(
+            "--check, --max-latency and --max-error-rate are health checks of the monitoring "
+            "window, and no window was asked for.",
+            hint="Add --monitor SECONDS (e.g. --monitor 300).",
+        )
+    if not 0 <= max_error_rate <= 1:
+        raise ConfigError(
+            f"Invalid --max-error-rate {max_error_rate}.",
+            hint="Give the share of failed search probes tolerated, from 0 to 1 (e.g. 0.05).",
+        )
     log = DeploymentLog(target=target)
     try:
+        if gates:
+            began = time.monotonic()
+            try:
+                window = enter_window(
+                    config,
+                    target,
+                    gates,
+                    wait=wait_for_window,
+                    monitor_seconds=monitor_seconds,
+                    say=say,
+                )
+            except OutsideWindow as refused:
+                log.outcome = "refused"
+                log.step("window", began, refused=refused.message, **refused.details())
+                raise
+            log.step("window", began, **window)
         began = time.monotonic()
         report = command.preflight(config, target, snapshot_repository=snapshot_repository)
         log.step("preflight", began, ok=report.ok, checks=report.to_dict()["checks"])
@@ -301,7 +408,19 @@ def deploy(
             )
 
         began = time.monotonic()
-        result = command.upgrade(config, target, reporter=say, on_progress=on_progress)
+        before = (
+            {p.name for p in deploy_points(config, set())} if rollback_all_on_failure else set()
+        )
+        try:
+            result = command.upgrade(config, target, reporter=say, on_progress=on_progress)
+        except EsmigrateError as failure:
+            if not rollback_all_on_failure or isinstance(failure, MigrationCancelled):
+                raise  # a Ctrl-C is resumed by the next run, not undone
+            log.step("upgrade", began, failed=f"{type(failure).__name__}: {failure.message}")
+            _roll_back_deploy(
+                config, deploy_points(config, before), rules, transforms, log, say, failure
+            )
+            raise
         applied = [r["revision"] for r in result.get("revisions", [])]
         log.step("upgrade", began, revisions=applied)
 
@@ -324,9 +443,16 @@ def deploy(
                         duration=monitor_seconds,
                         interval=interval,
                         say=say,
+                        user_checks=user_checks,
+                        max_error_rate=max_error_rate,
+                        max_latency_ms=latency_ms,
                     )
                     for point in points
                 ]
+                watched = {a for p in points for a in p.aliases}
+                not_run = [c.spec for c in user_checks if c.alias and c.alias not in watched]
+                for spec in not_run:
+                    say(f"--check {spec}: not run, this deploy moved no such alias")
                 aliases = [a for w in watches for a in w.aliases]
                 say(f"monitoring {', '.join(aliases)} for {monitor_seconds:g}s, all at once")
                 began = time.monotonic()
@@ -339,6 +465,8 @@ def deploy(
                         window=monitor_seconds,
                         interval=interval,
                         healthy=all(w.outcome == "healthy" for w in watches),
+                        checks=[c.spec for c in user_checks],
+                        checks_not_run=not_run,
                         aliases=[e for w in watches for e in w.entries()],
                     )
                 rolled = [w for w in watches if w.outcome == "rolled back"]
@@ -368,8 +496,19 @@ def deploy(
                     ) from None
 
         began = time.monotonic()
-        cleaned = command.rollback_point_cleanup(config, keep=keep)
-        log.step("cleanup", began, **{k: v for k, v in cleaned.items() if k != "plan"})
+        scheduled = None
+        if delay is not None and points:
+            scheduled = command.rollback_point_cleanup_later(
+                config, [p.name for p in points], delay, deployment=log.id
+            )
+            say(f"clean-up of {', '.join(scheduled['points'])} scheduled for {scheduled['due_at']}")
+        cleaned = command.rollback_point_cleanup(config, keep=keep, older_than=age)
+        log.step(
+            "cleanup",
+            began,
+            scheduled=scheduled,
+            **{k: v for k, v in cleaned.items() if k != "plan"},
+        )
         log.outcome = "done"
         return log.to_dict()
     except Exception:

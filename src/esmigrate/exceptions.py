@@ -46,7 +46,9 @@ one paragraph (problem, then the fix), never as a stack trace, and exits with th
      │    ├── WritesAtRisk        a rollback would drop writes made since the cut-over  exit 3
      │    └── RestoreImpossible   an index of the point is gone and no snapshot holds it
      ├── PreflightFailed          `deploy`: a pre-flight check failed; nothing changed  exit 3
-     └── DeployRolledBack         `deploy`: a health check failed after the migration   exit 3
+ ├── OutsideWindow            `deploy --window`: not now, or it would not finish in time  exit 6
+     └── DeployRolledBack         `deploy`: rolled back (a failed check, or a failed    exit 3
+                              revision with --rollback-all-on-failure)
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ class ExitCode(IntEnum):
     AUTH = 4
     #: Another runner holds the lease (or the migration): nothing was done; retry later.
     BUSY = 5
+    #: Not now: outside the maintenance window (``deploy --window``), or the migration would
+    #: not finish inside it by the plan's estimate. Nothing was done; the error says when the
+    #: next window opens.
+    WINDOW = 6
     #: An unexpected error inside esmigrate (a bug): a short message; ``--debug`` shows the trace.
     INTERNAL = 70
     #: Stopped by Ctrl-C (at a safe point): running the command again resumes.
@@ -522,10 +528,35 @@ class PreflightFailed(EsmigrateError):
 
 
 class DeployRolledBack(EsmigrateError):
-    """The migration went through, then a health check failed and the aliases were rolled back."""
+    """The deploy rolled aliases back: a health check failed after the migration, or (with
+    ``--rollback-all-on-failure``) a revision failed and the earlier cut-overs were taken back.
+    ``log`` is the deployment log."""
 
     exit_code = ExitCode.PROBLEM
 
     def __init__(self, message: str, *, log: dict[str, Any], hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.log = log
+
+
+class OutsideWindow(EsmigrateError):
+    """``deploy --window``: the deploy was refused before anything started, because it is
+    outside every maintenance window or because the plan's estimate would not fit in the time
+    left of the window. ``next_opening`` is when the next window opens (ISO 8601, UTC);
+    ``estimate_seconds`` the estimated duration, when one was made."""
+
+    exit_code = ExitCode.WINDOW
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        window: str,
+        next_opening: str,
+        estimate_seconds: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.window = window
+        self.next_opening = next_opening
+        self.estimate_seconds = estimate_seconds

@@ -77,6 +77,17 @@ def _ratio(value: Any) -> float | None:
     return number if number <= 1 else None
 
 
+def disk_space(cluster: Cluster) -> tuple[int, int]:
+    """Total and available bytes of the data nodes' file systems (0, 0 when unreported)."""
+    stats = cluster.request("GET", "/_nodes/stats/fs", params={"filter_path": "nodes.*.fs.total"})
+    total = free = 0
+    for node in (stats.get("nodes") or {}).values():
+        fs = node.get("fs", {}).get("total", {})
+        total += int(fs.get("total_in_bytes", 0))
+        free += int(fs.get("available_in_bytes", 0))
+    return total, free
+
+
 def check_disk(cluster: Cluster, copy_bytes: int = 0) -> Check:
     """Disk use against the high watermark, with room for ``copy_bytes`` of new indices."""
     settings = cluster.request(
@@ -91,12 +102,7 @@ def check_disk(cluster: Cluster, copy_bytes: int = 0) -> Check:
     high = next((v for k, v in flat.items() if k.endswith("disk.watermark.high")), "90%")
     enabled = next((v for k, v in flat.items() if k.endswith("disk.threshold_enabled")), "true")
     limit = _ratio(high) or 0.9
-    stats = cluster.request("GET", "/_nodes/stats/fs", params={"filter_path": "nodes.*.fs.total"})
-    total = free = 0
-    for node in (stats.get("nodes") or {}).values():
-        fs = node.get("fs", {}).get("total", {})
-        total += int(fs.get("total_in_bytes", 0))
-        free += int(fs.get("available_in_bytes", 0))
+    total, free = disk_space(cluster)
     if total == 0:
         return Check("disk", "warn", "The nodes report no disk statistics.")
     used_after = (total - free + copy_bytes) / total

@@ -4,6 +4,7 @@ validate, repair, baseline, stamp."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,10 @@ from esmigrate.cli._app import (
     sigint_cancels,
 )
 from esmigrate.cli._scripts import script_line
+from esmigrate.command import DEFAULT_SAMPLE
 from esmigrate.exceptions import ClusterUnavailable, ExitCode
 from esmigrate.progress import Reporter
+from esmigrate.schedule import format_duration
 
 lock_timeout_option = click.option(
     "--lock-timeout",
@@ -203,12 +206,56 @@ def _print_plan(data: dict[str, Any]) -> None:
 @click.argument("target", default="head")
 @click.option("--downgrade", is_flag=True, help="Plan a downgrade to TARGET instead.")
 @click.option("--offline", is_flag=True, help="Without a cluster: as if nothing were applied.")
+@click.option("--estimate", is_flag=True,
+              help="Also count the documents to move, the disk needed and the duration (timed sample copy).")  # fmt: skip
+@click.option("--sample-size", type=int, default=DEFAULT_SAMPLE, show_default=True,
+              help="Documents copied into a scratch index to time --estimate (0: no sample).")  # fmt: skip
 @connection_options
 @pass_state
-def plan(state: AppState, target: str, downgrade: bool, offline: bool) -> None:
+def plan(
+    state: AppState, target: str, downgrade: bool, offline: bool, estimate: bool, sample_size: int
+) -> None:
     """Print exactly what upgrade (or downgrade) to TARGET would run, request by request."""
-    data = command.plan(state.config, target, downgrade=downgrade, offline=offline)
-    emit(state, data, lambda: _print_plan(data))
+    data = command.plan(
+        state.config,
+        target,
+        downgrade=downgrade,
+        offline=offline,
+        estimate=estimate,
+        sample_size=sample_size,
+    )
+
+    def human() -> None:
+        _print_plan(data)
+        if "estimate" in data:
+            _print_estimate(data["estimate"])
+
+    emit(state, data, human)
+
+
+def _print_estimate(est: dict[str, Any]) -> None:
+    mib = 2**20
+    _say(
+        f"\n[bold]Estimate[/bold]: {est['documents_to_move']} document(s) to move, "
+        f"{est['disk_needed_bytes'] / mib:.1f} MiB of disk needed "
+        f"({est['disk_available_bytes'] / mib:.0f} MiB available), about "
+        f"{format_duration(timedelta(seconds=est['seconds']))}"
+    )
+    for work in est["operations"]:
+        rate = (
+            f"{work['docs_per_s']:.0f} docs/s measured on {work['sample_documents']}"
+            if work["docs_per_s"]
+            else "not sampled"
+        )
+        _say(
+            f"  {work['revision']} {escape(work['operation'])}: {work['documents']} document(s) "
+            f"of {escape(work['source'])} ({work['strategy']}), "
+            f"{work['disk_bytes'] / mib:.1f} MiB, {rate}, about "
+            f"{format_duration(timedelta(seconds=work['seconds']))}"
+        )
+        if work["schema_versions"]:
+            versions = ", ".join(f"{v}: {n}" for v, n in work["schema_versions"].items() if n)
+            _say(f"       schema versions: {escape(versions or 'none')}")
 
 
 def _print_run(data: dict[str, Any]) -> None:

@@ -55,6 +55,22 @@ def preflight(state: AppState, target: str, snapshot_repository: str | None) -> 
 @click.option("--snapshot-repository", help="Verify this repository in the pre-flight.")
 @click.option("--reverse-rules", "reverse", multiple=True, metavar="ALIAS=MODULE:ATTR",
               help="Downgrade transform used to carry writes back if ALIAS is rolled back.")  # fmt: skip
+@click.option("--window", "windows", multiple=True, metavar='"DAYS HH:MM-HH:MM ZONE"',
+              help='Maintenance window to deploy in, e.g. "Sat 02:00-04:00 Europe/Berlin" (repeatable; default: [esmigrate.deploy] windows).')  # fmt: skip
+@click.option("--wait-for-window", is_flag=True,
+              help="Outside the window, wait for it to open instead of refusing (exit 6).")  # fmt: skip
+@click.option("--cleanup-after", metavar="DURATION",
+              help="Keep this deploy's rollback points this long (24h, 7d); a later deploy or `rollback-point cleanup` deletes them (default: [esmigrate.deploy] cleanup_after).")  # fmt: skip
+@click.option("--older-than", metavar="DURATION",
+              help="The clean-up deletes only rollback points older than this (24h, 7d).")  # fmt: skip
+@click.option("--check", "checks", multiple=True, metavar="[ALIAS=]MODULE:FN",
+              help="Your own health check in the --monitor window: fn(cluster) -> bool; with ALIAS=, for that alias only (repeatable).")  # fmt: skip
+@click.option("--max-latency", metavar="DURATION",
+              help="Roll back an alias whose search probe p99 latency exceeds this (500ms, 2s).")  # fmt: skip
+@click.option("--max-error-rate", type=float, default=0.0, show_default=True,
+              help="Share of failed search probes tolerated (0 to 1).")  # fmt: skip
+@click.option("--rollback-all-on-failure", is_flag=True,
+              help="If a revision fails, roll back the cut-overs this deploy made before it.")  # fmt: skip
 @connection_options
 @pass_state
 def deploy(
@@ -65,6 +81,14 @@ def deploy(
     keep: int,
     snapshot_repository: str | None,
     reverse: tuple[str, ...],
+    windows: tuple[str, ...],
+    wait_for_window: bool,
+    cleanup_after: str | None,
+    older_than: str | None,
+    checks: tuple[str, ...],
+    max_latency: str | None,
+    max_error_rate: float,
+    rollback_all_on_failure: bool,
 ) -> None:
     """Production run: pre-flight, upgrade, monitor (auto rollback), clean-up, log."""
     rules: dict[str, str] = {}
@@ -84,6 +108,14 @@ def deploy(
             keep=keep,
             snapshot_repository=snapshot_repository,
             reverse_rules=rules,
+            windows=list(windows) or None,
+            wait_for_window=wait_for_window,
+            cleanup_after=cleanup_after,
+            older_than=older_than,
+            checks=list(checks),
+            max_latency=max_latency,
+            max_error_rate=max_error_rate,
+            rollback_all_on_failure=rollback_all_on_failure,
             reporter=None if state.json_output else console.print,
             on_progress=display,
         )

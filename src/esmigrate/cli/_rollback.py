@@ -84,12 +84,14 @@ def show(state: AppState, name: str) -> None:
 
 @rollback_point.command("cleanup")
 @click.option("--keep", default=3, show_default=True, help="Newest points to keep.")
-@click.option("--older-than", type=float, help="Only delete points older than S seconds.")
+@click.option("--older-than", metavar="DURATION",
+              help="Only delete points older than this: 24h, 7d, 90m (a bare number: seconds).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
 @connection_options
 @pass_state
-def cleanup(state: AppState, keep: int, older_than: float | None, dry_run: bool) -> None:
-    """Delete old rollback points and the indices/snapshots only they reference."""
+def cleanup(state: AppState, keep: int, older_than: str | None, dry_run: bool) -> None:
+    """Carry out the clean-ups `deploy --cleanup-after` scheduled once due, then delete old
+    rollback points and the indices/snapshots only they reference."""
     data = command.rollback_point_cleanup(
         state.config, keep=keep, older_than=older_than, dry_run=dry_run
     )
@@ -101,6 +103,12 @@ def cleanup(state: AppState, keep: int, older_than: float | None, dry_run: bool)
         console.print(f"{verb} snapshots: {', '.join(data['snapshots_deleted']) or 'none'}")
         for index, why in data["protected"].items():
             console.print(f"Kept {index}: {why}")
+        for done in data["scheduled_done"]:
+            console.print(f"Scheduled clean-up {done['id']} (due {done['due_at']}) carried out.")
+        for waiting in data["scheduled_pending"]:
+            console.print(
+                f"Kept {', '.join(waiting['points'])}: clean-up scheduled for {waiting['due_at']}"
+            )
 
     emit(state, data, human)
 

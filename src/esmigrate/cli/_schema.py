@@ -190,3 +190,42 @@ def versions(state: AppState, index: str, field: str) -> None:
             )
 
     emit(state, counts.to_dict(), human)
+
+
+@cli.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--transform", metavar="MODULE:FN",
+              help="What B should hold for each document of A (a rule set or doc -> doc).")  # fmt: skip
+@click.option("--sample-size", type=int, default=500, show_default=True,
+              help="Documents of A deep-compared with B (0: counts and mappings only).")  # fmt: skip
+@connection_options
+@pass_state
+def compare(state: AppState, a: str, b: str, transform: str | None, sample_size: int) -> None:
+    """Compare index/alias A with B: counts, mapping diff, a sampled deep diff (through
+    --transform). Exit status 3 when they differ. Only reads."""
+    data = command.compare(state.config, a, b, transform=transform, sample_size=sample_size)
+
+    def human() -> None:
+        counts, mapping, sample = data["counts"], data["mapping"], data["sample"]
+        mark = {True: "[green]same[/green]", False: "[red]different[/red]"}
+        console.print(f"counts   {mark[counts['same']]}: {a} {counts['a']}, {b} {counts['b']}")
+        console.print(f"mapping  {mark[mapping['same']]}: {len(mapping['changes'])} change(s)")
+        for change in mapping["changes"]:
+            console.print(
+                f"           {escape(change['path'])}: {change['change']} ({change['class']})"
+            )
+        console.print(
+            f"sample   {mark[not sample['different']]}: {sample['different']} of "
+            f"{sample['size']} document(s) differ"
+        )
+        for diff in sample["differences"]:
+            console.print(
+                f"           {escape(diff['id'])}: expected {escape(json.dumps(diff['expected']))}, "
+                f"found {escape(json.dumps(diff['actual']))}"
+            )
+        console.print(f"{a} and {b} are the same." if data["same"] else f"{a} and {b} differ.")
+
+    emit(state, data, human)
+    if not data["same"]:
+        exit_with(ExitCode.PROBLEM)

@@ -11,6 +11,8 @@ also the one-liner ``esmigrate.rebuild("products", to=Product)``.
 from esmigrate.command._base import (
     open_cluster,
 )
+from esmigrate.command._compare import compare
+from esmigrate.command._estimate import DEFAULT_SAMPLE, Estimate, Work
 from esmigrate.command._migrations import (
     adopt,
     baseline,
@@ -38,6 +40,7 @@ from esmigrate.command._rollback import (
     monitor,
     rollback,
     rollback_point_cleanup,
+    rollback_point_cleanup_later,
     rollback_point_create,
     rollback_point_list,
     rollback_point_show,
@@ -62,15 +65,19 @@ from esmigrate.command._scripts import (
 )
 
 __all__ = [
+    "DEFAULT_SAMPLE",
     "Current",
+    "Estimate",
     "RebuildResult",
     "ScriptDetails",
     "ScriptSummary",
+    "Work",
     "adopt",
     "autogenerate_operations",
     "baseline",
     "branches",
     "check",
+    "compare",
     "copy_sources",
     "current",
     "downgrade",
@@ -91,6 +98,7 @@ __all__ = [
     "revision",
     "rollback",
     "rollback_point_cleanup",
+    "rollback_point_cleanup_later",
     "rollback_point_create",
     "rollback_point_list",
     "rollback_point_show",

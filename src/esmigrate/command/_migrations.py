@@ -11,8 +11,10 @@ import threading
 from typing import Any
 
 from esmigrate.command._base import open_cluster, runner_for
+from esmigrate.command._estimate import DEFAULT_SAMPLE, MAX_SAMPLE
+from esmigrate.command._estimate import estimate as estimate_plan
 from esmigrate.config import Config
-from esmigrate.exceptions import MigrationError
+from esmigrate.exceptions import ConfigError, MigrationError
 from esmigrate.migrate import adopt as adopt_index
 from esmigrate.migrate import plan_adopt
 from esmigrate.migrate import throttle as throttle_migration
@@ -30,12 +32,27 @@ def plan(
     *,
     downgrade: bool = False,
     offline: bool = False,
+    estimate: bool = False,
+    sample_size: int = DEFAULT_SAMPLE,
 ) -> dict[str, Any]:
     """What ``upgrade`` (or ``downgrade``) to ``target`` would run, revision by revision and
     request by request. ``offline``: without a cluster, as if nothing (for a downgrade:
-    everything) were applied."""
+    everything) were applied. ``estimate``: also, under ``"estimate"``, the documents each
+    data operation moves (per schema version), the disk it needs and its duration from a timed
+    copy of ``sample_size`` documents into a scratch index (deleted after; see
+    :mod:`esmigrate.command._estimate`)."""
     graph = ScriptDirectory.from_config(config).load()
     direction = DOWNGRADE if downgrade else UPGRADE
+    if estimate and offline:
+        raise ConfigError(
+            "plan --estimate measures the cluster's data and cannot run --offline.",
+            hint="Drop --offline (the estimate needs the cluster), or drop --estimate.",
+        )
+    if not 0 <= sample_size <= MAX_SAMPLE:
+        raise ConfigError(
+            f"Invalid sample size {sample_size}.",
+            hint=f"Give 0 (counts and disk only, no timed sample) to {MAX_SAMPLE} documents.",
+        )
     if offline:
         if downgrade:
             route = graph.downgrade_path(target, graph.order)
@@ -47,8 +64,13 @@ def plan(
         ]
         return plan_dict(planned, route, config.history_index, config.root) | {"offline": True}
     with open_cluster(config) as cluster:
-        result = runner_for(config, cluster, graph, None).plan(target, direction)
-        return result | {"offline": False, "url": cluster.where}
+        runner = runner_for(config, cluster, graph, None)
+        result = runner.plan(target, direction) | {"offline": False, "url": cluster.where}
+        if estimate:
+            route = runner.route(target, direction, runner.records())
+            measured = estimate_plan(cluster, runner.planned(route), sample_size=sample_size)
+            result["estimate"] = measured.to_dict()
+        return result
 
 
 def upgrade(

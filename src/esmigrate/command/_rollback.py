@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from esmigrate.command._base import open_cluster
+from esmigrate.command._retention import clean_up, schedule_cleanup
 from esmigrate.command._schema import load_transform
 from esmigrate.config import Config
 from esmigrate.rollback import (
     Sample,
     alias_checks,
     auto_rollback,
-    cleanup,
     create_point,
     get_point,
     list_points,
@@ -21,6 +22,7 @@ from esmigrate.rollback import (
 )
 from esmigrate.rollback import monitor as watch
 from esmigrate.rollback import rollback as roll_back
+from esmigrate.schedule import parse_duration
 
 
 def rollback_point_create(
@@ -57,18 +59,33 @@ def rollback_point_show(config: Config, name: str) -> dict[str, Any]:
 
 
 def rollback_point_cleanup(
-    config: Config, *, keep: int = 3, older_than: float | None = None, dry_run: bool = False
+    config: Config,
+    *,
+    keep: int = 3,
+    older_than: str | float | timedelta | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Delete old rollback points and what only they reference (see
-    :func:`esmigrate.rollback.cleanup`); ``older_than`` in seconds."""
+    """Carry out the scheduled clean-ups that are due (``deploy --cleanup-after``), then delete
+    old rollback points and what only they reference (see :func:`esmigrate.rollback.cleanup`),
+    sparing the points of schedules not due yet. ``older_than``: a duration (``"7d"``, or
+    seconds)."""
+    age = (
+        older_than
+        if isinstance(older_than, timedelta) or older_than is None
+        else parse_duration(older_than, what="--older-than")
+    )
     with open_cluster(config) as cluster:
-        return cleanup(
-            cluster,
-            state_index=config.history_index,
-            keep=keep,
-            older_than=older_than,
-            dry_run=dry_run,
-        ).to_dict()
+        return clean_up(cluster, config.history_index, keep=keep, older_than=age, dry_run=dry_run)
+
+
+def rollback_point_cleanup_later(
+    config: Config, points: Sequence[str], after: str | timedelta, *, deployment: str
+) -> dict[str, Any]:
+    """Schedule the clean-up of ``points`` ``after`` from now (``"24h"``): the first
+    ``deploy`` or ``rollback-point cleanup`` run after that carries it out."""
+    delay = after if isinstance(after, timedelta) else parse_duration(after, what="--cleanup-after")
+    with open_cluster(config) as cluster:
+        return schedule_cleanup(cluster, config.history_index, points, delay, deployment=deployment)
 
 
 def rollback(

@@ -14,6 +14,7 @@ from esmigrate.migrate._inplace import InPlace, InPlaceResult, in_place
 from esmigrate.migrate._plan import PlanStep, describe_plan
 from esmigrate.migrate._python_copy import TokenBucket
 from esmigrate.migrate._throttle import rethrottle, throttle
+from esmigrate.migrate._validate import sampled_differences
 from esmigrate.progress import Meter, ProgressCallback, ProgressEvent
 
 __all__ = [
@@ -37,5 +38,6 @@ __all__ = [
     "migrate",
     "plan_adopt",
     "rethrottle",
+    "sampled_differences",
     "throttle",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from esmigrate.cluster import Cluster
@@ -173,32 +173,14 @@ class Validation:
         return kept
 
     def _sample(self) -> list[dict[str, Any]]:
-        hits = self.cluster.search(
+        return sampled_differences(
+            self.cluster,
             self.source,
-            {
-                "size": self.sample_size,
-                "query": {
-                    "function_score": {
-                        "query": {"match_all": {}},
-                        "random_score": {"seed": int(time.time()), "field": "_seq_no"},
-                    }
-                },
-            },
-        )["hits"]["hits"]
-        dead = self.dead.among([h["_id"] for h in hits])
-        hits = [h for h in hits if h["_id"] not in dead]
-        sources = {h["_id"]: h["_source"] for h in hits}
-        expected = self._expected(sources)
-        got = self._mget(self.target, refs_of(hits), source=True)
-        differences: list[dict[str, Any]] = []
-        for doc in got:
-            want = expected.get(doc["_id"])
-            have = doc.get("_source") if doc.get("found") else None
-            if want != have:
-                differences.append(
-                    {"check": "sample", "id": doc["_id"], "expected": want, "actual": have}
-                )
-        return differences
+            self.target,
+            sample_size=self.sample_size,
+            expected=self._expected,
+            leave_out=self.dead.among,
+        )
 
     def _expected(self, sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """What the target should hold for these source documents: the transform applied."""
@@ -225,3 +207,46 @@ class Validation:
         self, index: str, docs: list[dict[str, Any]], *, source: bool = False
     ) -> list[dict[str, Any]]:
         return mget(self.cluster, index, docs, source=source)
+
+
+def sampled_differences(
+    cluster: Cluster,
+    source: str,
+    target: str,
+    *,
+    sample_size: int,
+    expected: Callable[[dict[str, dict[str, Any]]], Mapping[str, Any]],
+    leave_out: Callable[[list[str]], Collection[str]] = lambda _ids: (),
+) -> list[dict[str, Any]]:
+    """A random sample of ``source``'s documents (but those ``leave_out`` names), each
+    deep-compared with the document of the same id and routing in ``target``: one
+    ``{"check": "sample", "id", "expected", "actual"}`` per difference (``actual`` None: the
+    target lacks it). ``expected(sources)`` maps ``id -> _source`` to what ``target`` should
+    hold (the transform applied)."""
+    hits = cluster.search(
+        source,
+        {
+            "size": sample_size,
+            "query": {
+                "function_score": {
+                    "query": {"match_all": {}},
+                    "random_score": {"seed": int(time.time()), "field": "_seq_no"},
+                }
+            },
+        },
+    )["hits"]["hits"]
+    skipped = leave_out([h["_id"] for h in hits])
+    hits = [h for h in hits if h["_id"] not in skipped]
+    if not hits:
+        return []
+    want_all = expected({h["_id"]: h["_source"] for h in hits})
+    got = mget(cluster, target, refs_of(hits), source=True)
+    differences: list[dict[str, Any]] = []
+    for doc in got:
+        want = want_all.get(doc["_id"])
+        have = doc.get("_source") if doc.get("found") else None
+        if want != have:
+            differences.append(
+                {"check": "sample", "id": doc["_id"], "expected": want, "actual": have}
+            )
+    return differences

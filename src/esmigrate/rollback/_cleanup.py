@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,9 +54,13 @@ def cleanup(
     keep: int = 3,
     older_than: timedelta | float | None = None,
     dry_run: bool = False,
+    only: Collection[str] | None = None,
+    spare: Collection[str] = (),
 ) -> CleanupReport:
     """Delete all but the newest ``keep`` rollback points (and, with ``older_than``, only those
-    older than it), with the indices and snapshots that no kept point references.
+    older than it), with the indices and snapshots that no kept point references. With
+    ``only``, no other point is deleted; a point named in ``spare`` is never deleted (a
+    clean-up scheduled for later keeps it).
 
     An index an alias points to, or that a kept point references, is never deleted (it is listed
     in ``protected`` with the reason). With ``dry_run`` nothing is deleted and the report says
@@ -70,7 +75,12 @@ def cleanup(
     points = list_points(cluster, state_index=state_index)
     newest = points[len(points) - keep :] if keep else []
     drop = [
-        p for p in points if p not in newest and (limit is None or _age_seconds(p) > float(limit))
+        p
+        for p in points
+        if p not in newest
+        and (limit is None or _age_seconds(p) > float(limit))
+        and (only is None or p.name in only)
+        and p.name not in spare
     ]
     kept = [p for p in points if p not in drop]
     report = CleanupReport(
