@@ -51,6 +51,7 @@ from esmigrate.schema.mapping import (  # documented here before it moved
 from esmigrate.schema.versions import Bump
 
 __all__ = [
+    "ADDITIVE",
     "Change",
     "ChangeKind",
     "Compatibility",
