@@ -22,6 +22,7 @@ from tests.conftest import run_cli
 from tests.migrate_support import PAINLESS, TARGET_MAPPING, create_source, live_writer
 from tests.migration_project import make_project, write_script
 
+#: Installed by scripts/setup.sh (Debian's package): missing, the browser test fails, not skips.
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -101,6 +102,7 @@ def png_facts(data: bytes) -> tuple[int, int, int]:
 
 
 def chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    assert Path(CHROMIUM).exists(), "chromium is missing: run `bash scripts/setup.sh`"
     return subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", *args],
         cwd=cwd,
