@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from esmigrate import command
@@ -256,6 +257,7 @@ def deploy(
     reverse_rules: dict[str, str] | None = None,
     reporter: Reporter | None = None,
     on_progress: ProgressCallback | None = None,
+    report: Path | None = None,
 ) -> dict[str, Any]:
     """Run the production deploy to ``target``; returns the deployment log.
 
@@ -281,6 +283,8 @@ def deploy(
        ``stopped``, ``failed``, ``interrupted``), the reason and the report.
 
     ``reverse_rules`` are loaded first: a bad reference fails before anything is written.
+    ``report``: the migration report of the upgrade goes there (see ``command.upgrade``); its
+    ``upgrade`` step says where.
     """
     say = reporter or (lambda _line: None)
     rules = dict(reverse_rules or {})
@@ -288,22 +292,25 @@ def deploy(
     log = DeploymentLog(target=target)
     try:
         began = time.monotonic()
-        report = command.preflight(config, target, snapshot_repository=snapshot_repository)
-        log.step("preflight", began, ok=report.ok, checks=report.to_dict()["checks"])
-        say("pre-flight: " + ", ".join(f"{c.name} {c.status}" for c in report.checks))
-        if not report.ok:
-            failed = "; ".join(f"{c.name}: {c.detail}" for c in report.failures)
+        checked = command.preflight(config, target, snapshot_repository=snapshot_repository)
+        log.step("preflight", began, ok=checked.ok, checks=checked.to_dict()["checks"])
+        say("pre-flight: " + ", ".join(f"{c.name} {c.status}" for c in checked.checks))
+        if not checked.ok:
+            failed = "; ".join(f"{c.name}: {c.detail}" for c in checked.failures)
             log.outcome = "refused"
             raise PreflightFailed(
                 f"Pre-flight checks failed, nothing was changed: {failed}.",
-                checks=report.to_dict()["checks"],
+                checks=checked.to_dict()["checks"],
                 hint="Fix what they name (`esmigrate preflight` lists every check), then deploy again.",
             )
 
         began = time.monotonic()
-        result = command.upgrade(config, target, reporter=say, on_progress=on_progress)
+        result = command.upgrade(
+            config, target, reporter=say, on_progress=on_progress, report=report
+        )
         applied = [r["revision"] for r in result.get("revisions", [])]
-        log.step("upgrade", began, revisions=applied)
+        written = result.get("report")
+        log.step("upgrade", began, revisions=applied, **({"report": written} if written else {}))
 
         with connect(config.connection) as cluster:
             prefixes = tuple(f"before-{rev.lower()}-" for rev in applied)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from esmigrate import command
@@ -55,6 +57,8 @@ def preflight(state: AppState, target: str, snapshot_repository: str | None) -> 
 @click.option("--snapshot-repository", help="Verify this repository in the pre-flight.")
 @click.option("--reverse-rules", "reverse", multiple=True, metavar="ALIAS=MODULE:ATTR",
               help="Downgrade transform used to carry writes back if ALIAS is rolled back.")  # fmt: skip
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the migration report (HTML) of the upgrade's revisions.")  # fmt: skip
 @connection_options
 @pass_state
 def deploy(
@@ -65,6 +69,7 @@ def deploy(
     keep: int,
     snapshot_repository: str | None,
     reverse: tuple[str, ...],
+    report_path: Path | None,
 ) -> None:
     """Production run: pre-flight, upgrade, monitor (auto rollback), clean-up, log."""
     rules: dict[str, str] = {}
@@ -86,11 +91,16 @@ def deploy(
             reverse_rules=rules,
             reporter=None if state.json_output else console.print,
             on_progress=display,
+            report=report_path,
         )
 
     def human() -> None:
         for step in log["steps"]:
             console.print(f"  {step['step']:<16} {step['seconds']:>8.1f}s")
+            written = step.get("report")
+            if written is not None:
+                where = written["path"] or f"none ({written['reason']})"
+                console.print(f"  report: {where}", markup=False, soft_wrap=True)
         console.print(
             f"Deployment {log['id']}: {log['outcome']} (logged in {state.config.history_index})."
         )
