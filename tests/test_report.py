@@ -208,3 +208,67 @@ def test_report_errors_name_the_problem(
     assert nothing.returncode == 1
     assert "Revision c1 recorded no migration timeline" in nothing.stderr
     assert not list(config.root.glob("*.html"))
+
+
+@pytest.mark.integration
+def test_report_shows_dead_letters_and_a_failed_validation(
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
+) -> None:
+    alias, _source, _ = create_source(cluster, prefix, 200, shards=1)
+    config = make_project(tmp_path / "proj", url=cluster_url, history_index=f"{prefix}-hist")
+    header = """
+        import itertools
+
+        from tests.migrate_support import transform
+
+        counter = itertools.count()
+
+
+        def refuse_some(doc):
+            if doc["n"] % 40 == 0 or doc["title"] in ("post 3", "post 5"):
+                raise ValueError("no such post")
+            return transform(doc)
+
+
+        def stamp(doc):
+            return {**doc, "stamp": next(counter)}  # another value when validation re-runs it
+    """
+    mapping = TARGET_MAPPING
+    write_script(
+        config,
+        "d1",
+        None,
+        f"op.migrate({alias!r}, {mapping!r}, transform=refuse_some, max_failures=50, "
+        f"dead_letter_index={prefix + '-dl'!r})",
+        header=header,
+    )
+    stamped = {"properties": {**mapping["properties"], "stamp": {"type": "long"}}}
+    write_script(
+        config, "d2", "d1", f"op.migrate({alias!r}, {stamped!r}, transform=stamp)", header=header
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+    failed = run_cli("upgrade", "--report", "failed.html", cwd=config.root, env=env, timeout=300)
+    assert failed.returncode == 1, failed.stderr
+    assert "validation gate" in failed.stderr
+    assert "Report of the failed revision: failed.html" in failed.stderr
+    page = (config.root / "failed.html").read_text()
+    assert "Revision <code>d2</code>" in page
+    assert 'data-figure="status">failed<' in page
+    assert "a sample of" not in page  # the failure records the differences, not a sample size
+    record = HistoryStore(cluster, f"{prefix}-hist").revisions()["d2"].doc
+    validation = record["log"][0]["report"]["validation"]
+    assert validation["found"] > 0
+    assert 0 < len(validation["differences"]) <= 20
+    assert f'data-figure="validation-differences">{validation["found"]:,}<' in page
+    assert "stamp" in page  # the differing field, in the table of differences
+
+    shown = run_cli("--json", "report", "d1", "-o", "d1.html", cwd=config.root, env=env)
+    assert shown.returncode == 0, shown.stderr
+    (numbers,) = json.loads(shown.stdout)["migrations"]
+    dead = cluster.count(prefix + "-dl")
+    assert numbers["dead_letters"] == dead > 2
+    d1 = (config.root / "d1.html").read_text()
+    assert f'data-figure="dead-letters">{dead:,}<' in d1
+    assert "no such post" in d1
+    assert f"<code>{prefix}-dl</code>" in d1
