@@ -427,7 +427,10 @@ def history(state: AppState, verbose: bool, offline: bool) -> None:
             if verbose:
                 for op in entry.get("log") or []:
                     # The report's record is a page of its own (`esmigrate report REV`).
-                    hidden = ("n", "op", "summary", "status", "started_at", "ended_at", "report")
+                    hidden = (
+                        *("n", "op", "summary", "status", "started_at", "ended_at"),
+                        *("report", "interrupted_runs"),
+                    )
                     extra = {k: v for k, v in op.items() if k not in hidden}
                     _say(
                         f"    {op.get('n')}. {escape(str(op.get('summary')))}: "

@@ -156,6 +156,30 @@ def _migration(entry: Mapping[str, Any]) -> str:
     ]
     if timeline.get("dropped_phases"):
         out.append(f"<p>{int(timeline['dropped_phases'])} later phase changes merged.</p>")
+    earlier = entry.get("interrupted_runs") or []
+    if earlier:
+        out.append("<h3>Interrupted runs</h3>")
+        out.append(
+            f'<p><b data-figure="interrupted-runs">{len(earlier)}</b> earlier run(s) stopped '
+            "before this one resumed the migration from its checkpoint (the charts are this "
+            "run's):</p>"
+        )
+        out.append(
+            _table(
+                ["started", "last phase", "seconds", "documents copied"],
+                (
+                    (
+                        run["timeline"].get("started_at"),
+                        (run["timeline"].get("phases") or [{"phase": "—"}])[-1]["phase"],
+                        float(run["timeline"].get("elapsed_s") or 0.0),
+                        int(run["timeline"].get("copied") or 0),
+                    )
+                    for run in earlier
+                    if run.get("timeline")
+                ),
+                numeric=2,
+            )
+        )
     out.append("<h3>Catch-up rounds</h3>")
     if rounds:
         out.append(
