@@ -9,6 +9,8 @@
    backfill.
 4. The writer stops; every write it was acknowledged is checked in the final index: nothing
    lost, no delete resurrected, no update reverted.
+5. The migration report of the run (`upgrade --report`) is written to the temp folder
+   (``ESMIGRATE_DEMO_REPORT`` to choose the file): open it in a browser.
 
 Talks to ESMIGRATE_URL (scripts/demo.sh starts the embedded node). Re-runnable: it deletes the
 demo's own indices (blog_posts-*, .esmigrate-blog) first.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +32,10 @@ from esmigrate.testing import LiveWriter
 
 PROJECT = Path(__file__).resolve().parent / "blog"
 POSTS = 20_000
+REPORT = Path(
+    os.environ.get("ESMIGRATE_DEMO_REPORT")
+    or Path(tempfile.gettempdir()) / "esmigrate-demo-report.html"
+).resolve()
 WORDS = [
     "python",
     "search",
@@ -117,7 +124,7 @@ def main() -> int:
     say("\nStarting the live writer, then `esmigrate upgrade head`:\n")
     began = time.monotonic()
     with LiveWriter(cluster_url, "blog_posts", rate=150, initial=POSTS) as writer:
-        command.upgrade(config, "head", reporter=say)
+        upgraded = command.upgrade(config, "head", reporter=say, report=REPORT)
         time.sleep(1.0)  # some writes after the cut-over too: they must land in the new index
     elapsed = time.monotonic() - began
     written = writer.report()
@@ -158,6 +165,8 @@ def main() -> int:
         f"History ({config.history_index}): current revision {', '.join(status['current'])}, "
         f"{len(status['applied'])} applied."
     )
+    if upgraded["report"]["path"]:
+        say(f"\nThe migration report: {REPORT.as_uri()} (open it in a browser).")
     return 0
 
 

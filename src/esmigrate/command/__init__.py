@@ -36,6 +36,7 @@ from esmigrate.command._project import (
     revision,
 )
 from esmigrate.command._rebuild import RebuildResult, rebuild
+from esmigrate.command._report import report
 from esmigrate.command._rollback import (
     monitor,
     rollback,
@@ -95,6 +96,7 @@ __all__ = [
     "preview",
     "rebuild",
     "repair",
+    "report",
     "revision",
     "rollback",
     "rollback_point_cleanup",

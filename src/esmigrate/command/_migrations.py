@@ -8,13 +8,15 @@ that does not import, a bad graph or an unknown target never writes to the clust
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 from esmigrate.command._base import open_cluster, runner_for
 from esmigrate.command._estimate import DEFAULT_SAMPLE, MAX_SAMPLE
 from esmigrate.command._estimate import estimate as estimate_plan
+from esmigrate.command._report import report_of_run
 from esmigrate.config import Config
-from esmigrate.exceptions import ConfigError, MigrationError
+from esmigrate.exceptions import ConfigError, MigrationError, RevisionFailed
 from esmigrate.migrate import adopt as adopt_index
 from esmigrate.migrate import plan_adopt
 from esmigrate.migrate import throttle as throttle_migration
@@ -82,6 +84,7 @@ def upgrade(
     reporter: Reporter | None = None,
     cancel: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
+    report: Path | None = None,
 ) -> dict[str, Any]:
     """Apply the pending revisions up to ``target`` (``head``, ``heads``, a revision, ``+N``).
 
@@ -92,14 +95,29 @@ def upgrade(
     resumes. A revision whose runner died inside an ``op.migrate`` is resumed too.
     ``reporter`` receives a line per revision and operation; ``on_progress`` the progress
     events of long operations (draw them with :func:`esmigrate.progress.progress_display`).
+    ``report``: write the migration report of the revisions applied (or of the one that
+    failed) there, as :func:`report` does; ``result["report"]`` says where.
     """
     if dry_run:
         return plan(config, target)
     graph = ScriptDirectory.from_config(config).load()
     with open_cluster(config) as cluster:
-        return runner_for(config, cluster, graph, reporter, cancel, on_progress).run(
-            target, UPGRADE, lock_timeout=lock_timeout
-        )
+        try:
+            result = runner_for(config, cluster, graph, reporter, cancel, on_progress).run(
+                target, UPGRADE, lock_timeout=lock_timeout
+            )
+        except RevisionFailed as exc:
+            if report is not None:
+                # A failed migration's report is the one worth reading (the validation's
+                # differences, the dead letters): written, then the failure goes on.
+                written = report_of_run(cluster, config, [exc.revision], report)
+                if written["path"] and reporter is not None:
+                    reporter(f"Report of the failed revision: {written['path']}")
+            raise
+        if report is not None:
+            applied = [r["revision"] for r in result["revisions"]]
+            result["report"] = report_of_run(cluster, config, applied, report)
+        return result
 
 
 def downgrade(

@@ -21,7 +21,8 @@ from esmigrate.cluster import Cluster, PlannedRequest
 from esmigrate.exceptions import EsmigrateError
 from esmigrate.migrate import BlueGreen, InPlace
 from esmigrate.operations._base import ExecContext, Operation, OpResult
-from esmigrate.progress import ProgressCallback, ProgressEvent
+from esmigrate.operations._migrate_record import failure_record, success_record
+from esmigrate.progress import ProgressCallback, ProgressEvent, Timeline
 from esmigrate.rollback import rollback_point_hook
 from esmigrate.schema.diff import Compatibility, diff_mappings
 from esmigrate.state import Checkpoint, stop_on_cancel_or_lost_lease
@@ -291,9 +292,12 @@ class Migrate(Operation):
         if decision.strategy == "none":
             return OpResult("unchanged", {"strategy": "none", "migration": mid})
         last: dict[str, Any] = {"phase": "", "at": 0.0}
+        # The report's record (bounded): saved with the progress, so a killed run keeps it too.
+        timeline = Timeline()
 
         def on_progress(event: ProgressEvent) -> None:
             ctx.on_progress(event)
+            timeline(event)
             now = time.monotonic()
             if event.phase != last["phase"] or now - float(last["at"]) >= RECORD_EVERY_S:
                 last.update(phase=event.phase, at=now)
@@ -305,7 +309,8 @@ class Migrate(Operation):
                             "total": event.total,
                             "docs_per_s": round(event.docs_per_s, 1),
                             "round": event.round,
-                        }
+                        },
+                        "report": {"timeline": timeline.to_dict()},
                     }
                 )
 
@@ -315,8 +320,22 @@ class Migrate(Operation):
             migrator = self._migrator(
                 cluster, decision.strategy, on_progress, stop, mid, ctx.state_index
             )
-            result = migrator.run()
+            try:
+                result = migrator.run()
+            except EsmigrateError as exc:
+                ctx.record({"report": failure_record(timeline, exc)})
+                raise
         detail = {"strategy": decision.strategy, "migration": mid, **_plain(result)}
+        detail["report"] = success_record(
+            cluster,
+            timeline,
+            state_index=ctx.state_index,
+            mid=mid,
+            sample_size=getattr(migrator, "sample_size", 0),
+            rollback_point=rollback_point_name(mid)
+            if decision.strategy == "blue_green" and "on_cut_over" not in self.options
+            else None,
+        )
         if getattr(result, "already_done", False):
             return OpResult("unchanged", detail)
         return OpResult("done", detail)

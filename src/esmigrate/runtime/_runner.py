@@ -47,6 +47,9 @@ from esmigrate.state import (
     timestamp,
 )
 
+#: Reports of interrupted runs an operation keeps when it is resumed (see ``_apply``).
+MAX_INTERRUPTED_RUNS = 3
+
 
 class Runner(LedgerEdits):
     """Plans, applies and records revisions of one project against one cluster.
@@ -245,6 +248,8 @@ class Runner(LedgerEdits):
         started = time.monotonic()
         first = self._resume.pop(rev, 1)
         kept = record.completed[: first - 1]
+        # The operation this run resumes: what its interrupted runs recorded for the report.
+        interrupted = {e.get("n"): e for e in record.unfinished if e.get("report")}
         doc.update(
             revision=rev,
             down_revisions=list(script.down_revisions),
@@ -285,6 +290,11 @@ class Runner(LedgerEdits):
                 "summary": operation.summary(),
                 "started_at": timestamp(),
             }
+            previous = interrupted.get(number) if number == first else None
+            if previous is not None:
+                # Bounded: the last few interrupted runs (a job restarted in a loop adds one each).
+                runs = [*previous.get("interrupted_runs", []), previous["report"]]
+                entry["interrupted_runs"] = runs[-MAX_INTERRUPTED_RUNS:]
             log.append(entry)
             # Recorded before it runs: after a crash the history names the operation in flight.
             self._save(record)
