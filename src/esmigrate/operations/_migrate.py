@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from esmigrate.cluster import Cluster, PlannedRequest
-from esmigrate.exceptions import EsmigrateError
-from esmigrate.migrate import BlueGreen, InPlace
+from esmigrate.exceptions import EsmigrateError, MigrationError
+from esmigrate.migrate import BlueGreen, InPlace, PlanStep
+from esmigrate.migrate._old_writes import OldWrites, old_writes
 from esmigrate.operations._base import ExecContext, Operation, OpResult
 from esmigrate.progress import ProgressCallback, ProgressEvent
 from esmigrate.rollback import rollback_point_hook
 from esmigrate.schema.diff import Compatibility, diff_mappings
 from esmigrate.state import Checkpoint, stop_on_cancel_or_lost_lease
+from esmigrate.transform import Condition
 
 Strategy = Literal["auto", "blue_green", "in_place"]
 STRATEGIES = ("auto", "blue_green", "in_place")
@@ -69,6 +71,10 @@ class Migrate(Operation):
     ``transform`` is a :class:`~esmigrate.transform.RuleSet` (run server-side in ``_reindex`` when
     it has a Painless form) or any ``doc -> doc`` callable (copy mode python); ``script`` is
     Painless on ``ctx._source``. ``backfill`` (``True`` or Painless) is for the in-place strategy.
+    ``upgrade_old_writes`` (``True``: by the version field the rule set sets; or a
+    :class:`~esmigrate.transform.Condition` naming old documents by their shape) makes the new
+    index upgrade, from the cut-over on, the documents writers still send in the old shape
+    (:mod:`esmigrate.migrate._old_writes`).
     """
 
     kind: ClassVar[str] = "migrate"
@@ -83,6 +89,7 @@ class Migrate(Operation):
     max_failures: int = 0
     requests_per_second: float | None = None
     write_alias: str | None = None
+    upgrade_old_writes: bool | Condition = False
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,6 +108,20 @@ class Migrate(Operation):
                 "strategy='in_place' keeps the documents as they are; a transform or script "
                 "needs strategy='blue_green' (or backfill= with a painless script)"
             )
+        if self.upgrade_old_writes is not False:
+            # Refused here, when the script runs (also under `plan`), not at the cut-over.
+            self._old_writes()
+
+    def _old_writes(self) -> OldWrites | None:
+        if self.upgrade_old_writes is False:
+            return None
+        if self.strategy == "in_place":
+            raise MigrationError(
+                "upgrade_old_writes needs a blue-green migration through a rule set; "
+                "strategy='in_place' keeps the documents as they are.",
+                hint="Leave out upgrade_old_writes, or migrate blue-green with transform=RuleSet(...).",
+            )
+        return old_writes(self.transform, self.upgrade_old_writes)
 
     # -- what it will do ---------------------------------------------------------------------
 
@@ -164,7 +185,7 @@ class Migrate(Operation):
         decision = self.decide(cluster)
         data = decision.to_dict()
         if cluster is not None and decision.strategy not in ("none", "run time"):
-            steps = self._migrator(cluster, decision.strategy, None, None, "plan").plan()
+            steps = self._plan(cluster, decision.strategy)
             data["steps"] = [f"{s.kind}: {s.summary}" for s in steps]
         return data
 
@@ -184,7 +205,7 @@ class Migrate(Operation):
             ]
         if decision.strategy == "none":
             return []
-        steps = self._migrator(cluster, decision.strategy, None, None, "plan").plan()
+        steps = self._plan(cluster, decision.strategy)
         return [
             PlannedRequest(r.method, r.path, r.params, r.body, note=f"{s.kind}: {s.summary}")
             if r.note is None
@@ -192,6 +213,23 @@ class Migrate(Operation):
             for s in steps
             for r in s.requests
         ]
+
+    def _plan(self, cluster: Cluster, strategy: str) -> list[PlanStep]:
+        """The migrator's steps, with the upgrade pipeline's just before the alias swap."""
+        steps = self._migrator(cluster, strategy, None, None, "plan").plan()
+        upgrade = self._old_writes()
+        created = next((s for s in steps if s.kind == "create_index" and s.requests), None)
+        if upgrade is None or created is None:
+            return steps
+        target = created.requests[0].path.strip("/")
+        step = PlanStep(
+            "upgrade_old_writes",
+            f"at the cut-over, under the write block: documents written to {target} in the old "
+            f"shape ({upgrade.old}) are upgraded by {upgrade.rules} (ingest pipeline)",
+            tuple(upgrade.requests(target)),
+        )
+        at = next((i for i, s in enumerate(steps) if s.kind == "swap_aliases"), len(steps))
+        return [*steps[:at], step, *steps[at:]]
 
     def summary(self) -> str:
         how = "" if self.strategy == "auto" else f" ({self.strategy})"
@@ -226,6 +264,9 @@ class Migrate(Operation):
                     note=f"{mid}: before {self.summary()}",
                 ),
             )
+            upgrade = self._old_writes()
+            if upgrade is not None:
+                options["on_cut_over"] = upgrade.hook(cluster, options["on_cut_over"])
             return BlueGreen(
                 cluster,
                 self.alias,
