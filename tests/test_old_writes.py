@@ -20,7 +20,7 @@ from esmigrate.migrate import old_writes
 from esmigrate.migrate._layout import alias_targets
 from esmigrate.testing import LiveWriter
 from esmigrate.transform import Apply, Copy, Default, ExtractHashtags, Missing, RuleSet, Set, When
-from tests.conftest import run_cli
+from tests.conftest import env_without_esmigrate, run_cli
 from tests.migration_project import make_project, write_script
 
 #: The live writer's documents (esmigrate.testing.default_document) are blog posts 1.0.
@@ -214,3 +214,38 @@ def test_what_cannot_tell_or_upgrade_old_documents_is_refused() -> None:
         old_writes(RuleSet(Default("category", "general")), True)
     with pytest.raises(MigrationError, match="no Painless form"):
         old_writes(RuleSet(Apply(lambda d: d), Set("schema_version", "2.0.0")), True)
+
+
+@pytest.mark.integration
+def test_rebuild_upgrades_old_writes_after_its_cut_over(
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
+) -> None:
+    alias, source, _ = make_source(cluster, prefix, 50)
+    (tmp_path / "esmigrate.toml").write_text(
+        f'[esmigrate]\nhistory_index = "{prefix}-hist"\n[esmigrate.connection]\nurl = "{cluster_url}"\n'
+    )
+    (tmp_path / "shop.py").write_text(
+        f"{RULES}\nMAPPING = {V2!r}\n\n\ndef noop(doc):\n    return doc\n"
+    )
+    env = env_without_esmigrate()
+    python = run_cli("rebuild", alias, "--to", "shop:MAPPING", "--transform", "shop:noop",
+                     "--upgrade-old-writes", cwd=tmp_path, env=env)  # fmt: skip
+    assert python.returncode == 1
+    assert "upgrade_old_writes needs the transformation as a RuleSet" in python.stderr
+    assert list(alias_targets(cluster, alias)) == [source]  # refused before anything changed
+    done = run_cli("rebuild", alias, "--to", "shop:MAPPING", "--rules", "shop:V1_TO_V2",
+                   "--upgrade-old-writes", cwd=tmp_path, env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    cluster.request("PUT", f"/{alias}/_doc/late", params={"refresh": "true"}, body=old_post(1))
+    [target] = alias_targets(cluster, alias)
+    late = cluster.request("GET", f"/{target}/_doc/late")["_source"]
+    assert late == {
+        **old_post(1),
+        "category": "general",
+        "tags": ["search"],
+        "schema_version": "2.0.0",
+    }
+    assert not_upgraded(cluster, target) == 0
+    removed = run_cli("old-writes", "remove", alias, cwd=tmp_path, env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert f"Removed esmigrate-upgrade-{target} from {target}" in removed.stdout

@@ -185,6 +185,11 @@ class Config:
     #: Seconds a runner's lease on the history index lives without a heartbeat; a runner that
     #: dies (even with SIGKILL) blocks others for at most this long.
     lease_ttl: float = 60.0
+    #: The kind of rollback point migrations record (``retained``, ``clone``, ``snapshot``):
+    #: at a blue-green cut-over, and (``clone``/``snapshot``) before an in-place change.
+    rollback_point_kind: str = "retained"
+    #: The snapshot repository of ``snapshot`` rollback points.
+    snapshot_repository: str | None = None
 
     @property
     def migrations_path(self) -> Path:
@@ -411,12 +416,30 @@ def _read_table(
             proj["schema_modules"] = tuple(str(v) for v in value)
         elif key == "lease_ttl":
             proj["lease_ttl"] = _lease_ttl(value, origin)
+        elif key == "rollback_point_kind":
+            proj["rollback_point_kind"] = _point_kind(value, origin)
+        elif key == "snapshot_repository":
+            proj["snapshot_repository"] = str(value)
         else:
             raise ConfigError(
                 f"Unknown setting {key!r} in {origin}.",
                 hint="Known settings: connection, migrations_dir, history_index, "
-                "schema_modules, lease_ttl, env (profiles).",
+                "schema_modules, lease_ttl, rollback_point_kind, snapshot_repository, env "
+                "(profiles).",
             )
+
+
+#: The kinds of rollback point (esmigrate.rollback.KINDS; config sits below rollback).
+POINT_KINDS = ("retained", "clone", "snapshot")
+
+
+def _point_kind(value: Any, origin: str) -> str:
+    if value not in POINT_KINDS:
+        raise ConfigError(
+            f"Invalid rollback_point_kind {value!r} in {origin}.",
+            hint=f"Choose one of {', '.join(POINT_KINDS)}.",
+        )
+    return str(value)
 
 
 def _lease_ttl(value: Any, origin: str) -> float:

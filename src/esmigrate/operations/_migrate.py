@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from esmigrate.cluster import Cluster, PlannedRequest
-from esmigrate.exceptions import EsmigrateError, MigrationError
+from esmigrate.config import POINT_KINDS
+from esmigrate.exceptions import EsmigrateError, MigrationError, PointNotFound
 from esmigrate.migrate import BlueGreen, InPlace, PlanStep
 from esmigrate.migrate._old_writes import OldWrites, old_writes
 from esmigrate.operations._base import ExecContext, Operation, OpResult
 from esmigrate.progress import ProgressCallback, ProgressEvent
-from esmigrate.rollback import rollback_point_hook
+from esmigrate.rollback import create_point, get_point, rollback_point_hook
 from esmigrate.schema.diff import Compatibility, diff_mappings
 from esmigrate.state import Checkpoint, stop_on_cancel_or_lost_lease
 from esmigrate.transform import Condition
@@ -90,6 +91,8 @@ class Migrate(Operation):
     requests_per_second: float | None = None
     write_alias: str | None = None
     upgrade_old_writes: bool | Condition = False
+    #: The kind of the rollback point (None: the project's ``rollback_point_kind``).
+    rollback_point_kind: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -107,6 +110,13 @@ class Migrate(Operation):
             raise ValueError(
                 "strategy='in_place' keeps the documents as they are; a transform or script "
                 "needs strategy='blue_green' (or backfill= with a painless script)"
+            )
+        if self.rollback_point_kind not in (None, *POINT_KINDS):
+            raise MigrationError(
+                f"rollback_point_kind={self.rollback_point_kind!r} is not a kind of rollback "
+                "point.",
+                hint=f"Choose one of {', '.join(POINT_KINDS)}, or leave it out for the "
+                "project's rollback_point_kind.",
             )
         if self.upgrade_old_writes is not False:
             # Refused here, when the script runs (also under `plan`), not at the cut-over.
@@ -250,8 +260,13 @@ class Migrate(Operation):
         cancel: threading.Event | None,
         mid: str,
         state_index: str = ".esmigrate",
+        ctx: ExecContext | None = None,
     ) -> BlueGreen | InPlace:
         if strategy == "blue_green":
+            # Planning has no project context: the kind is checked when it runs.
+            kind = (
+                (self.rollback_point_kind or "retained") if ctx is None else self._point_kind(ctx)
+            )
             options = dict(self.options)
             # The old index stays as the rollback point, recorded (with the new index's
             # checkpoints at the swap) under the migration's id: `esmigrate rollback <id>`.
@@ -262,6 +277,8 @@ class Migrate(Operation):
                     rollback_point_name(mid),
                     state_index=state_index,
                     note=f"{mid}: before {self.summary()}",
+                    kind=kind,
+                    snapshot_repository=None if ctx is None else ctx.snapshot_repository,
                 ),
             )
             upgrade = self._old_writes()
@@ -303,6 +320,43 @@ class Migrate(Operation):
         except EsmigrateError:
             return dict(self.mappings)  # no live index yet: the migrator's preflight says so
         return body or dict(self.mappings)
+
+    def _point_kind(self, ctx: ExecContext) -> str:
+        """The kind of rollback point to record, checked before any work (a snapshot point
+        found impossible at the cut-over would waste the whole copy)."""
+        kind = self.rollback_point_kind or ctx.rollback_point_kind
+        if kind == "snapshot" and ctx.snapshot_repository is None:
+            raise MigrationError(
+                f"The migration of {self.alias} records a snapshot rollback point, and the "
+                "project names no snapshot repository.",
+                hint='Set snapshot_repository = "NAME" in esmigrate.toml (a repository '
+                "registered with PUT _snapshot/NAME), or choose another rollback_point_kind.",
+            )
+        return kind
+
+    def _point_before_in_place(self, cluster: Cluster, ctx: ExecContext, mid: str) -> None:
+        """A clone or snapshot point before a change made in place (a retained point would
+        keep nothing: the index itself changes). A resumed run keeps the point its first run
+        recorded before the change began."""
+        kind = self._point_kind(ctx)
+        if kind == "retained":
+            return
+        name = rollback_point_name(mid)
+        try:
+            get_point(cluster, name, state_index=ctx.state_index)
+            return
+        except PointNotFound:
+            pass
+        ctx.say(f"  rollback point {name} ({kind}) before the in-place change")
+        create_point(
+            cluster,
+            name,
+            [self.write_alias or self.alias],
+            state_index=ctx.state_index,
+            kind=kind,
+            snapshot_repository=ctx.snapshot_repository,
+            note=f"{mid}: before {self.summary()} (in place)",
+        )
 
     def _stored(self, cluster: Cluster, ctx: ExecContext) -> dict[str, Any]:
         return Checkpoint(cluster, ctx.state_index, migration_id(ctx.revision, self.alias)).load()
@@ -354,8 +408,10 @@ class Migrate(Operation):
             ctx.checkpoint, ctx.cancel, name="esmigrate-migrate-watch"
         ) as stop:
             migrator = self._migrator(
-                cluster, decision.strategy, on_progress, stop, mid, ctx.state_index
+                cluster, decision.strategy, on_progress, stop, mid, ctx.state_index, ctx
             )
+            if isinstance(migrator, InPlace):
+                self._point_before_in_place(cluster, ctx, mid)
             result = migrator.run()
         detail = {"strategy": decision.strategy, "migration": mid, **_plain(result)}
         if getattr(result, "already_done", False):

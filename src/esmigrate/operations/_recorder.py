@@ -349,6 +349,7 @@ class Operations:
         requests_per_second: float | None = None,
         write_alias: str | None = None,
         upgrade_old_writes: bool | Condition = False,
+        rollback_point_kind: str | None = None,
         **options: Any,
     ) -> Migrate:
         """Move the live data behind ``alias`` to the mapping ``target`` describes (a Document
@@ -362,7 +363,9 @@ class Operations:
         ``upgrade_old_writes`` (``True``, or a Condition naming old documents by their shape):
         from the cut-over on, documents writers still send in the old shape are upgraded by the
         rule set in an ingest pipeline of the new index (``esmigrate old-writes remove ALIAS``
-        takes it off).
+        takes it off). ``rollback_point_kind``: the kind of the rollback point recorded at the
+        cut-over, or (``clone``/``snapshot``) before an in-place change; default: the project's
+        ``rollback_point_kind``.
         """
         return self.add(
             Migrate(
@@ -379,6 +382,7 @@ class Operations:
                 requests_per_second=requests_per_second,
                 write_alias=write_alias,
                 upgrade_old_writes=upgrade_old_writes,
+                rollback_point_kind=rollback_point_kind,
                 options=dict(options),
             )
         )
