@@ -14,7 +14,7 @@ import pytest
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, RollbackError, WritesAtRisk
 from esmigrate.migrate import BlueGreen, InPlace
-from esmigrate.migrate._layout import alias_targets, is_write_blocked
+from esmigrate.migrate._layout import alias_targets, block_writes, is_write_blocked
 from esmigrate.rollback import (
     cleanup,
     create_point,
@@ -24,6 +24,7 @@ from esmigrate.rollback import (
     rollback_point_hook,
     snapshot_state,
 )
+from esmigrate.state import Checkpoint
 from tests.conftest import env_without_esmigrate, run_cli
 from tests.migrate_support import (
     SOURCE_MAPPING,
@@ -277,3 +278,16 @@ def test_a_cut_over_clones_the_old_index(cluster: Cluster, prefix: str) -> None:
         diff({**initial, "late": {"title": "t", "n": 1, "code": 1}}, all_docs(cluster, clone)) == {}
     )
     assert not is_write_blocked(cluster, new)
+
+
+def test_a_clone_create_killed_under_its_block_is_undone_by_the_next(
+    cluster: Cluster, prefix: str
+) -> None:
+    alias, index, initial = create_source(cluster, prefix, 20)
+    hist = f"{prefix}-hist"
+    # What a create killed between its write block and the lift leaves: the block, recorded.
+    Checkpoint(cluster, hist, "clone-point:p").save(phase="blocked", index=index)
+    block_writes(cluster, index)
+    point = create_point(cluster, "p", [alias], state_index=hist, kind="clone")
+    assert not is_write_blocked(cluster, index)
+    assert all_docs(cluster, point.copies[index]) == initial

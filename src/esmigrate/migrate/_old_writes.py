@@ -175,11 +175,8 @@ def upgrade_pipelines(cluster: Cluster, alias: str | None = None) -> list[dict[s
     """The upgrade pipelines in place (``alias``: only on its indices): per index its pipeline,
     aliases, and the documents the pipeline saw and upgraded since the nodes started."""
     try:
-        settings = cluster.request(
-            "GET",
-            f"/{alias or '_all'}/_settings/index.default_pipeline",
-            params={"expand_wildcards": "all"},
-        )
+        # Only the one setting: `status` calls this, and must not need more than reading it.
+        settings = cluster.request("GET", f"/{alias or '_all'}/_settings/index.default_pipeline")
     except NotFoundError:
         return []
     out = []

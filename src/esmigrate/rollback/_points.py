@@ -270,10 +270,18 @@ def restored_name(index: str, point: str) -> str:
     return f"{index}-restored-{point}"[:255]
 
 
-def _clone_all(cluster: Cluster, name: str, indices: list[str]) -> dict[str, dict[str, Any]]:
+def _clone_all(
+    cluster: Cluster, name: str, indices: list[str], state_index: str
+) -> dict[str, dict[str, Any]]:
     """Clone each index under a write block; returns the index records, taken under the same
     block (so each clone holds exactly what its record says). A block that was there already
-    (a cut-over's) stays."""
+    (a cut-over's) stays. The block is recorded before it is set, so a create killed under it
+    is undone by the next create of that name (which lifts it first)."""
+    state = Checkpoint(cluster, state_index, f"clone-point:{name}")
+    left = state.load()
+    if left.get("phase") == "blocked" and cluster.exists(left["index"]):
+        lift_write_block(cluster, left["index"])
+    state.reset()
     records: dict[str, dict[str, Any]] = {}
     for index in indices:
         clone = clone_name(index, name)
@@ -281,6 +289,8 @@ def _clone_all(cluster: Cluster, name: str, indices: list[str]) -> dict[str, dic
             # Left by a create killed before it stored the point (the name was free): stale.
             cluster.request("DELETE", f"/{clone}")
         blocked_before = is_write_blocked(cluster, index)
+        if not blocked_before:
+            state.save(phase="blocked", index=index)
         try:
             block_writes(cluster, index)
             records[index] = describe_index(cluster, index)
@@ -288,6 +298,7 @@ def _clone_all(cluster: Cluster, name: str, indices: list[str]) -> dict[str, dic
         finally:
             if not blocked_before:
                 lift_write_block(cluster, index)
+                state.save(phase="lifted", index=index)
     return records
 
 
@@ -355,7 +366,7 @@ def create_point(
     ensure_state_index(cluster, state_index)
     indices = sorted({index for targets in where.values() for index in targets})
     if kind == "clone":
-        records = _clone_all(cluster, name, indices)
+        records = _clone_all(cluster, name, indices, state_index)
     else:
         records = {index: describe_index(cluster, index) for index in indices}
     point = RollbackPoint(
