@@ -291,3 +291,27 @@ def test_a_clone_create_killed_under_its_block_is_undone_by_the_next(
     point = create_point(cluster, "p", [alias], state_index=hist, kind="clone")
     assert not is_write_blocked(cluster, index)
     assert all_docs(cluster, point.copies[index]) == initial
+
+
+def test_cli_create_takes_a_kind(
+    cluster: Cluster, prefix: str, cluster_url: str, tmp_path: Path
+) -> None:
+    alias, index, _ = create_source(cluster, prefix, 10)
+    (tmp_path / "esmigrate.toml").write_text(
+        f'[esmigrate]\nhistory_index = "{prefix}-hist"\n[esmigrate.connection]\nurl = "{cluster_url}"\n'
+    )
+    env = env_without_esmigrate()
+    made = run_cli("--json", "rollback-point", "create", "p", alias, "--kind", "clone",
+                   cwd=tmp_path, env=env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    point = json.loads(made.stdout)
+    assert point["point_kind"] == "clone"
+    assert cluster.count(point["copies"][index]) == 10
+    listed = run_cli("rollback-point", "list", cwd=tmp_path, env=env)
+    assert "clone" in listed.stdout
+    refused = run_cli("--json", "rollback-point", "create", "s", alias, "--kind", "snapshot",
+                      cwd=tmp_path, env=env)  # fmt: skip
+    assert refused.returncode == 1
+    error = json.loads(refused.stdout)["error"]
+    assert "needs a snapshot repository" in error["message"]
+    assert "--snapshot-repository" in error["hint"]
