@@ -192,3 +192,16 @@ def test_aws_settings_are_checked() -> None:
     )
     assert from_env.connection.aws_sigv4
     assert from_env.connection.aws_region == "eu-west-1"
+
+
+def test_the_projects_kind_of_rollback_point(tmp_path: Path) -> None:
+    assert load_config(cwd=tmp_path, env={}).rollback_point_kind == "retained"
+    (tmp_path / "esmigrate.toml").write_text(
+        '[esmigrate]\nrollback_point_kind = "snapshot"\nsnapshot_repository = "backups"\n'
+    )
+    config = load_config(cwd=tmp_path, env={})
+    assert (config.rollback_point_kind, config.snapshot_repository) == ("snapshot", "backups")
+    (tmp_path / "esmigrate.toml").write_text('[esmigrate]\nrollback_point_kind = "copy"\n')
+    with pytest.raises(ConfigError, match="rollback_point_kind 'copy'") as info:
+        load_config(cwd=tmp_path, env={})
+    assert info.value.hint == "Choose one of retained, clone, snapshot."

@@ -192,6 +192,11 @@ class Config:
     #: ``[esmigrate.deploy] cleanup_after``: ``deploy`` leaves its rollback points this long
     #: (``"24h"``) before a later ``deploy`` or ``rollback-point cleanup`` deletes them.
     cleanup_after: str | None = None
+    #: The kind of rollback point migrations record (``retained``, ``clone``, ``snapshot``):
+    #: at a blue-green cut-over, and (``clone``/``snapshot``) before an in-place change.
+    rollback_point_kind: str = "retained"
+    #: The snapshot repository of ``snapshot`` rollback points.
+    snapshot_repository: str | None = None
 
     @property
     def migrations_path(self) -> Path:
@@ -420,11 +425,16 @@ def _read_table(
             proj["lease_ttl"] = _lease_ttl(value, origin)
         elif key == "deploy" and isinstance(value, dict):
             _read_deploy(value, origin, proj)
+        elif key == "rollback_point_kind":
+            proj["rollback_point_kind"] = _point_kind(value, origin)
+        elif key == "snapshot_repository":
+            proj["snapshot_repository"] = str(value)
         else:
             raise ConfigError(
                 f"Unknown setting {key!r} in {origin}.",
                 hint="Known settings: connection, migrations_dir, history_index, "
-                "schema_modules, lease_ttl, deploy, env (profiles).",
+                "schema_modules, lease_ttl, rollback_point_kind, snapshot_repository, deploy, "
+                "env (profiles).",
             )
 
 
@@ -444,6 +454,19 @@ def _read_deploy(table: Mapping[str, Any], origin: str, proj: dict[str, Any]) ->
                 f"Unknown setting {key!r} in the deploy table of {origin}.",
                 hint="Known settings: windows, cleanup_after.",
             )
+
+
+#: The kinds of rollback point (esmigrate.rollback.KINDS; config sits below rollback).
+POINT_KINDS = ("retained", "clone", "snapshot")
+
+
+def _point_kind(value: Any, origin: str) -> str:
+    if value not in POINT_KINDS:
+        raise ConfigError(
+            f"Invalid rollback_point_kind {value!r} in {origin}.",
+            hint=f"Choose one of {', '.join(POINT_KINDS)}.",
+        )
+    return str(value)
 
 
 def _lease_ttl(value: Any, origin: str) -> float:

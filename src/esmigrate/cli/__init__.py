@@ -18,6 +18,7 @@ from esmigrate.cli import _adopt as _adopt
 from esmigrate.cli import _devserver as _devserver
 from esmigrate.cli import _info as _info
 from esmigrate.cli import _migrations as _migrations
+from esmigrate.cli import _old_writes as _old_writes
 from esmigrate.cli import _preflight as _preflight
 from esmigrate.cli import _rebuild as _rebuild
 from esmigrate.cli import _report as _report

@@ -25,6 +25,7 @@ from esmigrate.cli._app import (
     progress_shown,
     sigint_cancels,
 )
+from esmigrate.cli._old_writes import describe as describe_old_writes
 from esmigrate.cli._scripts import script_line
 from esmigrate.command import DEFAULT_SAMPLE
 from esmigrate.exceptions import ClusterUnavailable, ExitCode
@@ -415,6 +416,8 @@ def status(state: AppState) -> None:
                 + (f" ({took:.1f} s)" if isinstance(took, (int, float)) else "")
                 + f", rollback point {rebuild.get('rollback_point')}"
             )
+        for entry in data.get("old_writes", []):
+            _say(f"old writes     {describe_old_writes(entry)}")
         for problem in data["problems"]:
             if problem["problem"] in ("checksum", "missing_file"):
                 _say(

@@ -72,6 +72,8 @@ def _source(state: AppState, reference: str | None) -> Iterable[Any] | None:
 @click.option("--requests-per-second", type=float, help="Throttle the copy.")
 @click.option("--lock-timeout", type=float,
               help="Seconds to wait for another runner's lease [default: twice the lease TTL].")  # fmt: skip
+@click.option("--upgrade-old-writes", is_flag=True,
+              help="From the cut-over on, upgrade documents still written in the old shape (by the schema_version the --rules set) in an ingest pipeline of the new index.")  # fmt: skip
 @connection_options
 @pass_state
 def rebuild(
@@ -86,6 +88,7 @@ def rebuild(
     max_failures: int,
     requests_per_second: float | None,
     lock_timeout: float | None,
+    upgrade_old_writes: bool,
 ) -> None:
     """Rebuild the index behind ALIAS with the mapping of a Document class, without downtime:
     blue-green, the writes made meanwhile caught up, a rollback point at the cut-over.
@@ -106,6 +109,7 @@ def rebuild(
             max_failures=max_failures,
             requests_per_second=requests_per_second,
             lock_timeout=lock_timeout,
+            upgrade_old_writes=upgrade_old_writes,
             reporter=None if state.json_output else lambda line: err_console.print(escape(line)),
             on_progress=display,
             cancel=cancel,

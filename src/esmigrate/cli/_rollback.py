@@ -18,6 +18,7 @@ from esmigrate.cli._app import (
     exit_with,
     pass_state,
 )
+from esmigrate.config import POINT_KINDS as KINDS
 from esmigrate.exceptions import ConfigError, ExitCode
 
 
@@ -29,22 +30,43 @@ def rollback_point() -> None:
 @rollback_point.command("create")
 @click.argument("name")
 @click.argument("aliases", nargs=-1, required=True)
-@click.option("--snapshot-repository", help="Also snapshot the indices to this repository.")
+@click.option(
+    "--kind",
+    type=click.Choice(KINDS),
+    help="What keeps the state: the indices (retained), a _clone of each (clone), a snapshot "
+    "(snapshot). Default: rollback_point_kind of esmigrate.toml, else retained.",
+)
+@click.option(
+    "--snapshot-repository",
+    help="Snapshot the indices to this repository (kind snapshot; an extra for the others).",
+)
 @click.option("--note", default="", help="Free text shown by list/show.")
 @connection_options
 @pass_state
 def create(
-    state: AppState, name: str, aliases: tuple[str, ...], snapshot_repository: str | None, note: str
+    state: AppState,
+    name: str,
+    aliases: tuple[str, ...],
+    kind: str | None,
+    snapshot_repository: str | None,
+    note: str,
 ) -> None:
     """Record rollback point NAME for ALIASES."""
     data = command.rollback_point_create(
-        state.config, name, list(aliases), snapshot_repository=snapshot_repository, note=note
+        state.config,
+        name,
+        list(aliases),
+        kind=kind,
+        snapshot_repository=snapshot_repository,
+        note=note,
     )
 
     def human() -> None:
-        console.print(f"Rollback point [bold]{name}[/bold] recorded:")
+        console.print(f"Rollback point [bold]{name}[/bold] ({data['point_kind']}) recorded:")
         for alias, targets in data["aliases"].items():
             console.print(f"  {alias} → {', '.join(targets)}")
+        for index, clone in data["copies"].items():
+            console.print(f"  {index} cloned to {clone}")
         if data["snapshot"]:
             snap = data["snapshot"]
             console.print(f"  snapshot {snap['repository']}/{snap['snapshot']}: {snap['state']}")
@@ -64,8 +86,10 @@ def list_(state: AppState) -> None:
             console.print("No rollback points.")
         for p in data:
             aliases = "; ".join(f"{a} → {', '.join(t)}" for a, t in p["aliases"].items())
-            snap = " (snapshot)" if p["snapshot"] else ""
-            console.print(f"[bold]{p['name']}[/bold]  {p['created_at']}  {aliases}{snap}")
+            snap = " (snapshot)" if p["snapshot"] and p["point_kind"] != "snapshot" else ""
+            console.print(
+                f"[bold]{p['name']}[/bold]  {p['created_at']}  {p['point_kind']}  {aliases}{snap}"
+            )
             if p["note"]:
                 console.print(f"    {p['note']}")
 

@@ -18,7 +18,7 @@ from esmigrate.command._report import report_of_run
 from esmigrate.config import Config
 from esmigrate.exceptions import ConfigError, MigrationError, RevisionFailed
 from esmigrate.migrate import adopt as adopt_index
-from esmigrate.migrate import plan_adopt
+from esmigrate.migrate import plan_adopt, remove_upgrade_pipelines, upgrade_pipelines
 from esmigrate.migrate import throttle as throttle_migration
 from esmigrate.operations import Migrate, migration_id
 from esmigrate.preflight import Check, PreflightReport, run_checks
@@ -157,7 +157,24 @@ def status(config: Config) -> dict[str, Any]:
         latest: dict[str, dict[str, Any]] = {}
         for record in rebuild_records(HistoryStore(cluster, config.history_index)):
             latest[record.alias] = record.summary()
-        return data | {"rebuilds": list(latest.values())}
+        return data | {
+            "rebuilds": list(latest.values()),
+            "old_writes": upgrade_pipelines(cluster),
+        }
+
+
+def old_writes_list(config: Config, alias: str | None = None) -> list[dict[str, Any]]:
+    """The pipelines upgrading old writers' documents (``alias``: on its indices only), with
+    the documents each saw and upgraded since the nodes started."""
+    with open_cluster(config) as cluster:
+        return upgrade_pipelines(cluster, alias)
+
+
+def old_writes_remove(config: Config, alias: str) -> list[dict[str, Any]]:
+    """Take the upgrade pipeline off the indices behind ``alias`` (once every writer writes the
+    new shape); returns what was removed."""
+    with open_cluster(config) as cluster:
+        return remove_upgrade_pipelines(cluster, alias)
 
 
 def history(config: Config, *, verbose: bool = False) -> list[dict[str, Any]]:

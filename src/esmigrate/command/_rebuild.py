@@ -33,7 +33,7 @@ from esmigrate.exceptions import (
     MigrationCancelled,
     MigrationError,
 )
-from esmigrate.migrate import BlueGreen, MigrationResult
+from esmigrate.migrate import BlueGreen, MigrationResult, old_writes
 from esmigrate.operations import rollback_point_name
 from esmigrate.progress import ProgressCallback, Reporter
 from esmigrate.rollback import rollback_point_hook
@@ -52,7 +52,7 @@ from esmigrate.state import (
     stop_on_cancel_or_lost_lease,
     timestamp,
 )
-from esmigrate.transform import RuleSet, Transform
+from esmigrate.transform import Condition, RuleSet, Transform
 
 #: The state of a run given up with ``restart`` (its checkpoint is abandoned).
 ABANDONED = "abandoned"
@@ -116,6 +116,7 @@ def rebuild(
     max_failures: int = 0,
     requests_per_second: float | None = None,
     lock_timeout: float | None = None,
+    upgrade_old_writes: bool | Condition = False,
     reporter: Reporter | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
@@ -149,6 +150,10 @@ def rebuild(
             is refused.
         requests_per_second: throttle of the copy.
         lock_timeout: seconds to wait for another runner's lease (default: twice its TTL).
+        upgrade_old_writes: ``True`` (by the version field the rule set sets) or a Condition
+            naming old documents: from the cut-over on, documents writers still send in the old
+            shape are upgraded by ``transform`` (a RuleSet) in an ingest pipeline of the new index
+            (as ``op.migrate(..., upgrade_old_writes=...)``).
         reporter / on_progress / cancel: lines, progress events, and a stop request (the next
             rebuild resumes), as for ``upgrade``.
 
@@ -167,6 +172,8 @@ def rebuild(
             f"No alias to rebuild: {_name(to)} declares no index name.",
             hint="Name the alias: esmigrate rebuild ALIAS --to module:Document.",
         )
+    # Refused before anything is written: a transform no pipeline can run.
+    upgrade = old_writes(transform, upgrade_old_writes) if upgrade_old_writes is not False else None
     script = transform.painless() if isinstance(transform, RuleSet) else None
     python = None if script is not None else transform
     origin = "live index" if source is None else "application"
@@ -175,6 +182,14 @@ def rebuild(
         store = HistoryStore(cluster, config.history_index)
 
         def migrator(mid: str, stop: threading.Event | None) -> BlueGreen:
+            hook = rollback_point_hook(
+                cluster,
+                rollback_point_name(mid),
+                state_index=config.history_index,
+                note=f"before {mid}: {alias} rebuilt to {_name(to)}",
+                kind=config.rollback_point_kind,
+                snapshot_repository=config.snapshot_repository,
+            )
             return BlueGreen(
                 cluster,
                 alias,
@@ -189,12 +204,7 @@ def rebuild(
                 on_progress=on_progress,
                 cancel=stop,
                 fill=source,
-                on_cut_over=rollback_point_hook(
-                    cluster,
-                    rollback_point_name(mid),
-                    state_index=config.history_index,
-                    note=f"before {mid}: {alias} rebuilt to {_name(to)}",
-                ),
+                on_cut_over=hook if upgrade is None else upgrade.hook(cluster, hook),
             )
 
         if dry_run:

@@ -30,18 +30,21 @@ def rollback_point_create(
     name: str,
     aliases: Sequence[str],
     *,
+    kind: str | None = None,
     snapshot_repository: str | None = None,
     note: str = "",
 ) -> dict[str, Any]:
     """Record rollback point ``name`` for ``aliases`` in the history index (see
-    :func:`esmigrate.rollback.create_point`)."""
+    :func:`esmigrate.rollback.create_point`); ``kind`` and ``snapshot_repository`` default to
+    the project's ``rollback_point_kind`` and ``snapshot_repository``."""
     with open_cluster(config) as cluster:
         return create_point(
             cluster,
             name,
             aliases,
             state_index=config.history_index,
-            snapshot_repository=snapshot_repository,
+            kind=kind or config.rollback_point_kind,
+            snapshot_repository=snapshot_repository or config.snapshot_repository,
             note=note,
         ).to_dict()
 

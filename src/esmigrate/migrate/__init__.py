@@ -11,6 +11,12 @@ from esmigrate.migrate._bluegreen import BlueGreen, MigrationResult, migrate
 from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._incremental import Incremental, IncrementalResult, incremental
 from esmigrate.migrate._inplace import InPlace, InPlaceResult, in_place
+from esmigrate.migrate._old_writes import (
+    OldWrites,
+    old_writes,
+    remove_upgrade_pipelines,
+    upgrade_pipelines,
+)
 from esmigrate.migrate._plan import PlanStep, describe_plan
 from esmigrate.migrate._python_copy import TokenBucket
 from esmigrate.migrate._throttle import rethrottle, throttle
@@ -27,6 +33,7 @@ __all__ = [
     "IncrementalResult",
     "Meter",
     "MigrationResult",
+    "OldWrites",
     "PlanStep",
     "ProgressCallback",
     "ProgressEvent",
@@ -36,8 +43,11 @@ __all__ = [
     "in_place",
     "incremental",
     "migrate",
+    "old_writes",
     "plan_adopt",
+    "remove_upgrade_pipelines",
     "rethrottle",
     "sampled_differences",
     "throttle",
+    "upgrade_pipelines",
 ]

@@ -17,6 +17,7 @@ from esmigrate.exceptions import MigrationError, PreflightError
 from esmigrate.migrate._layout import (
     block_writes,
     check_health,
+    clone_index,
     is_alias,
     is_write_blocked,
     lift_write_block,
@@ -157,13 +158,7 @@ def adopt(
     try:
         block_writes(cluster, name)
         emit(f"write block on {name}")
-        if not cluster.exists(clone):
-            cluster.request(
-                "POST",
-                f"/{name}/_clone/{clone}",
-                body={"settings": {"index.blocks.write": None}},
-            )
-        cluster.health(clone, wait_for_status="yellow", timeout="120s")
+        clone_index(cluster, name, clone)
         emit(f"cloned to {clone}")
         _check_clone(cluster, name, clone)
         cluster.request(

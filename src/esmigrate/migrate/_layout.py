@@ -196,6 +196,16 @@ def lift_write_block(cluster: Cluster, index: str) -> None:
     cluster.request("PUT", f"/{index}/_settings", body={"index.blocks.write": None})
 
 
+def clone_index(cluster: Cluster, source: str, clone: str) -> None:
+    """``_clone`` the write-blocked ``source`` to ``clone`` (hard links: seconds, whatever the
+    size) unless it exists, without the block, and wait until it is allocated."""
+    if not cluster.exists(clone):
+        cluster.request(
+            "POST", f"/{source}/_clone/{clone}", body={"settings": {"index.blocks.write": None}}
+        )
+    cluster.health(clone, wait_for_status="yellow", timeout="120s")
+
+
 def template_aliases(cluster: Cluster, index: str) -> list[str]:
     """Aliases an index template would give ``index`` if it were created now."""
     try:

@@ -64,6 +64,10 @@ class ExecContext:
     cancel: threading.Event | None = None
     #: Merges progress numbers into this operation's entry of the history (throttled there).
     record: Callable[[Mapping[str, Any]], None] = _ignore_record
+    #: The project's kind of rollback point for migrations, and the repository of snapshot
+    #: points (``rollback_point_kind`` and ``snapshot_repository`` in esmigrate.toml).
+    rollback_point_kind: str = "retained"
+    snapshot_repository: str | None = None
 
 
 class Operation(abc.ABC):

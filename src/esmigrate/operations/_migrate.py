@@ -18,14 +18,17 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from esmigrate.cluster import Cluster, PlannedRequest
-from esmigrate.exceptions import EsmigrateError
-from esmigrate.migrate import BlueGreen, InPlace
+from esmigrate.config import POINT_KINDS
+from esmigrate.exceptions import EsmigrateError, MigrationError, PointNotFound
+from esmigrate.migrate import BlueGreen, InPlace, PlanStep
+from esmigrate.migrate._old_writes import OldWrites, old_writes
 from esmigrate.operations._base import ExecContext, Operation, OpResult
 from esmigrate.operations._migrate_record import failure_record, success_record
 from esmigrate.progress import ProgressCallback, ProgressEvent, Timeline
-from esmigrate.rollback import rollback_point_hook
+from esmigrate.rollback import create_point, get_point, rollback_point_hook
 from esmigrate.schema.diff import Compatibility, diff_mappings
 from esmigrate.state import Checkpoint, stop_on_cancel_or_lost_lease
+from esmigrate.transform import Condition
 
 Strategy = Literal["auto", "blue_green", "in_place"]
 STRATEGIES = ("auto", "blue_green", "in_place")
@@ -70,6 +73,10 @@ class Migrate(Operation):
     ``transform`` is a :class:`~esmigrate.transform.RuleSet` (run server-side in ``_reindex`` when
     it has a Painless form) or any ``doc -> doc`` callable (copy mode python); ``script`` is
     Painless on ``ctx._source``. ``backfill`` (``True`` or Painless) is for the in-place strategy.
+    ``upgrade_old_writes`` (``True``: by the version field the rule set sets; or a
+    :class:`~esmigrate.transform.Condition` naming old documents by their shape) makes the new
+    index upgrade, from the cut-over on, the documents writers still send in the old shape
+    (:mod:`esmigrate.migrate._old_writes`).
     """
 
     kind: ClassVar[str] = "migrate"
@@ -84,6 +91,9 @@ class Migrate(Operation):
     max_failures: int = 0
     requests_per_second: float | None = None
     write_alias: str | None = None
+    upgrade_old_writes: bool | Condition = False
+    #: The kind of the rollback point (None: the project's ``rollback_point_kind``).
+    rollback_point_kind: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,6 +112,27 @@ class Migrate(Operation):
                 "strategy='in_place' keeps the documents as they are; a transform or script "
                 "needs strategy='blue_green' (or backfill= with a painless script)"
             )
+        if self.rollback_point_kind not in (None, *POINT_KINDS):
+            raise MigrationError(
+                f"rollback_point_kind={self.rollback_point_kind!r} is not a kind of rollback "
+                "point.",
+                hint=f"Choose one of {', '.join(POINT_KINDS)}, or leave it out for the "
+                "project's rollback_point_kind.",
+            )
+        if self.upgrade_old_writes is not False:
+            # Refused here, when the script runs (also under `plan`), not at the cut-over.
+            self._old_writes()
+
+    def _old_writes(self) -> OldWrites | None:
+        if self.upgrade_old_writes is False:
+            return None
+        if self.strategy == "in_place":
+            raise MigrationError(
+                "upgrade_old_writes needs a blue-green migration through a rule set; "
+                "strategy='in_place' keeps the documents as they are.",
+                hint="Leave out upgrade_old_writes, or migrate blue-green with transform=RuleSet(...).",
+            )
+        return old_writes(self.transform, self.upgrade_old_writes)
 
     # -- what it will do ---------------------------------------------------------------------
 
@@ -165,7 +196,7 @@ class Migrate(Operation):
         decision = self.decide(cluster)
         data = decision.to_dict()
         if cluster is not None and decision.strategy not in ("none", "run time"):
-            steps = self._migrator(cluster, decision.strategy, None, None, "plan").plan()
+            steps = self._plan(cluster, decision.strategy)
             data["steps"] = [f"{s.kind}: {s.summary}" for s in steps]
         return data
 
@@ -185,7 +216,7 @@ class Migrate(Operation):
             ]
         if decision.strategy == "none":
             return []
-        steps = self._migrator(cluster, decision.strategy, None, None, "plan").plan()
+        steps = self._plan(cluster, decision.strategy)
         return [
             PlannedRequest(r.method, r.path, r.params, r.body, note=f"{s.kind}: {s.summary}")
             if r.note is None
@@ -193,6 +224,23 @@ class Migrate(Operation):
             for s in steps
             for r in s.requests
         ]
+
+    def _plan(self, cluster: Cluster, strategy: str) -> list[PlanStep]:
+        """The migrator's steps, with the upgrade pipeline's just before the alias swap."""
+        steps = self._migrator(cluster, strategy, None, None, "plan").plan()
+        upgrade = self._old_writes()
+        created = next((s for s in steps if s.kind == "create_index" and s.requests), None)
+        if upgrade is None or created is None:
+            return steps
+        target = created.requests[0].path.strip("/")
+        step = PlanStep(
+            "upgrade_old_writes",
+            f"at the cut-over, under the write block: documents written to {target} in the old "
+            f"shape ({upgrade.old}) are upgraded by {upgrade.rules} (ingest pipeline)",
+            tuple(upgrade.requests(target)),
+        )
+        at = next((i for i, s in enumerate(steps) if s.kind == "swap_aliases"), len(steps))
+        return [*steps[:at], step, *steps[at:]]
 
     def summary(self) -> str:
         how = "" if self.strategy == "auto" else f" ({self.strategy})"
@@ -213,8 +261,13 @@ class Migrate(Operation):
         cancel: threading.Event | None,
         mid: str,
         state_index: str = ".esmigrate",
+        ctx: ExecContext | None = None,
     ) -> BlueGreen | InPlace:
         if strategy == "blue_green":
+            # Planning has no project context: the kind is checked when it runs.
+            kind = (
+                (self.rollback_point_kind or "retained") if ctx is None else self._point_kind(ctx)
+            )
             options = dict(self.options)
             # The old index stays as the rollback point, recorded (with the new index's
             # checkpoints at the swap) under the migration's id: `esmigrate rollback <id>`.
@@ -225,8 +278,13 @@ class Migrate(Operation):
                     rollback_point_name(mid),
                     state_index=state_index,
                     note=f"{mid}: before {self.summary()}",
+                    kind=kind,
+                    snapshot_repository=None if ctx is None else ctx.snapshot_repository,
                 ),
             )
+            upgrade = self._old_writes()
+            if upgrade is not None:
+                options["on_cut_over"] = upgrade.hook(cluster, options["on_cut_over"])
             return BlueGreen(
                 cluster,
                 self.alias,
@@ -263,6 +321,43 @@ class Migrate(Operation):
         except EsmigrateError:
             return dict(self.mappings)  # no live index yet: the migrator's preflight says so
         return body or dict(self.mappings)
+
+    def _point_kind(self, ctx: ExecContext) -> str:
+        """The kind of rollback point to record, checked before any work (a snapshot point
+        found impossible at the cut-over would waste the whole copy)."""
+        kind = self.rollback_point_kind or ctx.rollback_point_kind
+        if kind == "snapshot" and ctx.snapshot_repository is None:
+            raise MigrationError(
+                f"The migration of {self.alias} records a snapshot rollback point, and the "
+                "project names no snapshot repository.",
+                hint='Set snapshot_repository = "NAME" in esmigrate.toml (a repository '
+                "registered with PUT _snapshot/NAME), or choose another rollback_point_kind.",
+            )
+        return kind
+
+    def _point_before_in_place(self, cluster: Cluster, ctx: ExecContext, mid: str) -> None:
+        """A clone or snapshot point before a change made in place (a retained point would
+        keep nothing: the index itself changes). A resumed run keeps the point its first run
+        recorded before the change began."""
+        kind = self._point_kind(ctx)
+        if kind == "retained":
+            return
+        name = rollback_point_name(mid)
+        try:
+            get_point(cluster, name, state_index=ctx.state_index)
+            return
+        except PointNotFound:
+            pass
+        ctx.say(f"  rollback point {name} ({kind}) before the in-place change")
+        create_point(
+            cluster,
+            name,
+            [self.write_alias or self.alias],
+            state_index=ctx.state_index,
+            kind=kind,
+            snapshot_repository=ctx.snapshot_repository,
+            note=f"{mid}: before {self.summary()} (in place)",
+        )
 
     def _stored(self, cluster: Cluster, ctx: ExecContext) -> dict[str, Any]:
         return Checkpoint(cluster, ctx.state_index, migration_id(ctx.revision, self.alias)).load()
@@ -318,8 +413,10 @@ class Migrate(Operation):
             ctx.checkpoint, ctx.cancel, name="esmigrate-migrate-watch"
         ) as stop:
             migrator = self._migrator(
-                cluster, decision.strategy, on_progress, stop, mid, ctx.state_index
+                cluster, decision.strategy, on_progress, stop, mid, ctx.state_index, ctx
             )
+            if isinstance(migrator, InPlace):
+                self._point_before_in_place(cluster, ctx, mid)
             try:
                 result = migrator.run()
             except EsmigrateError as exc:

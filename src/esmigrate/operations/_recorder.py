@@ -32,7 +32,7 @@ from esmigrate.operations._index import (
 from esmigrate.operations._migrate import Migrate, Strategy
 from esmigrate.operations._schema import index_definition, mapping_of, plain
 from esmigrate.schema.mapping import mapping_of as adapt_mapping
-from esmigrate.transform import Transform
+from esmigrate.transform import Condition, Transform
 from esmigrate.transform.painless import normalize_script
 
 OpT = TypeVar("OpT", bound=Operation)
@@ -348,6 +348,8 @@ class Operations:
         max_failures: int = 0,
         requests_per_second: float | None = None,
         write_alias: str | None = None,
+        upgrade_old_writes: bool | Condition = False,
+        rollback_point_kind: str | None = None,
         **options: Any,
     ) -> Migrate:
         """Move the live data behind ``alias`` to the mapping ``target`` describes (a Document
@@ -358,6 +360,12 @@ class Operations:
         short write block, an atomic alias swap). ``transform`` (a RuleSet or ``doc -> doc``)
         or ``script`` (Painless) rewrite documents on the way (blue-green). ``options`` go to
         :class:`esmigrate.migrate.BlueGreen` (``catchup_threshold``, ``page_size``...).
+        ``upgrade_old_writes`` (``True``, or a Condition naming old documents by their shape):
+        from the cut-over on, documents writers still send in the old shape are upgraded by the
+        rule set in an ingest pipeline of the new index (``esmigrate old-writes remove ALIAS``
+        takes it off). ``rollback_point_kind``: the kind of the rollback point recorded at the
+        cut-over, or (``clone``/``snapshot``) before an in-place change; default: the project's
+        ``rollback_point_kind``.
         """
         return self.add(
             Migrate(
@@ -373,6 +381,8 @@ class Operations:
                 max_failures=max_failures,
                 requests_per_second=requests_per_second,
                 write_alias=write_alias,
+                upgrade_old_writes=upgrade_old_writes,
+                rollback_point_kind=rollback_point_kind,
                 options=dict(options),
             )
         )

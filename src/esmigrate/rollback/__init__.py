@@ -1,7 +1,8 @@
 """Rollback points, rollbacks that lose no writes, retention clean-up, automatic rollback.
 
-- :func:`create_point` records where aliases point and what their indices hold (optionally a
-  snapshot); :func:`rollback_point_hook` records one at a migration's cut-over.
+- :func:`create_point` records where aliases point and what their indices hold, kept by the
+  indices themselves, a clone or a snapshot (:data:`KINDS`); :func:`rollback_point_hook` records
+  one at a migration's cut-over.
 - :func:`rollback` moves the aliases back, carrying writes made since the cut-over back through a
   reverse transform (or refusing, or discarding them when told to).
 - :func:`cleanup` deletes old points and what only they reference.
@@ -24,15 +25,18 @@ from esmigrate.rollback._monitor import (
     monitor,
 )
 from esmigrate.rollback._points import (
+    KINDS,
     RollbackPoint,
     create_point,
     get_point,
     list_points,
     rollback_point_hook,
+    snapshot_state,
 )
 from esmigrate.rollback._rollback import RollbackPlan, RollbackResult, plan_rollback, rollback
 
 __all__ = [
+    "KINDS",
     "CallableCheck",
     "Check",
     "CleanupReport",
@@ -55,4 +59,5 @@ __all__ = [
     "plan_rollback",
     "rollback",
     "rollback_point_hook",
+    "snapshot_state",
 ]

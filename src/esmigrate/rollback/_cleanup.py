@@ -11,6 +11,7 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, RollbackError
+from esmigrate.migrate._old_writes import pipeline_name
 from esmigrate.rollback._points import TIMESTAMP_FORMAT, RollbackPoint, delete_point, list_points
 
 
@@ -41,7 +42,11 @@ def _aliased(cluster: Cluster) -> set[str]:
 
 
 def _referenced(point: RollbackPoint) -> set[str]:
-    out = set(point.indices)
+    """The indices the point owns: its clones, and its indices themselves unless it is a clone
+    point of live indices (which are not its to delete)."""
+    out = set(point.copies.values())
+    if point.kind != "clone" or point.cut_over is not None:
+        out |= set(point.indices)
     if point.cut_over is not None:
         out |= set(point.cut_over.get("checkpoints", {}))
     return out
@@ -112,6 +117,9 @@ def cleanup(
     for index in report.indices_deleted:
         with contextlib.suppress(NotFoundError):
             cluster.request("DELETE", f"/{index}")
+        # The index's old-writes upgrade pipeline, if it had one, serves nothing any more.
+        with contextlib.suppress(NotFoundError):
+            cluster.request("DELETE", f"/_ingest/pipeline/{pipeline_name(index)}")
     for name in report.snapshots_deleted:
         with contextlib.suppress(NotFoundError):
             cluster.request("DELETE", f"/_snapshot/{name}")

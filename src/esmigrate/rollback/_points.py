@@ -7,6 +7,18 @@ routing), and per index its mapping/settings fingerprint, document count and per
 ``_seq_no`` checkpoints; optionally the name of a snapshot holding those indices. A point recorded
 at a migration's cut-over (:func:`rollback_point_hook`) also holds the new index's checkpoints
 at the moment of the alias swap: everything above them was written after the cut-over.
+
+A point's *kind* says what keeps the recorded state (:data:`KINDS`):
+
+- ``retained``: the indices themselves (after a blue-green cut-over the old index is no longer
+  written). It cannot undo a change made in place.
+- ``clone``: a ``_clone`` of each index (``<index>-clone-<point>``) made under a short write block
+  (hard links: seconds, whatever the size), for any index; the rollback target. The checkpoints
+  are taken under the same block, so the clone holds exactly the recorded state.
+- ``snapshot``: a snapshot in a repository (``fs``, s3...), started at once and not waited for
+  under a cut-over's write block. A rollback uses an index unchanged since the point as it is,
+  restores a deleted one under its name, and restores a changed one (an in-place change) beside
+  it as ``<index>-restored-<point>``.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ from typing import Any
 import orjson
 
 from esmigrate.cluster import Cluster
+from esmigrate.config import POINT_KINDS
 from esmigrate.exceptions import (
     ConflictError,
     NotFoundError,
@@ -29,12 +42,20 @@ from esmigrate.exceptions import (
     PointNotFound,
     RollbackError,
 )
-from esmigrate.migrate._layout import alias_targets
+from esmigrate.migrate._layout import (
+    alias_targets,
+    block_writes,
+    clone_index,
+    is_write_blocked,
+    lift_write_block,
+)
 from esmigrate.migrate._shards import checkpoints, layout
 from esmigrate.schema.mapping import live_mapping
 from esmigrate.state import Checkpoint
 
 KIND = "rollback_point"
+#: What keeps a point's state (see the module docstring): ``retained``, ``clone``, ``snapshot``.
+KINDS = POINT_KINDS
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _ALIAS_KEYS = ("is_write_index", "filter", "index_routing", "search_routing", "is_hidden")
 
@@ -58,6 +79,10 @@ class RollbackPoint:
     #: index -> {"uuid", "fingerprint", "count", "shards", "checkpoints": {shard: seq_no}}
     indices: dict[str, dict[str, Any]]
     note: str = ""
+    #: one of :data:`KINDS`
+    kind: str = "retained"
+    #: index -> its clone (kind ``clone``)
+    copies: dict[str, str] = field(default_factory=dict)
     #: {"repository", "snapshot", "indices", "state"} when the point has a snapshot
     snapshot: dict[str, Any] | None = None
     #: {"migration", "at", "checkpoints": {new index: {shard: seq_no}}, "dead_letter_index"} for
@@ -86,6 +111,8 @@ class RollbackPoint:
             "name": self.name,
             "created_at": self.created_at,
             "note": self.note,
+            "point_kind": self.kind,
+            "copies": self.copies,
             "aliases": self.aliases,
             "indices": self.indices,
             "snapshot": self.snapshot,
@@ -102,6 +129,8 @@ class RollbackPoint:
             aliases=s["aliases"],
             indices=s["indices"],
             note=s.get("note", ""),
+            kind=s.get("point_kind", "retained"),
+            copies=s.get("copies") or {},
             snapshot=s.get("snapshot"),
             cut_over=s.get("cut_over"),
             last_rollback=s.get("last_rollback"),
@@ -200,13 +229,77 @@ def save_point(cluster: Cluster, state_index: str, point: RollbackPoint) -> None
     _store(cluster, state_index, point, create=False)
 
 
+_RUNNING = ("IN_PROGRESS", "STARTED", "INIT")
+
+
+def _snapshot_now(cluster: Cluster, repository: str, snapshot: str) -> str:
+    try:
+        info = cluster.request("GET", f"/_snapshot/{repository}/{snapshot}")["snapshots"][0]
+    except NotFoundError:
+        return "MISSING"
+    return str(info.get("state"))
+
+
 def _wait_snapshot(cluster: Cluster, repository: str, snapshot: str) -> str:
     while True:
-        info = cluster.request("GET", f"/_snapshot/{repository}/{snapshot}")["snapshots"][0]
-        state = str(info.get("state"))
-        if state not in ("IN_PROGRESS", "STARTED", "INIT"):
+        state = _snapshot_now(cluster, repository, snapshot)
+        if state not in _RUNNING:
             return state
         time.sleep(0.5)
+
+
+def snapshot_state(cluster: Cluster, point: RollbackPoint, *, state_index: str) -> str | None:
+    """The state of the point's snapshot (None: it has none), waiting for one still running (a
+    cut-over starts its snapshot without waiting) and recording the outcome in the point."""
+    snap = point.snapshot
+    if snap is None:
+        return None
+    if snap.get("state") in _RUNNING:
+        snap["state"] = _wait_snapshot(cluster, snap["repository"], snap["snapshot"])
+        save_point(cluster, state_index, point)
+    return str(snap["state"])
+
+
+def clone_name(index: str, point: str) -> str:
+    """The clone of ``index`` a clone point ``point`` keeps."""
+    return f"{index}-clone-{point}"[:255]
+
+
+def restored_name(index: str, point: str) -> str:
+    """Where a snapshot point restores ``index`` when ``index`` changed since (in place)."""
+    return f"{index}-restored-{point}"[:255]
+
+
+def _clone_all(
+    cluster: Cluster, name: str, indices: list[str], state_index: str
+) -> dict[str, dict[str, Any]]:
+    """Clone each index under a write block; returns the index records, taken under the same
+    block (so each clone holds exactly what its record says). A block that was there already
+    (a cut-over's) stays. The block is recorded before it is set, so a create killed under it
+    is undone by the next create of that name (which lifts it first)."""
+    state = Checkpoint(cluster, state_index, f"clone-point:{name}")
+    left = state.load()
+    if left.get("phase") == "blocked" and cluster.exists(left["index"]):
+        lift_write_block(cluster, left["index"])
+    state.reset()
+    records: dict[str, dict[str, Any]] = {}
+    for index in indices:
+        clone = clone_name(index, name)
+        if cluster.exists(clone):
+            # Left by a create killed before it stored the point (the name was free): stale.
+            cluster.request("DELETE", f"/{clone}")
+        blocked_before = is_write_blocked(cluster, index)
+        if not blocked_before:
+            state.save(phase="blocked", index=index)
+        try:
+            block_writes(cluster, index)
+            records[index] = describe_index(cluster, index)
+            clone_index(cluster, index, clone)
+        finally:
+            if not blocked_before:
+                lift_write_block(cluster, index)
+                state.save(phase="lifted", index=index)
+    return records
 
 
 def create_point(
@@ -215,9 +308,11 @@ def create_point(
     aliases: Iterable[str],
     *,
     state_index: str,
+    kind: str = "retained",
     snapshot_repository: str | None = None,
     note: str = "",
     cut_over: Mapping[str, Any] | None = None,
+    wait_for_snapshot: bool = True,
 ) -> RollbackPoint:
     """Record a rollback point for ``aliases`` (see the module docstring).
 
@@ -227,8 +322,11 @@ def create_point(
         aliases: the aliases whose targets are recorded.
         state_index: where the point is stored (the project's history index by default in the
             CLI); created if missing.
-        snapshot_repository: also snapshot the indices there (incremental, no write block); the
-            call returns when the snapshot has finished (it is polled).
+        kind: ``retained``, ``clone`` or ``snapshot`` (see the module docstring).
+        snapshot_repository: snapshot the indices there (incremental, no write block): required
+            by kind ``snapshot``, an extra for the others.
+        wait_for_snapshot: return when the snapshot has finished (it is polled); a cut-over
+            starts it and goes on.
         note: free text shown by ``list``/``show``.
         cut_over: set by :func:`rollback_point_hook`.
 
@@ -237,6 +335,19 @@ def create_point(
     anything is written.
     """
     _check_name(name)
+    if kind not in KINDS:
+        raise RollbackError(
+            f"{kind!r} is not a kind of rollback point.",
+            hint=f"Choose one of {', '.join(KINDS)} (--kind, or rollback_point_kind in "
+            "esmigrate.toml).",
+        )
+    if kind == "snapshot" and snapshot_repository is None:
+        raise RollbackError(
+            f"The snapshot rollback point {name!r} needs a snapshot repository.",
+            hint="Pass --snapshot-repository NAME (or set snapshot_repository in esmigrate.toml); "
+            "register one with PUT _snapshot/NAME (type fs with a location under path.repo, or "
+            "s3/gcs/azure).",
+        )
     names = sorted(set(aliases))
     if not names:
         raise RollbackError(
@@ -254,12 +365,18 @@ def create_point(
             ) from None
     ensure_state_index(cluster, state_index)
     indices = sorted({index for targets in where.values() for index in targets})
+    if kind == "clone":
+        records = _clone_all(cluster, name, indices, state_index)
+    else:
+        records = {index: describe_index(cluster, index) for index in indices}
     point = RollbackPoint(
         name=name,
         created_at=_now(),
         aliases=where,
-        indices={index: describe_index(cluster, index) for index in indices},
+        indices=records,
         note=note,
+        kind=kind,
+        copies={index: clone_name(index, name) for index in indices} if kind == "clone" else {},
         cut_over=dict(cut_over) if cut_over is not None else None,
     )
     if snapshot_repository is not None:
@@ -278,6 +395,8 @@ def create_point(
             params={"wait_for_completion": "false"},
             body={"indices": ",".join(indices), "include_global_state": False},
         )
+        if not wait_for_snapshot:
+            return point
         point.snapshot["state"] = _wait_snapshot(
             cluster, str(snapshot_repository), point.snapshot["snapshot"]
         )
@@ -330,7 +449,13 @@ def delete_point(cluster: Cluster, point: RollbackPoint, *, state_index: str) ->
 
 
 def rollback_point_hook(
-    cluster: Cluster, name: str, *, state_index: str, note: str = ""
+    cluster: Cluster,
+    name: str,
+    *,
+    state_index: str,
+    note: str = "",
+    kind: str = "retained",
+    snapshot_repository: str | None = None,
 ) -> Callable[[dict[str, Any]], None]:
     """A :class:`~esmigrate.migrate.BlueGreen` ``on_cut_over`` hook recording point ``name``.
 
@@ -338,7 +463,8 @@ def rollback_point_hook(
     old index (recorded with their exact definitions and final checkpoints), and the new index's
     checkpoints are those of the moment of the swap. A rerun of a migration killed after the
     hook replaces the point it recorded (same migration id); any other existing point of that
-    name makes the cut-over fail with the block lifted.
+    name makes the cut-over fail with the block lifted. ``kind``: what keeps the old state
+    besides the old index (a snapshot is started, not waited for, under the block).
     """
 
     def hook(data: dict[str, Any]) -> None:
@@ -366,6 +492,9 @@ def rollback_point_hook(
             state_index=state_index,
             note=note or f"before {data['migration']} ({data['source']} -> {data['target']})",
             cut_over=cut_over,
+            kind=kind,
+            snapshot_repository=snapshot_repository,
+            wait_for_snapshot=False,
         )
 
     return hook

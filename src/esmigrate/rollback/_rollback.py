@@ -8,6 +8,12 @@ atomic ``_aliases`` request back, and the block lifted
 (:func:`esmigrate.migrate._catchup.catch_up_and_swap`). Without a reverse transform, a rollback
 that would drop writes is refused (:class:`~esmigrate.exceptions.WritesAtRisk`) unless
 ``discard_writes=True`` says so explicitly; the count is re-checked under the write block.
+
+The aliases go back to what keeps the point's state (its kind, :mod:`esmigrate.rollback._points`):
+the indices themselves (``retained``), their clones (``clone``), or (``snapshot``) the indices if
+unchanged since the point, else restored from the snapshot. So a change made in place (the alias
+still on the same index) is rolled back too: the index that changed leaves the aliases, and the
+writes it took since the point's checkpoints are carried into the clone or the restored copy.
 """
 
 from __future__ import annotations
@@ -26,7 +32,13 @@ from esmigrate.migrate._layout import alias_targets, block_writes, lift_write_bl
 from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._shards import checkpoints, settled
 from esmigrate.progress import ProgressCallback
-from esmigrate.rollback._points import RollbackPoint, get_point, save_point
+from esmigrate.rollback._points import (
+    RollbackPoint,
+    get_point,
+    restored_name,
+    save_point,
+    snapshot_state,
+)
 from esmigrate.state import Checkpoint
 from esmigrate.transform import Transform
 
@@ -40,13 +52,19 @@ class RollbackPlan:
     mode: str
     #: alias -> {"from": [indices now], "to": [indices of the point]}
     aliases: dict[str, dict[str, list[str]]]
-    #: indices that leave the aliases -> operations made to them since the cut-over
+    #: indices that leave the aliases -> operations made to them since the cut-over (or, an
+    #: index changed in place, since the point)
     at_risk: dict[str, int]
     #: indices of the point to restore from its snapshot first
     restore: list[str]
     alias_actions: list[dict[str, Any]]
     #: {"from": N, "to": O, "since": {shard: seq_no}} when writes are carried back
     carry: dict[str, Any] | None
+    #: index of the point -> the index the aliases go back to (itself, its clone, or its copy
+    #: restored from the snapshot)
+    targets: dict[str, str] = field(default_factory=dict)
+    #: indices of the point to restore from its snapshot beside themselves (they changed)
+    restore_beside: list[str] = field(default_factory=list)
     operations: list[PlanStep] = field(default_factory=list)
 
     @property
@@ -61,6 +79,8 @@ class RollbackPlan:
             "at_risk": self.at_risk,
             "writes_at_risk": self.writes_at_risk,
             "restore": self.restore,
+            "restore_beside": self.restore_beside,
+            "targets": self.targets,
             "carry": self.carry,
             "plan": [op.to_dict() for op in self.operations],
         }
@@ -98,24 +118,79 @@ def _write_index(targets: Mapping[str, Mapping[str, Any]]) -> str | None:
     return writers[0] if len(writers) == 1 else None
 
 
-def _restore_check(cluster: Cluster, point: RollbackPoint) -> list[str]:
+def _since(point: RollbackPoint, index: str) -> dict[int, int] | None:
+    """Where the operations to carry from ``index`` start: its checkpoints at the cut-over, or
+    (an index of the point that changed in place) at the point."""
+    at_cut_over = point.cut_over_checkpoints(index)
+    if at_cut_over is not None:
+        return at_cut_over
+    return point.index_checkpoints(index) if index in point.indices else None
+
+
+def _changed(cluster: Cluster, point: RollbackPoint, index: str) -> bool:
+    """Whether ``index`` took any operation since the point (or is another index by now)."""
+    settings = cluster.request("GET", f"/{index}/_settings")[index]["settings"]["index"]
+    if settings.get("uuid") != point.indices[index].get("uuid"):
+        return True
+    return _ops_since(cluster, index, point.index_checkpoints(index)) > 0
+
+
+def _targets(
+    cluster: Cluster, point: RollbackPoint, state_index: str
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """(index of the point -> index the aliases go back to, indices to restore under their own
+    name, indices to restore beside themselves)."""
+    targets: dict[str, str] = {}
+    beside: list[str] = []
+    for index in sorted(point.indices):
+        if point.kind == "clone":
+            clone = point.copies[index]
+            if not cluster.exists(clone):
+                raise RestoreImpossible(
+                    f"Rollback point {point.name!r} keeps {index} as its clone {clone}, which no "
+                    "longer exists. Nothing was changed.",
+                    indices=[clone],
+                    hint="Choose another point (`esmigrate rollback-point list`).",
+                )
+            targets[index] = clone
+        elif point.kind == "snapshot" and cluster.exists(index) and _changed(cluster, point, index):
+            targets[index] = restored_name(index, point.name)
+            if not cluster.exists(targets[index]):
+                beside.append(index)
+        else:
+            targets[index] = index
+    missing = _restore_check(cluster, point, state_index, beside)
+    return targets, missing, beside
+
+
+def _restore_check(
+    cluster: Cluster, point: RollbackPoint, state_index: str, beside: list[str]
+) -> list[str]:
     missing = [i for i in sorted(point.indices) if not cluster.exists(i)]
-    if not missing:
+    if point.kind == "clone":
+        return []
+    if not missing and not beside:
         return []
     snap = point.snapshot
+    state = snapshot_state(cluster, point, state_index=state_index)
     usable = (
         snap is not None
-        and snap.get("state") == "SUCCESS"
-        and all(i in snap.get("indices", []) for i in missing)
+        and state == "SUCCESS"
+        and all(i in snap.get("indices", []) for i in [*missing, *beside])
     )
     if not usable:
+        needed = [*missing, *beside]
         raise RestoreImpossible(
-            f"Rollback point {point.name!r} needs {', '.join(missing)}, which no longer "
-            + ("exist" if len(missing) > 1 else "exists")
+            f"Rollback point {point.name!r} needs {', '.join(needed)} as "
+            + (
+                "they were, which no longer exist"
+                if len(needed) > 1
+                else "it was, which no longer exists"
+            )
             + " and "
             + ("the point has no snapshot." if snap is None else "its snapshot cannot restore.")
             + " Nothing was changed.",
-            indices=missing,
+            indices=needed,
             hint="Restore the index from a snapshot of yours (POST _snapshot/REPO/SNAP/_restore) "
             "and run the rollback again, or choose another point; create points with "
             "--snapshot-repository to make them self-contained.",
@@ -137,14 +212,15 @@ def plan_rollback(
     carrying writes back and refusing/discarding them.
     """
     point = get_point(cluster, name, state_index=state_index)
-    restore = _restore_check(cluster, point)
+    targets, restore, beside = _targets(cluster, point, state_index)
     current = {alias: alias_targets(cluster, alias) for alias in point.aliases}
-    wanted_indices = set(point.indices)
+    wanted_indices = set(targets.values())
     moves: dict[str, dict[str, list[str]]] = {}
     actions: list[dict[str, Any]] = []
     leaving: set[str] = set()
     writes: list[tuple[str, str, str]] = []  # (alias, leaving write index, point write index)
-    for alias, wanted in sorted(point.aliases.items()):
+    for alias, recorded in sorted(point.aliases.items()):
+        wanted = {targets[index]: definition for index, definition in recorded.items()}
         now = current[alias]
         moves[alias] = {"from": sorted(now), "to": sorted(wanted)}
         for index in sorted(now):
@@ -157,10 +233,20 @@ def plan_rollback(
         now_writer, point_writer = _write_index(now), _write_index(wanted)
         if now_writer is not None and point_writer is not None and now_writer != point_writer:
             writes.append((alias, now_writer, point_writer))
-    at_risk = {
-        index: _ops_since(cluster, index, point.cut_over_checkpoints(index))
-        for index in sorted(leaving)
-    }
+    if point.kind == "retained" and not leaving:
+        changed = [
+            i for i in sorted(point.indices) if cluster.exists(i) and _changed(cluster, point, i)
+        ]
+        if changed:
+            raise RollbackError(
+                f"Rollback point {name!r} is a retained point and its aliases still point to "
+                f"{', '.join(changed)}, which changed since: a retained point keeps no other "
+                "copy to go back to. Nothing was changed.",
+                hint="Record a point of kind clone or snapshot before a change made in place "
+                "(`esmigrate rollback-point create NAME ALIAS --kind clone`, or "
+                "rollback_point_kind in esmigrate.toml).",
+            )
+    at_risk = {index: _ops_since(cluster, index, _since(point, index)) for index in sorted(leaving)}
     carry: dict[str, Any] | None = None
     if discard_writes:
         mode = "discard"
@@ -176,9 +262,7 @@ def plan_rollback(
             )
         (source, target) = next(iter(pairs))
         alias = next(a for a, n, _ in writes if n == source)
-        since = point.cut_over_checkpoints(source) or {
-            shard: -1 for shard in checkpoints(cluster, source)
-        }
+        since = _since(point, source) or {shard: -1 for shard in checkpoints(cluster, source)}
         carry = {
             "from": source,
             "to": target,
@@ -188,7 +272,7 @@ def plan_rollback(
         mode = "carry"
     else:
         mode = "swap"
-    plan = RollbackPlan(name, mode, moves, at_risk, restore, actions, carry)
+    plan = RollbackPlan(name, mode, moves, at_risk, restore, actions, carry, targets, beside)
     plan.operations = _operations(point, plan)
     return plan
 
@@ -203,21 +287,24 @@ def _operations(point: RollbackPoint, plan: RollbackPlan) -> list[PlanStep]:
             details={"at_risk": plan.at_risk},
         )
     ]
-    if plan.restore and point.snapshot is not None:
-        snap = point.snapshot
+    snap = point.snapshot
+    if plan.restore_beside and snap is not None:
+        ops.append(
+            PlanStep(
+                "restore_snapshot",
+                f"restore {', '.join(plan.restore_beside)} as they were at the point from "
+                f"snapshot {snap['snapshot']} ({snap['repository']}), beside the changed "
+                "indices, polled until allocated",
+                (_restore_request(point, plan.restore_beside, beside=True),),
+            )
+        )
+    if plan.restore and snap is not None:
         ops.append(
             PlanStep(
                 "restore_snapshot",
                 f"restore {', '.join(plan.restore)} from snapshot {snap['snapshot']} "
                 f"({snap['repository']}), polled until allocated",
-                (
-                    PlannedRequest(
-                        "POST",
-                        f"/_snapshot/{snap['repository']}/{snap['snapshot']}/_restore",
-                        {"wait_for_completion": "false"},
-                        {"indices": ",".join(plan.restore), "include_aliases": False},
-                    ),
-                ),
+                (_restore_request(point, plan.restore, beside=False),),
             )
         )
     leaving = sorted(plan.at_risk)
@@ -279,20 +366,33 @@ def _refuse(name: str, plan: RollbackPlan, at_risk: dict[str, int]) -> WritesAtR
     )
 
 
-def _restore(cluster: Cluster, point: RollbackPoint, indices: list[str]) -> None:
+def _restore_request(point: RollbackPoint, indices: list[str], *, beside: bool) -> PlannedRequest:
     snap = point.snapshot
     assert snap is not None
-    cluster.request(
+    body: dict[str, Any] = {
+        "indices": ",".join(indices),
+        "include_global_state": False,
+        "include_aliases": False,
+    }
+    if beside:
+        # restored_name(index, point): the index that changed stays until the aliases leave it.
+        body |= {"rename_pattern": "(.+)", "rename_replacement": f"$1-restored-{point.name}"}
+    return PlannedRequest(
         "POST",
         f"/_snapshot/{snap['repository']}/{snap['snapshot']}/_restore",
-        params={"wait_for_completion": "false"},
-        body={
-            "indices": ",".join(indices),
-            "include_global_state": False,
-            "include_aliases": False,
-        },
+        {"wait_for_completion": "false"},
+        body,
     )
-    for index in indices:
+
+
+def _restore(
+    cluster: Cluster, point: RollbackPoint, indices: list[str], *, beside: bool = False
+) -> None:
+    snap = point.snapshot
+    assert snap is not None
+    _restore_request(point, indices, beside=beside).send(cluster)
+    names = [restored_name(i, point.name) for i in indices] if beside else indices
+    for index in names:
         while True:
             health = cluster.health(index, wait_for_status="yellow", timeout="30s")
             if not health.get("timed_out") and health.get("status") in ("yellow", "green"):
@@ -302,6 +402,24 @@ def _restore(cluster: Cluster, point: RollbackPoint, indices: list[str]) -> None
                     f"Restoring {index} from snapshot {snap['snapshot']} failed (red).",
                     hint="GET _cluster/allocation/explain says why; the aliases were not moved.",
                 )
+        # Carrying writes into it reads its per-shard checkpoints, which a shard still
+        # recovering from the snapshot does not report (health can be yellow by then).
+        deadline = time.monotonic() + 120
+        while not _recovered(cluster, index):
+            if time.monotonic() > deadline:
+                raise RollbackError(
+                    f"{index}, restored from snapshot {snap['snapshot']}, is still recovering "
+                    "after 120 s.",
+                    hint=f"GET {index}/_recovery shows how far it is; the aliases were not "
+                    "moved. Run the rollback again once it is done.",
+                )
+            time.sleep(0.2)
+
+
+def _recovered(cluster: Cluster, index: str) -> bool:
+    """Every shard copy of ``index`` that is being recovered (from a snapshot) is done."""
+    shards = cluster.request("GET", f"/{index}/_recovery").get(index, {}).get("shards", [])
+    return bool(shards) and all(s.get("stage") == "DONE" for s in shards)
 
 
 def _swap(
@@ -335,7 +453,7 @@ def _swap(
                         hint="Check the cluster's health and retry; the block was lifted.",
                     )
                 time.sleep(0.05)
-        at_risk = {i: _ops_since(cluster, i, point.cut_over_checkpoints(i)) for i in leaving}
+        at_risk = {i: _ops_since(cluster, i, _since(point, i)) for i in leaving}
         if sum(at_risk.values()) and plan.mode != "discard":
             raise _refuse(name, plan, at_risk)
         cluster.request("POST", "/_aliases", body={"actions": plan.alias_actions})
@@ -408,6 +526,8 @@ def rollback(
     point = get_point(cluster, name, state_index=state_index)
     if plan.restore:
         _restore(cluster, point, plan.restore)
+    if plan.restore_beside:
+        _restore(cluster, point, plan.restore_beside, beside=True)
     result = RollbackResult(
         point=name,
         mode=plan.mode,

@@ -71,6 +71,8 @@ class Runner(LedgerEdits):
         poll_interval: float = 1.0,
         cancel: threading.Event | None = None,
         on_progress: ProgressCallback | None = None,
+        rollback_point_kind: str = "retained",
+        snapshot_repository: str | None = None,
     ) -> None:
         super().__init__(
             cluster,
@@ -88,6 +90,9 @@ class Runner(LedgerEdits):
         #: Receives the progress events of long operations (their server tasks, op.migrate).
         self.on_progress = on_progress or no_progress
         self.poll_interval = poll_interval
+        #: What migrations record as their rollback points (the project's settings).
+        self.rollback_point_kind = rollback_point_kind
+        self.snapshot_repository = snapshot_repository
         self._recorded: dict[tuple[str, str], tuple[Operation, ...]] = {}
 
     @classmethod
@@ -95,6 +100,8 @@ class Runner(LedgerEdits):
         cls, config: Config, cluster: Cluster, graph: RevisionGraph, **kwargs: Any
     ) -> Runner:
         kwargs.setdefault("lease_ttl", config.lease_ttl)
+        kwargs.setdefault("rollback_point_kind", config.rollback_point_kind)
+        kwargs.setdefault("snapshot_repository", config.snapshot_repository)
         return cls(cluster, graph, history_index=config.history_index, root=config.root, **kwargs)
 
     def route(self, target: str, direction: str, records: dict[str, RevisionRecord]) -> Route:
@@ -317,6 +324,8 @@ class Runner(LedgerEdits):
                 state_index=self.store.index,
                 cancel=self.cancel,
                 record=on_record,
+                rollback_point_kind=self.rollback_point_kind,
+                snapshot_repository=self.snapshot_repository,
             )
             try:
                 outcome = operation.execute(self.cluster, ctx)

@@ -241,6 +241,57 @@ def script(
     return {"lang": "painless", "source": source, "params": params}
 
 
+#: The keys of an ingest pipeline's ``ctx`` that are the request's metadata, not ``_source``.
+INGEST_METADATA = (
+    "_index",
+    "_id",
+    "_routing",
+    "_version",
+    "_version_type",
+    "_if_seq_no",
+    "_if_primary_term",
+    "_op_type",
+    "_ingest",
+    "_now",
+)
+
+
+def ingest_script(
+    body: str, params: dict[str, Any], functions: list[str] | None = None
+) -> dict[str, Any] | None:
+    """``body`` (compiled rules over ``src``) as an ingest ``script`` processor's script, or
+    None when it would exceed the engines' size limit.
+
+    An ingest ``ctx`` holds the document's fields beside its metadata (``_index``, ``_id``...),
+    so the rules run on a map of the fields alone, which then replaces them: a rule that empties
+    or rebuilds the document never touches the metadata."""
+    extra = "".join(f.strip() + "\n" for f in functions or [])
+    source = (
+        PRELUDE.strip()
+        + "\n"
+        + extra
+        + "Map src = new HashMap();\n"
+        + "for (def k : ctx.keySet()) { if (!params.ingest_metadata.contains(k)) { src.put(k, ctx.get(k)); } }\n"
+        + body
+        + "\nfor (def k : new ArrayList(ctx.keySet())) { if (!params.ingest_metadata.contains(k)) { ctx.remove(k); } }\n"
+        + "ctx.putAll(src);\n"
+    )
+    if len(source.encode()) > MAX_SCRIPT_BYTES:
+        return None
+    return {
+        "lang": "painless",
+        "source": source,
+        "params": {**params, "ingest_metadata": list(INGEST_METADATA)},
+    }
+
+
+def ingest_condition(test: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A compiled condition (a boolean expression over ``src``) as an ingest processor's ``if``
+    script: it reads the ingest ``ctx`` (fields and metadata) and changes nothing."""
+    source = PRELUDE.strip() + "\nMap src = ctx;\nreturn " + test + ";\n"
+    return {"lang": "painless", "source": source, "params": params}
+
+
 _FAILURE = re.compile(r'rule "(?P<rule>(?:[^"\\]|\\.)*)": (?P<reason>.*)', re.DOTALL)
 
 

@@ -496,6 +496,18 @@ class RuleSet:
     def painless(self) -> dict[str, Any] | None:
         """``{"lang": "painless", "source": ..., "params": ...}`` doing exactly what the set does
         on ``ctx._source``, or None when a rule has no exact Painless form."""
+        return self._compile(pl.script)
+
+    def painless_ingest(self) -> dict[str, Any] | None:
+        """The same transformation as the script of an ingest pipeline's ``script`` processor
+        (whose ``ctx`` is the document's fields beside its metadata), or None when a rule has no
+        exact Painless form."""
+        return self._compile(pl.ingest_script)
+
+    def _compile(
+        self,
+        assemble: Callable[[str, dict[str, Any], list[str]], dict[str, Any] | None],
+    ) -> dict[str, Any] | None:
         c = pl.Compiler()
         parts = [rule.compile(c) for rule in self.rules]
         if any(p is None for p in parts):
@@ -505,7 +517,7 @@ class RuleSet:
             extra = rule.painless_functions()
             if extra and extra not in functions:
                 functions.append(extra)
-        return pl.script("\n".join(p for p in parts if p), c.params, functions)
+        return assemble("\n".join(p for p in parts if p), c.params, functions)
 
     def rule_named(self, name: str) -> Rule | None:
         return next((r for r in self.walk() if r.name == name), None)

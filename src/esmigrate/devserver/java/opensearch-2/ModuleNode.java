@@ -15,7 +15,9 @@ final class ModuleNode extends Node {
             org.opensearch.painless.PainlessPlugin.class,
             org.opensearch.analysis.common.CommonAnalysisPlugin.class,
             org.opensearch.index.mapper.MapperExtrasPlugin.class,
-            org.opensearch.join.ParentJoinPlugin.class);
+            org.opensearch.join.ParentJoinPlugin.class,
+            // ingest pipelines with the script processor: upgrading old writers' documents
+            org.opensearch.ingest.common.IngestCommonPlugin.class);
 
     ModuleNode(Environment env) {
         super(env, MODULES, true);

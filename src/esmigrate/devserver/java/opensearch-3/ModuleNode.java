@@ -20,7 +20,9 @@ final class ModuleNode extends Node {
             org.opensearch.painless.PainlessModulePlugin.class,
             org.opensearch.analysis.common.CommonAnalysisModulePlugin.class,
             org.opensearch.index.mapper.MapperExtrasModulePlugin.class,
-            org.opensearch.join.ParentJoinModulePlugin.class);
+            org.opensearch.join.ParentJoinModulePlugin.class,
+            // ingest pipelines with the script processor: upgrading old writers' documents
+            org.opensearch.ingest.common.IngestCommonModulePlugin.class);
 
     ModuleNode(Environment env) {
         super(env, MODULES.stream().map(ModuleNode::info).collect(Collectors.toList()), true);
