@@ -179,6 +179,13 @@ class Cluster:
         """Close the connection; an application's own client (:meth:`from_client`) stays open."""
         self._client.close()
 
+    @property
+    def client(self) -> Any:
+        """The client library's own client object (``opensearchpy.OpenSearch`` or
+        ``elasticsearch.Elasticsearch``), for what only it offers (``esmigrate bench`` measures
+        its ``helpers``); esmigrate itself sends everything through :meth:`request`."""
+        return self._client.raw
+
     @classmethod
     def from_client(cls, client: Any) -> Cluster:
         """A :class:`Cluster` that sends through an application's configured client.

@@ -11,6 +11,7 @@ also the one-liner ``esmigrate.rebuild("products", to=Product)``.
 from esmigrate.command._base import (
     open_cluster,
 )
+from esmigrate.command._bench import bench
 from esmigrate.command._migrations import (
     adopt,
     baseline,
@@ -69,6 +70,7 @@ __all__ = [
     "adopt",
     "autogenerate_operations",
     "baseline",
+    "bench",
     "branches",
     "check",
     "copy_sources",
