@@ -249,16 +249,23 @@ class BlueGreenRun:
         lock = threading.Lock()
         halt = threading.Event()
 
+        # The threads share the journal: one compare-and-set write at a time (the failure
+        # checks write it too, before they raise TooManyFailures).
         def check() -> None:
             # Raising here cancels this shard's task and leaves its step unfinished (a task
             # cancelled from outside would end "completed" and be taken as done).
             if halt.is_set():
                 raise MigrationCancelled("Another shard's catch-up failed.")
-            self._budget_check()
+            with lock:
+                self._budget_check()
 
         def save() -> None:
-            with lock:  # one compare-and-set write at a time
+            with lock:
                 self.journal.save()
+
+        def after_rejections() -> None:
+            with lock:
+                self.check_failures()
 
         def copy(shard: int) -> int:
             return self.copier.reindex(
@@ -269,7 +276,7 @@ class BlueGreenRun:
                 poll=poll,
                 save=save,
                 check=check,
-                after_rejections=self.check_failures,
+                after_rejections=after_rejections,
                 shard=(shard, shards),
             )
 
