@@ -24,8 +24,8 @@ import time
 from typing import Any
 
 import orjson
-from copy_speed import make_source
 
+from esmigrate.bench import make_source
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import load_config
 from esmigrate.migrate._positions import Positions

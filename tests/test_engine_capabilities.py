@@ -289,3 +289,28 @@ def test_wait_task_reports_failures(cluster: Cluster, prefix: str) -> None:
         cluster.wait_task(started["task"], poll_interval=0.05, on_status=statuses.append)
     assert "mapper_parsing_exception" in str(failed.value) or "failed to parse" in str(failed.value)
     assert failed.value.task_id == started["task"]
+
+
+def test_an_id_slice_per_shard_reads_exactly_that_shard(cluster: Cluster, prefix: str) -> None:
+    """Capabilities.slice_by_shard: with ``max`` = number of shards, slice i is shard i (the
+    per-shard catch-up rounds of copy mode reindex rely on it)."""
+    assert cluster.capabilities.slice_by_shard
+    make_index(cluster, f"{prefix}-src", n=300, shards=3)
+    for shard in range(3):
+        on_shard = cluster.search(
+            f"{prefix}-src",
+            {"size": 300, "_source": False, "query": {"match_all": {}}},
+            preference=f"_shards:{shard}",
+        )["hits"]["hits"]
+        result = cluster.request(
+            "POST",
+            "/_reindex",
+            params={"refresh": "true"},
+            body={
+                "source": {"index": f"{prefix}-src", "slice": {"id": shard, "max": 3}},
+                "dest": {"index": f"{prefix}-dst{shard}"},
+            },
+        )
+        copied = cluster.search(f"{prefix}-dst{shard}", {"size": 300, "_source": False})
+        assert 0 < result["created"] < 300
+        assert {h["_id"] for h in copied["hits"]["hits"]} == {h["_id"] for h in on_shard}

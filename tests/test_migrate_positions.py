@@ -22,9 +22,15 @@ from esmigrate.migrate._copy import Copier
 from esmigrate.migrate._cutover import CutOver
 from esmigrate.migrate._layout import resolve
 from esmigrate.migrate._positions import Positions, positions_name
-from esmigrate.migrate._shards import checkpoints
+from esmigrate.migrate._shards import checkpoints, max_seq_nos
 from esmigrate.rollback import rollback, rollback_point_hook
-from tests.migrate_support import TARGET_MAPPING, all_docs, create_source, transform
+from tests.migrate_support import (
+    PAINLESS,
+    TARGET_MAPPING,
+    all_docs,
+    create_source,
+    transform,
+)
 from tests.rollback_support import reverse
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
@@ -637,3 +643,30 @@ def test_listing_per_deleted_document_stays_small_with_many_shards(
     assert stats.deleted == len(gone)
     # A leaf of ≤ 32 documents per side, or one sequence number (≤ one document per shard).
     assert stats.listed <= len(gone) * 2 * 2 * max(32, shards)
+
+
+@pytest.mark.parametrize("path", ["painless", "python"])
+def test_a_migration_without_writes_copies_each_document_once(
+    cluster: Cluster, prefix: str, path: str
+) -> None:
+    """Catch-up rounds read each shard of the source from its own ``_seq_no`` checkpoint, so
+    with nothing written meanwhile they copy nothing, and N's shards receive one write per
+    document (its positions stay within the source's sequence numbers)."""
+    alias, source, initial = create_source(cluster, prefix, 6000, shards=3)
+    tops = max_seq_nos(cluster, source)
+    assert len(set(tops.values())) > 1  # shards of different sizes: the case one threshold fails
+    result = BlueGreen(
+        cluster,
+        alias,
+        TARGET_MAPPING,
+        settings={"number_of_replicas": 0},
+        script=PAINLESS if path == "painless" else None,
+        transform=transform if path == "python" else None,
+        state_index=f"{prefix}-hist",
+        dead_letter_index=f"{prefix}-dl",
+    ).run()
+    assert result.copied == len(initial) == result.count
+    state = cluster.request("GET", f"/{prefix}-hist/_doc/checkpoint:{result.migration}")
+    positions = {int(s): int(v) for s, v in state["_source"]["positions"].items()}
+    assert positions == max_seq_nos(cluster, result.target)
+    assert all(positions[s] <= tops[s] for s in tops)

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from esmigrate.cli import _adopt as _adopt
+from esmigrate.cli import _bench as _bench
 from esmigrate.cli import _devserver as _devserver
 from esmigrate.cli import _info as _info
 from esmigrate.cli import _migrations as _migrations

@@ -84,6 +84,14 @@ class Capabilities:
     #: ``search_after`` skips documents) and ``_id`` loads every id into the heap as fielddata,
     #: so :meth:`Cluster.scan` reads with a ``_doc``-sorted scroll instead.
     shard_doc: bool
+    #: A scroll (``_reindex`` included) sliced manually on ``_id`` with ``max`` equal to the
+    #: index's number of shards reads exactly shard ``id`` (the slice filter of Elasticsearch 5+
+    #: and OpenSearch matches all of one shard and nothing of the others; checked on the node by
+    #: tests/test_engine_capabilities.py). That lets a catch-up ``_reindex`` copy each shard
+    #: from its own ``_seq_no`` checkpoint; without it one threshold covers every shard (the
+    #: lowest, so nothing is missed, at the cost of copying some documents again). Serverless
+    #: has no shards to address.
+    slice_by_shard: bool = True
 
     @classmethod
     def of(cls, engine: Engine) -> Capabilities:
@@ -92,6 +100,7 @@ class Capabilities:
         return cls(
             point_in_time="opensearch" if engine.version >= (2, 4, 0) else None,
             shard_doc=engine.version >= (3, 3, 0),
+            slice_by_shard=engine != SERVERLESS,
         )
 
 
@@ -169,6 +178,13 @@ class Cluster:
     def close(self) -> None:
         """Close the connection; an application's own client (:meth:`from_client`) stays open."""
         self._client.close()
+
+    @property
+    def client(self) -> Any:
+        """The client library's own client object (``opensearchpy.OpenSearch`` or
+        ``elasticsearch.Elasticsearch``), for what only it offers (``esmigrate bench`` measures
+        its ``helpers``); esmigrate itself sends everything through :meth:`request`."""
+        return self._client.raw
 
     @classmethod
     def from_client(cls, client: Any) -> Cluster:

@@ -11,6 +11,7 @@ also the one-liner ``esmigrate.rebuild("products", to=Product)``.
 from esmigrate.command._base import (
     open_cluster,
 )
+from esmigrate.command._bench import bench
 from esmigrate.command._compare import compare
 from esmigrate.command._estimate import DEFAULT_SAMPLE, Estimate, Work
 from esmigrate.command._migrations import (
@@ -78,6 +79,7 @@ __all__ = [
     "adopt",
     "autogenerate_operations",
     "baseline",
+    "bench",
     "branches",
     "check",
     "compare",

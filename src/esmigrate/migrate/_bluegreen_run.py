@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from esmigrate.cluster import Cluster
@@ -202,22 +203,29 @@ class BlueGreenRun:
             fresh = checkpoints(self.cluster, state.source)
             state.pending = PendingRound(number, fresh)
             state.round_task = TaskStep()
+            state.round_tasks = {}
             state.round_cursors = {}
             self.journal.save()
         self.cluster.refresh(state.source)
         meter = self.meter("catchup", round=number)
-        stats = self._copy(
-            {"range": {"_seq_no": {"gt": min(previous.values())}}},
-            step=state.round_task,
-            upto=fresh,
-            cursors=state.round_cursors,
-            start=previous,
-            meter=meter,
-            poll=poll,
-        )
-        copied = stats.copied + stats.failed
+        if state.mode == "reindex" and self.cluster.capabilities.slice_by_shard and len(fresh) > 1:
+            copied = self._round_by_shard(previous, fresh, poll)
+        else:
+            # _seq_no is per shard: one threshold for all of them must be the lowest, and
+            # copies again what the other shards hold above it.
+            stats = self._copy(
+                {"range": {"_seq_no": {"gt": min(previous.values())}}},
+                step=state.round_task,
+                upto=fresh,
+                cursors=state.round_cursors,
+                start=previous,
+                meter=meter,
+                poll=poll,
+            )
+            copied = stats.copied + stats.failed
         meter.update(copied)
         state.round_task = TaskStep()
+        state.round_tasks = {}
         state.round_cursors = {}
         state.progress = meter.numbers()
         state.checkpoints = fresh
@@ -226,6 +234,63 @@ class BlueGreenRun:
         state.copied += copied
         self.journal.save()
         return copied
+
+    def _round_by_shard(
+        self, previous: Mapping[int, int], fresh: Mapping[int, int], poll: float
+    ) -> int:
+        """Copy mode reindex: one ``_reindex`` per shard of O with new operations, each reading
+        its shard (a slice) from that shard's own checkpoint, all running at once. A shard with
+        nothing new starts no task. Returns the documents written."""
+        state = self.state
+        shards = len(fresh)
+        due = [s for s in sorted(fresh) if previous.get(s, -1) < fresh[s]]
+        for shard in due:
+            state.round_tasks.setdefault(shard, TaskStep())
+        lock = threading.Lock()
+        halt = threading.Event()
+
+        # The threads share the journal: one compare-and-set write at a time (the failure
+        # checks write it too, before they raise TooManyFailures).
+        def check() -> None:
+            # Raising here cancels this shard's task and leaves its step unfinished (a task
+            # cancelled from outside would end "completed" and be taken as done).
+            if halt.is_set():
+                raise MigrationCancelled("Another shard's catch-up failed.")
+            with lock:
+                self._budget_check()
+
+        def save() -> None:
+            with lock:
+                self.journal.save()
+
+        def after_rejections() -> None:
+            with lock:
+                self.check_failures()
+
+        def copy(shard: int) -> int:
+            return self.copier.reindex(
+                {"range": {"_seq_no": {"gt": previous.get(shard, -1), "lte": fresh[shard]}}},
+                step=state.round_tasks[shard],
+                excluded=state.excluded,
+                meter=None,
+                poll=poll,
+                save=save,
+                check=check,
+                after_rejections=after_rejections,
+                shard=(shard, shards),
+            )
+
+        if not due:
+            return 0
+        with ThreadPoolExecutor(max_workers=len(due)) as pool:
+            futures = [pool.submit(copy, s) for s in due]
+            try:
+                return sum(f.result() for f in futures)
+            except BaseException:
+                # Ctrl-C or a failure: the other shards' threads cancel their tasks at their
+                # next poll; a rerun resumes the round from the checkpoint document.
+                halt.set()
+                raise
 
     def catch_up_phase(self) -> None:
         t0 = time.monotonic()

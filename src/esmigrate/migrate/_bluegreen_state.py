@@ -86,6 +86,9 @@ class BlueGreenState:
     pending: PendingRound | None = None
     #: The running round's server task (copy mode reindex).
     round_task: TaskStep = field(default_factory=TaskStep)
+    #: The running round's server tasks, one per shard of the source, when the engine reads a
+    #: shard by slice (copy mode reindex; ``Capabilities.slice_by_shard``).
+    round_tasks: dict[int, TaskStep] = field(default_factory=dict)
     #: Per shard of the source: how far the running round got (copy mode python).
     round_cursors: dict[int, int] = field(default_factory=dict)
     #: ``{"id", "seq"}`` of document versions the target rejected: left out of later tasks.
@@ -119,6 +122,7 @@ class BlueGreenState:
                 doc[name] = stored_shard_map(doc[name])
         if self.pending is not None:
             doc["pending"]["checkpoints"] = stored_shard_map(self.pending.checkpoints)
+        doc["round_tasks"] = {str(k): v for k, v in doc["round_tasks"].items()}
         return doc
 
     @classmethod
@@ -130,6 +134,9 @@ class BlueGreenState:
                 values[name] = shard_map(values[name])
         values["copy"] = TaskStep(**(values.get("copy") or {}))
         values["round_task"] = TaskStep(**(values.get("round_task") or {}))
+        values["round_tasks"] = {
+            int(k): TaskStep(**v) for k, v in (values.get("round_tasks") or {}).items()
+        }
         pending = values.get("pending")
         values["pending"] = (
             PendingRound(int(pending["round"]), shard_map(pending["checkpoints"]))

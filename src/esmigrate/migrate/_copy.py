@@ -95,6 +95,7 @@ class Copier:
         save: Callable[[], None] = _nothing,
         check: Callable[[], None] | None = None,
         after_rejections: Callable[[], None] = _nothing,
+        shard: tuple[int, int] | None = None,
     ) -> int:
         """Run one ``_reindex`` of ``query`` to completion; the documents it wrote.
 
@@ -105,7 +106,8 @@ class Copier:
         overwriting them. ``cancel_strays``: first cancel ``_reindex`` tasks into the target
         that no checkpoint names (a dead process started them). ``check`` runs at every poll
         (when it raises, the task is cancelled); ``after_rejections`` after each batch of
-        dead-lettered documents.
+        dead-lettered documents. ``shard`` = (shard, number of shards): read only that shard
+        of the source (``Capabilities.slice_by_shard``).
         """
         if step.done:
             return 0  # finished before a crash: do not copy it all again
@@ -129,6 +131,7 @@ class Copier:
                     query,
                     create=restart_create and step.started,
                     excluded=follow_up if follow_up is not None else excluded,
+                    shard=shard,
                 )
                 step.task, step.started = task_id, True
                 save()

@@ -118,8 +118,14 @@ class ReindexCopier:
         self._unfound: set[str] = set()
 
     def body(
-        self, query: Mapping[str, Any] | None, create: bool, excluded: list[dict[str, Any]]
+        self,
+        query: Mapping[str, Any] | None,
+        create: bool,
+        excluded: list[dict[str, Any]],
+        shard: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
+        """The ``_reindex`` body; ``shard`` = (shard, number of shards) reads that one shard of
+        the source (see ``Capabilities.slice_by_shard``)."""
         if len(excluded) <= EXACT_EXCLUSIONS:
             # One (id, _seq_no) pair per rejected version: a later write of the document has
             # another _seq_no and is copied.
@@ -152,6 +158,8 @@ class ReindexCopier:
             "source": {"index": self.source, "size": self.batch_size, "query": q},
             "dest": {"index": self.target, "op_type": "create" if create else "index"},
         }
+        if shard is not None:
+            body["source"]["slice"] = {"id": shard[0], "max": shard[1]}
         if create:
             body["conflicts"] = "proceed"
         if self.script is not None:
@@ -186,17 +194,23 @@ class ReindexCopier:
         return hidden
 
     def start(
-        self, query: Mapping[str, Any] | None, *, create: bool, excluded: list[dict[str, Any]]
+        self,
+        query: Mapping[str, Any] | None,
+        *,
+        create: bool,
+        excluded: list[dict[str, Any]],
+        shard: tuple[int, int] | None = None,
     ) -> str:
         result = self.cluster.request(
             "POST",
             "/_reindex",
             params={
                 "wait_for_completion": "false",
-                "slices": self.slices,
+                # A manual slice excludes automatic slicing (the engine refuses both).
+                "slices": self.slices if shard is None else 1,
                 "requests_per_second": self.requests_per_second or -1,
             },
-            body=self.body(query, create, excluded),
+            body=self.body(query, create, excluded, shard),
         )
         return str(result["task"])
 

@@ -1,0 +1,91 @@
+"""``esmigrate bench`` on the real node: what its output holds (speed itself is never asserted)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from esmigrate.bench import APPROACHES, pyplot
+from esmigrate.cluster import Cluster
+from esmigrate.exceptions import MissingClient
+from tests.conftest import run_cli
+
+
+@pytest.mark.integration
+def test_bench_reports_every_approach_at_every_size_and_draws_a_chart(
+    cluster: Cluster, cluster_url: str, tmp_path: Path
+) -> None:
+    chart, table = tmp_path / "bench.png", tmp_path / "bench.md"
+    done = run_cli(
+        "--json",
+        "bench",
+        "--url",
+        cluster_url,
+        "--docs",
+        "40",
+        "--docs",
+        "90",
+        "--sample",
+        "2",
+        "--shape",
+        "product",
+        "--chart",
+        str(chart),
+        "--markdown",
+        str(table),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["sizes"] == [40, 90]
+    assert report["shape"] == "product"
+    assert report["engine"] == str(cluster.engine)
+    rows = report["rows"]
+    assert [(r["size"], r["approach"]) for r in rows] == [
+        (size, name) for size in (40, 90) for name in APPROACHES
+    ]
+    for row in rows:
+        assert row["docs"] == (2 if row["approach"] == "guide" else row["size"])
+        assert row["docs_per_s"] > 0
+        assert row["mb_per_s"] > 0
+        assert 0 < row["peak_rss_mb"] < 1000
+        assert row["ratio"] > 0
+        if row["approach"].startswith("esmigrate"):
+            # A whole migration with no writes: every document copied once, a write block.
+            assert row["copied"] == row["size"]
+            assert {"copy", "catchup", "blocked"} <= set(row["phases"])
+            assert row["blocked_seconds"] > 0
+        else:
+            assert row["phases"] == {}
+            assert row["blocked_seconds"] is None
+    assert {r["ratio"] for r in rows if r["approach"] == "reindex_painless"} == {1.0}
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    labels = [
+        line.split(" | ")[0] for line in table.read_text().splitlines() if line.startswith("| ")
+    ]
+    assert labels == ["| approach"] + [
+        "| " + APPROACHES[r["approach"]][0].replace("_", "\\_") for r in rows
+    ]
+    left = cluster.request(
+        "GET",
+        "/_cat/indices/esmigrate-bench-*",
+        params={"format": "json", "expand_wildcards": "all"},
+    )
+    assert left == []
+
+
+def test_a_chart_without_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # an import of it fails
+    with pytest.raises(MissingClient) as caught:
+        pyplot()
+    assert caught.value.extra == "esmigrate[bench]"
+    assert "pip install 'esmigrate[bench]'" in str(caught.value)
+
+
+def test_bench_refuses_an_unknown_approach_before_touching_the_cluster() -> None:
+    done = run_cli("--json", "bench", "--url", "http://127.0.0.1:1", "--only", "fastest")
+    assert done.returncode != 0
+    assert "fastest" in json.loads(done.stdout)["error"]["message"]
