@@ -18,6 +18,7 @@ from esmigrate.exceptions import (
     ClusterUnavailable,
     MigrationError,
     MigrationLocked,
+    RequestError,
     TooManyFailures,
 )
 from esmigrate.migrate import BlueGreen, Meter, ProgressEvent, adopt
@@ -392,7 +393,6 @@ class AlwaysRejecting:
 
 
 def test_rejections_outlasting_the_retries_stop_resumably(cluster: Cluster, prefix: str) -> None:
-    from esmigrate.exceptions import RequestError
     from esmigrate.migrate._deadletters import DeadLetters
     from esmigrate.migrate._python_copy import CopyStats, PythonCopier
     from esmigrate.migrate._shards import checkpoints
@@ -457,3 +457,53 @@ def test_target_creation_lost_is_redone_on_resume(cluster: Cluster, prefix: str)
     assert result.resumed
     expected = {i: transform(json.loads(json.dumps(d))) for i, d in initial.items()}
     assert diff(expected, all_docs(cluster, target)) == {}
+
+
+# -- a write-blocked target (the flood-stage disk watermark) --------------------------------------
+
+
+@pytest.mark.engine_matrix
+@pytest.mark.parametrize("path", ["painless", "python"])
+def test_a_write_blocked_target_stops_the_copy_and_the_next_run_resumes(
+    cluster: Cluster, prefix: str, path: str
+) -> None:
+    alias, source, docs = create_source(cluster, prefix, 3000)
+    cfg = {
+        "alias": alias,
+        "path": path,
+        "state_index": f"{prefix}-hist",
+        "dead_letter_index": f"{prefix}-dl",
+        "rps": 300,  # a copy of ~10 s: the block lands while it runs
+        "page_size": 100,
+    }
+    blocked: list[str] = []
+
+    def flood_stage(event: ProgressEvent) -> None:
+        # What the cluster does when a node passes the flood-stage watermark: every index with a
+        # shard there gets read_only_allow_delete.
+        if event.phase == "copy" and not blocked:
+            target = next(
+                i["index"]
+                for i in cluster.request("GET", "/_cat/indices", params={"format": "json"})
+                if i["index"].startswith(f"{alias}-v2")
+            )
+            cluster.request(
+                "PUT", f"/{target}/_settings", body={"index.blocks.read_only_allow_delete": True}
+            )
+            blocked.append(target)
+
+    with pytest.raises(RequestError) as refused:
+        migration(cluster, cfg, on_progress=flood_stage).run()
+    assert blocked
+    assert refused.value.error_type == "cluster_block_exception"
+    assert "flood-stage disk watermark" in (refused.value.hint or "")
+    assert resolve(cluster, alias).source == source  # the application still reads the source
+    assert not is_write_blocked(cluster, source)
+    assert not cluster.exists(f"{prefix}-dl") or cluster.count(f"{prefix}-dl") == 0
+
+    cluster.request(
+        "PUT", f"/{blocked[0]}/_settings", body={"index.blocks.read_only_allow_delete": None}
+    )
+    result = migration(cluster, cfg).run()
+    assert result.resumed
+    check_final_state(cluster, alias, source, result.target, docs, [])

@@ -19,6 +19,7 @@ import orjson
 from esmigrate.cluster import LOAD, Cluster, RetryPolicy, exact_json, server_reason
 from esmigrate.exceptions import MigrationCancelled, RequestError, TransformError
 from esmigrate.migrate._deadletters import DeadLetters
+from esmigrate.migrate._refused import is_block, refused
 from esmigrate.migrate._shards import scan
 
 CursorT = TypeVar("CursorT")
@@ -247,21 +248,14 @@ class PythonCopier:
                 if "error" not in detail:
                     copied += 1
                 elif status in self.retry.statuses:
-                    if attempt >= self.retry.retries:
-                        # The cluster is overloaded, the document is fine: stop resumably (the
-                        # cursor only moves past flushed chunks) instead of dead-lettering it.
-                        etype, reason = server_reason({"error": detail["error"]})
+                    etype, reason = server_reason({"error": detail["error"]})
+                    if attempt >= self.retry.retries or is_block(etype):
+                        # The cluster is overloaded or write-blocked, the document is fine: stop
+                        # resumably (the cursor only moves past flushed chunks) instead of
+                        # dead-lettering it. A block outlasts any retry: stop at once.
                         stats.add(copied=copied)
-                        raise RequestError(
-                            f"{self.target} still refused documents with {status} ({etype}: "
-                            f"{reason}) after {self.retry.retries} retries; nothing was "
-                            "dead-lettered and the copy stopped at its last checkpoint.",
-                            status=status,
-                            error_type=etype,
-                            reason=reason,
-                            hint="Let the cluster recover (or lower the throttle), then run the "
-                            "migration again: it resumes.",
-                        )
+                        after = "" if is_block(etype) else f" after {self.retry.retries} retries"
+                        raise refused(self.target, status, etype, reason, after=after)
                     retry.append(pos)
                 else:
                     etype, reason = server_reason({"error": detail["error"]})

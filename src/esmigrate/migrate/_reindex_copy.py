@@ -9,15 +9,20 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import LOAD, Cluster
 from esmigrate.exceptions import MigrationCancelled, PreflightError, RequestError, TaskFailed
 from esmigrate.migrate._deadletters import DeadLetters
+from esmigrate.migrate._refused import refused, write_block
 from esmigrate.migrate._tasks import cancel_task
 from esmigrate.progress import Meter
 from esmigrate.transform.painless import split_functions
+
+#: How often a running copy task's target is checked for a write block.
+BLOCK_CHECK_SECONDS = 5.0
 
 _DEEP_COPY = (
     "def __esmCopy(def v) { if (v instanceof Map) { Map m = new HashMap(); "
@@ -228,7 +233,27 @@ class ReindexCopier:
         propagates (the failure budget uses it to stop a task that dead-letters everything).
         """
 
+        next_block_check = time.monotonic() + BLOCK_CHECK_SECONDS
+
         def status(s: dict[str, Any]) -> None:
+            nonlocal next_block_check
+            if time.monotonic() >= next_block_check:
+                # A write-blocked target (the flood-stage watermark) makes the task retry its
+                # bulks for about a minute and then fail every document: stop it now instead.
+                next_block_check = time.monotonic() + BLOCK_CHECK_SECONDS
+                block = write_block(self.cluster, self.target)
+                if block is not None:
+                    # The task is left to end by itself (it fails once its retries run out, or
+                    # goes on if the block is lifted first): the checkpoint names it, so the next
+                    # run waits for it. It is not cancelled: OpenSearch 2.19 never completes a
+                    # reindex task cancelled during its bulk-retry backoff.
+                    raise refused(
+                        self.target,
+                        429,
+                        "cluster_block_exception",
+                        f"index [{self.target}] has the index.blocks.{block} block",
+                        after="",
+                    )
             if self.cancel is not None and self.cancel.is_set():
                 cancel_task(self.cluster, task_id)
                 raise MigrationCancelled(
@@ -257,6 +282,18 @@ class ReindexCopier:
             failures = list(response.get("failures") or [])
             if exc.error or not failures:
                 raise
+            for failure in failures:
+                if int(failure.get("status") or 0) in LOAD.statuses:
+                    # Refused for load or a block after the task's own retries: the documents
+                    # are fine, so none is dead-lettered (see _refused).
+                    cause = failure.get("cause") or {}
+                    raise refused(
+                        self.target,
+                        int(failure["status"]),
+                        cause.get("type"),
+                        cause.get("reason"),
+                        after=" after the _reindex task's own retries",
+                    ) from exc
             return response, failures
 
     def dead_letter_failures(self, failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
