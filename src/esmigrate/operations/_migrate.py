@@ -242,6 +242,9 @@ class Migrate(Operation):
                 cancel=cancel,
                 **options,
             )
+        # Of the other keywords, the in-place migrator takes only its lease's (the rest are
+        # the copy's, which it does not make).
+        lease = {k: self.options[k] for k in ("lease_ttl", "lock_timeout") if k in self.options}
         return InPlace(
             cluster,
             self.write_alias or self.alias,
@@ -252,6 +255,7 @@ class Migrate(Operation):
             state_index=state_index,
             on_progress=on_progress,
             cancel=cancel,
+            **lease,
         )
 
     def _additions(self, cluster: Cluster) -> dict[str, Any]:

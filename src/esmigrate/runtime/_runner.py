@@ -125,7 +125,10 @@ class Runner(LedgerEdits):
         if rec.checksum != self.graph[rev].checksum:
             return None
         unfinished = rec.unfinished
-        if rec.doc.get("resumable") and not unfinished:
+        if not unfinished:
+            # Each operation is logged before it runs: with none unfinished, none was in flight
+            # (stopped with Ctrl-C, or killed between two history writes), so nothing is half
+            # done and the next operation can simply run.
             return f"resuming revision {rev}: it was stopped between operations"
         if len(unfinished) != 1:
             return None
