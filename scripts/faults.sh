@@ -5,8 +5,9 @@
 # when a scenario fails (it says which); the exit status is pytest's.
 #
 # Arguments go to pytest (e.g. `-k random_kills`); ESMIGRATE_FAULTS_SEEDS sets the seeds per kill
-# scenario (default 6); ESMIGRATE_FAULTS_RESULTS where the figures go (default build/faults,
-# emptied first).
+# scenario (default 6) and ESMIGRATE_FAULTS_KILLS the kills per run (default 3): 6 scenarios x 6
+# seeds x 3 = 108 kill points; ESMIGRATE_FAULTS_RESULTS where the figures go (default
+# build/faults, emptied first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
