@@ -127,9 +127,15 @@ def render(lines: dict[str, list[dict[str, Any]]]) -> str:
         "[Versioned migrations](guide/migrations.md) (resume, the lease) and "
         '[Zero-downtime migrations](guide/zero-downtime.md) ("Bad input and faults").',
         "",
-        f"Last full run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit "
+        f"Last recorded run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit "
         f"`{_commit()}`, {len(every)} scenario runs, "
-        f"{sum(1 for r in every if r.get('ok'))} passed.",
+        f"{sum(1 for r in every if r.get('ok'))} passed; kinds of fault in it: "
+        f"{', '.join(sorted(lines)) or 'none'}"
+        + (
+            f"; not in it: {', '.join(k for k in KINDS if k not in lines)}."
+            if any(k not in lines for k in KINDS)
+            else "."
+        ),
         "",
         "## Reproduce",
         "",
