@@ -171,7 +171,19 @@ class InPlace:
         resumed = bool(data) and data.get("phase") not in (None, "done")
         if not resumed:
             state.reset()
-            state.save(strategy="in-place", phase="mapping", indices=indices, round=0, updated=0)
+            state.save(
+                strategy="in-place",
+                phase="mapping",
+                indices=indices,
+                round=0,
+                updated=0,
+                mappings=dict(self.mappings),
+            )
+        elif "mappings" in state.data:
+            # What the interrupted run put and backfills. A caller that derives the additions
+            # from the live mapping (op.migrate) finds none once they are put; the backfill query
+            # names the new fields.
+            self.mappings = dict(state.data["mappings"])
         if state.data["phase"] == "mapping":
             try:
                 self.cluster.request("PUT", f"/{self.alias}/_mapping", body=dict(self.mappings))

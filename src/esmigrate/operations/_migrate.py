@@ -281,8 +281,13 @@ class Migrate(Operation):
         mid = migration_id(ctx.revision, self.alias)
         stored = self._stored(cluster, ctx)
         if stored and stored.get("phase") not in ("done", "abandoned"):
-            # Resume what the checkpoint says was running, whatever the mapping now says.
-            kind = "blue_green" if stored.get("strategy") == "blue-green" else None
+            # Resume what the checkpoint says was running, whatever the mapping now says (after
+            # an in-place run put its mapping, the diff finds nothing left to do, while its
+            # backfill may not have run).
+            kind = {
+                "blue-green": "blue_green",
+                "in-place": "in_place+backfill" if self.backfill else "in_place",
+            }.get(str(stored.get("strategy")))
             decision = (
                 Decision(kind, (f"resuming the interrupted run (phase {stored.get('phase')})",))
                 if kind
