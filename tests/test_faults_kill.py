@@ -125,7 +125,7 @@ def test_random_kills(
                 proj.start(*argv),
                 rnd,
                 kills=kills,
-                window=(1.0, 9.0),
+                window=(0.5, 8.0),
                 phase=phase_of(cluster, hist, f"rev:{REVISION}:{alias}"),
                 between=writes_on(writer),
             )
@@ -254,7 +254,7 @@ def _incremental(
         start,
         rnd,
         kills=kills,
-        window=(1.0, 6.0),
+        window=(0.5, 5.0),
         phase=phase,
         keep_killing=True,
         between=writes_on(writer),
@@ -289,7 +289,7 @@ def _rollback(
         proj.start("rollback", "cut", "--reverse-rules", "revrules:reverse"),
         rnd,
         kills=kills,
-        window=(1.0, 5.0),
+        window=(0.5, 4.0),
         phase=phase_of(cluster, f"{prefix}-hist", "rollback:cut"),
         between=writes_on(writer),
     )

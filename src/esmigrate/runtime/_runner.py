@@ -149,6 +149,14 @@ class Runner(LedgerEdits):
             + f" was interrupted in phase {phase}"
         )
 
+    def resumes(self, revision: str) -> str | None:
+        """Why the next upgrade resumes ``revision``, left running by a runner that is gone;
+        None when it would record it as failed (or it is not left running)."""
+        record = self.records().get(revision)
+        if record is None or record.state != RUNNING:
+            return None
+        return self._resumable(record, UPGRADE)
+
     def _recover_interrupted(
         self, records: dict[str, RevisionRecord], direction: str | None = None
     ) -> None:
