@@ -141,7 +141,7 @@ def migrate_revision(config: Config, alias: str, prefix: str, how: str) -> None:
     if how == "in-place":
         call = (
             f"op.migrate({alias!r}, IN_PLACE, backfill='ctx._source.n2 = ctx._source.n * 2',\n"
-            f"           requests_per_second=2000, lease_ttl={LEASE_TTL})"
+            f"           requests_per_second=500, lease_ttl={LEASE_TTL})"
         )
     else:
         python = {"python": "transform", "python-pausing": "pausing_transform"}
