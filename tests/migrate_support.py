@@ -62,6 +62,22 @@ def transform(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+#: Documents :func:`pausing_transform` transforms before its process stops itself (unset: never).
+PAUSE_AFTER = "PAUSE_AFTER_DOCS"
+_transformed = [0]
+
+
+def pausing_transform(doc: dict[str, Any]) -> dict[str, Any]:
+    """:func:`transform`, in a process that SIGSTOPs itself once, in the middle of a page of the
+    copy, after ``$PAUSE_AFTER_DOCS`` documents (a lease-loss test; SIGCONT wakes it)."""
+    _transformed[0] += 1
+    if str(_transformed[0]) == os.environ.get(PAUSE_AFTER):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSTOP)
+    return transform(doc)
+
+
 def make_doc(i: int, rnd: random.Random | None = None) -> dict[str, Any]:
     r = rnd or random
     return {"title": f"post {i}", "n": r.randint(0, 10_000), "code": i, "body": f"body of {i}"}
@@ -211,7 +227,8 @@ def diff(expected: dict[str, Any], actual: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_main(config_path: str) -> None:
-    """Run a blue-green migration that SIGKILLs itself on reaching ``kill_at`` (a kill test)."""
+    """Run a blue-green migration that SIGKILLs itself on reaching ``kill_at`` (a kill test), or
+    with ``"signal": "stop"`` SIGSTOPs itself there (a lease-loss test; SIGCONT wakes it)."""
     import signal
 
     from esmigrate.migrate import ProgressEvent
@@ -227,7 +244,7 @@ def run_main(config_path: str) -> None:
             return
         if phase == "cutover" and event.done < 1:
             return
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGSTOP if cfg.get("signal") == "stop" else signal.SIGKILL)
 
     migration(cluster, cfg, on_progress).run()
     # Reaching this line means the kill point was never met: the test fails on exit code 3.

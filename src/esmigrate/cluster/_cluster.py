@@ -14,6 +14,7 @@ What differs between engines and versions is decided once, when connecting, as t
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -140,6 +141,8 @@ class Cluster:
         self.engine = engine
         self.capabilities = Capabilities.of(engine)
         self._client = client
+        #: Called right before each try of a write request (see :meth:`fenced`).
+        self._fence: Callable[[], None] | None = None
         #: Requests whose connection could not be made (nothing reached the server), and reads
         #: whose connection dropped, are sent again: ``max_retries`` more tries, shortly apart,
         #: on a client esmigrate built (whose own retries are off); an application's client
@@ -196,6 +199,18 @@ class Cluster:
         """
         return connect(client=client)
 
+    def fenced(self, check: Callable[[], None]) -> Cluster:
+        """This cluster (same connection) calling ``check`` right before each try of every write
+        request: when ``check`` raises (e.g. :meth:`esmigrate.state.Lease.check` once the lease
+        is lost), nothing more is written through it, whichever step was about to write.
+
+        A process paused past its lease (SIGSTOP, a long GC or VM pause) wakes up in the middle
+        of a step; checking once per step leaves that step's remaining writes unguarded, and
+        they would land beside the process that took over. Close the original, not the copy."""
+        fenced = copy.copy(self)
+        fenced._fence = check
+        return fenced
+
     @property
     def where(self) -> str:
         return self.settings.display_url
@@ -230,11 +245,16 @@ class Cluster:
             # A write whose connection dropped after it was sent may have been applied.
             return self._client.refused(exc) or (read and self._client.dropped(exc))
 
+        fence = None if read else self._fence
+
+        def attempt() -> Any:
+            if fence is not None:
+                fence()
+            return self._client.send(method, url, headers, body)
+
         def send() -> Any:
             try:
-                return self.retry.call(
-                    lambda: self._client.send(method, url, headers, body), retryable=again
-                )
+                return self.retry.call(attempt, retryable=again)
             except Exception as exc:
                 mapped = self._client.error(exc, method, path, self.where)
                 if mapped is None:

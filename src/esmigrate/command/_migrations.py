@@ -262,7 +262,25 @@ def preflight(
         runner = runner_for(config, cluster, graph, None)
         state = runner.status()
         checks: list[Check] = []
+        blocking = []
         for problem in state["problems"]:
+            resumes = (
+                runner.resumes(str(problem.get("revision")))
+                if problem.get("problem") == "interrupted"
+                else None
+            )
+            if resumes is not None:
+                # A killed deploy is finished by deploying again: the upgrade resumes it.
+                checks.append(
+                    Check(
+                        "history",
+                        "warn",
+                        f"revision {problem.get('revision')}: interrupted; the upgrade resumes it",
+                        resumes[0].upper() + resumes[1:] + ".",
+                    )
+                )
+                continue
+            blocking.append(problem)
             checks.append(
                 Check(
                     "history",
@@ -271,7 +289,7 @@ def preflight(
                     problem.get("fix"),
                 )
             )
-        if not state["problems"]:
+        if not blocking:
             checks.append(
                 Check("history", "ok", f"{len(state['applied'])} applied, scripts unchanged")
             )
@@ -294,7 +312,7 @@ def preflight(
             )
         )
         # A history problem makes the plan refuse to be made: it is reported above instead.
-        plannable = pending and not state["problems"]
+        plannable = pending and not blocking
         sources = copy_sources(runner.plan(target, UPGRADE)) if plannable else []
         cluster_checks = run_checks(
             cluster, copy_sources=sources, snapshot_repository=snapshot_repository

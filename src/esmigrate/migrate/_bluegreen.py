@@ -351,13 +351,19 @@ class BlueGreen:
         timeout = self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout
         lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
         with lease.acquire(timeout):
-            result = self._run(lease, catch_up)
-            # Done (a run only returns then): the positions served the cut-over.
-            self.cluster.request(
-                "DELETE",
-                f"/{positions_name(result.target)}",
-                params={"ignore_unavailable": "true"},
-            )
+            # Every write of this run is fenced by the lease (Cluster.fenced): a process paused
+            # past it wakes up writing nothing beside the one that took over.
+            own, self.cluster = self.cluster, self.cluster.fenced(lease.check)
+            try:
+                result = self._run(lease, catch_up)
+                # Done (a run only returns then): the positions served the cut-over.
+                self.cluster.request(
+                    "DELETE",
+                    f"/{positions_name(result.target)}",
+                    params={"ignore_unavailable": "true"},
+                )
+            finally:
+                self.cluster = own
             return result
 
     def _run(self, lease: Lease, catch_up: BlueGreenState | None) -> MigrationResult:

@@ -118,7 +118,13 @@ class Incremental:
         Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
         lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
         with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
-            return self._run()
+            # Every write of this run is fenced by the lease (Cluster.fenced): a process paused
+            # past it wakes up writing nothing beside the one that took over.
+            own, self.cluster = self.cluster, self.cluster.fenced(lease.check)
+            try:
+                return self._run()
+            finally:
+                self.cluster = own
 
     def _run(self) -> IncrementalResult:
         check_health(self.cluster)

@@ -155,7 +155,13 @@ class InPlace:
         Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
         lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
         with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
-            return self._run()
+            # Every write of this run is fenced by the lease (Cluster.fenced): a process paused
+            # past it wakes up writing nothing beside the one that took over.
+            own, self.cluster = self.cluster, self.cluster.fenced(lease.check)
+            try:
+                return self._run()
+            finally:
+                self.cluster = own
 
     def _run(self) -> InPlaceResult:
         check_health(self.cluster)
@@ -165,7 +171,19 @@ class InPlace:
         resumed = bool(data) and data.get("phase") not in (None, "done")
         if not resumed:
             state.reset()
-            state.save(strategy="in-place", phase="mapping", indices=indices, round=0, updated=0)
+            state.save(
+                strategy="in-place",
+                phase="mapping",
+                indices=indices,
+                round=0,
+                updated=0,
+                mappings=dict(self.mappings),
+            )
+        elif "mappings" in state.data:
+            # What the interrupted run put and backfills. A caller that derives the additions
+            # from the live mapping (op.migrate) finds none once they are put; the backfill query
+            # names the new fields.
+            self.mappings = dict(state.data["mappings"])
         if state.data["phase"] == "mapping":
             try:
                 self.cluster.request("PUT", f"/{self.alias}/_mapping", body=dict(self.mappings))

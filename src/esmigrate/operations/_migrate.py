@@ -301,6 +301,9 @@ class Migrate(Operation):
                 cancel=cancel,
                 **options,
             )
+        # Of the other keywords, the in-place migrator takes only its lease's (the rest are
+        # the copy's, which it does not make).
+        lease = {k: self.options[k] for k in ("lease_ttl", "lock_timeout") if k in self.options}
         return InPlace(
             cluster,
             self.write_alias or self.alias,
@@ -311,6 +314,7 @@ class Migrate(Operation):
             state_index=state_index,
             on_progress=on_progress,
             cancel=cancel,
+            **lease,
         )
 
     def _additions(self, cluster: Cluster) -> dict[str, Any]:
@@ -373,8 +377,13 @@ class Migrate(Operation):
         mid = migration_id(ctx.revision, self.alias)
         stored = self._stored(cluster, ctx)
         if stored and stored.get("phase") not in ("done", "abandoned"):
-            # Resume what the checkpoint says was running, whatever the mapping now says.
-            kind = "blue_green" if stored.get("strategy") == "blue-green" else None
+            # Resume what the checkpoint says was running, whatever the mapping now says (after
+            # an in-place run put its mapping, the diff finds nothing left to do, while its
+            # backfill may not have run).
+            kind = {
+                "blue-green": "blue_green",
+                "in-place": "in_place+backfill" if self.backfill else "in_place",
+            }.get(str(stored.get("strategy")))
             decision = (
                 Decision(kind, (f"resuming the interrupted run (phase {stored.get('phase')})",))
                 if kind

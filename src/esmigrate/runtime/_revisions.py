@@ -138,7 +138,8 @@ def runner_alive(record: RevisionRecord, lease: dict[str, Any] | None) -> bool:
 def fix_for(problem: str) -> dict[str, str]:
     fixes = {
         "failed": "fix the cause, then `esmigrate repair` and run again",
-        "interrupted": "its runner died; the next upgrade records it as failed, or run "
+        "interrupted": "its runner died; the next upgrade resumes it when it stopped between "
+        "operations or in an op.migrate, otherwise records it as failed; or run "
         "`esmigrate repair` after checking the cluster",
         "missing_file": "restore the script, or `esmigrate repair --forget-missing`",
         "checksum": "the script was edited after it ran: restore it, or `esmigrate repair` "

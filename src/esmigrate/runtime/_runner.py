@@ -135,7 +135,10 @@ class Runner(LedgerEdits):
         if rec.checksum != self.graph[rev].checksum:
             return None
         unfinished = rec.unfinished
-        if rec.doc.get("resumable") and not unfinished:
+        if not unfinished:
+            # Each operation is logged before it runs: with none unfinished, none was in flight
+            # (stopped with Ctrl-C, or killed between two history writes), so nothing is half
+            # done and the next operation can simply run.
             return f"resuming revision {rev}: it was stopped between operations"
         if len(unfinished) != 1:
             return None
@@ -155,6 +158,14 @@ class Runner(LedgerEdits):
             + (f" of {what}" if what else "")
             + f" was interrupted in phase {phase}"
         )
+
+    def resumes(self, revision: str) -> str | None:
+        """Why the next upgrade resumes ``revision``, left running by a runner that is gone;
+        None when it would record it as failed (or it is not left running)."""
+        record = self.records().get(revision)
+        if record is None or record.state != RUNNING:
+            return None
+        return self._resumable(record, UPGRADE)
 
     def _recover_interrupted(
         self, records: dict[str, RevisionRecord], direction: str | None = None

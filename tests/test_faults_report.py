@@ -1,0 +1,66 @@
+"""docs/reliability.md is written from the recorded figures (scripts/faults_report.py): sums per
+scenario and in all, where the kills landed, and what the run did not cover."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+from tests.migrate_support import ROOT
+
+
+def report_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "faults_report", ROOT / "scripts/faults_report.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def line(scenario: str, ok: bool, lost: int, phases: list[str]) -> str:
+    return json.dumps(
+        {
+            "kind": "kill",
+            "scenario": scenario,
+            "ok": ok,
+            "faults": len(phases),
+            "runs": len(phases) + 1,
+            "documents_checked": 100,
+            "lost": lost,
+            "resurrected": 0,
+            "reverted": 0,
+            "write_blocks_left": 0,
+            "write_block_longest_s": 0.25,
+            "detail": {"kills": [{"phase": p} for p in phases]},
+        }
+    )
+
+
+def test_the_page_sums_the_recorded_runs(tmp_path: Path) -> None:
+    (tmp_path / "kill.jsonl").write_text(
+        line("python", True, 0, ["copy", "catchup"])
+        + "\n"
+        + line("python", False, 2, ["copy"])
+        + "\n"
+        + line("rollback", True, 0, ["blocked"])
+        + "\n"
+    )
+    module = report_module()
+    page = module.render(module.load(tmp_path))
+    rows = [r for r in page.splitlines() if r.startswith("| ")]
+    # scenario, runs, passed, faults, processes, checked, lost, resurrected, reverted, blocks, longest
+    assert "| python | 2 | 1 | 3 | 5 | 200 | 2 | 0 | 0 | 0 | 0.25 |" in rows
+    assert "| **all** | 3 | 2 | 4 | 7 | 300 | 2 | 0 | 0 | 0 | 0.25 |" in rows
+    assert "| scenario | blocked | catchup | copy |" in rows
+    assert "| python | 0 | 1 | 2 |" in rows
+    assert "not in it: lease-loss, node-restart" in page
+
+
+def test_without_figures_the_page_says_how_to_get_them(tmp_path: Path) -> None:
+    module = report_module()
+    assert "run `bash scripts/faults.sh`" in module.render(module.load(tmp_path))
