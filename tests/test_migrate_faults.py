@@ -59,14 +59,22 @@ class FaultyCluster:
         self, cluster: Cluster, method: str, path: str, *, applied: bool, times: int = 1
     ) -> None:
         self._cluster = cluster
-        self.method, self.path, self.applied, self.times = method, path, applied, times
+        self.method, self.path, self.applied = method, path, applied
+        self._left = [times]  # shared with the fenced copies a migrator writes through
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cluster, name)
 
+    def fenced(self, check: Any) -> FaultyCluster:
+        fenced = FaultyCluster(
+            self._cluster.fenced(check), self.method, self.path, applied=self.applied
+        )
+        fenced._left = self._left
+        return fenced
+
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        if method == self.method and path == self.path and self.times > 0:
-            self.times -= 1
+        if method == self.method and path == self.path and self._left[0] > 0:
+            self._left[0] -= 1
             if self.applied:
                 self._cluster.request(method, path, **kwargs)
             raise ClusterUnavailable(f"{method} {path}: read timed out (injected)")

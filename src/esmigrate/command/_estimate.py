@@ -87,7 +87,7 @@ class Estimate:
             "documents_to_move": self.documents,
             "disk_needed_bytes": self.disk_bytes,
             "disk_available_bytes": self.disk_available_bytes,
-            "seconds": round(self.seconds, 1),
+            "seconds": round(self.seconds, 3),
             "operations": [w.to_dict() for w in self.work],
         }
 
