@@ -166,12 +166,16 @@ def test_random_kills(
         },
     )
     print(f"\n[{scenario}-{seed}] kills {run.kills}; runs {run.runs} {run.ran_s}; {found}")
-    assert len(run.kills) >= 1, run
     if scenario == "in-place" or scenario == "incremental" or scenario == "rollback":
         assert (found["lost"], found["resurrected"], found["reverted"]) == (0, 0, 0), found
         assert found["write_blocks_left"] == 0, found
     else:
         assert_clean(found)
+    if not run.kills and not FULL:
+        # The fast subset has one seed: on a fast machine its kill moment can come after the
+        # migration ended (its final state was checked all the same). The full run asserts.
+        pytest.skip(f"{scenario}-{seed}: the run ended before its kill moment ({run})")
+    assert len(run.kills) >= 1, run
 
 
 def _final(
