@@ -207,7 +207,7 @@ def _sample(cluster: Cluster, op: Operation, work: Work, size: int) -> None:
     work.sample_documents = take
     work.sample_seconds = round(seconds, 3)
     work.docs_per_s = round(take / seconds, 1)
-    work.seconds = round(work.documents / (take / seconds), 1)
+    work.seconds = round(work.documents / (take / seconds), 3)
 
 
 def estimate(
