@@ -77,6 +77,50 @@ def test_bench_reports_every_approach_at_every_size_and_draws_a_chart(
     assert left == []
 
 
+@pytest.mark.integration
+def test_bench_with_a_live_writer_reports_what_became_of_its_writes(
+    cluster: Cluster, cluster_url: str, tmp_path: Path
+) -> None:
+    table = tmp_path / "bench.md"
+    only = ("reindex_painless", "esmigrate_painless", "esmigrate_python")
+    done = run_cli(
+        "--json",
+        "bench",
+        "--url",
+        cluster_url,
+        "--docs",
+        "300",
+        *(arg for name in only for arg in ("--only", name)),
+        "--writers",
+        "40",
+        "--markdown",
+        str(table),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["writers"] == 40
+    rows = {r["approach"]: r for r in report["rows"]}
+    assert set(rows) == set(only)
+    for name, row in rows.items():
+        writes = row["writes"]
+        assert writes["rate"] == 40
+        assert writes["operations"] > 0
+        if name.startswith("esmigrate"):
+            # The zero-downtime paths keep every acknowledged write.
+            assert (writes["lost"], writes["resurrected"], writes["reverted"]) == (0, 0, 0)
+            assert writes["blocked_s"] >= 0
+            assert row["copied"] >= row["size"]
+    header = next(line for line in table.read_text().splitlines() if line.startswith("| approach"))
+    assert header.endswith("| live writes | writes refused (s) |")
+    left = cluster.request(
+        "GET",
+        "/_cat/indices/esmigrate-bench-*",
+        params={"format": "json", "expand_wildcards": "all"},
+    )
+    assert left == []
+
+
 def test_a_chart_without_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # an import of it fails
     with pytest.raises(MissingClient) as caught:

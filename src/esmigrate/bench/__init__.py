@@ -6,6 +6,12 @@ by side in one run on the same node and the same documents.
 :class:`BenchReport`: docs/s, MB/s, ratios to the hand-written painless ``_reindex``, esmigrate's
 phase seconds and write-block window. :func:`draw_chart` turns it into a PNG (matplotlib: the
 ``esmigrate[bench]`` extra). Speed is reported, never asserted.
+
+With ``writers``, a live writer (:class:`esmigrate.testing.LiveWriter`) indexes, updates and
+deletes through the alias while each approach runs, and the row says what became of its writes:
+lost, resurrected, reverted, and the longest time its writes were refused (the write block it
+saw). Each approach then gets its own copy of the source (a ``_clone``: instant, hard links), as
+the writer changes it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from esmigrate._livewriter import LiveWriter
 from esmigrate.bench._approaches import APPROACHES, ApproachName, Job
 from esmigrate.bench._data import SHAPES, Shape, ShapeName, make_source
 from esmigrate.cluster import Cluster
@@ -49,6 +56,30 @@ class BenchRow:
     peak_rss_mb: float
     phases: dict[str, float] = field(default_factory=dict)
     blocked_seconds: float | None = None
+    #: What became of the live writer's writes (``writers`` runs only).
+    writes: WriterFigures | None = None
+
+
+@dataclass
+class WriterFigures:
+    """The live writer's operations during one approach's run and what the index kept of
+    them: documents lost, deleted ones back, updates reverted (0 each when nothing is lost);
+    ``blocked_s``: the longest its writes were refused (a write block) in a row."""
+
+    rate: float
+    operations: int
+    lost: int
+    resurrected: int
+    reverted: int
+    blocked_s: float
+
+    def text(self) -> str:
+        wrong = self.lost + self.resurrected + self.reverted
+        return f"{self.operations:,} ops, " + (
+            "none lost"
+            if not wrong
+            else f"{self.lost:,} lost, {self.resurrected:,} back, {self.reverted:,} reverted"
+        )
 
 
 @dataclass
@@ -60,29 +91,37 @@ class BenchReport:
     #: Documents the guide's approach moved (it waits for a refresh per document).
     sample: int
     rows: list[BenchRow] = field(default_factory=list)
+    #: Operations per second of the live writer during each approach (0: none).
+    writers: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def to_markdown(self) -> str:
         """The report as a Markdown table (what docs/performance.md shows)."""
+        writing = f" A live writer did {self.writers:g} operations/s through the alias." * bool(
+            self.writers
+        )
         lines = [
             f"{self.engine}, {self.shape} documents, {self.shards} shards; ratio: docs/s over "
-            "the hand painless `_reindex`'s at the same size.",
+            f"the hand painless `_reindex`'s at the same size.{writing}",
             "",
             "| approach | docs | docs/s | MB/s | ratio | phases (s) | write block (s) | "
-            "peak RSS (MB) |",
-            "|---|--:|--:|--:|--:|---|--:|--:|",
+            "peak RSS (MB) |" + " live writes | writes refused (s) |" * bool(self.writers),
+            "|---|--:|--:|--:|--:|---|--:|--:|" + "---|--:|" * bool(self.writers),
         ]
         for r in self.rows:
             label = r.label.replace("_", "\\_")  # not emphasis: `_reindex`
-            lines.append(
+            line = (
                 f"| {label} | {r.docs:,} | {r.docs_per_s:,.0f} | {r.mb_per_s:.1f} | "
                 + ("" if r.ratio is None else f"{r.ratio:.2f}")
                 + f" | {phase_text(r)} | "
                 + ("" if r.blocked_seconds is None else f"{r.blocked_seconds:.2f}")
                 + f" | {r.peak_rss_mb:.0f} |"
             )
+            if self.writers:
+                line += f" {r.writes.text()} | {r.writes.blocked_s:.2f} |" if r.writes else " | |"
+            lines.append(line)
         return "\n".join(lines) + "\n"
 
 
@@ -101,11 +140,13 @@ def run_bench(
     shards: int = 2,
     sample: int = 20,
     approaches: Sequence[ApproachName] = tuple(APPROACHES),
+    writers: float = 0.0,
     on_row: Callable[[BenchRow], None] | None = None,
 ) -> BenchReport:
     """Measure ``approaches`` at each of ``sizes`` documents on ``cluster`` (whose connection
-    ``settings`` the approach processes use). Leaves nothing behind on the cluster."""
-    report = BenchReport(str(cluster.engine), shape, shards, list(sizes), sample)
+    ``settings`` the approach processes and the live writer use), with a live writer at
+    ``writers`` operations/s during each (0: none). Leaves nothing behind on the cluster."""
+    report = BenchReport(str(cluster.engine), shape, shards, list(sizes), sample, writers=writers)
     approaches = [a for a in APPROACHES if a in approaches]  # always in the table's order
     prefix = f"esmigrate-bench-{uuid.uuid4().hex[:8]}"
     try:
@@ -132,14 +173,26 @@ def _one_size(
         "GET", f"/{source}/_stats/store", params={"filter_path": "indices.*.primaries.store"}
     )
     per_doc = int(stats["indices"][source]["primaries"]["store"]["size_in_bytes"]) / max(size, 1)
+    if report.writers:
+        # The writers change the source: each approach copies its own clone of it.
+        cluster.request("PUT", f"/{source}/_settings", body={"index.blocks.write": True})
     rows: list[BenchRow] = []
     try:
         for approach in approaches:
             base = f"{prefix}-{size}-{approach.replace('_', '-')}"
+            live = bool(report.writers) and approach != "guide"
+            if live:
+                cluster.request(
+                    "POST",
+                    f"/{source}/_clone/{base}-source",
+                    body={
+                        "settings": {"index.blocks.write": False, "number_of_replicas": 0},
+                    },
+                )
             job = Job(
                 approach=approach,
                 shape=shape.name,
-                source=source,
+                source=f"{base}-source" if live else source,
                 target=f"{base}-target",
                 alias=f"{base}-alias",
                 state_index=f"{base}-state",
@@ -150,14 +203,18 @@ def _one_size(
             cluster.request(
                 "POST",
                 "/_aliases",
-                body={"actions": [{"add": {"index": source, "alias": job.alias}}]},
+                body={"actions": [{"add": {"index": job.source, "alias": job.alias}}]},
             )
+            writes = None
             try:
-                measured = _in_process(settings, job)
+                if live:
+                    measured, writes = _with_writer(cluster, settings, job, shape, size, report)
+                else:
+                    measured = _in_process(settings, job)
             finally:
                 # Still on the source unless the approach moved it to its target.
                 with contextlib.suppress(NotFoundError):
-                    cluster.request("DELETE", f"/{source}/_alias/{job.alias}")
+                    cluster.request("DELETE", f"/{job.source}/_alias/{job.alias}")
                 _delete_prefixed(cluster, base)
             docs = int(measured["copied"]) if approach == "guide" else size
             seconds = float(measured["seconds"])
@@ -174,6 +231,7 @@ def _one_size(
                 peak_rss_mb=round(float(measured["peak_rss_mb"]), 1),
                 phases=dict(measured.get("phases") or {}),
                 blocked_seconds=measured.get("blocked_seconds"),
+                writes=writes,
             )
             rows.append(row)
             if on_row is not None:
@@ -185,6 +243,50 @@ def _one_size(
         # Not rounded: a slow approach on a tiny sample is far below 0.01 of the baseline.
         row.ratio = row.docs_per_s / baseline if baseline else None
     report.rows.extend(rows)
+
+
+def _with_writer(
+    cluster: Cluster,
+    settings: ConnectionSettings,
+    job: Job,
+    shape: Shape,
+    size: int,
+    report: BenchReport,
+) -> tuple[dict[str, Any], WriterFigures]:
+    """Run ``job`` while a live writer works through its alias; what it measured and what
+    became of the writes (read through the alias, wherever the approach left it)."""
+    writer = LiveWriter(
+        settings.urls[0],
+        job.alias,
+        rate=report.writers,
+        initial=size,
+        initial_prefix="",  # the source's ids are 0, 1, ...
+        documents=shape.live_document,
+        updates=shape.live_update,
+        settings=settings,
+    )
+    try:
+        writer.start()
+    except RuntimeError as exc:
+        raise EsmigrateError(
+            f"The benchmark's live writer did not start: {exc}.",
+            hint="Run the benchmark without --writers, or check that this machine reaches the "
+            "cluster with the same settings.",
+        ) from None
+    try:
+        measured = _in_process(settings, job)
+    finally:
+        writer.stop()
+    done = writer.report()
+    tally = done.tally(cluster, job.alias, map(str, range(size)), fields=shape.kept)
+    return measured, WriterFigures(
+        rate=report.writers,
+        operations=done.operations,
+        lost=tally.lost,
+        resurrected=tally.resurrected,
+        reverted=tally.reverted,
+        blocked_s=round(done.blocked_longest_s, 3),
+    )
 
 
 def _in_process(settings: ConnectionSettings, job: Job) -> dict[str, Any]:
@@ -267,6 +369,7 @@ __all__ = [
     "SHAPES",
     "BenchReport",
     "BenchRow",
+    "WriterFigures",
     "draw_chart",
     "make_source",
     "phase_text",

@@ -75,9 +75,38 @@ def _product_transform(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def live_post(n: int, rng: random.Random) -> dict[str, Any]:
+    """A post the live writer creates (``--writers``): already in the shape the transform
+    gives the fields it keeps, so the index holds what the writer wrote."""
+    doc = _post(n, rng)
+    doc["title"] = doc["title"].strip().lower()
+    return doc
+
+
+def live_post_update(doc_id: str, edit: int, rng: random.Random) -> dict[str, Any]:
+    """The live writer's update of a post: its view counter (the edit number)."""
+    return {"views": edit}
+
+
+def live_product(n: int, rng: random.Random) -> dict[str, Any]:
+    """A product the live writer creates, its name and tags already as the transform leaves them."""
+    doc = _product(n, rng)
+    doc["name"] = doc["name"].strip()
+    doc["tags"] = [t.lower() for t in doc["tags"]]
+    return doc
+
+
+def live_product_update(doc_id: str, edit: int, rng: random.Random) -> dict[str, Any]:
+    """The live writer's update of a product: its stock (the edit number)."""
+    return {"stock": edit}
+
+
 @dataclass(frozen=True)
 class Shape:
-    """A document shape: how to make one, its mappings before and after, its transform twice."""
+    """A document shape: how to make one, its mappings before and after, its transform twice,
+    and what the live writer of ``--writers`` writes (``module:function`` references, run in
+    the writer's process) and may compare afterwards (``kept``: the fields the transform does
+    not rewrite)."""
 
     name: ShapeName
     make: Callable[[int, random.Random], dict[str, Any]]
@@ -85,6 +114,9 @@ class Shape:
     painless: str
     source_mapping: dict[str, Any]
     target_mapping: dict[str, Any]
+    live_document: str
+    live_update: str
+    kept: tuple[str, ...]
 
 
 _POST_MAPPING: dict[str, Any] = {
@@ -125,6 +157,9 @@ SHAPES: dict[ShapeName, Shape] = {
         " ctx._source.word_count = / +/.split(ctx._source.body.trim()).length;",
         _POST_MAPPING,
         {"properties": {**_POST_MAPPING["properties"], "word_count": {"type": "integer"}}},
+        f"{__name__}:live_post",
+        f"{__name__}:live_post_update",
+        ("title", "body", "author", "views"),
     ),
     "product": Shape(
         "product",
@@ -141,6 +176,9 @@ SHAPES: dict[ShapeName, Shape] = {
                 "price": {"type": "double"},
             }
         },
+        f"{__name__}:live_product",
+        f"{__name__}:live_product_update",
+        ("name", "description", "sku", "stock", "tags", "attributes", "reviews"),
     ),
 }
 

@@ -26,10 +26,14 @@ def render(report: BenchReport) -> Table:
     table = Table(
         title=f"{report.engine}, {report.shape} documents, {report.shards} shards", show_edge=False
     )
-    columns = ("approach", "docs", "docs/s", "MB/s", "ratio", "phases (s)", "block s", "RSS MB")
+    columns = ["approach", "docs", "docs/s", "MB/s", "ratio", "phases (s)", "block s", "RSS MB"]
+    if report.writers:
+        columns += ["live writes", "refused s"]
     for name in columns:
-        table.add_column(name, justify="left" if name in ("approach", "phases (s)") else "right")
+        left = name in ("approach", "phases (s)", "live writes")
+        table.add_column(name, justify="left" if left else "right")
     for r in report.rows:
+        live = [r.writes.text(), f"{r.writes.blocked_s:.2f}"] if r.writes else ["", ""]
         table.add_row(
             escape(r.label),
             f"{r.docs:,}",
@@ -39,8 +43,14 @@ def render(report: BenchReport) -> Table:
             phase_text(r),
             "" if r.blocked_seconds is None else f"{r.blocked_seconds:.2f}",
             f"{r.peak_rss_mb:.0f}",
+            *(live if report.writers else []),
         )
     table.caption = "ratio: docs/s over the hand painless _reindex's at the same size"
+    if report.writers:
+        table.caption += (
+            f"; a live writer did {report.writers:g} operations/s through the alias "
+            "(refused s: the longest its writes were refused in a row)"
+        )
     return table
 
 
@@ -76,6 +86,14 @@ def render(report: BenchReport) -> Table:
     help="Measure only these approaches (repeatable; default: all).",
 )
 @click.option(
+    "--writers",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="RATE",
+    help="Run a live writer at RATE operations/s (index, update, delete) through the alias "
+    "during each approach, and report what became of its writes and how long they were refused.",
+)
+@click.option(
     "--embedded", is_flag=True, help="Start a dev-server node for the run (stopped after it)."
 )
 @engine_option
@@ -98,6 +116,7 @@ def bench(
     shards: int,
     sample: int,
     only: tuple[Any, ...],
+    writers: float,
     embedded: bool,
     engine: str | None,
     heap: str | None,
@@ -124,6 +143,7 @@ def bench(
         engine=engine,
         heap=heap,
         chart=chart,
+        writers=writers,
         on_row=progress,
     )
     if markdown is not None:

@@ -33,11 +33,18 @@ def bench(
     engine: str | None = None,
     heap: str | None = None,
     chart: Path | None = None,
+    writers: float = 0.0,
     on_row: Callable[[BenchRow], None] | None = None,
 ) -> BenchReport:
     """Measure every approach of :data:`esmigrate.bench.APPROACHES` at each size of ``docs``, on
     the configured cluster or (``embedded``) on a dev-server node started for the run and
-    stopped after it; with ``chart``, draw the results as a PNG there."""
+    stopped after it; with ``chart``, draw the results as a PNG there; with ``writers``, a live
+    writer does that many operations/s through the alias during each approach."""
+    if writers < 0:
+        raise ConfigError(
+            f"The live writer's rate must not be negative (got {writers:g}).",
+            hint="Pass --writers RATE in operations per second, or leave it out for none.",
+        )
     if not docs or min(docs) < 1 or sample < 1 or shards < 1:
         raise ConfigError(
             "The benchmark needs at least one document per size, per sample and one shard.",
@@ -52,7 +59,7 @@ def bench(
     if chart is not None:
         pyplot()  # a missing extra fails now, not after the run
     if not embedded:
-        report = _run(config.connection, docs, shape, shards, sample, approaches, on_row)
+        report = _run(config.connection, docs, shape, shards, sample, approaches, writers, on_row)
     else:
         port = _free_port()
         server, _ = (
@@ -62,7 +69,7 @@ def bench(
         )
         try:
             settings = ConnectionSettings(urls=(server.url,))
-            report = _run(settings, docs, shape, shards, sample, approaches, on_row)
+            report = _run(settings, docs, shape, shards, sample, approaches, writers, on_row)
         finally:
             devserver.stop(port)
     if chart is not None:
@@ -77,6 +84,7 @@ def _run(
     shards: int,
     sample: int,
     approaches: Sequence[ApproachName],
+    writers: float,
     on_row: Callable[[BenchRow], None] | None,
 ) -> BenchReport:
     with connect(settings) as cluster:
@@ -88,5 +96,6 @@ def _run(
             shards=shards,
             sample=sample,
             approaches=approaches,
+            writers=writers,
             on_row=on_row,
         )

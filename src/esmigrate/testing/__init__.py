@@ -12,8 +12,9 @@ during the test is deleted after it), ``esmigrate_timings`` (steps timed, printe
 
 :class:`LiveWriter` plays the application during a migration (index, update, delete through the
 alias, retrying through a write block) and :meth:`WriterReport.verify` proves afterwards that
-nothing was lost. :func:`compare_server_side` proves a rule set's Painless form gives the documents its Python form
-gives, on your own sample documents.
+nothing was lost (:meth:`WriterReport.tally` counts what was). :func:`compare_server_side`
+proves a rule set's Painless form gives the documents its Python form gives, on your own sample
+documents.
 
 As pytest-alembic does for SQL: :func:`assert_single_head`, :func:`assert_downgrades_exist` (read
 the scripts only), :func:`assert_no_drift` (Document classes vs what the migrations produce) and
@@ -22,6 +23,7 @@ the scripts only), :func:`assert_no_drift` (Document classes vs what the migrati
 records what migration steps took.
 """
 
+from esmigrate._livewriter import LiveWriter, WriterReport, WriterTally
 from esmigrate.testing._cluster import cluster_for_tests, delete_prefixed, unique_prefix
 from esmigrate.testing._integrity import (
     DocumentDifference,
@@ -33,7 +35,6 @@ from esmigrate.testing._round_trip import RoundTripReport, assert_round_trip
 from esmigrate.testing._scripts import assert_downgrades_exist, assert_no_drift, assert_single_head
 from esmigrate.testing._timing import Step, Timings
 from esmigrate.testing._transform import Mismatch, ServerSideReport, compare_server_side
-from esmigrate.testing._writer import LiveWriter, WriterReport
 
 __all__ = [
     "DocumentDifference",
@@ -45,6 +46,7 @@ __all__ = [
     "Step",
     "Timings",
     "WriterReport",
+    "WriterTally",
     "assert_downgrades_exist",
     "assert_integrity",
     "assert_no_drift",

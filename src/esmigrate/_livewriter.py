@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import json
 import os
+import pickle
 import random
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,16 +85,29 @@ def _load(reference: str | None, default: Callable[..., dict[str, Any]]) -> Call
     return fn
 
 
+def _settings(args: argparse.Namespace) -> ConnectionSettings:
+    """How the writer process connects: the parent's settings (pickled into a file only the
+    user can read: credentials never go on a command line), or the URL with the
+    ``ESMIGRATE_USERNAME``/``ESMIGRATE_PASSWORD`` of the environment."""
+    if args.settings:
+        with open(args.settings, "rb") as fh:
+            given = pickle.load(fh)
+        assert isinstance(given, ConnectionSettings)
+        settings = given
+    else:
+        settings = ConnectionSettings(
+            urls=(args.url,),
+            username=os.environ.get("ESMIGRATE_USERNAME") or None,
+            password=Secret(os.environ["ESMIGRATE_PASSWORD"])
+            if os.environ.get("ESMIGRATE_PASSWORD")
+            else None,
+        )
+    # Every unanswered write is retried below, where the writer knows whether it matters.
+    return dataclasses.replace(settings, max_retries=0)
+
+
 def _run(args: argparse.Namespace) -> None:
-    settings = ConnectionSettings(
-        urls=(args.url,),
-        # Every unanswered write is retried below, where the writer knows whether it matters.
-        max_retries=0,
-        username=os.environ.get("ESMIGRATE_USERNAME") or None,
-        password=Secret(os.environ["ESMIGRATE_PASSWORD"])
-        if os.environ.get("ESMIGRATE_PASSWORD")
-        else None,
-    )
+    settings = _settings(args)
     cluster = connect(settings)
     rnd = random.Random(args.seed)
     make_document = _load(args.documents, default_document)
@@ -229,28 +244,74 @@ class WriterReport:
     def expected_ids(self, initial: Iterable[str]) -> set[str]:
         return (set(initial) | self.created) - self.deleted
 
-    def verify(self, cluster: Cluster, index: str, initial: Iterable[str]) -> list[str]:
+    def verify(
+        self,
+        cluster: Cluster,
+        index: str,
+        initial: Iterable[str],
+        *,
+        fields: Collection[str] | None = None,
+    ) -> list[str]:
         """Problems found in ``index`` (empty: nothing lost, nothing resurrected, no update
-        reverted for the fields the writer owns). Streams the index; memory holds the ids."""
+        reverted for the fields the writer owns, or only ``fields`` of them). Streams the
+        index; memory holds the ids. The first 20 of each kind are listed; :meth:`tally`
+        counts them all."""
+        return self.tally(cluster, index, initial, fields=fields).problems
+
+    def tally(
+        self,
+        cluster: Cluster,
+        index: str,
+        initial: Iterable[str],
+        *,
+        fields: Collection[str] | None = None,
+    ) -> WriterTally:
+        """What :meth:`verify` finds, counted: documents lost, resurrected, reverted.
+
+        ``fields``: compare only these of the fields the writer wrote (where a migration's
+        transform rewrites the others, the document the index holds differs by design)."""
         cluster.refresh(index)
         expected = self.expected_ids(initial)
         seen: set[str] = set()
-        problems: list[str] = []
+        tally = WriterTally()
         for page in cluster.scan(index, page_size=2000):
             for hit in page:
                 doc_id = hit["_id"]
                 seen.add(doc_id)
                 if doc_id in self.deleted:
-                    problems.append(f"{doc_id}: deleted by the writer, but present (resurrected)")
+                    tally.resurrected += 1
+                    tally.note(f"{doc_id}: deleted by the writer, but present (resurrected)")
                     continue
+                reverted = False
                 for key, value in self.written.get(doc_id, {}).items():
+                    if fields is not None and key not in fields:
+                        continue
                     if hit["_source"].get(key) != value:
-                        problems.append(
+                        reverted = True
+                        tally.note(
                             f"{doc_id}: {key} is {hit['_source'].get(key)!r}, the writer last wrote {value!r}"
                         )
-        for doc_id in sorted(expected - seen)[:20]:
-            problems.append(f"{doc_id}: written (or pre-existing) and not deleted, but missing")
-        return problems
+                tally.reverted += reverted
+        missing = expected - seen
+        tally.lost = len(missing)
+        for doc_id in sorted(missing)[:20]:
+            tally.note(f"{doc_id}: written (or pre-existing) and not deleted, but missing")
+        return tally
+
+
+@dataclass
+class WriterTally:
+    """Documents of the index that contradict the writer's log, by kind (see
+    :meth:`WriterReport.tally`), and the first of them described."""
+
+    lost: int = 0
+    resurrected: int = 0
+    reverted: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def note(self, problem: str) -> None:
+        if len(self.problems) < 60:
+            self.problems.append(problem)
 
 
 class LiveWriter:
@@ -268,7 +329,9 @@ class LiveWriter:
       ``replace``: the share of index operations that rewrite an existing document instead
       of creating one;
     - ``processes``: writer processes sharing ``rate``; each owns the initial ids with its
-      residue and creates its own, so each document's operations are in one log, in order.
+      residue and creates its own, so each document's operations are in one log, in order;
+    - ``settings``: how to connect (TLS, API key, ...) when ``url`` and the environment's
+      ``ESMIGRATE_USERNAME``/``ESMIGRATE_PASSWORD`` are not enough.
     """
 
     def __init__(
@@ -285,12 +348,17 @@ class LiveWriter:
         mix: tuple[float, float] = (0.35, 0.45),
         replace: float = 0.0,
         processes: int = 1,
+        settings: ConnectionSettings | None = None,
     ) -> None:
         self.url, self.alias, self.rate, self.seed = url, alias, rate, seed
         self.initial, self.initial_prefix = initial, initial_prefix
         self.documents, self.updates = documents, updates
         self.mix, self.replace, self.processes = mix, replace, processes
-        self._dir = Path(tempfile.mkdtemp(prefix="esmigrate-writer-"))
+        self._dir = Path(tempfile.mkdtemp(prefix="esmigrate-writer-"))  # mode 0700
+        self._settings: Path | None = None
+        if settings is not None:
+            self._settings = self._dir / "settings.pickle"
+            self._settings.write_bytes(pickle.dumps(dataclasses.replace(settings, client=None)))
         self.logs = [self._dir / f"ops-{k}.jsonl" for k in range(processes)]
         self._stop = self._dir / "stop"
         self._procs: list[subprocess.Popen[bytes]] = []
@@ -304,13 +372,15 @@ class LiveWriter:
         for k, log in enumerate(self.logs):
             argv = [
                 # -c rather than -m: the package has already imported this module.
-                sys.executable, "-c", "import sys; from esmigrate.testing._writer import main; main(sys.argv[1:])",
+                sys.executable, "-c", "import sys; from esmigrate._livewriter import main; main(sys.argv[1:])",
                 "--url", self.url, "--alias", self.alias, "--log", str(log),
                 "--stop", str(self._stop), "--rate", str(self.rate / self.processes),
                 "--seed", str(self.seed + k), "--initial", str(self.initial),
                 "--initial-prefix", self.initial_prefix, "--part", f"{k}/{self.processes}",
                 "--mix", str(self.mix[0]), str(self.mix[1]), "--replace", str(self.replace),
             ]  # fmt: skip
+            if self._settings is not None:
+                argv += ["--settings", str(self._settings)]
             if self.documents:
                 argv += ["--documents", self.documents]
             if self.updates:
@@ -430,6 +500,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mix", type=float, nargs=2, default=(0.35, 0.45))
     parser.add_argument("--replace", type=float, default=0.0)
     parser.add_argument("--part", default="0/1")
+    parser.add_argument("--settings", help="ConnectionSettings, pickled (see LiveWriter)")
     args = parser.parse_args(argv)
     args.part, args.parts = (int(x) for x in args.part.split("/"))
     _run(args)
