@@ -474,6 +474,8 @@ def history(state: AppState, verbose: bool, offline: bool) -> None:
                 f"{escape(str(by.get('user', '?')))}@{escape(str(by.get('host', '?')))}  "
                 f"{escape(str(entry.get('message') or ''))}"
             )
+            if verbose and entry.get("kind") == "rebuild" and entry.get("report"):
+                _say(f"    report: esmigrate report {escape(str(entry.get('id')))}")
             if verbose:
                 for op in entry.get("log") or []:
                     # The report's record is a page of its own (`esmigrate report REV`).

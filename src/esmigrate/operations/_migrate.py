@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -23,7 +22,7 @@ from esmigrate.exceptions import EsmigrateError, MigrationError, PointNotFound
 from esmigrate.migrate import BlueGreen, InPlace, PlanStep
 from esmigrate.migrate._old_writes import OldWrites, old_writes
 from esmigrate.operations._base import ExecContext, Operation, OpResult
-from esmigrate.operations._migrate_record import failure_record, success_record
+from esmigrate.operations._migrate_record import failure_record, recording, success_record
 from esmigrate.progress import ProgressCallback, ProgressEvent, Timeline
 from esmigrate.rollback import create_point, get_point, rollback_point_hook
 from esmigrate.schema.diff import Compatibility, diff_mappings
@@ -32,9 +31,6 @@ from esmigrate.transform import Condition
 
 Strategy = Literal["auto", "blue_green", "in_place"]
 STRATEGIES = ("auto", "blue_green", "in_place")
-
-#: How often the history entry of a running migration is rewritten (besides phase changes).
-RECORD_EVERY_S = 5.0
 
 
 def migration_id(revision: str, alias: str) -> str:
@@ -395,28 +391,13 @@ class Migrate(Operation):
         ctx.say(f"  migrate {self.alias}: {decision.strategy} ({'; '.join(decision.reasons)})")
         if decision.strategy == "none":
             return OpResult("unchanged", {"strategy": "none", "migration": mid})
-        last: dict[str, Any] = {"phase": "", "at": 0.0}
         # The report's record (bounded): saved with the progress, so a killed run keeps it too.
         timeline = Timeline()
+        record_progress = recording(timeline, ctx.record)
 
         def on_progress(event: ProgressEvent) -> None:
             ctx.on_progress(event)
-            timeline(event)
-            now = time.monotonic()
-            if event.phase != last["phase"] or now - float(last["at"]) >= RECORD_EVERY_S:
-                last.update(phase=event.phase, at=now)
-                ctx.record(
-                    {
-                        "progress": {
-                            "phase": event.phase,
-                            "done": event.done,
-                            "total": event.total,
-                            "docs_per_s": round(event.docs_per_s, 1),
-                            "round": event.round,
-                        },
-                        "report": {"timeline": timeline.to_dict()},
-                    }
-                )
+            record_progress(event)
 
         with stop_on_cancel_or_lost_lease(
             ctx.checkpoint, ctx.cancel, name="esmigrate-migrate-watch"

@@ -22,7 +22,7 @@ from esmigrate.exceptions import (
     MigrationCancelled,
     RevisionFailed,
 )
-from esmigrate.operations import ExecContext, Operation
+from esmigrate.operations import MAX_INTERRUPTED_RUNS, ExecContext, Operation
 from esmigrate.progress import ProgressCallback, Reporter
 from esmigrate.runtime._edits import LedgerEdits
 from esmigrate.runtime._revisions import (
@@ -46,9 +46,6 @@ from esmigrate.state import (
     read_lease,
     timestamp,
 )
-
-#: Reports of interrupted runs an operation keeps when it is resumed (see ``_apply``).
-MAX_INTERRUPTED_RUNS = 3
 
 
 class Runner(LedgerEdits):
