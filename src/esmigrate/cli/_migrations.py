@@ -257,6 +257,14 @@ def _print_estimate(est: dict[str, Any]) -> None:
         if work["schema_versions"]:
             versions = ", ".join(f"{v}: {n}" for v, n in work["schema_versions"].items() if n)
             _say(f"       schema versions: {escape(versions or 'none')}")
+        if work["sample_failures"]:
+            over = work["failures"] > work["max_failures"]
+            _say(
+                f"       dead letters: {work['sample_failures']} of the "
+                f"{work['sample_documents']} sampled, about {work['failures']} in all "
+                f"(max_failures {work['max_failures']})"
+                + ("[red]: more than max_failures, the run would stop[/red]" if over else "")
+            )
 
 
 def _print_run(data: dict[str, Any]) -> None:
