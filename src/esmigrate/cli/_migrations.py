@@ -196,6 +196,17 @@ def _print_plan(data: dict[str, Any]) -> None:
                     _say(f"       {escape(json.dumps(request['body'], sort_keys=True))}")
                 if request.get("note"):
                     _say(f"       [dim]({escape(request['note'])})[/dim]")
+            point = op.get("rollback_point")
+            if point is not None:
+                # What a rollback would take: named here, so that it is known before the run.
+                what = (
+                    f"{point['name']} ({point['kind']}, {point['when']})" if point["name"] else ""
+                )
+                note = point.get("note")
+                _say(
+                    f"     rollback point: {escape(what)}"
+                    + (f"; {escape(note)}" if note and what else escape(note or ""))
+                )
     for busy in data.get("running", []):
         how = "is being applied by" if busy["alive"] else "was left running by the dead"
         _say(

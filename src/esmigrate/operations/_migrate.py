@@ -335,6 +335,30 @@ class Migrate(Operation):
             )
         return kind
 
+    def planned_point(self, cluster: Cluster | None, ctx: ExecContext) -> dict[str, Any] | None:
+        decision = self.decide(cluster)
+        if decision.strategy in ("none", "run time"):
+            return None
+        kind = self.rollback_point_kind or ctx.rollback_point_kind
+        name = rollback_point_name(migration_id(ctx.revision, self.alias))
+        if decision.strategy == "blue_green":
+            point: dict[str, Any] = {"name": name, "kind": kind, "when": "at the cut-over"}
+        elif kind == "retained":
+            return {
+                "name": None,
+                "kind": kind,
+                "when": "before the change",
+                "note": "none: the index changes in place and a retained point keeps no copy of "
+                'it; set rollback_point_kind = "clone" (or "snapshot") to record one',
+            }
+        else:
+            point = {"name": name, "kind": kind, "when": "before the change"}
+        if kind == "snapshot" and ctx.snapshot_repository is None:
+            point["note"] = "refused when it runs: the project names no snapshot_repository"
+        elif kind == "snapshot":
+            point["repository"] = ctx.snapshot_repository
+        return point
+
     def _point_before_in_place(self, cluster: Cluster, ctx: ExecContext, mid: str) -> None:
         """A clone or snapshot point before a change made in place (a retained point would
         keep nothing: the index itself changes). A resumed run keeps the point its first run

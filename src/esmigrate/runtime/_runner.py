@@ -217,7 +217,12 @@ class Runner(LedgerEdits):
             for r, rec in records.items()
             if rec.state == RUNNING
         ]
-        return plan_dict(planned, route, self.store.index, self.root, self.cluster) | {
+        settings = ExecContext(
+            state_index=self.store.index,
+            rollback_point_kind=self.rollback_point_kind,
+            snapshot_repository=self.snapshot_repository,
+        )
+        return plan_dict(planned, route, self.store.index, self.root, self.cluster, settings) | {
             "running": busy
         }
 
