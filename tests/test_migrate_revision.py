@@ -182,6 +182,10 @@ def test_plan_names_the_rollback_point_the_run_records(
     command.upgrade(config)
     assert [p["name"] for p in command.rollback_point_list(config)] == [f"before-b1-{alias}"]
     assert command.plan(config)["revisions"] == []
+    # Rolling back to it undoes the revision in the history too.
+    done = command.rollback(config, f"before-b1-{alias}", discard_writes=True)
+    assert done["recorded"] == {"kind": "revision", "id": "b1", "state": "rolled_back"}
+    assert command.status(config)["current"] == []
 
 
 def test_throttle_cli_rethrottles_the_running_copy(

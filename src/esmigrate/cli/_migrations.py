@@ -487,11 +487,17 @@ def history(state: AppState, verbose: bool, offline: bool) -> None:
             duration = entry.get("duration_s")
             took = f"{duration:.1f} s" if isinstance(duration, (int, float)) else "-"
             name = entry.get("revision") or f"rebuild {entry.get('alias')}"
+            back = entry.get("rolled_back_to") or {}
             _say(
                 f"{name}  {entry.get('state', '?'):<11} "
                 f"{entry.get('started_at') or '-':<29} {took:>8}  "
                 f"{escape(str(by.get('user', '?')))}@{escape(str(by.get('host', '?')))}  "
                 f"{escape(str(entry.get('message') or ''))}"
+                + (
+                    f"  (rolled back to {escape(str(back.get('point')))} at {back.get('at')})"
+                    if back
+                    else ""
+                )
             )
             if verbose and entry.get("kind") == "rebuild" and entry.get("report"):
                 _say(f"    report: esmigrate report {escape(str(entry.get('id')))}")

@@ -381,6 +381,7 @@ class Migrate(Operation):
             kind=kind,
             snapshot_repository=ctx.snapshot_repository,
             note=f"{mid}: before {self.summary()} (in place)",
+            before=mid,
         )
 
     def _stored(self, cluster: Cluster, ctx: ExecContext) -> dict[str, Any]:

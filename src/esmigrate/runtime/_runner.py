@@ -286,6 +286,7 @@ class Runner(LedgerEdits):
             log=kept,
             error=None,
             resumable=None,
+            rolled_back_to=None,
         )
         self._save(record)
         records[rev] = record
