@@ -15,7 +15,9 @@ Elastic Cloud deployment, an AWS domain) is preceded by the marker ``<!-- not-ru
 which the page shows in its source. A ``python`` block that is a fragment of a larger program
 (it uses a ``cluster`` or a Document class of yours) is preceded by ``<!-- setup: FILE -->``: the
 Python file FILE (under tests/docs_setup/) runs first, in the same interpreter, and gives the
-fragment what it uses. The exit-code table of docs/cli.md is checked against
+fragment what it uses. What follows the line ``# -- after the block --`` in FILE runs after the
+fragment, with what it defined (a revision script's ``upgrade(op)`` is run against the node
+there, and what it did is checked). The exit-code table of docs/cli.md is checked against
 ``esmigrate.exceptions.ExitCode``.
 """
 
@@ -42,6 +44,7 @@ LOCAL_URL = "http://127.0.0.1:9200"
 RUN = ("python", "bash", "console", "toml")
 NOT_CODE = ("text",)
 SETUP = ROOT / "tests" / "docs_setup"
+AFTER = "# -- after the block --\n"
 FENCE = re.compile(
     r"(?:^ *<!-- (?:not-run: (?P<reason>[^>]*?)|setup: (?P<setup>[\w.-]+)) -->\n)?"
     r"^(?P<indent> *)```(?P<lang>[\w-]*)\n(?P<body>.*?)^(?P=indent)```",
@@ -134,7 +137,8 @@ def run_block(block: Block, cwd: Path, url: str) -> None:
     code = block.code.replace(LOCAL_URL, url)
     if block.lang == "python":
         if block.setup is not None:
-            code = (SETUP / block.setup).read_text() + "\n" + code
+            before, _, after = (SETUP / block.setup).read_text().partition(AFTER)
+            code = f"{before}\n{code}\n{after}"
         scripts = [([sys.executable, "-c", code], 0)]
     elif block.lang == "bash":
         scripts = [(["bash", "-ec", code], 0)]

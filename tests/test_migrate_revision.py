@@ -146,6 +146,48 @@ def test_plan_shows_strategy_and_reasons(
     assert [r["method"] for r in op["requests"]] == ["PUT"]
 
 
+def test_plan_names_the_rollback_point_the_run_records(
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
+) -> None:
+    alias, _, _ = create_source(cluster, prefix, 10)
+    history = f"{prefix}-hist"
+    config = make_project(tmp_path / "proj", url=cluster_url, history_index=history)
+    write_script(config, "b1", None, f"op.migrate({alias!r}, {TARGET_MAPPING!r})")
+    (op,) = command.plan(config)["revisions"][0]["operations"]
+    assert op["rollback_point"] == {
+        "name": f"before-b1-{alias}",
+        "kind": "retained",
+        "when": "at the cut-over",
+    }
+    # In place, the project's retained kind keeps nothing: the plan says so, and how to get one.
+    additive = {"properties": {**SOURCE_MAPPING["properties"], "tag": {"type": "keyword"}}}
+    write_script(config, "b1", None, f"op.migrate({alias!r}, {additive!r})")
+    (op,) = command.plan(config)["revisions"][0]["operations"]
+    assert op["rollback_point"]["name"] is None
+    assert 'rollback_point_kind = "clone"' in op["rollback_point"]["note"]
+    shown = run_cli("plan", cwd=config.root)
+    assert "rollback point: none: the index changes in place" in shown.stdout, shown.stderr
+    # With a clone, the plan names the point the run then records before the change.
+    write_script(
+        config, "b1", None, f"op.migrate({alias!r}, {additive!r}, rollback_point_kind='clone')"
+    )
+    (op,) = command.plan(config)["revisions"][0]["operations"]
+    assert op["rollback_point"] == {
+        "name": f"before-b1-{alias}",
+        "kind": "clone",
+        "when": "before the change",
+    }
+    shown = run_cli("plan", cwd=config.root)
+    assert f"rollback point: before-b1-{alias} (clone, before the change)" in shown.stdout
+    command.upgrade(config)
+    assert [p["name"] for p in command.rollback_point_list(config)] == [f"before-b1-{alias}"]
+    assert command.plan(config)["revisions"] == []
+    # Rolling back to it undoes the revision in the history too.
+    done = command.rollback(config, f"before-b1-{alias}", discard_writes=True)
+    assert done["recorded"] == {"kind": "revision", "id": "b1", "state": "rolled_back"}
+    assert command.status(config)["current"] == []
+
+
 def test_throttle_cli_rethrottles_the_running_copy(
     cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
 ) -> None:

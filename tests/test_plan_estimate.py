@@ -120,6 +120,27 @@ def test_a_python_transform_is_timed_through_the_copier_and_its_failure_leaves_n
     assert scratch_indices(cluster) == []
 
 
+def test_with_max_failures_a_transform_error_is_counted_as_a_dead_letter(
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
+) -> None:
+    config = project(
+        tmp_path, cluster_url, prefix, transform=", transform=fails_on_seven, max_failures=5"
+    )
+    fill(cluster, f"{prefix}-posts")
+
+    # Every document sampled: document 7 is the one dead letter, of 300.
+    (work,) = command.plan(config, estimate=True, sample_size=300)["estimate"]["operations"]
+    assert (work["sample_documents"], work["sample_failures"]) == (300, 1)
+    assert (work["failures"], work["max_failures"]) == (1, 5)
+    assert work["docs_per_s"] > 0
+    text = run_cli("--config", str(config.source), "plan", "--estimate", "--sample-size", "300")
+    assert text.returncode == 0, text.stderr
+    assert "dead letters: 1 of the 300 sampled, about 1 in all (max_failures 5)" in text.stdout
+    # The sample's dead letters were written to a scratch index, gone with the other.
+    assert scratch_indices(cluster) == []
+    assert command.status(config)["current"] == ["a1"]
+
+
 def test_plan_estimate_on_the_command_line(
     cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ from esmigrate.preflight import (
     check_blocks,
     check_disk,
     check_health,
+    check_snapshot_repository,
     run_checks,
     store_bytes,
 )
@@ -44,6 +45,26 @@ def test_checks_on_the_node(cluster: Cluster, prefix: str) -> None:
 
 
 @pytest.mark.integration
+def test_a_snapshot_repository_must_be_writable(cluster: Cluster, prefix: str) -> None:
+    """A repository registered read-only passes the engine's ``_verify`` (which then writes
+    nothing): the check refuses it, since no snapshot rollback point could be written."""
+    writable, readonly = f"{prefix}-repo", f"{prefix}-repo-ro"
+    location = {"type": "fs", "settings": {"location": writable}}
+    cluster.request("PUT", f"/_snapshot/{writable}", body=location)
+    ro = {"type": "fs", "settings": {"location": writable, "readonly": True}}
+    cluster.request("PUT", f"/_snapshot/{readonly}", body=ro)
+    try:
+        assert check_snapshot_repository(cluster, writable).status == "ok"
+        refused = check_snapshot_repository(cluster, readonly)
+        assert refused.status == "fail"
+        assert "registered read-only" in refused.detail
+        assert f"PUT _snapshot/{readonly}" in (refused.hint or "")
+    finally:
+        for name in (readonly, writable):
+            cluster.request("DELETE", f"/_snapshot/{name}")
+
+
+@pytest.mark.integration
 def test_preflight_command(
     cluster: Cluster, cluster_url: str, prefix: str, tmp_path: object
 ) -> None:
@@ -69,3 +90,26 @@ def test_preflight_command(
     assert names["history"]["status"] == "ok"
     # The disk check sized the copy of the reindex source.
     assert "after copying" in names["disk"]["detail"]
+
+
+@pytest.mark.integration
+def test_preflight_verifies_the_project_s_snapshot_repository(
+    cluster_url: str, prefix: str, tmp_path: object
+) -> None:
+    """The repository snapshot rollback points go to (``snapshot_repository`` in the project)
+    is checked before anything runs, not found unusable at a cut-over after the whole copy."""
+    import json
+    import pathlib
+
+    project = pathlib.Path(str(tmp_path))
+    (project / "migrations").mkdir()
+    (project / "esmigrate.toml").write_text(
+        f'[esmigrate]\nhistory_index = "{prefix}-hist"\nrollback_point_kind = "snapshot"\n'
+        f'snapshot_repository = "{prefix}-unregistered"\n'
+        f'[esmigrate.connection]\nurl = "{cluster_url}"\n'
+    )
+    result = run_cli("--json", "preflight", cwd=project)
+    assert result.returncode == 3, result.stdout + result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["snapshot repository"]["status"] == "fail"
+    assert f"{prefix}-unregistered" in checks["snapshot repository"]["detail"]

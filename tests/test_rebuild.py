@@ -278,3 +278,7 @@ def test_the_rebuild_command(
                    cwd=tmp_path, env=env, timeout=300)  # fmt: skip
     assert back.returncode == 0, back.stderr
     assert resolve(cluster, alias).source == source
+    # The history says the rebuild is no longer live.
+    status = json.loads(run_cli("--json", "status", cwd=tmp_path, env=env).stdout)
+    assert [(r["id"], r["state"]) for r in status["rebuilds"]] == [(data["id"], "rolled_back")]
+    assert status["rebuilds"][0]["rolled_back_to"]["point"] == data["rollback_point"]

@@ -17,7 +17,7 @@ import pytest
 from esmigrate.cluster import Cluster
 from esmigrate.progress import ProgressEvent, Timeline
 from esmigrate.report import render
-from esmigrate.state import HistoryStore
+from esmigrate.state import HistoryStore, rebuild_records
 from tests.conftest import run_cli
 from tests.migrate_support import PAINLESS, TARGET_MAPPING, create_source, live_writer
 from tests.migration_project import make_project, write_script
@@ -114,6 +114,24 @@ def chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def rendered(page: Path, tmp_path: Path) -> str:
+    """The DOM of ``page`` as the browser built it, once a screenshot shows it drew a page of
+    text, charts and colours, with its three charts and both lines."""
+    shot = chromium("--window-size=900,1400", "--screenshot=shot.png", page.as_uri(), cwd=tmp_path)
+    png = (tmp_path / "shot.png").read_bytes()
+    width, height, shades = png_facts(png)
+    assert (width, height) == (900, 1400), shot.stderr
+    assert len(png) > 20_000
+    assert shades > 50  # text, charts and colours, not a blank page
+    dom = chromium("--dump-dom", page.as_uri(), cwd=tmp_path)
+    assert dom.returncode == 0, dom.stderr
+    html = dom.stdout
+    for chart in ("phases", "copied", "rate"):
+        assert f'data-chart="{chart}"' in html
+    assert html.count("<polyline") == 2
+    return html
+
+
 @pytest.mark.integration
 def test_report_of_a_live_migration_renders_in_a_browser(
     cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
@@ -163,21 +181,65 @@ def test_report_of_a_live_migration_renders_in_a_browser(
     assert (config.root / "run.html").read_text() == page.read_text()
     assert "http://" not in page.read_text().replace('xmlns="http://www.w3.org/2000/svg"', "")
 
-    shot = chromium("--window-size=900,1400", "--screenshot=shot.png", page.as_uri(), cwd=tmp_path)
-    png = (tmp_path / "shot.png").read_bytes()
-    width, height, shades = png_facts(png)
-    assert (width, height) == (900, 1400), shot.stderr
-    assert len(png) > 20_000
-    assert shades > 50  # text, charts and colours, not a blank page
-    dom = chromium("--dump-dom", page.as_uri(), cwd=tmp_path)
-    assert dom.returncode == 0, dom.stderr
-    html = dom.stdout
-    for chart in ("phases", "copied", "rate"):
-        assert f'data-chart="{chart}"' in html
-    assert html.count("<polyline") == 2
+    html = rendered(page, tmp_path)
     assert f'data-figure="documents">{figures["final_count"]:,}<' in html
     assert f'data-figure="write-block">{figures["blocked_seconds"]:.3f}<' in html
     assert f'data-figure="rollback-point">before-a1-{alias}<' in html
+    assert 'data-figure="status">done<' in html
+
+
+@pytest.mark.integration
+def test_report_of_a_live_rebuild_renders_in_a_browser(
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
+) -> None:
+    alias, _source, initial = create_source(cluster, prefix, 1000)
+    history = f"{prefix}-hist"
+    config = make_project(tmp_path / "proj", url=cluster_url, history_index=history)
+    (config.root / "shop.py").write_text(
+        "from esmigrate.transform import Rename, RuleSet\n"
+        f"MAPPING = {TARGET_MAPPING!r}\n"
+        "rules = RuleSet(Rename('body', 'content'))\n"
+    )
+    writer = live_writer(cluster_url, alias, len(initial), rate=60)
+    try:
+        writer.wait_for(20)
+        rebuilt = run_cli("rebuild", alias, "--to", "shop:MAPPING", "--rules", "shop:rules",
+                          "--report", "run.html", cwd=config.root, timeout=300)  # fmt: skip
+    finally:
+        writer.stop()
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "Report: run.html" in rebuilt.stdout
+
+    (record,) = [r.doc for r in rebuild_records(HistoryStore(cluster, history), alias)]
+    recorded = record["report"]
+    figures = recorded["figures"]
+    # The figures are the migrator's own, those of the run's result.
+    assert figures["final_count"] == record["result"]["count"]
+    assert figures["blocked_seconds"] == record["result"]["blocked_seconds"] > 0
+    assert recorded["rollback_point"]["name"] == record["rollback_point"]
+    assert recorded["validation"] == {"sample_size": 200, "differences": [], "found": 0}
+    phases = [p["phase"] for p in recorded["timeline"]["phases"]]
+    for phase in ("preflight", "copy", "catchup", "blocked", "validate", "cutover", "done"):
+        assert phase in phases
+    assert recorded["timeline"]["copied"] >= len(initial)
+    # The history's listing leaves the report's record to the page.
+    listed = json.loads(run_cli("--json", "history", cwd=config.root).stdout)
+    assert [("report" in row, row["state"]) for row in listed] == [(False, "applied")]
+
+    # `esmigrate report ID` writes the same page again, from the record.
+    shown = run_cli("--json", "report", record["id"], "-o", "page.html", cwd=config.root)
+    assert shown.returncode == 0, shown.stderr
+    (numbers,) = json.loads(shown.stdout)["migrations"]
+    assert numbers["revision"] == record["id"]
+    assert numbers["documents"] == figures["final_count"]
+    page = config.root / "page.html"
+    assert (config.root / "run.html").read_text() == page.read_text()
+
+    html = rendered(page, tmp_path)
+    assert f"Rebuild <code>{record['id']}</code>" in html
+    assert f'data-figure="documents">{figures["final_count"]:,}<' in html
+    assert f'data-figure="write-block">{figures["blocked_seconds"]:.3f}<' in html
+    assert f'data-figure="rollback-point">{record["rollback_point"]}<' in html
     assert 'data-figure="status">done<' in html
 
 
@@ -194,7 +256,10 @@ def test_report_errors_name_the_problem(
 
     unknown = run_cli("report", "zz9", cwd=config.root)
     assert unknown.returncode == 1
-    assert f"The history index {history} has no revision 'zz9' (recorded: c1)" in unknown.stderr
+    assert (
+        f"The history index {history} has no revision or rebuild 'zz9' (recorded: c1)"
+        in unknown.stderr
+    )
     assert "esmigrate history" in unknown.stderr
     assert "Traceback" not in unknown.stderr
 

@@ -12,7 +12,8 @@ from esmigrate.cluster import Cluster
 from esmigrate.exceptions import ExitCode
 from esmigrate.migrate._layout import alias_targets
 from tests.conftest import run_cli
-from tests.migrate_support import all_docs, create_source
+from tests.migrate_support import TARGET_MAPPING, all_docs, create_source
+from tests.migration_project import make_project, write_script
 from tests.rollback_support import migrate_with_point
 
 pytestmark = pytest.mark.integration
@@ -89,3 +90,53 @@ def test_cli_rollback(cluster: Cluster, prefix: str, tmp_path: Path, cluster_url
     assert clean["points_deleted"] == ["manual", "cut"]
     assert clean["indices_deleted"] == [new]  # the old index is aliased again: protected
     assert clean["protected"] == {old: "an alias points to it"}
+
+
+def test_a_rolled_back_revision_is_no_longer_current_and_upgrade_applies_it_again(
+    cluster: Cluster, prefix: str, tmp_path: Path, cluster_url: str
+) -> None:
+    alias, old, _ = create_source(cluster, prefix, 50)
+    config = make_project(tmp_path / "proj", url=cluster_url, history_index=f"{prefix}-hist")
+    write_script(config, "r1", None, f"op.migrate({alias!r}, {TARGET_MAPPING!r})")
+    assert run_cli("upgrade", cwd=config.root, timeout=300).returncode == 0
+    point = f"before-r1-{alias}"
+
+    back = run_cli("rollback", point, cwd=config.root, timeout=300)
+    assert back.returncode == 0, back.stderr
+    assert "the history records revision r1 as rolled back" in back.stdout
+    assert set(alias_targets(cluster, alias)) == {old}
+    (row,) = json.loads(run_cli("--json", "history", cwd=config.root).stdout)
+    assert row["state"] == "rolled_back"
+    assert row["rolled_back_to"]["point"] == point
+    assert f"(rolled back to {point} at " in run_cli("history", cwd=config.root).stdout
+    status = json.loads(run_cli("--json", "status", cwd=config.root).stdout)
+    assert status["current"] == []
+    assert [p["revision"] for p in status["pending"]] == ["r1"]
+    # Running the rollback again records nothing more.
+    again = run_cli("--json", "rollback", point, cwd=config.root, timeout=300)
+    assert json.loads(again.stdout)["recorded"] == {
+        "kind": "revision",
+        "id": "r1",
+        "state": "rolled_back",
+    }
+    (row,) = json.loads(run_cli("--json", "history", "-v", cwd=config.root).stdout)
+    assert [e["action"] for e in row["events"]].count("rollback") == 1
+
+    # The next upgrade applies it again: the alias leaves the old index, the record is current.
+    assert run_cli("upgrade", cwd=config.root, timeout=300).returncode == 0
+    assert set(alias_targets(cluster, alias)) != {old}
+    (row,) = json.loads(run_cli("--json", "history", cwd=config.root).stdout)
+    assert (row["state"], row["rolled_back_to"]) == ("applied", None)
+
+    # With a revision applied on top of it, it stays applied; the rollback is recorded on it.
+    write_script(config, "r2", "r1", f"op.create_index({prefix + '-other'!r})")
+    assert run_cli("upgrade", cwd=config.root, timeout=300).returncode == 0
+    back = run_cli("rollback", point, cwd=config.root, timeout=300)
+    assert back.returncode == 0, back.stderr
+    assert "which stays applied" in back.stdout
+    rows = {
+        r["revision"]: r for r in json.loads(run_cli("--json", "history", cwd=config.root).stdout)
+    }
+    assert rows["r1"]["state"] == "applied"
+    assert rows["r1"]["rolled_back_to"]["point"] == point
+    assert json.loads(run_cli("--json", "status", cwd=config.root).stdout)["current"] == ["r2"]

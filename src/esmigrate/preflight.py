@@ -154,8 +154,12 @@ def check_blocks(cluster: Cluster, patterns: Iterable[str] = ("*",)) -> Check:
 
 
 def check_snapshot_repository(cluster: Cluster, repository: str) -> Check:
+    """The repository snapshot rollback points are written to: registered, writable from every
+    node (``_verify`` writes and reads a test file on each), and not registered read-only (which
+    ``_verify`` passes without writing anything)."""
     try:
         cluster.request("POST", f"/_snapshot/{repository}/_verify")
+        registered = cluster.request("GET", f"/_snapshot/{repository}")
     except ClusterError as exc:
         return Check(
             "snapshot repository",
@@ -163,7 +167,16 @@ def check_snapshot_repository(cluster: Cluster, repository: str) -> Check:
             f"Repository {repository!r} cannot be used: {exc.message}",
             "Register it (PUT _snapshot/<name>) with a location in path.repo, or drop the option.",
         )
-    return Check("snapshot repository", "ok", f"{repository!r} verified on every node")
+    settings = (registered.get(repository) or {}).get("settings") or {}
+    if str(settings.get("readonly", "false")).lower() == "true":
+        return Check(
+            "snapshot repository",
+            "fail",
+            f"Repository {repository!r} is registered read-only: no snapshot can be written to it.",
+            f"Register it again without readonly (PUT _snapshot/{repository}), or name a "
+            "writable repository.",
+        )
+    return Check("snapshot repository", "ok", f"{repository!r} verified writable on every node")
 
 
 def store_bytes(cluster: Cluster, names: Iterable[str]) -> int:

@@ -196,6 +196,17 @@ def _print_plan(data: dict[str, Any]) -> None:
                     _say(f"       {escape(json.dumps(request['body'], sort_keys=True))}")
                 if request.get("note"):
                     _say(f"       [dim]({escape(request['note'])})[/dim]")
+            point = op.get("rollback_point")
+            if point is not None:
+                # What a rollback would take: named here, so that it is known before the run.
+                what = (
+                    f"{point['name']} ({point['kind']}, {point['when']})" if point["name"] else ""
+                )
+                note = point.get("note")
+                _say(
+                    f"     rollback point: {escape(what)}"
+                    + (f"; {escape(note)}" if note and what else escape(note or ""))
+                )
     for busy in data.get("running", []):
         how = "is being applied by" if busy["alive"] else "was left running by the dead"
         _say(
@@ -257,6 +268,14 @@ def _print_estimate(est: dict[str, Any]) -> None:
         if work["schema_versions"]:
             versions = ", ".join(f"{v}: {n}" for v, n in work["schema_versions"].items() if n)
             _say(f"       schema versions: {escape(versions or 'none')}")
+        if work["sample_failures"]:
+            over = work["failures"] > work["max_failures"]
+            _say(
+                f"       dead letters: {work['sample_failures']} of the "
+                f"{work['sample_documents']} sampled, about {work['failures']} in all "
+                f"(max_failures {work['max_failures']})"
+                + ("[red]: more than max_failures, the run would stop[/red]" if over else "")
+            )
 
 
 def _print_run(data: dict[str, Any]) -> None:
@@ -468,12 +487,20 @@ def history(state: AppState, verbose: bool, offline: bool) -> None:
             duration = entry.get("duration_s")
             took = f"{duration:.1f} s" if isinstance(duration, (int, float)) else "-"
             name = entry.get("revision") or f"rebuild {entry.get('alias')}"
+            back = entry.get("rolled_back_to") or {}
             _say(
                 f"{name}  {entry.get('state', '?'):<11} "
                 f"{entry.get('started_at') or '-':<29} {took:>8}  "
                 f"{escape(str(by.get('user', '?')))}@{escape(str(by.get('host', '?')))}  "
                 f"{escape(str(entry.get('message') or ''))}"
+                + (
+                    f"  (rolled back to {escape(str(back.get('point')))} at {back.get('at')})"
+                    if back
+                    else ""
+                )
             )
+            if verbose and entry.get("kind") == "rebuild" and entry.get("report"):
+                _say(f"    report: esmigrate report {escape(str(entry.get('id')))}")
             if verbose:
                 for op in entry.get("log") or []:
                     # The report's record is a page of its own (`esmigrate report REV`).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -65,6 +66,8 @@ def _source(state: AppState, reference: str | None) -> Iterable[Any] | None:
 @click.option("--source", metavar="MODULE:ATTR",
               help="Fill the new index from the application's documents: an iterable, or a function returning one.")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the migration report (HTML) of the run, also when it fails.")  # fmt: skip
 @click.option("--restart", is_flag=True,
               help="Give up an unfinished rebuild of ALIAS (its index is left in place) and start afresh.")  # fmt: skip
 @click.option("--max-failures", type=int, default=0, show_default=True,
@@ -84,6 +87,7 @@ def rebuild(
     rules: str | None,
     source: str | None,
     dry_run: bool,
+    report_path: Path | None,
     restart: bool,
     max_failures: int,
     requests_per_second: float | None,
@@ -113,6 +117,7 @@ def rebuild(
             reporter=None if state.json_output else lambda line: err_console.print(escape(line)),
             on_progress=display,
             cancel=cancel,
+            report=None if dry_run else report_path,
         )
 
     def human() -> None:
@@ -132,5 +137,7 @@ def rebuild(
             f"writes blocked {m['blocked_seconds']:.2f} s)."
         )
         console.print(f"Rollback point: {result.rollback_point} (esmigrate rollback NAME).")
+        if result.report is not None:
+            console.print(f"Report: {escape(str(result.report['path']))}", soft_wrap=True)
 
     emit(state, result.to_dict(), human)

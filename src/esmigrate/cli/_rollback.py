@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from esmigrate import command
 from esmigrate.cli._app import (
@@ -171,6 +172,24 @@ def rollback_cmd(
             f"  carried back {data['carried']}, deletes reconciled {data['reconciled_deletes']}, "
             f"discarded {data['discarded']}, write block {data['blocked_seconds']:.2f}s"
         )
+        recorded = data.get("recorded")
+        if recorded and recorded["state"] == "rolled_back":
+            again = (
+                "`esmigrate upgrade` applies it again"
+                if recorded["kind"] == "revision"
+                else "`esmigrate rebuild` rebuilds again"
+            )
+            console.print(
+                f"  the history records {recorded['kind']} {escape(recorded['id'])} as rolled "
+                f"back ({again})",
+                soft_wrap=True,
+            )
+        elif recorded:
+            console.print(
+                f"  the history records the rollback on revision {escape(recorded['id'])}, "
+                "which stays applied: revisions applied after it build on it",
+                soft_wrap=True,
+            )
 
     emit(state, data, human)
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError
+from esmigrate.migrate import DeadLetters
+from esmigrate.migrate._deadletters import DEAD_LETTER_BODY
 from esmigrate.migrate._python_copy import CopyStats, PythonCopier
 from esmigrate.operations import Migrate, Operation, Reindex, UpdateByQuery
 from esmigrate.preflight import disk_space, store_bytes
@@ -37,6 +39,8 @@ SCRATCH_PREFIX = "esmigrate-estimate-"
 #: A scratch index older than this is a leftover of a killed estimate, deleted by the next.
 _STALE_S = 3600
 DEFAULT_SAMPLE = 1000
+#: The mapping of a sample's scratch dead-letter index: the dead-letter index's own.
+DEAD_LETTERS: dict[str, Any] = DEAD_LETTER_BODY["mappings"]
 #: A sample is read in one search page: at most the default ``index.max_result_window``.
 MAX_SAMPLE = 10_000
 
@@ -58,6 +62,12 @@ class Work:
     sample_seconds: float = 0.0
     docs_per_s: float | None = None
     seconds: float = 0.0
+    #: The documents the operation may dead-letter (its ``max_failures``; 0: the first stops it).
+    max_failures: int = 0
+    #: Sample documents the transform raised on or the target mapping rejected (dead letters
+    #: of the run), and that share of every document: the dead letters to expect.
+    sample_failures: int = 0
+    failures: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -114,6 +124,7 @@ def _work(cluster: Cluster, revision: str, op: Operation) -> Work | None:
         versions = detect_schema_versions(cluster, op.alias)
         work = Work(revision, op.summary(), op.kind, op.alias, strategy, cluster.count(op.alias))
         work.schema_versions = {**versions.counts, "missing": versions.missing}
+        work.max_failures = op.max_failures
         if strategy == "blue_green":
             copies = 1 + _replicas(cluster, op.alias, op.settings)
             work.disk_bytes = store_bytes(cluster, [op.alias]) * copies
@@ -182,12 +193,21 @@ def _sample(cluster: Cluster, op: Operation, work: Work, size: int) -> None:
     take = min(size, work.documents)
     if take == 0:
         return
-    with scratch_index(cluster, mappings) as scratch:
+    stats = CopyStats()
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(scratch_index(cluster, mappings))
+        # An operation that may dead-letter documents does so in the sample too, into a scratch
+        # index of its own: they are counted, not raised (the first one stops the others).
+        dead = (
+            DeadLetters(cluster, stack.enter_context(scratch_index(cluster, DEAD_LETTERS)), "est")
+            if work.max_failures > 0
+            else None
+        )
         began = time.monotonic()
         if transform is not None:
-            copier = PythonCopier(cluster, work.source, scratch, transform, None, drop_none=True)
+            copier = PythonCopier(cluster, work.source, scratch, transform, dead, drop_none=True)
             hits = cluster.search(work.source, {"size": take, "sort": ["_doc"]})["hits"]["hits"]
-            copier.copy_pages(iter([(hits, None)]), CopyStats())
+            copier.copy_pages(iter([(hits, None)]), stats)
         else:
             body: dict[str, Any] = {
                 "source": {"index": work.source, "size": min(take, 1000)},
@@ -205,6 +225,8 @@ def _sample(cluster: Cluster, op: Operation, work: Work, size: int) -> None:
         cluster.refresh(scratch)
         seconds = max(time.monotonic() - began, 1e-3)
     work.sample_documents = take
+    work.sample_failures = stats.failed
+    work.failures = round(work.documents * stats.failed / take)
     work.sample_seconds = round(seconds, 3)
     work.docs_per_s = round(take / seconds, 1)
     work.seconds = round(work.documents / (take / seconds), 3)

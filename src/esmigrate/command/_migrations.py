@@ -252,7 +252,8 @@ def preflight(
 ) -> PreflightReport:
     """Checks to run before a production ``upgrade``: the history (failed, interrupted, edited
     revisions), the lease, what is pending, cluster health, disk headroom for the copies the plan
-    makes, leftover write blocks, and the snapshot repository. Writes nothing.
+    makes, leftover write blocks, and the snapshot repository (``snapshot_repository``, else
+    the project's): writable from every node. Writes nothing.
 
     Returns a :class:`~esmigrate.preflight.PreflightReport`; ``report.ok`` is False when a
     check failed.
@@ -314,8 +315,12 @@ def preflight(
         # A history problem makes the plan refuse to be made: it is reported above instead.
         plannable = pending and not blocking
         sources = copy_sources(runner.plan(target, UPGRADE)) if plannable else []
+        # The project's repository too: a snapshot point found impossible at a cut-over
+        # would waste the whole copy.
         cluster_checks = run_checks(
-            cluster, copy_sources=sources, snapshot_repository=snapshot_repository
+            cluster,
+            copy_sources=sources,
+            snapshot_repository=snapshot_repository or config.snapshot_repository,
         )
         return PreflightReport((*checks, *cluster_checks.checks))
 

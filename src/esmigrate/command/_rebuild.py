@@ -21,10 +21,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.command._base import open_cluster
+from esmigrate.command._report import write_report
 from esmigrate.config import Config, load_config, with_connection
 from esmigrate.exceptions import (
     ConfigError,
@@ -34,8 +36,14 @@ from esmigrate.exceptions import (
     MigrationError,
 )
 from esmigrate.migrate import BlueGreen, MigrationResult, old_writes
-from esmigrate.operations import rollback_point_name
-from esmigrate.progress import ProgressCallback, Reporter
+from esmigrate.operations import (
+    MAX_INTERRUPTED_RUNS,
+    failure_record,
+    recording,
+    rollback_point_name,
+    success_record,
+)
+from esmigrate.progress import ProgressCallback, ProgressEvent, Reporter, Timeline
 from esmigrate.rollback import rollback_point_hook
 from esmigrate.schema.mapping import index_name_of, mapping_of, settings_of
 from esmigrate.state import (
@@ -75,6 +83,8 @@ class RebuildResult:
     migration: dict[str, Any] = field(default_factory=dict)
     #: For a dry run: the steps, as data.
     plan: tuple[dict[str, Any], ...] = ()
+    #: With ``report=``: where the migration report was written and the figures it shows.
+    report: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +96,7 @@ class RebuildResult:
             "resumed": self.resumed,
             "migration": self.migration,
             "plan": list(self.plan),
+            **({"report": self.report} if self.report is not None else {}),
         }
 
 
@@ -120,6 +131,7 @@ def rebuild(
     reporter: Reporter | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    report: Path | None = None,
 ) -> RebuildResult:
     """Rebuild the index behind ``alias`` with the mapping (and index settings) of ``to``,
     without downtime and without losing a write::
@@ -156,6 +168,10 @@ def rebuild(
             (as ``op.migrate(..., upgrade_old_writes=...)``).
         reporter / on_progress / cancel: lines, progress events, and a stop request (the next
             rebuild resumes), as for ``upgrade``.
+        report: write the migration report of the run (an HTML page: phases, documents copied
+            over time, the write block, the rollback point) there, also when the run fails;
+            ``result.report`` says where. The run's record keeps what the page shows, so
+            ``esmigrate report REBUILD_ID`` writes it again later. Ignored by a dry run.
 
     Raises :class:`~esmigrate.exceptions.LeaseHeld` (exit 5) when a runner holds the lease,
     and the migrator's errors (the run is then recorded as failed, and resumable).
@@ -181,7 +197,9 @@ def rebuild(
     with open_cluster(config) as cluster:
         store = HistoryStore(cluster, config.history_index)
 
-        def migrator(mid: str, stop: threading.Event | None) -> BlueGreen:
+        def migrator(
+            mid: str, stop: threading.Event | None, progress: ProgressCallback | None = on_progress
+        ) -> BlueGreen:
             hook = rollback_point_hook(
                 cluster,
                 rollback_point_name(mid),
@@ -201,7 +219,7 @@ def rebuild(
                 state_index=config.history_index,
                 max_failures=max_failures,
                 requests_per_second=requests_per_second,
-                on_progress=on_progress,
+                on_progress=progress,
                 cancel=stop,
                 fill=source,
                 on_cut_over=hook if upgrade is None else upgrade.hook(cluster, hook),
@@ -264,10 +282,34 @@ def rebuild(
                 f"to {_name(to)}, documents from the {origin}"
                 + (f", through {_name(transform)}" if transform is not None else "")
             )
+            if resumed and record.doc.get("report"):
+                # The report of the run that stopped, shown beside this one's.
+                runs = [*record.doc.get("interrupted_runs", []), record.doc.pop("report")]
+                record.doc["interrupted_runs"] = runs[-MAX_INTERRUPTED_RUNS:]
             started = time.monotonic()
+            # The report's record of this run (bounded), saved with the progress as
+            # op.migrate's is, so a killed run keeps it too. Events may come from worker threads.
+            timeline = Timeline()
+            saving = threading.Lock()
+
+            def save_progress(data: dict[str, Any]) -> None:
+                with saving:
+                    record.doc.update(data)
+                    save_rebuild(store, record)
+
+            record_progress = recording(timeline, save_progress)
+
+            def progress(event: ProgressEvent) -> None:
+                if on_progress is not None:
+                    on_progress(event)
+                record_progress(event)
+
             try:
-                result = _run_watched(migrator, record.id, lease, cancel)
+                result = _run_watched(
+                    lambda mid, stop: migrator(mid, stop, progress), record.id, lease, cancel
+                )
             except MigrationCancelled:
+                record.doc["report"] = {"timeline": timeline.to_dict()}
                 _event(record, "cancel", RUNNING, lease)
                 save_rebuild(store, record)
                 raise
@@ -282,9 +324,19 @@ def rebuild(
                         "type": type(exc).__name__,
                         "reason": exc.message if isinstance(exc, EsmigrateError) else str(exc),
                     },
+                    report=failure_record(timeline, exc),
                 )
                 _event(record, "rebuild", FAILED, lease)
                 save_rebuild(store, record)
+                if report is not None:
+                    # A failed rebuild's report is the one worth reading (the validation's
+                    # differences, the dead letters); the rebuild's error still ends the command.
+                    try:
+                        say(
+                            f"Report of the failed rebuild: {write_report([record.doc], report)['path']}"
+                        )
+                    except OSError as unwritten:
+                        say(f"The report could not be written to {report}: {unwritten}")
                 raise
             migration = result.to_dict()
             record.doc.update(
@@ -292,6 +344,14 @@ def rebuild(
                 ended_at=timestamp(),
                 duration_s=round(time.monotonic() - started, 3),
                 result=migration,
+                report=success_record(
+                    cluster,
+                    timeline,
+                    state_index=config.history_index,
+                    mid=record.id,
+                    sample_size=0 if source is not None else bluegreen.sample_size,
+                    rollback_point=str(record.doc["rollback_point"]),
+                ),
             )
             _event(record, "rebuild", APPLIED, lease)
             save_rebuild(store, record)
@@ -303,6 +363,7 @@ def rebuild(
                 str(record.doc["rollback_point"]),
                 resumed=resumed,
                 migration=migration,
+                report=None if report is None else write_report([record.doc], report),
             )
 
 

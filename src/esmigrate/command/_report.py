@@ -1,8 +1,8 @@
-"""``report``: the migration report of a revision, as a self-contained HTML page."""
+"""``report``: the migration report of a revision or a rebuild, as a self-contained HTML page."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +10,23 @@ from esmigrate.cluster import Cluster
 from esmigrate.command._base import open_cluster
 from esmigrate.config import Config
 from esmigrate.exceptions import NoReport
-from esmigrate.report import migrations_of, render
-from esmigrate.state import HistoryStore, RevisionRecord
+from esmigrate.report import migrations_of, record_id, render
+from esmigrate.state import HistoryStore, rebuild_records
 
 
 def default_report_path(revision: str) -> Path:
-    return Path(f"esmigrate-report-{revision}.html")
+    # A rebuild's id (rebuild:ALIAS:RUN) holds colons, which some file systems refuse.
+    return Path(f"esmigrate-report-{revision.replace(':', '-')}.html")
 
 
-def _find(records: dict[str, RevisionRecord], revision: str, index: str) -> RevisionRecord:
+def _records(store: HistoryStore) -> dict[str, Mapping[str, Any]]:
+    """Every revision and rebuild record, by id."""
+    found: dict[str, Mapping[str, Any]] = {r: rec.doc for r, rec in store.revisions().items()}
+    found.update((rec.id, rec.doc) for rec in rebuild_records(store))
+    return found
+
+
+def _find(records: dict[str, Mapping[str, Any]], revision: str, index: str) -> Mapping[str, Any]:
     if revision in records:
         return records[revision]
     found = sorted(r for r in records if r.startswith(revision))
@@ -33,23 +41,23 @@ def _find(records: dict[str, RevisionRecord], revision: str, index: str) -> Revi
             hint="Give more characters of the revision id.",
         )
     raise NoReport(
-        f"The history index {index} has no revision {revision!r} (recorded: {known}).",
+        f"The history index {index} has no revision or rebuild {revision!r} (recorded: {known}).",
         revision=revision,
-        hint="A report exists for revisions that ran against this cluster: "
+        hint="A report exists for revisions and rebuilds that ran against this cluster: "
         "`esmigrate history` lists them.",
     )
 
 
-def _figures(records: Sequence[RevisionRecord]) -> list[dict[str, Any]]:
+def _figures(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """What the page shows in numbers, for ``--json`` and scripts."""
     out = []
     for record in records:
-        for entry in migrations_of(record.doc):
+        for entry in migrations_of(record):
             report = entry["report"]
             figures = report.get("figures") or {}
             out.append(
                 {
-                    "revision": record.revision,
+                    "revision": record_id(record),
                     "summary": entry.get("summary"),
                     "status": entry.get("status", "running"),
                     "documents": figures.get("final_count"),
@@ -66,13 +74,14 @@ def _figures(records: Sequence[RevisionRecord]) -> list[dict[str, Any]]:
     return out
 
 
-def write_report(records: Sequence[RevisionRecord], output: Path) -> dict[str, Any]:
-    """Write the page of ``records`` (those with a timeline) to ``output``."""
+def write_report(records: Sequence[Mapping[str, Any]], output: Path) -> dict[str, Any]:
+    """Write the page of ``records`` (revision or rebuild records, as the history stores them,
+    with a timeline) to ``output``."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render([r.doc for r in records]), encoding="utf-8")
+    output.write_text(render(records), encoding="utf-8")
     return {
         "path": str(output),
-        "revisions": [r.revision for r in records],
+        "revisions": [record_id(r) for r in records],
         "migrations": _figures(records),
     }
 
@@ -83,29 +92,31 @@ def report_of_run(
     """After ``upgrade --report``: the page of the revisions this run applied that moved data;
     ``path`` None (and why) when none did."""
     records = HistoryStore(cluster, config.history_index).revisions()
-    chosen = [records[r] for r in revisions if r in records and migrations_of(records[r].doc)]
+    chosen = [records[r].doc for r in revisions if r in records and migrations_of(records[r].doc)]
     if not chosen:
         return {"path": None, "reason": "no op.migrate ran in this upgrade: nothing to report"}
     return write_report(chosen, output)
 
 
 def report(config: Config, revision: str, *, output: Path | None = None) -> dict[str, Any]:
-    """Write the migration report of ``revision`` (an id or a unique prefix, as recorded in the
-    history) to ``output`` (default ``esmigrate-report-REV.html``); returns its path and the
-    figures it shows.
+    """Write the migration report of ``revision`` (a revision id, a rebuild's id
+    ``rebuild:ALIAS:RUN``, or a unique prefix of one, as recorded in the history) to ``output``
+    (default ``esmigrate-report-REV.html``); returns its path and the figures it shows.
 
-    :class:`~esmigrate.exceptions.NoReport` when the history has no such revision or the
-    revision recorded no timeline.
+    :class:`~esmigrate.exceptions.NoReport` when the history has no such revision or rebuild,
+    or it recorded no timeline.
     """
     with open_cluster(config) as cluster:
-        records = HistoryStore(cluster, config.history_index).revisions()
+        records = _records(HistoryStore(cluster, config.history_index))
     record = _find(records, revision, config.history_index)
-    if not migrations_of(record.doc):
+    name = record_id(record)
+    if not migrations_of(record):
         raise NoReport(
-            f"Revision {record.revision} recorded no migration timeline: it moved no data with "
-            "op.migrate (or ran before esmigrate recorded timelines).",
-            revision=record.revision,
-            hint="Reports exist for revisions whose op.migrate ran; `esmigrate history -v` shows "
-            "what each revision did.",
+            f"{'Rebuild' if name.startswith('rebuild:') else 'Revision'} {name} recorded no "
+            "migration timeline: it moved no data with op.migrate (or ran before esmigrate "
+            "recorded timelines).",
+            revision=name,
+            hint="Reports exist for revisions whose op.migrate ran and for rebuilds; "
+            "`esmigrate history -v` shows what each did.",
         )
-    return write_report([record], output or default_report_path(record.revision))
+    return write_report([record], output or default_report_path(name))

@@ -90,6 +90,6 @@ def rolled_back_error(
     return DeployRolledBack(
         message,
         log=log,
-        hint=complete + "The history still records the revisions that ran: fix the failing "
-        "revision, then `esmigrate repair` and deploy again.",
+        hint=complete + "The history records the revisions rolled back as such: fix the failing "
+        "revision, then `esmigrate repair` and deploy again (it applies them again).",
     )

@@ -141,7 +141,13 @@ class CutOver:
                 spent[name] = round(now - mark, 3)
                 mark = now
             state.blocked_breakdown = spent
-            log.info("under the write block: %s", spent)
+            log.info(
+                "under the write block: %.3f s (%s)",
+                sum(spent.values()),
+                ", ".join(
+                    f"{name.replace('_', ' ')} {seconds:.3f} s" for name, seconds in spent.items()
+                ),
+            )
             # What the target holds before any writer reaches it: a rollback carries back
             # exactly the operations above these checkpoints.
             state.target_checkpoints = checkpoints(self.cluster, target)

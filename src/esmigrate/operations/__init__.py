@@ -26,11 +26,18 @@ from esmigrate.operations._index import (
     mapping_differences,
 )
 from esmigrate.operations._migrate import Migrate, migration_id, rollback_point_name
+from esmigrate.operations._migrate_record import (
+    MAX_INTERRUPTED_RUNS,
+    failure_record,
+    recording,
+    success_record,
+)
 from esmigrate.operations._recorder import Operations
 from esmigrate.operations._schema import index_definition, mapping_of
 from esmigrate.transform import Transform
 
 __all__ = [
+    "MAX_INTERRUPTED_RUNS",
     "AliasAction",
     "CallPython",
     "CreateIndex",
@@ -53,9 +60,12 @@ __all__ = [
     "UpdateAliases",
     "UpdateByQuery",
     "UpdateSettings",
+    "failure_record",
     "index_definition",
     "mapping_differences",
     "mapping_of",
     "migration_id",
+    "recording",
     "rollback_point_name",
+    "success_record",
 ]

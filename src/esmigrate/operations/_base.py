@@ -110,7 +110,17 @@ class Operation(abc.ABC):
         """For a resumable operation: where an interrupted run stopped (None: nothing to resume)."""
         return None
 
-    def to_dict(self, cluster: Cluster | None = None) -> dict[str, Any]:
+    def planned_point(self, cluster: Cluster | None, ctx: ExecContext) -> dict[str, Any] | None:
+        """The rollback point a run would record, for the plan (``name`` None, with ``note``
+        saying why, when it records none); None for operations that record no point. ``ctx``
+        carries the revision and the project's settings a run would have."""
+        return None
+
+    def to_dict(
+        self, cluster: Cluster | None = None, ctx: ExecContext | None = None
+    ) -> dict[str, Any]:
+        """The plan's form; with ``ctx`` (the revision and the project's settings), also the
+        rollback point a run would record."""
         data: dict[str, Any] = {
             "op": self.kind,
             "summary": self.summary(),
@@ -120,6 +130,9 @@ class Operation(abc.ABC):
         source = self.copies_from()
         if source is not None:
             data["copies_from"] = source
+        point = None if ctx is None else self.planned_point(cluster, ctx)
+        if point is not None:
+            data["rollback_point"] = point
         return data
 
     def __str__(self) -> str:

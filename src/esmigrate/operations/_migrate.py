@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -23,7 +22,7 @@ from esmigrate.exceptions import EsmigrateError, MigrationError, PointNotFound
 from esmigrate.migrate import BlueGreen, InPlace, PlanStep
 from esmigrate.migrate._old_writes import OldWrites, old_writes
 from esmigrate.operations._base import ExecContext, Operation, OpResult
-from esmigrate.operations._migrate_record import failure_record, success_record
+from esmigrate.operations._migrate_record import failure_record, recording, success_record
 from esmigrate.progress import ProgressCallback, ProgressEvent, Timeline
 from esmigrate.rollback import create_point, get_point, rollback_point_hook
 from esmigrate.schema.diff import Compatibility, diff_mappings
@@ -32,9 +31,6 @@ from esmigrate.transform import Condition
 
 Strategy = Literal["auto", "blue_green", "in_place"]
 STRATEGIES = ("auto", "blue_green", "in_place")
-
-#: How often the history entry of a running migration is rewritten (besides phase changes).
-RECORD_EVERY_S = 5.0
 
 
 def migration_id(revision: str, alias: str) -> str:
@@ -339,6 +335,30 @@ class Migrate(Operation):
             )
         return kind
 
+    def planned_point(self, cluster: Cluster | None, ctx: ExecContext) -> dict[str, Any] | None:
+        decision = self.decide(cluster)
+        if decision.strategy in ("none", "run time"):
+            return None
+        kind = self.rollback_point_kind or ctx.rollback_point_kind
+        name = rollback_point_name(migration_id(ctx.revision, self.alias))
+        if decision.strategy == "blue_green":
+            point: dict[str, Any] = {"name": name, "kind": kind, "when": "at the cut-over"}
+        elif kind == "retained":
+            return {
+                "name": None,
+                "kind": kind,
+                "when": "before the change",
+                "note": "none: the index changes in place and a retained point keeps no copy of "
+                'it; set rollback_point_kind = "clone" (or "snapshot") to record one',
+            }
+        else:
+            point = {"name": name, "kind": kind, "when": "before the change"}
+        if kind == "snapshot" and ctx.snapshot_repository is None:
+            point["note"] = "refused when it runs: the project names no snapshot_repository"
+        elif kind == "snapshot":
+            point["repository"] = ctx.snapshot_repository
+        return point
+
     def _point_before_in_place(self, cluster: Cluster, ctx: ExecContext, mid: str) -> None:
         """A clone or snapshot point before a change made in place (a retained point would
         keep nothing: the index itself changes). A resumed run keeps the point its first run
@@ -361,6 +381,7 @@ class Migrate(Operation):
             kind=kind,
             snapshot_repository=ctx.snapshot_repository,
             note=f"{mid}: before {self.summary()} (in place)",
+            before=mid,
         )
 
     def _stored(self, cluster: Cluster, ctx: ExecContext) -> dict[str, Any]:
@@ -395,28 +416,13 @@ class Migrate(Operation):
         ctx.say(f"  migrate {self.alias}: {decision.strategy} ({'; '.join(decision.reasons)})")
         if decision.strategy == "none":
             return OpResult("unchanged", {"strategy": "none", "migration": mid})
-        last: dict[str, Any] = {"phase": "", "at": 0.0}
         # The report's record (bounded): saved with the progress, so a killed run keeps it too.
         timeline = Timeline()
+        record_progress = recording(timeline, ctx.record)
 
         def on_progress(event: ProgressEvent) -> None:
             ctx.on_progress(event)
-            timeline(event)
-            now = time.monotonic()
-            if event.phase != last["phase"] or now - float(last["at"]) >= RECORD_EVERY_S:
-                last.update(phase=event.phase, at=now)
-                ctx.record(
-                    {
-                        "progress": {
-                            "phase": event.phase,
-                            "done": event.done,
-                            "total": event.total,
-                            "docs_per_s": round(event.docs_per_s, 1),
-                            "round": event.round,
-                        },
-                        "report": {"timeline": timeline.to_dict()},
-                    }
-                )
+            record_progress(event)
 
         with stop_on_cancel_or_lost_lease(
             ctx.checkpoint, ctx.cancel, name="esmigrate-migrate-watch"

@@ -1,4 +1,5 @@
-"""What ``op.migrate`` keeps in the history for its report, next to the operation's log entry.
+"""What ``op.migrate`` keeps in the history for its report, next to the operation's log entry
+(and ``rebuild`` in its rebuild record).
 
 The migration's own events (:class:`~esmigrate.progress.Timeline`, fed by the one progress
 channel) give the phases and the documents copied over time; at the end the checkpoint the
@@ -9,17 +10,25 @@ is bounded: a few hundred points, the first dead letters, the first validation d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import TooManyFailures, ValidationFailed
 from esmigrate.migrate import DeadLetters
-from esmigrate.progress import Timeline
+from esmigrate.progress import ProgressCallback, ProgressEvent, Timeline
 from esmigrate.state import Checkpoint
 
 #: Dead letters and validation differences kept in the record (the index keeps them all).
 KEEP = 20
+
+#: Reports of the interrupted runs a resumed migration keeps (a job restarted in a loop adds one
+#: each).
+MAX_INTERRUPTED_RUNS = 3
+
+#: How often a running migration's record is rewritten (besides its phase changes).
+RECORD_EVERY_S = 5.0
 
 #: Checkpoint fields the report shows, as the migrator stored them.
 _FIGURES = (
@@ -54,6 +63,35 @@ def _differences(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {k: _clip(repr(v) if k in ("expected", "actual") else v) for k, v in d.items()}
         for d in found[:KEEP]
     ]
+
+
+def recording(
+    timeline: Timeline, save: Callable[[dict[str, Any]], None], *, every: float = RECORD_EVERY_S
+) -> ProgressCallback:
+    """A progress callback that feeds ``timeline`` every event and hands ``save`` the progress
+    and the report's record so far at each change of phase, and at most every ``every`` seconds
+    otherwise: a run killed half-way leaves the record of what it did."""
+    last: dict[str, Any] = {"phase": "", "at": 0.0}
+
+    def on_progress(event: ProgressEvent) -> None:
+        timeline(event)
+        now = time.monotonic()
+        if event.phase != last["phase"] or now - float(last["at"]) >= every:
+            last.update(phase=event.phase, at=now)
+            save(
+                {
+                    "progress": {
+                        "phase": event.phase,
+                        "done": event.done,
+                        "total": event.total,
+                        "docs_per_s": round(event.docs_per_s, 1),
+                        "round": event.round,
+                    },
+                    "report": {"timeline": timeline.to_dict()},
+                }
+            )
+
+    return on_progress
 
 
 def failure_record(timeline: Timeline, exc: BaseException) -> dict[str, Any]:

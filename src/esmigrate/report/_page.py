@@ -39,8 +39,32 @@ footer{color:#8a95a1;font-size:12px;margin-top:24px}
 """
 
 
+#: The status a rebuild's section shows for the state of its record (an op.migrate entry's
+#: status is its log entry's).
+_REBUILD_STATUS = {"applied": "done", "failed": "failed"}
+
+
+def record_id(record: Mapping[str, Any]) -> str:
+    """A revision record's revision, a rebuild record's id."""
+    return str(record.get("id") if record.get("kind") == "rebuild" else record.get("revision"))
+
+
 def migrations_of(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The ``op.migrate`` entries of a revision record that recorded a timeline."""
+    """The migrations of a record that recorded a timeline: a revision's ``op.migrate`` log
+    entries, or a rebuild's one run (its record holds the same ``report``)."""
+    if record.get("kind") == "rebuild":
+        report = record.get("report") or {}
+        if not report.get("timeline"):
+            return []
+        return [
+            {
+                "op": "migrate",
+                "summary": f"rebuild {record.get('alias')} to {record.get('to')}",
+                "status": _REBUILD_STATUS.get(str(record.get("state")), "running"),
+                "report": report,
+                "interrupted_runs": record.get("interrupted_runs") or [],
+            }
+        ]
     return [
         entry
         for entry in record.get("log") or []
@@ -273,14 +297,15 @@ def _migration(entry: Mapping[str, Any]) -> str:
 
 
 def render(records: Sequence[Mapping[str, Any]], *, title: str = "Migration report") -> str:
-    """The report page of ``records`` (revision records with at least one timeline)."""
+    """The report page of ``records`` (revision or rebuild records with a timeline)."""
     body = []
     for record in records:
+        rebuild = record.get("kind") == "rebuild"
         body.append(
-            f"<h1>Revision <code>{escape(str(record.get('revision')))}</code>: "
+            f"<h1>{'Rebuild' if rebuild else 'Revision'} <code>{escape(record_id(record))}</code>: "
             f"{escape(str(record.get('message') or ''))}</h1>"
             f'<p class="meta">{escape(str(record.get("state", "")))} · '
-            f"{escape(str(record.get('direction', 'upgrade')))} · started "
+            f"{escape(str(record.get('direction', 'rebuild' if rebuild else 'upgrade')))} · started "
             f"{escape(str(record.get('started_at') or ''))}"
             + (
                 f" · {float(record['duration_s']):.1f} s"

@@ -89,12 +89,17 @@ class RollbackPoint:
     #: a cut-over point
     cut_over: dict[str, Any] | None = None
     last_rollback: dict[str, Any] | None = None
+    #: The migration (``rev:REV:ALIAS``) this point was recorded before, for a point made before
+    #: an in-place change (a cut-over's point names its migration in ``cut_over``).
+    before: str | None = None
     _seq_no: int | None = field(default=None, repr=False, compare=False)
     _primary_term: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def migration(self) -> str | None:
-        return None if self.cut_over is None else self.cut_over.get("migration")
+        """The migration whose change a rollback to this point undoes (None: a point made by
+        hand)."""
+        return self.before if self.cut_over is None else self.cut_over.get("migration")
 
     def index_checkpoints(self, index: str) -> dict[int, int]:
         return {int(k): int(v) for k, v in self.indices[index]["checkpoints"].items()}
@@ -118,6 +123,7 @@ class RollbackPoint:
             "snapshot": self.snapshot,
             "cut_over": self.cut_over,
             "last_rollback": self.last_rollback,
+            "before": self.before,
         }
 
     @classmethod
@@ -134,6 +140,7 @@ class RollbackPoint:
             snapshot=s.get("snapshot"),
             cut_over=s.get("cut_over"),
             last_rollback=s.get("last_rollback"),
+            before=s.get("before"),
             _seq_no=doc.get("_seq_no"),
             _primary_term=doc.get("_primary_term"),
         )
@@ -313,6 +320,7 @@ def create_point(
     note: str = "",
     cut_over: Mapping[str, Any] | None = None,
     wait_for_snapshot: bool = True,
+    before: str | None = None,
 ) -> RollbackPoint:
     """Record a rollback point for ``aliases`` (see the module docstring).
 
@@ -329,6 +337,9 @@ def create_point(
             starts it and goes on.
         note: free text shown by ``list``/``show``.
         cut_over: set by :func:`rollback_point_hook`.
+        before: the migration id (``rev:REV:ALIAS``) the point is recorded before, when it is
+            made before an in-place change: a rollback to it is recorded in that revision's
+            history.
 
     Raises :class:`~esmigrate.exceptions.PointExists` when the name is taken and
     :class:`~esmigrate.exceptions.RollbackError` for an unknown alias or repository — before
@@ -378,6 +389,7 @@ def create_point(
         kind=kind,
         copies={index: clone_name(index, name) for index in indices} if kind == "clone" else {},
         cut_over=dict(cut_over) if cut_over is not None else None,
+        before=before,
     )
     if snapshot_repository is not None:
         snapshot = f"esmigrate-{name}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"

@@ -39,7 +39,7 @@ from esmigrate.rollback._points import (
     save_point,
     snapshot_state,
 )
-from esmigrate.state import Checkpoint
+from esmigrate.state import Checkpoint, HistoryStore, record_rollback
 from esmigrate.transform import Transform
 
 
@@ -100,6 +100,9 @@ class RollbackResult:
     restored: list[str] = field(default_factory=list)
     rounds: int = 0
     blocked_seconds: float = 0.0
+    #: The revision or rebuild whose change this undid, as the history now records it
+    #: (``kind``, ``id``, ``state``); None for a point made by hand.
+    recorded: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -565,4 +568,8 @@ def rollback(
         **{k: v for k, v in result.to_dict().items() if k in ("mode", "carried", "discarded")},
     }
     save_point(cluster, state_index, point)
+    # The history says what is live: the revision (or rebuild) this point undid is no longer.
+    result.recorded = record_rollback(
+        HistoryStore(cluster, state_index), point.migration, name, sorted(plan.aliases)
+    )
     return result

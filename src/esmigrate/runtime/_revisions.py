@@ -4,7 +4,7 @@ small helpers the runner and the commands share."""
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from esmigrate.exceptions import (
     ScriptError,
     TaskFailed,
 )
-from esmigrate.operations import Operation, Operations
+from esmigrate.operations import ExecContext, Operation, Operations
 from esmigrate.progress import ProgressEvent
 from esmigrate.script import Route, Script
 from esmigrate.state import RevisionRecord
@@ -41,13 +41,25 @@ class PlannedRevision:
     direction: str
     operations: tuple[Operation, ...]
 
-    def to_dict(self, root: Path | None = None, cluster: Cluster | None = None) -> dict[str, Any]:
+    def to_dict(
+        self,
+        root: Path | None = None,
+        cluster: Cluster | None = None,
+        settings: ExecContext | None = None,
+    ) -> dict[str, Any]:
+        """``settings``: the project's (history index, rollback point kind, snapshot
+        repository), so that operations say what they would record (their rollback point)."""
+        ctx = (
+            None
+            if settings is None or self.direction != UPGRADE
+            else replace(settings, revision=self.script.revision)
+        )
         return {
             "revision": self.script.revision,
             "message": self.script.message,
             "path": display_path(self.script.path, root),
             "direction": self.direction,
-            "operations": [op.to_dict(cluster) for op in self.operations],
+            "operations": [op.to_dict(cluster, ctx) for op in self.operations],
         }
 
 
@@ -117,10 +129,12 @@ def plan_dict(
     history_index: str,
     root: Path | None,
     cluster: Cluster | None = None,
+    settings: ExecContext | None = None,
 ) -> dict[str, Any]:
     """The data form of a plan (``plan --json``); with ``cluster``, operations that depend on
-    the live state (``migrate``) say what they decided from it."""
-    revisions = [p.to_dict(root, cluster) for p in planned]
+    the live state (``migrate``) say what they decided from it, and with ``settings`` (the
+    project's) the rollback point they would record."""
+    revisions = [p.to_dict(root, cluster, settings) for p in planned]
     return {
         "direction": route.direction,
         "target": route.target,

@@ -22,7 +22,7 @@ from esmigrate.exceptions import (
     MigrationCancelled,
     RevisionFailed,
 )
-from esmigrate.operations import ExecContext, Operation
+from esmigrate.operations import MAX_INTERRUPTED_RUNS, ExecContext, Operation
 from esmigrate.progress import ProgressCallback, Reporter
 from esmigrate.runtime._edits import LedgerEdits
 from esmigrate.runtime._revisions import (
@@ -46,9 +46,6 @@ from esmigrate.state import (
     read_lease,
     timestamp,
 )
-
-#: Reports of interrupted runs an operation keeps when it is resumed (see ``_apply``).
-MAX_INTERRUPTED_RUNS = 3
 
 
 class Runner(LedgerEdits):
@@ -220,7 +217,12 @@ class Runner(LedgerEdits):
             for r, rec in records.items()
             if rec.state == RUNNING
         ]
-        return plan_dict(planned, route, self.store.index, self.root, self.cluster) | {
+        settings = ExecContext(
+            state_index=self.store.index,
+            rollback_point_kind=self.rollback_point_kind,
+            snapshot_repository=self.snapshot_repository,
+        )
+        return plan_dict(planned, route, self.store.index, self.root, self.cluster, settings) | {
             "running": busy
         }
 
@@ -284,6 +286,7 @@ class Runner(LedgerEdits):
             log=kept,
             error=None,
             resumable=None,
+            rolled_back_to=None,
         )
         self._save(record)
         records[rev] = record

@@ -23,6 +23,7 @@ from esmigrate.state._history import (
 )
 from esmigrate.state._lease import Lease, read_lease
 from esmigrate.state._rebuilds import REBUILD, RebuildRecord, rebuild_records, save_rebuild
+from esmigrate.state._rollbacks import record_rollback
 from esmigrate.state._watch import stop_on_cancel_or_lost_lease
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Version",
     "read_lease",
     "rebuild_records",
+    "record_rollback",
     "save_rebuild",
     "stop_on_cancel_or_lost_lease",
     "timestamp",

@@ -38,8 +38,11 @@ class RebuildRecord:
         return str(self.doc.get("state", ""))
 
     def summary(self) -> dict[str, Any]:
-        """The public view: everything but the events."""
-        return {k: v for k, v in self.doc.items() if k not in ("events",)}
+        """The public view: everything but the events and the report's record (a page of its
+        own: ``esmigrate report ID``)."""
+        return {
+            k: v for k, v in self.doc.items() if k not in ("events", "report", "interrupted_runs")
+        }
 
 
 def save_rebuild(store: HistoryStore, record: RebuildRecord) -> None:
