@@ -19,10 +19,20 @@ from typing import Any
 KINDS = {
     "kill": "SIGKILL of the migrating process at a seeded random moment",
     "lease-loss": "a runner paused (SIGSTOP) past its lease, another taking over",
-    "node-restart": "node stopped and started",
+    "node-restart": "the node stopped (SIGTERM) and started again on the same data path, "
+    "during the copy (both copy modes), the catch-up or under the write block",
     "network": "network fault injected by the proxy",
     "pressure": "cluster pressure applied",
     "multi-node": "node failure in a multi-node cluster",
+}
+#: What a kind's scenarios do beyond the fault itself, where that needs saying.
+ABOUT = {
+    "node-restart": "The node is the test's own (a dev-server on its own port and data path). "
+    "While it is down the live writer's writes go unanswered and are sent again once it is "
+    "back. The migration either rides the restart out or fails with an error naming the node "
+    "(or the `_reindex` task that vanished with it) and is run again until done; the lost task "
+    "is started again, not waited for. Its longest write block includes the writes the "
+    "restarting node itself refused (503) while its shards started.",
 }
 SUMS = ("faults", "runs", "documents_checked", "lost", "resurrected", "reverted")
 
@@ -35,6 +45,28 @@ def load(results: Path) -> dict[str, list[dict[str, Any]]]:
                 row = json.loads(line)
                 lines[str(row["kind"])].append(row)
     return lines
+
+
+def landed(row: dict[str, Any]) -> bool:
+    """Whether the run's fault was injected while the migration ran. A run that recorded
+    ``faults: 0`` (a kill whose moment came after the migration had finished) is not a run of
+    its kind; one that failed before it could count its faults is kept, as failed."""
+    return "faults" not in row or int(row.get("faults") or 0) > 0
+
+
+def split(
+    lines: dict[str, list[dict[str, Any]]],
+) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """(the runs in which a fault landed, by kind; the runs in which none did)."""
+    counted: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    idle: list[dict[str, Any]] = []
+    for kind, rows in lines.items():
+        for row in rows:
+            if landed(row):
+                counted[kind].append(row)
+            else:
+                idle.append(row)
+    return counted, idle
 
 
 def _commit() -> str:
@@ -110,7 +142,8 @@ def _phases(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def render(lines: dict[str, list[dict[str, Any]]]) -> str:
+def render(recorded: dict[str, list[dict[str, Any]]]) -> str:
+    lines, idle = split(recorded)
     every = [r for rows in lines.values() for r in rows]
     out = [
         "# Reliability",
@@ -137,6 +170,20 @@ def render(lines: dict[str, list[dict[str, Any]]]) -> str:
             else "."
         ),
         "",
+        *(
+            [
+                f"Left out: {len(idle)} run(s) in which no fault landed (the migration was over "
+                f"before its fault moment), {sum(1 for r in idle if not r.get('ok'))} of them "
+                "failed. A run that failed is counted as failed, with what it had measured.",
+                "",
+            ]
+            if idle
+            else [
+                "A run that failed is counted as failed, with what it had measured; runs in "
+                "which no fault landed are left out.",
+                "",
+            ]
+        ),
         "## Reproduce",
         "",
         "<!-- not-run: the full fault run takes an hour or more; CI runs its fast subset -->",
@@ -145,8 +192,9 @@ def render(lines: dict[str, list[dict[str, Any]]]) -> str:
         "$ ESMIGRATE_FAULTS_SEEDS=20 bash scripts/faults.sh -k random_kills   # more kill seeds",
         "```",
         "",
-        "The suite's fast subset (one seed per kill scenario, the lease-loss tests and a few "
-        "network faults) runs with the rest of the tests (`pytest -m faults`). A kill run is "
+        "The suite's fast subset (one seed per kill scenario, the lease-loss tests, a few "
+        "network faults and one node restart) runs with the rest of the tests (`pytest -m "
+        "faults`). A kill run is "
         "reproduced by its test id (`test_random_kills[python-3]`: scenario and seed; the seed "
         "fixes the kill moments, the machine's speed where they land).",
         "",
@@ -158,13 +206,16 @@ def render(lines: dict[str, list[dict[str, Any]]]) -> str:
         if not rows:
             continue
         out += [f"## {kind}", "", f"Faults: {KINDS.get(kind, kind)}.", ""]
+        if kind in ABOUT:
+            out += [ABOUT[kind], ""]
         out += _table(rows, "scenario")
         out += [
             "",
-            "Runs: scenario runs (a seed each); faults: kills or pauses injected; processes: "
-            "migrating processes started, the killed ones included; longest write block: the "
-            "longest time the live writer saw its writes refused by a write block, which, when a "
-            "kill lands under the block, lasts until the next run lifts it.",
+            "Runs: scenario runs (a seed each); faults: kills, pauses, restarts or proxy "
+            "faults injected; processes: migrating runs started, the killed or failed ones "
+            "included; longest write block: the longest time the live writer saw its writes "
+            "refused by a write block, which, when a kill or a restart lands under the block, "
+            "lasts until the next run lifts it.",
             "",
         ]
         phases = _phases(rows)

@@ -8,17 +8,22 @@ The fast subset runs in the normal suite; the rest only in the full fault run
 
 Figures: with ``ESMIGRATE_FAULTS=full`` (or ``ESMIGRATE_FAULTS_RESULTS`` naming a folder) every
 scenario appends one JSON line to ``<results>/<kind>.jsonl``, ``<results>`` being
-``ESMIGRATE_FAULTS_RESULTS`` or ``build/faults``; kinds ``node-restart``, ``network``,
-``pressure`` and ``multi-node``. A line is the fault report's (``kind``, ``scenario``, ``test``,
-``ok``, ``faults``, ``runs``, ``documents_checked``, ``lost``, ``resurrected``, ``reverted``,
-``write_block_longest_s``, ``write_blocks_left``, ``detail``); the fast subset records nothing.
+``ESMIGRATE_FAULTS_RESULTS`` or ``build/faults``; kinds ``kill``, ``lease-loss``,
+``node-restart``, ``network``, ``pressure`` and ``multi-node``. A line is the fault report's
+(``kind``, ``scenario``, ``test``, ``ok``, ``faults``, ``runs``, ``documents_checked``, ``lost``,
+``resurrected``, ``reverted``, ``write_block_longest_s``, ``write_blocks_left``, ``detail``);
+the fast subset records nothing.
+A run is recorded when it ends (:func:`fault_run`), ``ok`` saying whether it passed: a failed
+run is recorded too, with what it had measured. ``faults`` counts the faults that landed while
+the migration ran; the report leaves out runs with none (the migration was over first).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +64,36 @@ def record(kind: str, scenario: str, *, ok: bool, **figures: Any) -> dict[str, A
         with (folder / f"{kind}.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(line, sort_keys=True) + "\n")
     return line
+
+
+class FaultRun:
+    """One scenario run's figures, written when the run ends (see :func:`fault_run`)."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, Any] = {}
+
+    def set(self, **figures: Any) -> None:
+        """Add or replace figures (``faults``, ``runs``, ``lost``...; ``detail`` is merged)."""
+        detail = {**self.figures.get("detail", {}), **figures.pop("detail", {})}
+        self.figures.update(figures, detail=detail)
+
+
+@contextmanager
+def fault_run(kind: str, scenario: str) -> Iterator[FaultRun]:
+    """Record one scenario run's figures when it ends, whatever the ending: ``ok`` is whether
+    it passed; a run that failed is recorded as failed with the figures it had gathered and the
+    error (a failed run is a figure of the report, not a gap in it). A skipped run records
+    nothing."""
+    run = FaultRun()
+    try:
+        yield run
+    except pytest.skip.Exception:
+        raise
+    except BaseException as exc:
+        run.set(detail={"error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+        record(kind, scenario, ok=False, **run.figures)
+        raise
+    record(kind, scenario, ok=True, **run.figures)
 
 
 def run_until_done(

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esmigrate.cluster import Cluster
 from esmigrate.config import Config
+from esmigrate.state import Checkpoint
 from tests.conftest import env_without_esmigrate, start_cli
 from tests.migrate_support import ROOT, SOURCE_MAPPING
 from tests.migration_project import make_project, write_script
@@ -98,6 +100,17 @@ def kill_until_done(
     raise AssertionError(f"not done after {attempts} runs: {run.failures}")
 
 
+def phase_of(cluster: Cluster, state_index: str, migration: str) -> Callable[[], str]:
+    """The phase the migration's checkpoint names now (``start`` before there is one)."""
+
+    def read() -> str:
+        if not cluster.exists(state_index):
+            return "start"
+        return str(Checkpoint(cluster, state_index, migration).load().get("phase", "start"))
+
+    return read
+
+
 def _wait_for_work(proc: subprocess.Popen[str], phase: Callable[[], str]) -> None:
     """Until the migration's checkpoint names a phase (or the process has ended)."""
     while proc.poll() is None and phase() == "start":
@@ -128,20 +141,22 @@ class Project:
         return lambda: start_cli(*args, cwd=self.root, env=self.env)
 
 
-def project(tmp_path: Path, url: str, prefix: str) -> Project:
-    config = make_project(tmp_path, url=url, history_index=f"{prefix}-hist", lease_ttl=LEASE_TTL)
+def project(tmp_path: Path, url: str, prefix: str, *, lease_ttl: float = LEASE_TTL) -> Project:
+    config = make_project(tmp_path, url=url, history_index=f"{prefix}-hist", lease_ttl=lease_ttl)
     # Revision scripts import the test model (tests.migrate_support) from this checkout.
     env = env_without_esmigrate() | {"PYTHONPATH": str(ROOT)}
     return Project(config, tmp_path, env)
 
 
-def migrate_revision(config: Config, alias: str, prefix: str, how: str) -> None:
+def migrate_revision(
+    config: Config, alias: str, prefix: str, how: str, *, lease_ttl: float = LEASE_TTL
+) -> None:
     """Revision k1: ``op.migrate`` of ``alias`` blue-green (``painless``, ``python``, or
     ``python-pausing``: :func:`~tests.migrate_support.pausing_transform`) or in place, throttled so that a run lasts long enough for kills to land in each phase."""
     if how == "in-place":
         call = (
             f"op.migrate({alias!r}, IN_PLACE, backfill='ctx._source.n2 = ctx._source.n * 2',\n"
-            f"           requests_per_second=500, lease_ttl={LEASE_TTL})"
+            f"           requests_per_second=500, lease_ttl={lease_ttl})"
         )
     else:
         python = {"python": "transform", "python-pausing": "pausing_transform"}
@@ -149,7 +164,7 @@ def migrate_revision(config: Config, alias: str, prefix: str, how: str) -> None:
         call = (
             f"op.migrate({alias!r}, TARGET_MAPPING, settings={{'number_of_replicas': 0}},\n"
             f"           {how_}, requests_per_second=2000, page_size=300,\n"
-            f"           dead_letter_index={prefix + '-dl'!r}, lease_ttl={LEASE_TTL})"
+            f"           dead_letter_index={prefix + '-dl'!r}, lease_ttl={lease_ttl})"
         )
     header = (
         "from tests.migrate_support import PAINLESS, TARGET_MAPPING, transform\n"

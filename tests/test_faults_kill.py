@@ -6,7 +6,7 @@ Then the state must be exact: every acknowledged write present in its latest ver
 (transformed where the data moved), no deleted document back, no write block left, the history
 saying the revision is applied with nothing failed. The fast subset (seed 1 of each scenario)
 runs in the suite; ``ESMIGRATE_FAULTS=full`` runs ``ESMIGRATE_FAULTS_SEEDS`` seeds (default 6)
-of each and records the figures (tests/fault_runs.py, kind ``kill``).
+of each and records the figures (tests/fault_runs.py, kind ``kill``), a failed run as failed.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from esmigrate import command
 from esmigrate.cluster import Cluster
 from esmigrate.config import Config
 from esmigrate.migrate._layout import alias_targets, is_write_blocked, resolve
-from esmigrate.state import Checkpoint
 from esmigrate.testing import LiveWriter
 from tests.conftest import env_without_esmigrate
-from tests.fault_runs import FULL, assert_clean, outcome, record
+from tests.fault_runs import FULL, assert_clean, fault_run, outcome
 from tests.migrate_support import (
     ROOT,
     TARGET_MAPPING,
@@ -49,6 +48,7 @@ from tests.random_kills import (
     Project,
     kill_until_done,
     migrate_revision,
+    phase_of,
     project,
 )
 from tests.rollback_support import expected_old_format, migrate_with_point
@@ -66,15 +66,6 @@ def _params() -> list[Any]:
     return [
         pytest.param(s, seed, id=f"{s}-{seed}") for seed in range(1, SEEDS + 1) for s in SCENARIOS
     ]
-
-
-def phase_of(cluster: Cluster, state_index: str, migration: str) -> Callable[[], str]:
-    def read() -> str:
-        if not cluster.exists(state_index):
-            return "start"
-        return str(Checkpoint(cluster, state_index, migration).load().get("phase", "start"))
-
-    return read
 
 
 def writes_on(writer: LiveWriter) -> Callable[[], None]:
@@ -110,72 +101,68 @@ def test_random_kills(
     hist = f"{prefix}-hist"
     writer = live_writer(cluster_url, alias, len(initial), with_n2=scenario == "in-place")
     found: dict[str, Any]
-    try:
-        writer.wait_for(50)
+    with fault_run("kill", scenario) as recorded:
+        recorded.set(detail={"seed": seed})
+        try:
+            writer.wait_for(50)
 
-        if scenario in ("painless", "python", "in-place", "deploy"):
-            migrate_revision(
-                proj.config, alias, prefix, "python" if scenario == "deploy" else scenario
-            )
-            argv = (
-                ("deploy", "--monitor", "2", "--interval", "0.5")
-                if scenario == "deploy"
-                else ("upgrade", "--lock-timeout", "60")
-            )
-            run = kill_until_done(
-                proj.start(*argv),
-                rnd,
-                kills=kills,
-                window=(0.5, 8.0),
-                phase=phase_of(cluster, hist, f"rev:{REVISION}:{alias}"),
-                between=writes_on(writer),
-            )
-            history_is_true(proj.config)
-            target = resolve(cluster, alias).source
-            writer.wait_for(writer.count() + 50)
+            if scenario in ("painless", "python", "in-place", "deploy"):
+                migrate_revision(
+                    proj.config, alias, prefix, "python" if scenario == "deploy" else scenario
+                )
+                argv = (
+                    ("deploy", "--monitor", "2", "--interval", "0.5")
+                    if scenario == "deploy"
+                    else ("upgrade", "--lock-timeout", "60")
+                )
+                run = kill_until_done(
+                    proj.start(*argv),
+                    rnd,
+                    kills=kills,
+                    window=(0.5, 8.0),
+                    phase=phase_of(cluster, hist, f"rev:{REVISION}:{alias}"),
+                    between=writes_on(writer),
+                )
+                history_is_true(proj.config)
+                target = resolve(cluster, alias).source
+                writer.wait_for(writer.count() + 50)
+                writer.stop()
+                found = _final(cluster, scenario, alias, source, target, initial, writer)
+            elif scenario == "incremental":
+                run, found = _incremental(
+                    cluster, cluster_url, prefix, alias, source, rnd, kills, writer, tmp_path
+                )
+            else:
+                run, found = _rollback(
+                    cluster, proj, prefix, alias, source, initial, rnd, kills, writer
+                )
+        finally:
             writer.stop()
-            found = _final(cluster, scenario, alias, source, target, initial, writer)
-        elif scenario == "incremental":
-            run, found = _incremental(
-                cluster, cluster_url, prefix, alias, source, rnd, kills, writer, tmp_path
-            )
+        summary = writer.report()
+        recorded.set(
+            # Kills that landed while the migration ran (none: it was over first).
+            faults=len(run.kills),
+            runs=run.runs,
+            documents_checked=found["documents_checked"],
+            lost=found["lost"],
+            resurrected=found["resurrected"],
+            reverted=found["reverted"],
+            write_blocks_left=found["write_blocks_left"],
+            write_block_longest_s=round(summary.blocked_longest_s, 3),
+            detail={"kills": run.kills, "failed_runs": len(run.failures), "ran_s": run.ran_s},
+        )
+        print(f"\n[{scenario}-{seed}] kills {run.kills}; runs {run.runs} {run.ran_s}; {found}")
+        if scenario == "in-place" or scenario == "incremental" or scenario == "rollback":
+            assert (found["lost"], found["resurrected"], found["reverted"]) == (0, 0, 0), found
+            assert found["write_blocks_left"] == 0, found
         else:
-            run, found = _rollback(
-                cluster, proj, prefix, alias, source, initial, rnd, kills, writer
-            )
-    finally:
-        writer.stop()
-    summary = writer.report()
-    record(
-        "kill",
-        scenario,
-        ok=not (found["lost"] or found["resurrected"] or found["reverted"]),
-        faults=len(run.kills),
-        runs=run.runs,
-        documents_checked=found["documents_checked"],
-        lost=found["lost"],
-        resurrected=found["resurrected"],
-        reverted=found["reverted"],
-        write_blocks_left=found["write_blocks_left"],
-        write_block_longest_s=round(summary.blocked_longest_s, 3),
-        detail={
-            "seed": seed,
-            "kills": run.kills,
-            "failed_runs": len(run.failures),
-            "ran_s": run.ran_s,
-        },
-    )
-    print(f"\n[{scenario}-{seed}] kills {run.kills}; runs {run.runs} {run.ran_s}; {found}")
-    if scenario == "in-place" or scenario == "incremental" or scenario == "rollback":
-        assert (found["lost"], found["resurrected"], found["reverted"]) == (0, 0, 0), found
-        assert found["write_blocks_left"] == 0, found
-    else:
-        assert_clean(found)
-    if not run.kills and not FULL:
-        # The fast subset has one seed: on a fast machine its kill moment can come after the
-        # migration ended (its final state was checked all the same). The full run asserts.
-        pytest.skip(f"{scenario}-{seed}: the run ended before its kill moment ({run})")
-    assert len(run.kills) >= 1, run
+            assert_clean(found)
+        if not run.kills and not FULL:
+            # The fast subset has one seed: on a fast machine its kill moment can come after
+            # the migration ended (its final state was checked all the same). The full run
+            # asserts.
+            pytest.skip(f"{scenario}-{seed}: the run ended before its kill moment ({run})")
+        assert len(run.kills) >= 1, run
 
 
 def _final(

@@ -27,7 +27,7 @@ from esmigrate.cluster import Cluster
 from esmigrate.migrate._layout import is_write_blocked, resolve
 from esmigrate.state import Checkpoint
 from tests.conftest import run_cli, start_cli
-from tests.fault_runs import record
+from tests.fault_runs import FaultRun, fault_run
 from tests.migrate_support import (
     PAUSE_AFTER,
     ROOT,
@@ -60,24 +60,16 @@ def footprint(cluster: Cluster, prefix: str) -> dict[str, Any]:
     return {"seq_no": seq, "aliases": aliases, "blocked": blocks}
 
 
-def woken_wrote(
-    before: dict[str, Any], after: dict[str, Any], scenario: str, code: int | None, err: str
-) -> None:
-    """Record the figures of a lease-loss run (tests/fault_runs.py, kind ``lease-loss``)."""
+def woken_wrote(run: FaultRun, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """The figures of a lease-loss run (tests/fault_runs.py, kind ``lease-loss``): what the
+    woken process wrote."""
     writes = sum(
         max(0, top - dict(before["seq_no"].get(index, [])).get(shard, -1))
         for index, shards in after["seq_no"].items()
         for shard, top in shards
     )
     changed = (after["aliases"] != before["aliases"]) + (after["blocked"] != before["blocked"])
-    record(
-        "lease-loss",
-        scenario,
-        ok=writes == 0 and not changed and "lost its lease" in err,
-        faults=1,
-        runs=2,
-        detail={"writes_after_wake": writes, "alias_or_block_changes": changed, "exit": code},
-    )
+    run.set(detail={"writes_after_wake": writes, "alias_or_block_changes": changed})
 
 
 def wait_stopped(pid: int, timeout: float = 60) -> None:
@@ -92,94 +84,100 @@ def test_a_runner_paused_in_the_copy_writes_nothing_when_it_wakes(
     cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
 ) -> None:
     alias, source, initial = create_source(cluster, prefix, 1000)
-    # Documents of ~16 kB: a bulk request (4 MB) fills before a page of the copy (300) ends,
-    # so what follows the wake-up is the rest of that request and then its sending, with no
-    # page boundary (where a stop request is looked at) in between.
-    cluster.request(
-        "POST",
-        f"/{source}/_update_by_query",
-        params={"refresh": "true"},
-        body={"script": {"source": "ctx._source.body += params.pad", "params": {"pad": PAD}}},
-    )
-    for doc in initial.values():
-        doc["body"] += PAD
-    proj = project(tmp_path, cluster_url, prefix)
-    migrate_revision(proj.config, alias, prefix, "python-pausing")
-    writer = live_writer(cluster_url, alias, len(initial))
-    # It stops itself in the middle of a page of the copy, before its first bulk request.
-    paused = start_cli("upgrade", cwd=proj.root, env=proj.env | {PAUSE_AFTER: "130"})
-    try:
-        writer.wait_for(50)
-        wait_stopped(paused.pid, timeout=300)
-        time.sleep(LEASE_TTL + 1)  # both its leases (the runner's, the migration's) lapse
-        taker = run_cli("upgrade", "--lock-timeout", "60", cwd=proj.root, env=proj.env)
-        assert taker.returncode == 0, taker.stderr
-        assert "Took over the expired lease" in taker.stderr
-        target = resolve(cluster, alias).source
-        writer.wait_for(writer.count() + 50, index=target)
-    finally:
-        writer.stop()
-        before = footprint(cluster, prefix)
-        paused.send_signal(signal.SIGCONT)
-        _, err = paused.communicate(timeout=120)
-    after = footprint(cluster, prefix)
-    woken_wrote(before, after, "paused in the copy", paused.returncode, err)
-    assert after == before
-    assert paused.returncode == 1, err
-    assert TRACEBACK not in err, err
-    assert "lost its lease" in err, err
-    check_final_state(cluster, alias, source, target, initial, writer.operations())
-    # The history names the runner that finished: applied, by the one that took over.
-    status = command.status(proj.config)
-    assert status["current"] == [REVISION]
-    assert not status["failed"]
-    (record,) = [r for r in command.history(proj.config) if r.get("revision") == REVISION]
-    assert record["state"] == "applied"
-    assert record["by"]["pid"] != paused.pid
+    with fault_run("lease-loss", "paused in the copy") as recorded:
+        recorded.set(faults=1, runs=2)
+        # Documents of ~16 kB: a bulk request (4 MB) fills before a page of the copy (300) ends,
+        # so what follows the wake-up is the rest of that request and then its sending, with no
+        # page boundary (where a stop request is looked at) in between.
+        cluster.request(
+            "POST",
+            f"/{source}/_update_by_query",
+            params={"refresh": "true"},
+            body={"script": {"source": "ctx._source.body += params.pad", "params": {"pad": PAD}}},
+        )
+        for doc in initial.values():
+            doc["body"] += PAD
+        proj = project(tmp_path, cluster_url, prefix)
+        migrate_revision(proj.config, alias, prefix, "python-pausing")
+        writer = live_writer(cluster_url, alias, len(initial))
+        # It stops itself in the middle of a page of the copy, before its first bulk request.
+        paused = start_cli("upgrade", cwd=proj.root, env=proj.env | {PAUSE_AFTER: "130"})
+        try:
+            writer.wait_for(50)
+            wait_stopped(paused.pid, timeout=300)
+            time.sleep(LEASE_TTL + 1)  # both its leases (the runner's, the migration's) lapse
+            taker = run_cli("upgrade", "--lock-timeout", "60", cwd=proj.root, env=proj.env)
+            assert taker.returncode == 0, taker.stderr
+            assert "Took over the expired lease" in taker.stderr
+            target = resolve(cluster, alias).source
+            writer.wait_for(writer.count() + 50, index=target)
+        finally:
+            writer.stop()
+            before = footprint(cluster, prefix)
+            paused.send_signal(signal.SIGCONT)
+            _, err = paused.communicate(timeout=120)
+        after = footprint(cluster, prefix)
+        woken_wrote(recorded, before, after)
+        assert after == before
+        assert paused.returncode == 1, err
+        assert TRACEBACK not in err, err
+        assert "lost its lease" in err, err
+        check_final_state(cluster, alias, source, target, initial, writer.operations())
+        # The history names the runner that finished: applied, by the one that took over.
+        status = command.status(proj.config)
+        assert status["current"] == [REVISION]
+        assert not status["failed"]
+        (record,) = [r for r in command.history(proj.config) if r.get("revision") == REVISION]
+        assert record["state"] == "applied"
+        assert record["by"]["pid"] != paused.pid
 
 
 def test_a_migration_paused_under_its_write_block_writes_nothing_when_it_wakes(
     cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
 ) -> None:
     alias, source, initial = create_source(cluster, prefix, 2000)
-    cfg: dict[str, Any] = {
-        "url": cluster_url,
-        "alias": alias,
-        "path": "python",
-        "kill_at": "blocked",
-        "signal": "stop",
-        "state_index": f"{prefix}-hist",
-        "dead_letter_index": f"{prefix}-dl",
-        "page_size": 500,
-        "lease_ttl": LEASE_TTL,
-    }
-    config = tmp_path / "run.json"
-    config.write_text(json.dumps(cfg))
-    writer = live_writer(cluster_url, alias, len(initial))
-    paused = subprocess.Popen(
-        [sys.executable, "-m", "tests.migrate_support", "run", str(config)],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        writer.wait_for(50)
-        wait_stopped(paused.pid, timeout=300)
-        assert is_write_blocked(cluster, source), "it stops under its write block"
-        time.sleep(LEASE_TTL + 1)
-        # Another process takes the migration over: lifts the block, finishes the cut-over.
-        result = migration(cluster, cfg).run()
-        assert result.resumed
-        writer.wait_for(writer.count() + 50, index=result.target)
-    finally:
-        writer.stop()
-        before = footprint(cluster, prefix)
-        os.kill(paused.pid, signal.SIGCONT)
-        _, err = paused.communicate(timeout=120)
-    after = footprint(cluster, prefix)
-    woken_wrote(before, after, "paused under the write block", paused.returncode, err)
-    assert after == before
-    assert paused.returncode not in (0, 3, -signal.SIGKILL), err
-    assert "lost its lease" in err, err
-    assert Checkpoint(cluster, cfg["state_index"], f"blue-green:{alias}").load()["phase"] == "done"
-    check_final_state(cluster, alias, source, result.target, initial, writer.operations())
+    with fault_run("lease-loss", "paused under the write block") as recorded:
+        recorded.set(faults=1, runs=2)
+        cfg: dict[str, Any] = {
+            "url": cluster_url,
+            "alias": alias,
+            "path": "python",
+            "kill_at": "blocked",
+            "signal": "stop",
+            "state_index": f"{prefix}-hist",
+            "dead_letter_index": f"{prefix}-dl",
+            "page_size": 500,
+            "lease_ttl": LEASE_TTL,
+        }
+        config = tmp_path / "run.json"
+        config.write_text(json.dumps(cfg))
+        writer = live_writer(cluster_url, alias, len(initial))
+        paused = subprocess.Popen(
+            [sys.executable, "-m", "tests.migrate_support", "run", str(config)],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            writer.wait_for(50)
+            wait_stopped(paused.pid, timeout=300)
+            assert is_write_blocked(cluster, source), "it stops under its write block"
+            time.sleep(LEASE_TTL + 1)
+            # Another process takes the migration over: lifts the block, finishes the cut-over.
+            result = migration(cluster, cfg).run()
+            assert result.resumed
+            writer.wait_for(writer.count() + 50, index=result.target)
+        finally:
+            writer.stop()
+            before = footprint(cluster, prefix)
+            os.kill(paused.pid, signal.SIGCONT)
+            _, err = paused.communicate(timeout=120)
+        after = footprint(cluster, prefix)
+        woken_wrote(recorded, before, after)
+        assert after == before
+        assert paused.returncode not in (0, 3, -signal.SIGKILL), err
+        assert "lost its lease" in err, err
+        assert (
+            Checkpoint(cluster, cfg["state_index"], f"blue-green:{alias}").load()["phase"] == "done"
+        )
+        check_final_state(cluster, alias, source, result.target, initial, writer.operations())

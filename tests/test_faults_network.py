@@ -22,7 +22,7 @@ import pytest
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import ConnectionSettings
 from esmigrate.migrate import ProgressEvent
-from tests.fault_runs import assert_clean, full_only, outcome, record, run_until_done
+from tests.fault_runs import assert_clean, fault_run, full_only, outcome, run_until_done
 from tests.faultproxy import FaultProxy, Kind
 from tests.migrate_support import create_source, live_writer, migration
 
@@ -180,36 +180,37 @@ def test_network_faults(
         clusters.append(connect(settings))
         return migration(clusters[-1], cfg, on_progress)
 
-    try:
-        writer.wait_for(50)
-        result, errors = run_until_done(make)
-        writer.wait_for(50, index=result.target)
-    finally:
-        writer.stop()
-        for made in clusters:
-            made.close()
-    ops, summary = writer.operations(), writer.report()
-    found = outcome(cluster, alias, source, result.target, initial, ops)
-    messages = [str(e) for e in errors]
-    record(
-        "network",
-        case.name,
-        ok=not found["lost"] and not found["resurrected"] and not found["reverted"],
-        faults=sum(proxy.injected.values()),
-        runs=len(errors) + 1,
-        documents_checked=found["documents_checked"],
-        lost=found["lost"],
-        resurrected=found["resurrected"],
-        reverted=found["reverted"],
-        write_blocks_left=found["write_blocks_left"],
-        write_block_longest_s=round(summary.blocked_longest_s, 3),
-        detail={"injected": dict(proxy.injected), "errors": len(errors)},
-    )
-    print(f"\n[{case.name}] injected {dict(proxy.injected)}; runs {len(errors) + 1}; {messages}")
-    assert sum(proxy.injected.values()) == sum(f.times for f in case.faults), proxy.injected
-    assert_clean(found)
-    for word in case.says:
-        assert any(word in m for m in messages), (word, messages)
-    for message in messages:
-        # What failed is named: the request, or the migration step and its reason.
-        assert " /" in message or "migration" in message.lower(), message
+    with fault_run("network", case.name) as recorded:
+        try:
+            writer.wait_for(50)
+            result, errors = run_until_done(make)
+            writer.wait_for(50, index=result.target)
+        finally:
+            writer.stop()
+            for made in clusters:
+                made.close()
+            recorded.set(faults=sum(proxy.injected.values()))
+        ops, summary = writer.operations(), writer.report()
+        found = outcome(cluster, alias, source, result.target, initial, ops)
+        messages = [str(e) for e in errors]
+        recorded.set(
+            faults=sum(proxy.injected.values()),
+            runs=len(errors) + 1,
+            documents_checked=found["documents_checked"],
+            lost=found["lost"],
+            resurrected=found["resurrected"],
+            reverted=found["reverted"],
+            write_blocks_left=found["write_blocks_left"],
+            write_block_longest_s=round(summary.blocked_longest_s, 3),
+            detail={"injected": dict(proxy.injected), "errors": len(errors)},
+        )
+        print(
+            f"\n[{case.name}] injected {dict(proxy.injected)}; runs {len(errors) + 1}; {messages}"
+        )
+        assert sum(proxy.injected.values()) == sum(f.times for f in case.faults), proxy.injected
+        assert_clean(found)
+        for word in case.says:
+            assert any(word in m for m in messages), (word, messages)
+        for message in messages:
+            # What failed is named: the request, or the migration step and its reason.
+            assert " /" in message or "migration" in message.lower(), message

@@ -1,5 +1,6 @@
 """docs/reliability.md is written from the recorded figures (scripts/faults_report.py): sums per
-scenario and in all, where the kills landed, and what the run did not cover."""
+scenario and in all, where the kills landed, what the run did not cover, runs in which no fault
+landed left out and failed runs counted as failed."""
 
 from __future__ import annotations
 
@@ -64,3 +65,24 @@ def test_the_page_sums_the_recorded_runs(tmp_path: Path) -> None:
 def test_without_figures_the_page_says_how_to_get_them(tmp_path: Path) -> None:
     module = report_module()
     assert "run `bash scripts/faults.sh`" in module.render(module.load(tmp_path))
+
+
+def test_runs_without_a_landed_fault_are_left_out_and_failed_runs_counted(tmp_path: Path) -> None:
+    failed = {"kind": "kill", "scenario": "python", "ok": False, "detail": {"error": "boom"}}
+    (tmp_path / "kill.jsonl").write_text(
+        line("python", True, 0, ["copy"])
+        + "\n"
+        # The kill moment came after the migration had finished: not a kill run.
+        + line("python", True, 0, [])
+        + "\n"
+        # Failed before it counted its kills: a failed run all the same.
+        + json.dumps(failed)
+        + "\n"
+    )
+    module = report_module()
+    page = module.render(module.load(tmp_path))
+    rows = [r for r in page.splitlines() if r.startswith("| ")]
+    # scenario, runs, passed, faults, processes, checked, lost, resurrected, reverted, ...
+    assert "| python | 2 | 1 | 1 | 2 | 100 | 0 | 0 | 0 | 0 | 0.25 |" in rows
+    assert "2 scenario runs, 1 passed" in page
+    assert "Left out: 1 run(s) in which no fault landed" in page

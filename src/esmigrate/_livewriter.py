@@ -7,7 +7,8 @@ GIL, nor the other way round). Writes refused by a write block (403) are retried
 through, as an application with a retry policy would; the longest refusal is the write-block
 window the application saw; so are writes refused for load or for a shard not available
 (429, 503). So are writes that got no answer (the node restarting, a dropped
-connection): sent again until one is answered, for up to ``UNANSWERED_FOR`` seconds. Every
+connection): sent again until one is answered, for up to ``UNANSWERED_FOR`` seconds, and, after
+such a silence, a write refused because the restarted node did not know the alias yet. Every
 operation it makes is idempotent, so a write that was applied before its answer was lost ends
 the same when sent again; a delete answered "not found" after such a retry is logged as the
 delete it was (only this writer writes its ids).
@@ -212,12 +213,15 @@ def send_operation(
                 answer = {"result": "deleted", "_index": body.get("_index")}
             break
         except RequestError as exc:
-            if exc.status not in (429, 503):
+            if exc.status in (429, 503):
+                # Refused for load or a shard not available (nothing applied): as the block.
+                tries += 1
+                first_refusal = first_refusal or time.monotonic()
+                time.sleep(0.05)
+            elif unanswered_since is not None and _starting_up(exc, alias):
+                time.sleep(0.1)
+            else:
                 raise
-            # Refused for load or a shard not available (nothing applied): as the block.
-            tries += 1
-            first_refusal = first_refusal or time.monotonic()
-            time.sleep(0.05)
         except ClusterUnavailable:
             now = time.monotonic()
             unanswered_since = unanswered_since or now
@@ -226,6 +230,16 @@ def send_operation(
             time.sleep(0.1)
     window = time.monotonic() - first_refusal if first_refusal is not None else 0.0
     return answer, window, tries
+
+
+def _starting_up(exc: RequestError, alias: str) -> bool:
+    """A write through ``alias`` that reached a node still starting up: its cluster state was
+    not recovered yet, so the alias was unknown, the write asked for an index of that name to
+    be created, and the creation, held until the state was recovered, found the alias. Nothing
+    was written."""
+    return exc.error_type == "invalid_index_name_exception" and (
+        f"[{alias}], already exists as alias" in str(exc.reason)
+    )
 
 
 @dataclass

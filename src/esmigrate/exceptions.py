@@ -13,6 +13,7 @@ one paragraph (problem, then the fix), never as a stack trace, and exits with th
      │    ├── AuthenticationError 401 / 403                                             exit 4
      │    ├── UnsupportedEngine   neither Elasticsearch 8/9 nor OpenSearch 2/3
      │    ├── TaskFailed          a background task (_reindex, _update_by_query) ended in error
+     │    │    └── TaskLost       the task vanished before it completed (its node restarted)
      │    └── RequestError        the server rejected a request (carries status and root cause)
      │         ├── NotFoundError  404
      │         ├── ConflictError  409 (version conflict, resource exists)
@@ -208,6 +209,15 @@ class TaskFailed(ClusterError):
         self.task_id = task_id
         self.response = response
         self.error = error
+
+
+class TaskLost(TaskFailed):
+    """A background task vanished before it completed: ``GET _tasks/ID`` no longer knows it
+    (the node that ran it restarted or left the cluster), so it will never complete."""
+
+    def __init__(self, message: str, *, task_id: str, hint: str | None = None) -> None:
+        super().__init__(message, task_id=task_id)
+        self.hint = hint
 
 
 class RevisionError(EsmigrateError):

@@ -25,15 +25,17 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from esmigrate.cluster import _clients
-from esmigrate.cluster._errors import server_reason
+from esmigrate.cluster._errors import gone_away, server_reason
 from esmigrate.cluster._request import query_value
 from esmigrate.cluster._retry import READS, RetryPolicy
 from esmigrate.config import DEFAULT_URL, ConnectionSettings, redact_url
 from esmigrate.exceptions import (
     ClusterError,
+    ClusterUnavailable,
     NotFoundError,
     RequestError,
     TaskFailed,
+    TaskLost,
     UnsupportedEngine,
 )
 
@@ -259,6 +261,13 @@ class Cluster:
                 mapped = self._client.error(exc, method, path, self.where)
                 if mapped is None:
                     raise
+                if (
+                    isinstance(mapped, ClusterUnavailable)
+                    and self.engine != SERVERLESS
+                    and self._client.refused(exc)
+                ):
+                    # connect() made this Cluster once GET / was answered: it went away since.
+                    mapped = gone_away(self.where)
                 raise mapped from None
 
         return READS.call(send) if read else send()
@@ -483,10 +492,22 @@ class Cluster:
         Long operations run as tasks rather than one HTTP call, so no proxy or client timeout can
         cut them off. ``on_status`` receives the task's ``status`` (counts) after every poll.
         Returns the task's ``response``; raises :class:`~esmigrate.exceptions.TaskFailed` when
-        the task ended with an error or with per-document failures.
+        the task ended with an error or with per-document failures, and
+        :class:`~esmigrate.exceptions.TaskLost` when the task vanished (its node restarted).
         """
         while True:
-            task = self.task(task_id)
+            try:
+                task = self.task(task_id)
+            except NotFoundError:
+                # Neither running nor stored in .tasks: it died with its node, and polling
+                # on would wait forever.
+                raise TaskLost(
+                    f"Task {task_id} is gone before it completed: the cluster no longer knows "
+                    "it (the node that ran it restarted or left the cluster).",
+                    task_id=task_id,
+                    hint="Run the command again once the cluster is healthy: a migration starts "
+                    "the lost task's work again from its checkpoint.",
+                ) from None
             status = task.get("task", {}).get("status") or {}
             if on_status is not None and status:
                 on_status(status)

@@ -135,6 +135,17 @@ def unreachable(
     return ClusterUnavailable(f"Talking to {where} failed: {_first_line(exc)}.")
 
 
+def gone_away(where: str) -> ClusterUnavailable:
+    """The error for a request no connection could be made for, to a cluster that answered
+    before (when esmigrate connected): it stopped in the middle of the command."""
+    return ClusterUnavailable(
+        f"Cannot connect to the cluster at {where} any more: it answered when esmigrate "
+        "connected and now refuses connections (a node restarting or stopped?).",
+        hint="Once it answers again, run the command again: esmigrate resumes where it "
+        "stopped (a migration from its checkpoint) and lifts a write block it left.",
+    )
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

@@ -19,11 +19,12 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
 from esmigrate.cluster import Cluster
+from esmigrate.exceptions import TaskLost
 from esmigrate.migrate._bluegreen_state import CopyMode, TaskStep
 from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._python_copy import CopyStats, PythonCopier, TokenBucket
 from esmigrate.migrate._reindex_copy import ReindexCopier
-from esmigrate.migrate._tasks import cancel_task, running_tasks_into, task_state
+from esmigrate.migrate._tasks import REINDEX, cancel_task, running_tasks_into, task_state
 from esmigrate.progress import Meter
 from esmigrate.transform import Transform
 
@@ -118,7 +119,7 @@ class Copier:
         follow_up: list[dict[str, Any]] | None = None
         while True:
             task_id = step.task
-            if task_id and task_state(self.cluster, task_id) == "gone":
+            if task_id and self._gone(task_id):
                 # The node restarted and the task died with it: start again, skipping what
                 # is there already (documents changed since are caught up by seq_no).
                 task_id = None
@@ -135,7 +136,13 @@ class Copier:
                 )
                 step.task, step.started = task_id, True
                 save()
-            response, failures = copier.wait(task_id, meter, poll, check=check)
+            try:
+                response, failures = copier.wait(task_id, meter, poll, check=check)
+            except TaskLost:
+                # It vanished between two polls (its node restarted): started again above.
+                step.task = None
+                save()
+                continue
             copied += int(response.get("created", 0)) + int(response.get("updated", 0))
             if not failures:
                 if follow_up is not None:
@@ -162,6 +169,12 @@ class Copier:
         step.task, step.done = None, True
         save()
         return copied
+
+    def _gone(self, task_id: str) -> bool:
+        """Whether the ``_reindex`` task a checkpoint names is lost (not merely finished): a
+        node restart loses it, and the id may then name another task of the restarted node."""
+        state = task_state(self.cluster, task_id, action=REINDEX, mentions=f"to [{self.target}]")
+        return state == "gone"
 
     # -- copy mode python -------------------------------------------------------------------------
 

@@ -179,8 +179,15 @@ class CutOver:
                     state.phase = "catchup"
                     state.blocked_seconds = blocked
                     self.journal.save()
-            except Exception:
-                log.exception("could not lift the write block on %s", source)
+            except Exception as failed:
+                # The cluster is unreachable (a node restarting) or refuses: the checkpoint says
+                # "blocked", so the next run lifts the block first. Said without a traceback:
+                # the CLI prints this logger to the user.
+                log.error(
+                    "could not lift the write block on %s (%s); the next run lifts it",
+                    source,
+                    getattr(failed, "message", failed),
+                )
             raise
         lift_write_block(self.cluster, source)
         blocked = time.monotonic() - t0

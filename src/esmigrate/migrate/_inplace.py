@@ -29,7 +29,7 @@ from esmigrate.exceptions import (
 )
 from esmigrate.migrate._layout import check_health
 from esmigrate.migrate._plan import PlanStep
-from esmigrate.migrate._tasks import cancel_task, task_state
+from esmigrate.migrate._tasks import UPDATE_BY_QUERY, cancel_task, task_state
 from esmigrate.progress import Meter, ProgressCallback
 from esmigrate.schema.diff import require_applied
 from esmigrate.state import Checkpoint, Lease
@@ -205,7 +205,10 @@ class InPlace:
         while state.data["phase"] == "backfill":
             number = int(state.data.get("round", 0)) + 1
             task_id = state.data.get("task")
-            if not task_id or task_state(self.cluster, task_id) == "gone":
+            if not task_id or (
+                task_state(self.cluster, task_id, action=UPDATE_BY_QUERY, mentions=f"[{self.alias}")
+                == "gone"
+            ):
                 # _update_by_query reads what is searchable when it starts: a document written
                 # just before the mapping change (so indexed without the new fields) but not yet
                 # refreshed would never be seen, by this round or by any later one.

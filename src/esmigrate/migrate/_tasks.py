@@ -1,11 +1,22 @@
-"""Server tasks (``_reindex``, ``_update_by_query``) a migration starts, finds and cancels."""
+"""Server tasks (``_reindex``, ``_update_by_query``) a migration starts, finds and cancels.
+
+A task lives on the node that runs it: when that node restarts, the task is gone (``GET
+_tasks/ID`` answers 404 unless the task stored a result in ``.tasks`` before), and the node
+numbers its tasks from 1 again, so a checkpoint's task id may come to name another, unrelated
+task. :func:`task_state` checks what the id names before trusting it.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError
+
+#: The actions of the tasks a migration starts (``GET _tasks`` names them so).
+REINDEX = "indices:data/write/reindex"
+UPDATE_BY_QUERY = "indices:data/write/update/byquery"
 
 
 def cancel_task(cluster: Cluster, task_id: str, *, wait: bool = False) -> None:
@@ -18,12 +29,19 @@ def cancel_task(cluster: Cluster, task_id: str, *, wait: bool = False) -> None:
         time.sleep(0.1)
 
 
-def task_state(cluster: Cluster, task_id: str) -> str:
+def task_state(
+    cluster: Cluster, task_id: str, *, action: str | None = None, mentions: str | None = None
+) -> str:
     """``running``, ``completed`` or ``gone`` (the node restarted and the task is lost, or it was
-    cancelled, e.g. by Ctrl-C: either way its work must be started again)."""
+    cancelled, e.g. by Ctrl-C: either way its work must be started again).
+
+    With ``action`` and ``mentions`` (a piece of its description, e.g. ``to [target]``), a task
+    under this id that is another one (the id reused after a node restart) is ``gone`` too."""
     try:
         task = cluster.task(task_id)
     except NotFoundError:
+        return "gone"
+    if not is_the_task(task, action=action, mentions=mentions):
         return "gone"
     if not task.get("completed"):
         return "running"
@@ -32,6 +50,17 @@ def task_state(cluster: Cluster, task_id: str) -> str:
     if response.get("canceled") or status.get("canceled"):
         return "gone"
     return "completed"
+
+
+def is_the_task(
+    task: dict[str, Any], *, action: str | None = None, mentions: str | None = None
+) -> bool:
+    """Whether ``GET _tasks/ID``'s answer is the task of that ``action`` whose description
+    contains ``mentions`` (either None: not checked)."""
+    info = task.get("task") or {}
+    if action is not None and info.get("action") != action:
+        return False
+    return mentions is None or mentions in str(info.get("description", ""))
 
 
 def running_tasks_into(cluster: Cluster, target: str) -> list[str]:

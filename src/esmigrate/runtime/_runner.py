@@ -2,13 +2,15 @@
 
 Elasticsearch has no transactions, so a revision is made safe differently: every operation is
 idempotent, the history records each operation as it completes, a failure is recorded with the
-server's reason and blocks the next ``upgrade`` until ``repair``, and one lease keeps two
+server's reason and blocks the next ``upgrade`` until ``repair`` (the cluster going away under
+a resumable operation is no failure: the next ``upgrade`` resumes it), and one lease keeps two
 runners from ever working at once. Bad input (a script that does not import, a bad graph or
 target, a missing ``downgrade``) is found before anything is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -17,10 +19,13 @@ from typing import Any
 from esmigrate.cluster import Cluster
 from esmigrate.config import Config
 from esmigrate.exceptions import (
+    ClusterUnavailable,
     EsmigrateError,
     LeaseLost,
     MigrationCancelled,
+    MigrationConflict,
     RevisionFailed,
+    TaskLost,
 )
 from esmigrate.operations import MAX_INTERRUPTED_RUNS, ExecContext, Operation
 from esmigrate.progress import ProgressCallback, Reporter
@@ -46,6 +51,12 @@ from esmigrate.state import (
     read_lease,
     timestamp,
 )
+
+#: Errors that interrupt a resumable operation rather than fail it: the cluster unreachable (a
+#: node restarting), a server task lost with its node, the operation's own lease lapsed
+#: meanwhile (the runner's own, LeaseLost, likewise). Nothing is wrong with the revision, so it
+#: is left to resume, not to repair.
+INTERRUPTIONS = (ClusterUnavailable, TaskLost, MigrationConflict)
 
 
 class Runner(LedgerEdits):
@@ -343,7 +354,10 @@ class Runner(LedgerEdits):
             )
             try:
                 outcome = operation.execute(self.cluster, ctx)
-            except LeaseLost:
+            except LeaseLost as exc:
+                if operation.resumable:
+                    # Lapsed while the cluster was away (a node restarting): resumable as below.
+                    self._interrupted(record, exc, number, total, operation)
                 raise  # the new holder records this revision as interrupted
             except MigrationCancelled:
                 # Stopped at a safe point: left running (the lease is released on the way out),
@@ -352,6 +366,9 @@ class Runner(LedgerEdits):
                 self._save(record)
                 raise self._cancelled(record, number, total, operation) from None
             except BaseException as exc:
+                if isinstance(exc, INTERRUPTIONS) and operation.resumable:
+                    self._interrupted(record, exc, number, total, operation)
+                    raise
                 try:
                     self._fail(record, entry, exc, number, total, started)
                 except EsmigrateError as unrecorded:
@@ -388,6 +405,42 @@ class Runner(LedgerEdits):
             "duration_s": doc["duration_s"],
             "operations": log,
         }
+
+    def _interrupted(
+        self,
+        record: RevisionRecord,
+        exc: EsmigrateError,
+        number: int,
+        total: int,
+        operation: Operation,
+    ) -> None:
+        """The cluster went away under a resumable operation: left running (as a Ctrl-C
+        leaves it), so the next run resumes it from the operation's checkpoint, with no
+        ``repair``; ``exc`` is told so."""
+        if not isinstance(exc, LeaseLost):  # the history is no longer this runner's to write
+            self._event(record, "interrupt", RUNNING, operation=number, reason=exc.message[:300])
+            with contextlib.suppress(EsmigrateError):
+                # Unreachable still, or this runner's lease lapsed meanwhile: the next runner
+                # finds the revision running all the same, and resumes it.
+                self._save(record)
+        exc.message = (
+            f"Revision {record.revision} ({record.doc.get('path')}) was interrupted in "
+            f"operation {number} of {total} ({operation.summary()}): {exc.message}"
+        )
+        again = (
+            f"`esmigrate {record.direction}` resumes revision {record.revision} where it stopped"
+        )
+        if isinstance(exc, LeaseLost):
+            exc.hint = (
+                "Another runner may have taken the revision over and resumed it: `esmigrate "
+                f"status` says where it stands. If none runs it, {again} (no repair needed)."
+            )
+        else:
+            exc.hint = (
+                f"Nothing is lost: once the cluster answers, {again} (no repair needed), after "
+                f"this run's lease lapses (within {self.lease_ttl:g} s) if it could not be "
+                "released."
+            )
 
     def _cancelled(
         self, record: RevisionRecord, number: int, total: int, operation: Operation | None
