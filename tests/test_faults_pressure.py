@@ -17,7 +17,6 @@ import pytest
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import PreflightError
 from esmigrate.migrate import ProgressEvent
-from esmigrate.migrate._layout import resolve
 from tests.migrate_support import check_final_state, create_source, live_writer, migration
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -127,21 +126,23 @@ def test_a_source_primary_failing_mid_copy_is_ridden_out(
     check_final_state(cluster, alias, source, result.target, initial, writer.operations())
 
 
-def test_a_red_cluster_is_refused_before_the_migration_creates_anything(
+def test_a_red_source_is_refused_before_the_migration_creates_anything(
     cluster: Cluster, prefix: str
 ) -> None:
-    """An index whose primaries cannot be allocated anywhere makes the cluster red: the
-    migration is refused in its pre-flight, naming the problem, before it creates an index."""
-    alias, source, _ = create_source(cluster, prefix, 10)
+    """A source whose primary cannot be allocated anywhere (a red index): the migration is
+    refused in its pre-flight, naming the problem and the red index, before it creates an
+    index."""
+    alias, source = f"{prefix}-posts", f"{prefix}-posts-v1"
     cluster.request(
         "PUT",
-        f"/{prefix}-unplaceable",
+        f"/{source}",
         body={
             "settings": {
                 "number_of_shards": 1,
                 "number_of_replicas": 0,
                 "index.routing.allocation.require._name": "nowhere",
-            }
+            },
+            "aliases": {alias: {"is_write_index": True}},
         },
         params={"wait_for_active_shards": "0"},
     )
@@ -159,13 +160,14 @@ def test_a_red_cluster_is_refused_before_the_migration_creates_anything(
         with pytest.raises(PreflightError) as refused:
             migration(cluster, cfg).run()
     finally:
-        cluster.request("DELETE", f"/{prefix}-unplaceable")
+        cluster.request("DELETE", f"/{source}")
     assert refused.value.problem == "cluster_red"
+    assert source in refused.value.message
     assert "allocation/explain" in (refused.value.hint or "")
     after = sorted(
         i["index"]
         for i in cluster.request("GET", f"/_cat/indices/{prefix}*", params={"format": "json"})
+        if i["index"] != source
     )
     # Only the state index holding the migration's lease (as a history table would) is new.
     assert set(after) - set(before) <= {f"{prefix}-hist"}
-    assert resolve(cluster, alias).source == source

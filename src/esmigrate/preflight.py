@@ -44,16 +44,35 @@ class PreflightReport:
         return {"ok": self.ok, "checks": [asdict(c) for c in self.checks]}
 
 
-def check_health(cluster: Cluster) -> Check:
+def check_health(cluster: Cluster, indices: Iterable[str] = ()) -> Check:
+    """The cluster's health, as far as a migration of ``indices`` is concerned.
+
+    A red index cannot be read or written: a migration that touches one must not start. Another
+    index being red (a team's abandoned index, a shard lost elsewhere) is reported as a warning
+    when ``indices`` (aliases or index names) are given and none of them is red. Without
+    ``indices`` any red index fails the check.
+    """
     health = cluster.health(timeout="5s")
     status = health["status"]
     if status == "red":
+        red = red_indices(cluster)
+        names = list(indices)
+        touched = sorted(red & set(concrete_indices(cluster, names))) if names else sorted(red)
+        listed = ", ".join(touched[:5] or sorted(red)[:5]) or "none listed"
+        if names and not touched:
+            return Check(
+                "cluster health",
+                "warn",
+                f"The cluster is red, but not in {', '.join(names)} (red: {listed}).",
+                "The migration does not touch the red indices; fix them all the same "
+                "(GET _cluster/allocation/explain says why a shard is not allocated).",
+            )
         return Check(
             "cluster health",
             "fail",
-            f"The cluster is red ({health['unassigned_shards']} unassigned shards).",
-            "Find the red indices with GET _cluster/health?level=indices and fix them first: "
-            "a migration cannot read or write a shard that is not allocated.",
+            f"The cluster is red ({health['unassigned_shards']} unassigned shards; red: {listed}).",
+            "Fix the red indices first (GET _cluster/allocation/explain says why a shard is "
+            "not allocated): a migration cannot read or write a shard that is not allocated.",
         )
     if status == "yellow":
         return Check(
@@ -63,6 +82,41 @@ def check_health(cluster: Cluster) -> Check:
             "Data is readable, but a node loss now would make an index red mid-migration.",
         )
     return Check("cluster health", "ok", f"green, {health['number_of_nodes']} node(s)")
+
+
+def red_indices(cluster: Cluster) -> set[str]:
+    """The cluster's red indices (hidden ones included)."""
+    answer = cluster.request(
+        "GET",
+        "/_cluster/health",
+        params={
+            "level": "indices",
+            "expand_wildcards": "all",
+            "timeout": "5s",
+            "filter_path": "indices.*.status",
+        },
+    )
+    return {
+        name
+        for name, index in (answer.get("indices") or {}).items()
+        if index.get("status") == "red"
+    }
+
+
+def concrete_indices(cluster: Cluster, names: Iterable[str]) -> list[str]:
+    """The indices behind ``names`` (aliases, index names, wildcards); missing ones left out."""
+    found: list[str] = []
+    for name in names:
+        try:
+            answer = cluster.request(
+                "GET",
+                f"/{name}/_settings/index.uuid",
+                params={"expand_wildcards": "all", "ignore_unavailable": "true"},
+            )
+        except NotFoundError:
+            continue
+        found.extend(answer)
+    return found
 
 
 def _ratio(value: Any) -> float | None:
@@ -215,7 +269,7 @@ def run_checks(
     and the snapshot repository when one is named."""
     sources = list(copy_sources)
     checks = [
-        check_health(cluster),
+        check_health(cluster, sources),
         check_disk(cluster, store_bytes(cluster, sources)),
         check_blocks(cluster, sources or ("*",)),
     ]

@@ -136,7 +136,7 @@ def adopt(
             problem="source_missing",
             hint="Check the name and the cluster URL.",
         )
-    check_health(cluster)
+    check_health(cluster, name, state_index)
     if not data or data.get("phase") == "done":
         if is_write_blocked(cluster, name):
             raise PreflightError(

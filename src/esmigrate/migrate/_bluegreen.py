@@ -198,7 +198,7 @@ class BlueGreen:
 
     def plan(self) -> list[PlanStep]:
         """What :meth:`run` will do, as data (resolves the aliases; writes nothing)."""
-        check_health(self.cluster)
+        check_health(self.cluster, self.alias, self.state_index, self.dl_index)
         where = resolve(self.cluster, self.alias, self.write_alias)
         target = self.target or next_index_name(self.alias, where.source)
         flat = self.target_settings(layout(self.cluster, where.source))
@@ -501,7 +501,7 @@ class BlueGreen:
 
     def _start(self, store: Checkpoint) -> Journal:
         self.emit("preflight")
-        check_health(self.cluster)
+        check_health(self.cluster, self.alias, self.state_index, self.dl_index)
         where = resolve(self.cluster, self.alias, self.write_alias)
         target = self.target or next_index_name(self.alias, where.source)
         reuse = check_copy_between(self.cluster, where.source, target, self.mappings)

@@ -127,7 +127,7 @@ class Incremental:
                 self.cluster = own
 
     def _run(self) -> IncrementalResult:
-        check_health(self.cluster)
+        check_health(self.cluster, self.source, self.target, self.state_index)
         source = self._concrete(self.source, "source")
         target = self._concrete(self.target, "target")
         state = Checkpoint(self.cluster, self.state_index, self.id)

@@ -164,7 +164,7 @@ class InPlace:
                 self.cluster = own
 
     def _run(self) -> InPlaceResult:
-        check_health(self.cluster)
+        check_health(self.cluster, self.alias, self.state_index)
         indices = self._indices()
         state = Checkpoint(self.cluster, self.state_index, self.id)
         data = state.load()

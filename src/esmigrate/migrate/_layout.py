@@ -14,6 +14,7 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, PreflightError, RequestError
+from esmigrate.preflight import check_health as preflight_health
 from esmigrate.schema.diff import normalize_mapping
 from esmigrate.schema.mapping import live_mapping
 
@@ -100,14 +101,15 @@ def next_index_name(alias: str, source: str) -> str:
     return f"{alias}-v{n}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
 
 
-def check_health(cluster: Cluster) -> None:
-    health = cluster.health(timeout="10s")
-    if health.get("status") == "red":
+def check_health(cluster: Cluster, *indices: str) -> None:
+    """Refuse to migrate ``indices`` while one of them is red (see
+    :func:`esmigrate.preflight.check_health`: a red index elsewhere does not stop it)."""
+    found = preflight_health(cluster, indices)
+    if found.status == "fail":
         raise PreflightError(
-            f"The cluster {cluster.where} is red ({health.get('unassigned_shards', '?')} "
-            "unassigned shards): a migration now could lose or miss data.",
+            f"{cluster.where}: {found.detail}",
             problem="cluster_red",
-            hint="Fix the cluster's health first (GET _cluster/allocation/explain says why).",
+            hint=found.hint,
         )
 
 
