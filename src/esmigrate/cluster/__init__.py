@@ -11,6 +11,7 @@ from esmigrate.cluster._cluster import (
     parse_engine,
 )
 from esmigrate.cluster._errors import server_reason
+from esmigrate.cluster._names import check_name, name_problem
 from esmigrate.cluster._request import PlannedRequest
 from esmigrate.cluster._retry import HISTORY, LOAD, RetryPolicy
 
@@ -23,9 +24,11 @@ __all__ = [
     "Engine",
     "PlannedRequest",
     "RetryPolicy",
+    "check_name",
     "connect",
     "exact_json",
     "iter_bulk_errors",
+    "name_problem",
     "parse_engine",
     "server_reason",
 ]

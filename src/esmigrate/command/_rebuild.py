@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, check_name
 from esmigrate.command._base import open_cluster
 from esmigrate.command._report import write_report
 from esmigrate.config import Config, load_config, with_connection
@@ -188,6 +188,7 @@ def rebuild(
             f"No alias to rebuild: {_name(to)} declares no index name.",
             hint="Name the alias: esmigrate rebuild ALIAS --to module:Document.",
         )
+    check_name(alias, "alias")
     # Refused before anything is written: a transform no pipeline can run.
     upgrade = old_writes(transform, upgrade_old_writes) if upgrade_old_writes is not False else None
     script = transform.painless() if isinstance(transform, RuleSet) else None

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from esmigrate.cluster import Cluster, PlannedRequest
+from esmigrate.cluster import Cluster, PlannedRequest, check_name
 from esmigrate.exceptions import MigrationError, PreflightError
 from esmigrate.migrate._layout import (
     block_writes,
@@ -59,6 +59,7 @@ def _swap_actions(name: str, clone: str) -> list[dict[str, Any]]:
 
 
 def plan_adopt(cluster: Cluster, name: str) -> list[PlanStep]:
+    check_name(name, "index")
     clone = f"{name}-v1-<timestamp>"
     return [
         PlanStep(
@@ -119,6 +120,8 @@ def adopt(
         if on_progress is not None:
             on_progress(ProgressEvent(phase="adopt", message=message, migration=f"adopt:{name}"))
 
+    check_name(name, "index")
+    check_name(state_index, "state index")
     state = Checkpoint(cluster, state_index, f"adopt:{name}")
     data = state.load()
     if is_alias(cluster, name):

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from esmigrate.cluster import Cluster, PlannedRequest
+from esmigrate.cluster import Cluster, PlannedRequest, check_name
 from esmigrate.exceptions import MigrationError, PreflightError, RequestError
 from esmigrate.migrate._bluegreen_run import BlueGreenRun
 from esmigrate.migrate._bluegreen_state import BlueGreenState, CopyMode, Journal
@@ -153,6 +153,15 @@ class BlueGreen:
     fill: Iterable[Any] | None = None
 
     def __post_init__(self) -> None:
+        check_name(self.alias, "alias")
+        for name, role in (
+            (self.write_alias, "write alias"),
+            (self.target, "target index"),
+            (self.dead_letter_index, "dead-letter index"),
+            (self.state_index, "state index"),
+        ):
+            if name is not None:
+                check_name(name, role)
         if self.script is not None and self.transform is not None:
             raise PreflightError(
                 "Give either a painless script or a Python transform, not both.",

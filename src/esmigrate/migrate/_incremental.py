@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, check_name
 from esmigrate.exceptions import MigrationError, PreflightError
 from esmigrate.migrate._bluegreen_state import TaskStep, shard_map, stored_shard_map
 from esmigrate.migrate._copy import Copier
@@ -85,6 +85,11 @@ class Incremental:
     lock_timeout: float | None = None
 
     def __post_init__(self) -> None:
+        check_name(self.source, "source")
+        check_name(self.target, "target")
+        check_name(self.state_index, "state index")
+        if self.dead_letter_index is not None:
+            check_name(self.dead_letter_index, "dead-letter index")
         if self.script is not None and self.transform is not None:
             raise PreflightError(
                 "Give either a painless script or a Python transform, not both.",

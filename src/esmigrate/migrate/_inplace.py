@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from esmigrate.cluster import Cluster, PlannedRequest
+from esmigrate.cluster import Cluster, PlannedRequest, check_name
 from esmigrate.exceptions import (
     MappingNotApplied,
     MigrationCancelled,
@@ -91,6 +91,8 @@ class InPlace:
     lock_timeout: float | None = None
 
     def __post_init__(self) -> None:
+        check_name(self.alias, "alias")
+        check_name(self.state_index, "state index")
         self.id = self.migration_id or f"in-place:{self.alias}"
         script = self.backfill if not isinstance(self.backfill, bool) else None
         self._script = normalize_script(script)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from esmigrate.cluster import Cluster, PlannedRequest
+from esmigrate.cluster import Cluster, PlannedRequest, name_problem
 from esmigrate.config import POINT_KINDS
 from esmigrate.exceptions import EsmigrateError, MigrationError, PointNotFound
 from esmigrate.migrate import BlueGreen, InPlace, PlanStep
@@ -93,6 +93,10 @@ class Migrate(Operation):
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name, role in ((self.alias, "alias"), (self.write_alias, "write_alias")):
+            problem = None if name is None else name_problem(name)
+            if problem is not None:
+                raise ValueError(f"{role} {name!r} is not a valid alias name: {problem}")
         if self.strategy not in STRATEGIES:
             raise ValueError(
                 f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}"
