@@ -10,8 +10,6 @@ dead process's copies have no positions) and ends exactly right too."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,6 @@ from esmigrate.migrate._positions import positions_name
 from esmigrate.state import Checkpoint
 from tests.migrate_support import (
     PAINLESS,
-    ROOT,
     TARGET_MAPPING,
     all_docs,
     check_final_state,
@@ -33,6 +30,7 @@ from tests.migrate_support import (
     make_doc,
     migration,
     report,
+    run_killed,
     transform,
 )
 
@@ -183,18 +181,10 @@ def test_copy_killed_and_resumed_checks_all_and_ends_exact(
         "page_size": 500,
         "lease_ttl": 6.0,
     }
-    config = tmp_path / "run.json"
-    config.write_text(json.dumps(cfg))
     writer = live_writer(cluster_url, alias, len(initial))
     try:
         writer.wait_for(50)
-        killed = subprocess.run(
-            [sys.executable, "-m", "tests.migrate_support", "run", str(config)],
-            cwd=ROOT,
-            timeout=300,
-            check=False,
-        )
-        assert killed.returncode == -9, "the kill point was not reached"
+        run_killed(tmp_path / "run.json", cfg)
         stored = Checkpoint(cluster, cfg["state_index"], f"blue-green:{alias}").load()
         assert stored["phase"] == "copy"
         assert not stored.get("positions")
