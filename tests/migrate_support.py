@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,19 @@ def migration(cluster: Cluster, cfg: dict[str, Any], on_progress: Any = None) ->
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_killed(config: Path, cfg: dict[str, Any]) -> None:
+    """Run the migration ``cfg`` describes in a child process that SIGKILLs itself at
+    ``cfg["kill_at"]`` (see :func:`run_main`); fails when it was not killed there."""
+    config.write_text(json.dumps(cfg))
+    killed = subprocess.run(
+        [sys.executable, "-m", "tests.migrate_support", "run", str(config)],
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -9, "the kill point was not reached"
 
 
 def check_final_state(

@@ -5,9 +5,6 @@ block a dead process left on the old index must be lifted.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +14,12 @@ from esmigrate.cluster import Cluster
 from esmigrate.migrate._layout import is_write_blocked
 from esmigrate.state import Checkpoint
 from tests.migrate_support import (
-    ROOT,
     check_final_state,
     create_source,
     live_writer,
     migration,
     report,
+    run_killed,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
@@ -59,18 +56,10 @@ def test_kill_and_resume(
         # The killed run's lease must lapse before the resumed run may act.
         "lease_ttl": 6.0,
     }
-    config = tmp_path / "run.json"
-    config.write_text(json.dumps(cfg))
     writer = live_writer(cluster_url, alias, len(initial))
     try:
         writer.wait_for(50)
-        killed = subprocess.run(
-            [sys.executable, "-m", "tests.migrate_support", "run", str(config)],
-            cwd=ROOT,
-            timeout=300,
-            check=False,
-        )
-        assert killed.returncode == -9, "the kill point was not reached"
+        run_killed(tmp_path / "run.json", cfg)
         state = Checkpoint(cluster, cfg["state_index"], f"blue-green:{alias}").load()
         assert state["phase"] == {"copy": "copy", "catchup": "catchup", "reconcile": "catchup"}.get(
             kill_at, "blocked"

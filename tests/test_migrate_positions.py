@@ -503,7 +503,9 @@ def test_a_rejected_document_rewritten_validly_before_its_rejection_is_recorded_
     assert not cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")["errors"]
 
     class Racing(ReindexCopier):
-        def dead_letter_failures(self, failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        def dead_letter_failures(
+            self, failures: list[dict[str, Any]], query: Any = None
+        ) -> list[dict[str, Any]]:
             # The application fixes r7 while the task's failure is on its way to us.
             self.cluster.request(
                 "PUT",
@@ -511,7 +513,7 @@ def test_a_rejected_document_rewritten_validly_before_its_rejection_is_recorded_
                 params={"refresh": "true"},
                 body={"n": 7, "extra": "7"},
             )
-            return super().dead_letter_failures(failures)
+            return super().dead_letter_failures(failures, query)
 
     plain = Copier.reindex_copier
 

@@ -457,7 +457,15 @@ class Cluster:
         body: dict[str, Any] = {"size": page_size, "sort": ["_doc"]}
         if query:
             body["query"] = dict(query)
-        result = self.search(index, body, scroll=keep_alive)
+        yield from self.scroll(index, body, keep_alive=keep_alive)
+
+    def scroll(
+        self, index: str, body: Mapping[str, Any], *, keep_alive: str = "5m", **params: Any
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The pages of a scroll over ``index`` searching with ``body`` (and ``params``, e.g.
+        ``preference``): one snapshot, taken when the first page is read. The scroll is
+        cleared when the iterator ends or is closed."""
+        result = self.search(index, body, scroll=keep_alive, **params)
         scroll_id = result.get("_scroll_id")
         try:
             while True:

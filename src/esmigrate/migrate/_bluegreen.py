@@ -285,9 +285,10 @@ class BlueGreen:
             ),
             PlanStep(
                 "reconcile_deletes",
-                f"check {target}'s documents against {where.source} once (deleting those gone) "
-                f"and record their source _seq_no in {positions_name(target)}; from then on "
-                "deletes are found by comparing range counts of positions and source",
+                f"record each copied document's source _seq_no in {positions_name(target)} "
+                f"as the copy writes it (a resumed copy: check {target}'s documents against "
+                f"{where.source} once, deleting those gone); from then on deletes are found by "
+                "comparing range counts of positions and source",
             ),
             PlanStep(
                 "write_block",

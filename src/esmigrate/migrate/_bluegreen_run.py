@@ -23,6 +23,7 @@ from esmigrate.migrate._deletes import Deletes
 from esmigrate.migrate._python_copy import CopyStats
 from esmigrate.migrate._shards import checkpoints
 from esmigrate.migrate._source_copy import SourceFill
+from esmigrate.migrate._tasks import cancel_task, running_tasks_into
 from esmigrate.migrate._throttle import throttle_of
 from esmigrate.migrate._validate import Validation
 from esmigrate.progress import Emit, Meter
@@ -103,7 +104,7 @@ class BlueGreenRun:
         state = self.state
         t0 = time.monotonic()
         if not self.cluster.exists(state.target):
-            if state.copy.started or state.cursors:
+            if state.copy.started or state.cursors or state.copy_tasks:
                 raise MigrationError(
                     f"The target index {state.target} of unfinished migration "
                     f"{self.migration!r} is gone.",
@@ -112,13 +113,19 @@ class BlueGreenRun:
                 )
             # The previous run recorded the phase but died (or timed out) before creating it.
             self.create_target()
+        # The copy establishes the delete positions as it goes only when this process runs it
+        # from its start (C0 not yet taken: nothing was copied) into an empty target; a copy
+        # resumed from a dead process leaves them to the first position pass (all of N).
+        positioned = False
         if state.checkpoints is None:
             c0 = checkpoints(self.cluster, state.source)
             self.cluster.refresh(state.source)
             state.checkpoints = c0
             state.copy_total = self.cluster.count(state.source)
+            positioned = self._positions_in_copy()
             self.journal.save()
         meter = self.meter("copy", total=state.copy_total)
+        placed = 0
         if self.fill is not None:
             copied = self.fill.copy(
                 self.cluster,
@@ -127,18 +134,31 @@ class BlueGreenRun:
                 self.meter,
                 check_failures=self.check_failures,
             )
+        elif state.mode == "reindex" and (state.copy_tasks or not state.copy.started):
+            copied, placed = self._copy_by_shard(meter, positioned)
+            meter.update(message="copy complete")
+            state.progress = meter.numbers()
         else:
-            copied = self._copy(
+            counter = _Counter()
+            stats = self._copy(
                 None,
                 step=state.copy,
                 upto=dict(state.checkpoints),
                 cursors=state.cursors,
                 meter=meter,
                 restart_create=True,
-            ).copied
+                place=self._placer(counter) if positioned else None,
+            )
+            copied, placed = stats.copied, counter.n
             meter.update(message="copy complete")
             state.progress = meter.numbers()
         self.check_failures()
+        if positioned:
+            # Saved with the copy's end: a successor that finds the phase "catchup" knows the
+            # positions of everything the copy wrote, and its first pass checks only the rounds.
+            self.cluster.refresh(self.deletes.positions.name)
+            state.positions = checkpoints(self.cluster, state.target)
+            state.copy_positioned = placed
         self.cluster.request(
             "PUT", f"/{state.target}/_settings", body=dict(state.restore_settings or {})
         )
@@ -147,6 +167,71 @@ class BlueGreenRun:
         state.phase = "catchup"
         state.copied += copied
         self.journal.save()
+
+    def _positions_in_copy(self) -> bool:
+        """Whether the copy about to start can record the delete positions as it goes (then P
+        is created empty now): from O (not the application's documents), into an empty N, and
+        in copy mode reindex one task per shard of O (each bounded by its C0)."""
+        state = self.state
+        if self.fill is not None:
+            return False
+        if state.mode == "reindex" and not self._by_shard_possible():
+            return False
+        self.cluster.refresh(state.target)
+        if self.cluster.count(state.target):
+            return False
+        self.deletes.positions.drop()
+        self.deletes.positions.create()
+        return True
+
+    def _by_shard_possible(self) -> bool:
+        return self.cluster.capabilities.slice_by_shard or len(self.state.checkpoints or {}) == 1
+
+    def _placer(self, counter: _Counter) -> Callable[[list[tuple[str, str | None, int]]], None]:
+        positions = self.deletes.positions
+
+        def place(entries: list[tuple[str, str | None, int]]) -> None:
+            counter.add(positions.place(entries))
+
+        return place
+
+    def _copy_by_shard(self, meter: Meter, positioned: bool) -> tuple[int, int]:
+        """Copy mode reindex: the initial copy as one ``_reindex`` per shard of O, each of the
+        documents with ``_seq_no <= C0`` of its shard (what is written later is the catch-up
+        rounds' to copy, once). With ``positioned``, a snapshot of the same documents is
+        opened before the tasks start and recorded as positions while they run: every document
+        a task copies is in it (see :class:`~._positions.Snapshot`). Returns the documents
+        copied and positioned."""
+        state = self.state
+        c0 = dict(state.checkpoints or {})
+        if not state.copy_tasks and not self._by_shard_possible():
+            raise MigrationError("The engine cannot read one shard of an index by slice.")
+        queries = {s: {"range": {"_seq_no": {"lte": top}}} for s, top in c0.items() if top >= 0}
+        if not state.copy_tasks:
+            # A task a dead process started but never recorded must not race these.
+            for stray in running_tasks_into(self.cluster, state.target):
+                cancel_task(self.cluster, stray, wait=True)
+            state.copy_tasks = {s: TaskStep() for s in sorted(queries)}
+            self.journal.save()
+        snapshot = self.deletes.positions.snapshot(c0) if positioned else None
+        halt = threading.Event()
+        placed = 0
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                recording = pool.submit(snapshot.record, halt) if snapshot is not None else None
+                try:
+                    copied = self._tasks_by_shard(
+                        queries, state.copy_tasks, 0.5, restart_create=True, meter=meter
+                    )
+                except BaseException:
+                    halt.set()
+                    raise
+                if recording is not None:
+                    placed = recording.result()
+        finally:
+            if snapshot is not None:
+                snapshot.close()
+        return copied, placed
 
     def _copy(
         self,
@@ -159,6 +244,7 @@ class BlueGreenRun:
         start: Mapping[int, int] | None = None,
         poll: float = 0.5,
         restart_create: bool = False,
+        place: Callable[[list[tuple[str, str | None, int]]], None] | None = None,
     ) -> CopyStats:
         """Copy O into N in the run's copy mode, resumably: ``query`` (copy mode reindex) or the
         shards' ``(start, upto]`` ranges (copy mode python). Rejected documents count in
@@ -173,6 +259,7 @@ class BlueGreenRun:
                 save=self._save_and_follow_throttle,
                 max_failures=self.budget.max_failures,
                 over_budget=self.check_failures,
+                place=place,
             )
         copied = self.copier.reindex(
             query,
@@ -242,12 +329,32 @@ class BlueGreenRun:
         its shard (a slice) from that shard's own checkpoint, all running at once. A shard with
         nothing new starts no task. Returns the documents written."""
         state = self.state
-        shards = len(fresh)
-        due = [s for s in sorted(fresh) if previous.get(s, -1) < fresh[s]]
-        for shard in due:
+        queries = {
+            s: {"range": {"_seq_no": {"gt": previous.get(s, -1), "lte": fresh[s]}}}
+            for s in sorted(fresh)
+            if previous.get(s, -1) < fresh[s]
+        }
+        for shard in queries:
             state.round_tasks.setdefault(shard, TaskStep())
+        return self._tasks_by_shard(queries, state.round_tasks, poll)
+
+    def _tasks_by_shard(
+        self,
+        queries: Mapping[int, Mapping[str, Any]],
+        steps: dict[int, TaskStep],
+        poll: float,
+        *,
+        restart_create: bool = False,
+        meter: Meter | None = None,
+    ) -> int:
+        """One ``_reindex`` per shard of O in ``queries`` (its query), reading that shard only
+        (a slice; the whole index when it has one shard), all running at once, each resumable
+        from its step in ``steps``. Returns the documents written."""
+        shards = len(self.state.checkpoints or {})
         lock = threading.Lock()
         halt = threading.Event()
+        done: dict[int, int] = {}
+        base = meter.done if meter is not None else 0
 
         # The threads share the journal: one compare-and-set write at a time (the failure
         # checks write it too, before they raise TooManyFailures).
@@ -255,7 +362,7 @@ class BlueGreenRun:
             # Raising here cancels this shard's task and leaves its step unfinished (a task
             # cancelled from outside would end "completed" and be taken as done).
             if halt.is_set():
-                raise MigrationCancelled("Another shard's catch-up failed.")
+                raise MigrationCancelled("Another shard's copy failed.")
             with lock:
                 self._budget_check()
 
@@ -268,27 +375,29 @@ class BlueGreenRun:
                 self.check_failures()
 
         def copy(shard: int) -> int:
+            share = None if meter is None else _Share(meter, base, done, shard, lock)
             return self.copier.reindex(
-                {"range": {"_seq_no": {"gt": previous.get(shard, -1), "lte": fresh[shard]}}},
-                step=state.round_tasks[shard],
-                excluded=state.excluded,
-                meter=None,
+                queries[shard],
+                step=steps[shard],
+                excluded=self.state.excluded,
+                meter=share,
                 poll=poll,
+                restart_create=restart_create,
                 save=save,
                 check=check,
                 after_rejections=after_rejections,
-                shard=(shard, shards),
+                shard=(shard, shards) if shards > 1 else None,
             )
 
-        if not due:
+        if not queries:
             return 0
-        with ThreadPoolExecutor(max_workers=len(due)) as pool:
-            futures = [pool.submit(copy, s) for s in due]
+        with ThreadPoolExecutor(max_workers=len(queries)) as pool:
+            futures = [pool.submit(copy, s) for s in sorted(queries)]
             try:
                 return sum(f.result() for f in futures)
             except BaseException:
                 # Ctrl-C or a failure: the other shards' threads cancel their tasks at their
-                # next poll; a rerun resumes the round from the checkpoint document.
+                # next poll; a rerun resumes them from the checkpoint document.
                 halt.set()
                 raise
 
@@ -340,3 +449,37 @@ class BlueGreenRun:
             self.validation.check()
         finally:
             self.state.dead_lettered_missing = self.validation.dead_lettered_missing
+
+
+class _Counter:
+    """A count several threads add to."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.n += n
+
+
+class _Share(Meter):
+    """One shard's task's share of a meter that the tasks of all shards update at once."""
+
+    def __init__(
+        self, whole: Meter, base: int, done: dict[int, int], shard: int, lock: threading.Lock
+    ) -> None:
+        super().__init__(whole.phase, None, total=whole.total, round=whole.round)
+        self.whole = whole
+        self.base = base
+        self.shares = done
+        self.shard = shard
+        self.lock = lock
+
+    def update(self, done: int | None = None, *, add: int = 0, message: str = "") -> None:
+        with self.lock:
+            self.shares[self.shard] = (
+                done if done is not None else self.shares.get(self.shard, 0)
+            ) + add
+            total = self.base + sum(self.shares.values())
+        self.whole.update(total, message=message)

@@ -81,6 +81,9 @@ class BlueGreenState:
     filled: bool = False
     #: The initial copy as a server task (copy mode reindex).
     copy: TaskStep = field(default_factory=TaskStep)
+    #: The initial copy as one server task per shard of the source, each bounded by that
+    #: shard's C0 (copy mode reindex, when it positions the documents as it copies them).
+    copy_tasks: dict[int, TaskStep] = field(default_factory=dict)
     #: Per shard of the source: how far the initial copy got (copy mode python).
     cursors: dict[int, int] = field(default_factory=dict)
     pending: PendingRound | None = None
@@ -95,6 +98,11 @@ class BlueGreenState:
     excluded: list[dict[str, Any]] = field(default_factory=list)
     #: Per shard of the target: how far the position passes got.
     positions: dict[int, int] = field(default_factory=dict)
+    #: Documents of the source positioned by the copy itself (0: the copy did not position
+    #: them, and the first position pass checks all of the target). Saved with the copy's end.
+    copy_positioned: int = 0
+    #: Documents of the target the position passes checked against the source.
+    positions_checked: int = 0
     reconciled_deletes: int = 0
     failures: int = 0
     last_delta: int = 0
@@ -123,6 +131,7 @@ class BlueGreenState:
         if self.pending is not None:
             doc["pending"]["checkpoints"] = stored_shard_map(self.pending.checkpoints)
         doc["round_tasks"] = {str(k): v for k, v in doc["round_tasks"].items()}
+        doc["copy_tasks"] = {str(k): v for k, v in doc["copy_tasks"].items()}
         return doc
 
     @classmethod
@@ -134,9 +143,8 @@ class BlueGreenState:
                 values[name] = shard_map(values[name])
         values["copy"] = TaskStep(**(values.get("copy") or {}))
         values["round_task"] = TaskStep(**(values.get("round_task") or {}))
-        values["round_tasks"] = {
-            int(k): TaskStep(**v) for k, v in (values.get("round_tasks") or {}).items()
-        }
+        for name in ("round_tasks", "copy_tasks"):
+            values[name] = {int(k): TaskStep(**v) for k, v in (values.get(name) or {}).items()}
         pending = values.get("pending")
         values["pending"] = (
             PendingRound(int(pending["round"]), shard_map(pending["checkpoints"]))

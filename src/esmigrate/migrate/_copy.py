@@ -155,7 +155,7 @@ class Copier:
                 follow_up = []
                 step.task = None
                 continue
-            rejected = copier.dead_letter_failures(failures)
+            rejected = copier.dead_letter_failures(failures, query)
             # Forget the finished task before the failure budget may stop this run: a resumed
             # run must start a new task with these exclusions, not read this task's failures
             # again (by then a rejected document may have been rewritten validly, and looking
@@ -189,6 +189,7 @@ class Copier:
         save: Callable[[], None] = _nothing,
         max_failures: int | None = None,
         over_budget: Callable[[], None] = _nothing,
+        place: Callable[[list[tuple[str, str | None, int]]], object] | None = None,
     ) -> CopyStats:
         """Copy every shard's ``(cursor, upto]`` range of ``_seq_no`` in parallel threads.
 
@@ -196,6 +197,8 @@ class Copier:
         ``save()`` at most every 2 s, and once at the end; a shard starts at its cursor, or at
         ``start`` (default -1) when that is further. With ``max_failures``, the copy stops as
         soon as the dead letters exceed it and calls ``over_budget()`` (which raises).
+        ``place`` receives ``(id, routing, _seq_no)`` of every document read, before it is
+        written (see :attr:`PythonCopier.place`).
         """
         # Workers stop at their next page when this is set: on cancel, Ctrl-C or a failure.
         stop = threading.Event()
@@ -213,6 +216,7 @@ class Copier:
             page=self.page_size,
             bucket=self.bucket,
             cancel=stop,
+            place=place,
         )
         last_save = [time.monotonic()]
         base = meter.done if meter else 0

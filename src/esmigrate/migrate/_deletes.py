@@ -65,7 +65,8 @@ class Deletes:
 
     def record(self) -> None:
         """Check the documents written to N since the last pass against O (all of N the first
-        time): delete those O no longer has, record the positions of the others."""
+        time, unless the copy recorded their positions as it wrote them): delete those O no
+        longer has, record the positions of the others."""
         self._refuse_if_live()
         state = self.journal.state
         positions = self.positions
@@ -95,6 +96,7 @@ class Deletes:
 
         upto, stats = positions.record(after, on_cursor=on_cursor, on_progress=on_progress)
         self.deleted += stats.deleted
+        state.positions_checked += stats.checked
         state.positions = dict(upto)
         state.reconciled_deletes += stats.deleted
         self.journal.save()

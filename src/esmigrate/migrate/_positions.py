@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -264,6 +264,30 @@ class Positions:
         if deleted:
             self.cluster.refresh(self.target)
         return deleted
+
+    # -- positions established by the copy ------------------------------------------------------
+
+    def place(self, entries: Iterable[tuple[str, str | None, int]]) -> int:
+        """Record ``(id, routing, _seq_no)`` of documents of O as a copy read them. Returns
+        how many were recorded.
+
+        For a copy into an N that was empty when P was created, and whose every document is in
+        these entries with the ``_seq_no`` it was read at, this is what a first :meth:`record`
+        pass would find (a document changed or deleted since is read again by a catch-up
+        round, or found by the reconciliation), without reading N or looking anything up in O.
+        Entries for documents N does not hold (dead-lettered, left out) are harmless extra
+        positions: the reconciliation finds them gone or positions them anyway.
+        """
+        lines: list[bytes] = []
+        for doc_id, routing, seq in entries:
+            lines += self._place(doc_id, routing, seq)
+        self._bulk(lines)
+        return len(lines) // 2
+
+    def snapshot(self, upto: Mapping[int, int]) -> Snapshot:
+        """Open (now) a snapshot of O's documents with ``_seq_no <= upto[shard]`` on each
+        shard, to be recorded with :meth:`Snapshot.record`; see :class:`Snapshot`."""
+        return Snapshot(self, upto)
 
     # -- finding what O deleted ----------------------------------------------------------------
 
@@ -549,3 +573,76 @@ def _any_range(
     if below is not None:
         query["bool"]["filter"] = [{"range": {field: {"lt": below}}}]
     return query
+
+
+class Snapshot:
+    """The positions of O's documents with ``_seq_no <= upto[shard]``, read from one snapshot
+    per shard taken when this is created: a scroll per shard (``_source: false``, sorted by
+    ``_doc``), which Elasticsearch and OpenSearch of every supported version have.
+
+    Opened *before* a ``_reindex`` task bounded by the same ``upto`` starts, it holds every
+    document the task can copy: a document with ``_seq_no <= upto`` exists from before the
+    snapshot, and after it can only be deleted (an update gives it a new, higher ``_seq_no``).
+    A document deleted between the two snapshots gets a position the task never copies, which
+    is harmless. :meth:`record` may run while the task copies.
+    """
+
+    def __init__(self, positions: Positions, upto: Mapping[int, int]) -> None:
+        self.positions = positions
+        self.upto = dict(upto)
+        self._pages: dict[int, Iterator[list[dict[str, Any]]]] = {}
+        self._first: dict[int, list[dict[str, Any]]] = {}
+        try:
+            for shard, top in sorted(self.upto.items()):
+                pages = positions.cluster.scroll(
+                    positions.source,
+                    {
+                        "size": positions.page,
+                        "sort": ["_doc"],
+                        "_source": False,
+                        "seq_no_primary_term": True,
+                        "query": {"range": {"_seq_no": {"lte": top}}},
+                    },
+                    keep_alive="10m",
+                    preference=f"_shards:{shard}",
+                )
+                self._pages[shard] = pages
+                # Reading the first page opens the scroll: the snapshot is taken now.
+                self._first[shard] = next(pages, [])
+        except BaseException:
+            self.close()
+            raise
+
+    def record(self, halt: threading.Event | None = None) -> int:
+        """Record the position of every document in the snapshot (shards in parallel); the
+        number recorded. Stops early (returning what it recorded) once ``halt`` is set."""
+        positions = self.positions
+        recorded = 0
+        lock = threading.Lock()
+
+        def work(shard: int) -> None:
+            nonlocal recorded
+            page = self._first.pop(shard, [])
+            pages = self._pages[shard]
+            while page:
+                n = positions.place((h["_id"], h.get("_routing"), int(h["_seq_no"])) for h in page)
+                with lock:
+                    recorded += n
+                if halt is not None and halt.is_set():
+                    return
+                page = next(pages, [])
+
+        shards = sorted(self._pages)
+        workers = max(1, min(positions.parallelism, len(shards)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(work, s) for s in shards]:
+                future.result()
+        positions.cluster.refresh(positions.name)
+        return recorded
+
+    def close(self) -> None:
+        """Clear the scrolls (they are cleared as they end; this clears the others)."""
+        for pages in self._pages.values():
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()

@@ -97,6 +97,7 @@ class PythonCopier:
         cancel: threading.Event | None = None,
         retry: RetryPolicy = LOAD,
         drop_none: bool = False,
+        place: Callable[[list[tuple[str, str | None, int]]], object] | None = None,
     ) -> None:
         self.cluster = cluster
         self.source = source
@@ -109,6 +110,10 @@ class PythonCopier:
         self.cancel = cancel
         self.retry = retry
         self.drop_none = drop_none
+        #: Given ``(id, routing, _seq_no)`` of every document read (written, dead-lettered or
+        #: left out alike), before the cursor moves past it: the copy establishes the delete
+        #: positions (``_positions.Positions.place``). Pages must then carry ``_seq_no``.
+        self.place = place
 
     def copy_shard(
         self,
@@ -126,7 +131,16 @@ class PythonCopier:
         up to ``done_upto`` is then in the target (or dead-lettered), so a successor may resume
         from there.
         """
-        pages = scan(self.cluster, self.source, shard, after, upto, page=self.page, query=query)
+        pages = scan(
+            self.cluster,
+            self.source,
+            shard,
+            after,
+            upto,
+            page=self.page,
+            query=query,
+            with_seq=self.place is not None,
+        )
         self.copy_pages(pages, stats, on_cursor=on_cursor)
         if on_cursor is not None:
             on_cursor(upto)
@@ -155,6 +169,10 @@ class PythonCopier:
                     "The migration was cancelled.", hint="Run it again to resume."
                 )
             failures: list[dict[str, Any]] = []
+            if self.place is not None and hits:
+                # Before the documents: a position without its document is harmless, a
+                # document without its position is not.
+                self.place([(h["_id"], h.get("_routing"), int(h["_seq_no"])) for h in hits])
             for hit in hits:
                 doc_id = hit["_id"]
                 src = hit.get("_source") or {}

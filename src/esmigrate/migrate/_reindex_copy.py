@@ -296,8 +296,13 @@ class ReindexCopier:
                     ) from exc
             return response, failures
 
-    def dead_letter_failures(self, failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Record rejected documents; return exclusions ``{"id", "seq"}`` for the rerun."""
+    def dead_letter_failures(
+        self, failures: list[dict[str, Any]], query: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Record rejected documents; return exclusions ``{"id", "seq"}`` for the rerun.
+
+        ``query``: the task's; the retry below copies only what it matches (a copy bounded by
+        ``_seq_no`` must not write a newer version the bound leaves to a later round)."""
         by_id: dict[str, dict[str, Any]] = {}
         for f in failures:
             if f.get("id") is None:
@@ -312,7 +317,7 @@ class ReindexCopier:
         # (Otherwise a valid rewrite would be looked up, excluded by its _seq_no, never copied.)
         try:
             retry = self.cluster.request(
-                "POST", "/_reindex", body=self.body({"ids": {"values": sorted(by_id)}}, False, [])
+                "POST", "/_reindex", body=self.body(_with_ids(query, sorted(by_id)), False, [])
             )
         except RequestError as exc:
             # A synchronous _reindex whose documents fail answers 400 with the failures.
@@ -366,3 +371,9 @@ class ReindexCopier:
             excluded.append({"id": doc["_id"], "seq": doc["_seq_no"]})
         self.dead_letters.write(entries)
         return excluded
+
+
+def _with_ids(query: Mapping[str, Any] | None, ids: list[str]) -> dict[str, Any]:
+    """``query`` narrowed to the documents ``ids``."""
+    only = {"ids": {"values": ids}}
+    return {"bool": {"filter": [dict(query), only]}} if query else only

@@ -53,6 +53,13 @@ def throttle(
     for key, value in data.items():
         if isinstance(value, dict) and value.get("task"):
             tasks.append(str(value["task"]))
+        elif key in ("copy_tasks", "round_tasks") and isinstance(value, dict):
+            # One task per shard of the source: {"0": {"task": ...}, ...}.
+            tasks.extend(
+                str(step["task"])
+                for step in value.values()
+                if isinstance(step, dict) and step.get("task")
+            )
         elif key == "task" and value:
             tasks.append(str(value))
     rethrottled = []
