@@ -190,14 +190,10 @@ def test_a_primary_failing_over_mid_migration_loses_nothing(
         ops, summary = writer.operations(), writer.report()
         found = outcome(cluster, alias, source, result.target, initial, ops)
         messages = [str(e) for e in errors]
-        run.set(
+        run.measured(
+            found,
+            summary.blocked_longest_s,
             runs=len(errors) + 1,
-            documents_checked=found["documents_checked"],
-            lost=found["lost"],
-            resurrected=found["resurrected"],
-            reverted=found["reverted"],
-            write_blocks_left=found["write_blocks_left"],
-            write_block_longest_s=round(summary.blocked_longest_s, 3),
             detail={
                 "copy": case.copy,
                 "phase": case.phase,
