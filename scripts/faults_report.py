@@ -23,7 +23,9 @@ KINDS = {
     "during the copy (both copy modes), the catch-up or under the write block",
     "network": "network fault injected by the proxy",
     "pressure": "cluster pressure applied",
-    "multi-node": "node failure in a multi-node cluster",
+    "multi-node": "the node holding a primary of the source stopped (SIGTERM) and started again "
+    "in a three-node cluster (dev-server --nodes 3), during the copy (both copy modes), the "
+    "catch-up or under the write block",
 }
 #: What a kind's scenarios do beyond the fault itself, where that needs saying.
 ABOUT = {

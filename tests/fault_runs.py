@@ -77,6 +77,19 @@ class FaultRun:
         detail = {**self.figures.get("detail", {}), **figures.pop("detail", {})}
         self.figures.update(figures, detail=detail)
 
+    def measured(self, found: Mapping[str, Any], blocked_longest_s: float, **figures: Any) -> None:
+        """The exact outcome's figures (:func:`outcome`) and the longest write block the writer
+        met, with ``figures`` (``runs``, ``faults``, ``detail``...)."""
+        self.set(
+            documents_checked=found["documents_checked"],
+            lost=found["lost"],
+            resurrected=found["resurrected"],
+            reverted=found["reverted"],
+            write_blocks_left=found["write_blocks_left"],
+            write_block_longest_s=round(blocked_longest_s, 3),
+            **figures,
+        )
+
 
 @contextmanager
 def fault_run(kind: str, scenario: str) -> Iterator[FaultRun]:

@@ -17,6 +17,7 @@ import pytest
 from esmigrate import devserver
 from esmigrate.devserver import _java
 from esmigrate.exceptions import DevServerError
+from esmigrate.testing._cluster import free_cluster_port
 
 from .conftest import free_port
 
@@ -301,3 +302,47 @@ def test_data_dir_survives_restart(tmp_path: Path) -> None:
         assert count() == 1
     finally:
         devserver.stop(port)
+
+
+@pytest.mark.integration
+@embedded_only
+def test_a_cluster_of_three_runs_loses_one_node_and_takes_it_back() -> None:
+    port = free_cluster_port(3)
+    server, started = devserver.start(port, nodes=3, heap="384m")
+    try:
+        assert started
+        assert server.nodes == (port, port + 1, port + 2)
+        health = get_json(f"{server.url}/_cluster/health")
+        assert health["number_of_nodes"] == 3
+        names = {n["name"] for n in get_json(f"{server.url}/_nodes")["nodes"].values()}
+        assert names == {f"esmigrate-dev-{p}" for p in server.nodes}
+        again, started_again = devserver.start(port, nodes=3)
+        assert (again.pid, started_again) == (server.pid, False)
+        # One node goes (as a crash does); the others run on and say so.
+        gone = devserver.stop_node(port + 1, kill=True)
+        assert gone is not None
+        assert [node is None for _, node in devserver.members(port)] == [False, True, False]
+        back = devserver.start_node(port + 1)
+        assert back.data_dir == gone.data_dir
+        assert (
+            get_json(f"{server.url}/_cluster/health?wait_for_nodes=3&timeout=60s")[
+                "number_of_nodes"
+            ]
+            == 3
+        )
+    finally:
+        stopped = devserver.stop(port)
+    assert stopped is not None
+    assert all(node is None for _, node in devserver.members(port))
+
+
+def test_a_cluster_of_no_nodes_is_refused_clearly() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "esmigrate", "dev-server", "start", "--nodes", "0"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "--nodes must be 1 or more" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -139,16 +139,12 @@ def test_random_kills(
         finally:
             writer.stop()
         summary = writer.report()
-        recorded.set(
+        recorded.measured(
+            found,
+            summary.blocked_longest_s,
             # Kills that landed while the migration ran (none: it was over first).
             faults=len(run.kills),
             runs=run.runs,
-            documents_checked=found["documents_checked"],
-            lost=found["lost"],
-            resurrected=found["resurrected"],
-            reverted=found["reverted"],
-            write_blocks_left=found["write_blocks_left"],
-            write_block_longest_s=round(summary.blocked_longest_s, 3),
             detail={"kills": run.kills, "failed_runs": len(run.failures), "ran_s": run.ran_s},
         )
         print(f"\n[{scenario}-{seed}] kills {run.kills}; runs {run.runs} {run.ran_s}; {found}")

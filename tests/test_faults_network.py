@@ -193,15 +193,11 @@ def test_network_faults(
         ops, summary = writer.operations(), writer.report()
         found = outcome(cluster, alias, source, result.target, initial, ops)
         messages = [str(e) for e in errors]
-        recorded.set(
+        recorded.measured(
+            found,
+            summary.blocked_longest_s,
             faults=sum(proxy.injected.values()),
             runs=len(errors) + 1,
-            documents_checked=found["documents_checked"],
-            lost=found["lost"],
-            resurrected=found["resurrected"],
-            reverted=found["reverted"],
-            write_blocks_left=found["write_blocks_left"],
-            write_block_longest_s=round(summary.blocked_longest_s, 3),
             detail={"injected": dict(proxy.injected), "errors": len(errors)},
         )
         print(

@@ -186,14 +186,10 @@ def test_a_node_restart_mid_migration_loses_nothing(node: RestartableNode, case:
         ops, summary = writer.operations(), writer.report()
         found = outcome(cluster, alias, source, result.target, initial, ops)
         messages = [str(e) for e in errors]
-        run.set(
+        run.measured(
+            found,
+            summary.blocked_longest_s,
             runs=len(errors) + 1,
-            documents_checked=found["documents_checked"],
-            lost=found["lost"],
-            resurrected=found["resurrected"],
-            reverted=found["reverted"],
-            write_blocks_left=found["write_blocks_left"],
-            write_block_longest_s=round(summary.blocked_longest_s, 3),
             detail={
                 "copy": case.copy,
                 "phase": case.phase,
@@ -293,14 +289,10 @@ def test_an_upgrade_a_node_restart_interrupted_resumes_without_repair(
             run.set(faults=node.restarts)
             writer.stop()
         found = outcome(cluster, alias, source, target, initial, writer.operations())
-        run.set(
+        run.measured(
+            found,
+            writer.report().blocked_longest_s,
             runs=runs,
-            documents_checked=found["documents_checked"],
-            lost=found["lost"],
-            resurrected=found["resurrected"],
-            reverted=found["reverted"],
-            write_blocks_left=found["write_blocks_left"],
-            write_block_longest_s=round(writer.report().blocked_longest_s, 3),
             detail={"copy": copy, "phase": "copy", "rode_it_out": not cut_short},
         )
         assert_clean(found)

@@ -11,11 +11,15 @@ from esmigrate.exceptions import ExitCode
 
 @cli.group("dev-server")
 def dev_server() -> None:
-    """Run a real single-node OpenSearch locally (needs Java 17+, 21+ for 3.x, and Maven)."""
+    """Run a real OpenSearch locally, one node or a small cluster (needs Java 17+, 21+ for 3.x,
+    and Maven)."""
 
 
 port_option = click.option(
-    "--port", default=9200, show_default=True, help="HTTP port on 127.0.0.1."
+    "--port",
+    default=9200,
+    show_default=True,
+    help="HTTP port on 127.0.0.1 (of a cluster's first node).",
 )
 engine_option = click.option(
     "--engine",
@@ -35,6 +39,14 @@ def _describe(server: devserver.DevServer) -> dict[str, object]:
     }
 
 
+def _describe_nodes(port: int) -> list[dict[str, object]]:
+    """Every node of the cluster on ``port``: running ones described, stopped ones named."""
+    return [
+        {"running": True, **_describe(node)} if node else {"running": False, "port": p}
+        for p, node in devserver.members(port)
+    ]
+
+
 @dev_server.command("start")
 @port_option
 @engine_option
@@ -51,6 +63,14 @@ def _describe(server: devserver.DevServer) -> dict[str, object]:
     help="JVM heap, e.g. 512m or 2g.",
 )
 @click.option("--foreground", is_flag=True, help="Run in this terminal until Ctrl-C.")
+@click.option(
+    "--nodes",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Nodes of the cluster, one process each: HTTP on --port, --port+1, ...; transport on "
+    "--port+100, --port+101, ...",
+)
 @pass_state
 def start(
     state: AppState,
@@ -59,26 +79,36 @@ def start(
     data_dir: Path | None,
     heap: str,
     foreground: bool,
+    nodes: int,
 ) -> None:
-    """Start the node in the background and wait until it answers."""
+    """Start the node (or the cluster) in the background and wait until it answers."""
     wanted = devserver.resolve_engine(engine)
-    if not foreground and not state.json_output and devserver.status(port) is None:
+    if not foreground and not state.json_output and devserver.status(port) is None and nodes > 0:
+        what = f"a cluster of {nodes} {wanted} nodes" if nodes > 1 else str(wanted)
         console.print(
-            f"Starting {wanted} on port {port} (the first start of a version downloads its jars)..."
+            f"Starting {what} on port {port} (the first start of a version downloads its jars)..."
         )
     server, started = devserver.start(
-        port, engine=engine, data_dir=data_dir, heap=heap, foreground=foreground
+        port, engine=engine, data_dir=data_dir, heap=heap, foreground=foreground, nodes=nodes
     )
     if foreground:
         return
-    data = {**_describe(server), "started": started}
+    data: dict[str, object] = {**_describe(server), "started": started}
+    if len(server.nodes) > 1:
+        data["nodes"] = _describe_nodes(port)
 
     def human() -> None:
         what = server.engine.replace("opensearch:", "OpenSearch ")
-        if started:
-            console.print(f"{what} is running at [bold]{server.url}[/bold] (pid {server.pid}).")
+        if len(server.nodes) > 1:
+            what = f"A cluster of {len(server.nodes)} {what} nodes"
+            pids = ", ".join(str(n["pid"]) for n in _describe_nodes(port) if n["running"])
+            ports = f"ports {server.nodes[0]}-{server.nodes[-1]}, pids {pids}"
         else:
-            console.print(f"{what} already runs at [bold]{server.url}[/bold] (pid {server.pid}).")
+            ports = f"pid {server.pid}"
+        if started:
+            console.print(f"{what} is running at [bold]{server.url}[/bold] ({ports}).")
+        else:
+            console.print(f"{what} already runs at [bold]{server.url}[/bold] ({ports}).")
         console.print(f"Logs: {server.log_file}")
 
     emit(state, data, human)
@@ -88,13 +118,19 @@ def start(
 @port_option
 @pass_state
 def stop(state: AppState, port: int) -> None:
-    """Stop the node started on --port."""
+    """Stop the node started on --port (every node of its cluster)."""
+    running = [node for _, node in devserver.members(port) if node is not None]
     server = devserver.stop(port)
-    data = {"stopped": server is not None, "port": port}
+    data = {"stopped": server is not None, "port": port, "nodes": [n.port for n in running]}
 
     def human() -> None:
         if server is None:
             console.print(f"No esmigrate dev-server is running on port {port}.")
+        elif len(running) > 1:
+            pids = ", ".join(str(n.pid) for n in running)
+            console.print(
+                f"Stopped the {len(running)} nodes of the dev-server on port {port} (pids {pids})."
+            )
         else:
             console.print(f"Stopped the dev-server on port {port} (pid {server.pid}).")
 
@@ -105,20 +141,37 @@ def stop(state: AppState, port: int) -> None:
 @port_option
 @pass_state
 def status(state: AppState, port: int) -> None:
-    """Say whether a node runs on --port (exit 3, a problem found, when not)."""
+    """Say whether a node runs on --port, and every node of its cluster (exit 3, a problem
+    found, when the node on --port or any node of its cluster is not running)."""
     server = devserver.status(port)
-    data = {"running": server is not None, **(_describe(server) if server else {"port": port})}
+    nodes = _describe_nodes(port)
+    data: dict[str, object] = {
+        "running": server is not None,
+        **(_describe(server) if server else {"port": port}),
+    }
+    if len(nodes) > 1:
+        data["nodes"] = nodes
 
     def human() -> None:
-        if server is None:
+        if server is None and len(nodes) == 1:
             console.print(f"No esmigrate dev-server is running on port {port}.")
-        else:
+        elif len(nodes) == 1 and server is not None:
             console.print(
                 f"{server.engine} runs at {server.url} (pid {server.pid}); logs: {server.log_file}"
             )
+        else:
+            console.print(f"A cluster of {len(nodes)} dev-server nodes from port {port}:")
+            for node in nodes:
+                if node["running"]:
+                    console.print(
+                        f"  {node['engine']} runs at {node['url']} (pid {node['pid']}); "
+                        f"logs: {node['log_file']}"
+                    )
+                else:
+                    console.print(f"  port {node['port']}: not running")
 
     emit(state, data, human)
-    if server is None:
+    if server is None or not all(node["running"] for node in nodes):
         exit_with(ExitCode.PROBLEM)
 
 

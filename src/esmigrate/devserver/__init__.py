@@ -3,7 +3,9 @@
 ``esmigrate dev-server start [--engine opensearch:3.9.0]`` (or :func:`start`) fetches the server and
 module jars with Maven on first use, compiles the small launcher in ``java/`` and runs it in the
 background on a Java it finds on the machine (:func:`find_java`). Every integration test of
-esmigrate runs against such a node.
+esmigrate runs against such a node. ``--nodes N`` (``start(nodes=N)``) starts a cluster of N such
+nodes on loopback, one process each; :func:`stop_node` and :func:`start_node` stop and start one
+of them (the multi-node fault tests fail a primary over that way).
 
 Layout under the cache folder (``$ESMIGRATE_CACHE`` or ``~/.cache/esmigrate``)::
 
@@ -13,6 +15,7 @@ Layout under the cache folder (``$ESMIGRATE_CACHE`` or ``~/.cache/esmigrate``)::
     ecj/                               the compiler of the launchers
     java/localedata-th/                Thai data for a trimmed Java runtime (when one is used)
     nodes/<port>/node.json             one folder per running node, keyed by HTTP port
+    nodes/<port>/launch.json           how it was started (kept: start_node starts it again)
     nodes/<port>/node.log
     nodes/<port>/home/                 path.home, snapshots (path.repo), and data unless --data
 """
@@ -23,9 +26,13 @@ from esmigrate.devserver._node import (
     OPENSEARCH_VERSION,
     DevServer,
     logs,
+    members,
     start,
+    start_node,
     status,
     stop,
+    stop_node,
+    transport_port,
 )
 
 #: Every engine the dev-server runs, as ``--engine`` takes them; the first is the default.
@@ -39,8 +46,12 @@ __all__ = [
     "Java",
     "find_java",
     "logs",
+    "members",
     "resolve_engine",
     "start",
+    "start_node",
     "status",
     "stop",
+    "stop_node",
+    "transport_port",
 ]

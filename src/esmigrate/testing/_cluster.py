@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import uuid
 from collections.abc import Iterable, Iterator
@@ -20,28 +21,53 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_cluster_port(nodes: int) -> int:
+    """A first HTTP port for a dev-server cluster of ``nodes``: its HTTP ports (``port`` ...
+    ``port + nodes - 1``) and transport ports (:func:`esmigrate.devserver.transport_port`) are
+    free right now."""
+    rnd = random.Random()
+    for _ in range(200):
+        port = rnd.randrange(20_000, 40_000)
+        wanted = [*range(port, port + nodes)]
+        wanted += [devserver.transport_port(port, i) for i in range(nodes)]
+        if all(_bindable(p) for p in wanted):
+            return port
+    raise RuntimeError(f"no free ports for a cluster of {nodes} nodes")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @contextmanager
 def cluster_for_tests(
-    heap: str | None = None, engine: str | None = None
+    heap: str | None = None, engine: str | None = None, nodes: int = 1
 ) -> Iterator[ConnectionSettings]:
     """Connection settings of a cluster for tests; starts (and stops) the embedded node if needed.
 
     With ``ESMIGRATE_TEST_URL`` set, that cluster is used and nothing is started. Otherwise the
     embedded node runs ``engine``, else ``ESMIGRATE_TEST_ENGINE`` (e.g. ``opensearch:3.9.0``),
-    else the dev-server's default version.
+    else the dev-server's default version; ``nodes`` > 1 starts a cluster of that many (the
+    settings name every node's URL).
     """
     url = os.environ.get(TEST_URL_ENV)
     if url:
         yield load_config(url=url).connection
         return
-    port = _free_port()
+    port = _free_port() if nodes == 1 else free_cluster_port(nodes)
     server, _ = devserver.start(
         port,
         engine=engine or os.environ.get(TEST_ENGINE_ENV) or None,
         heap=heap or os.environ.get("ESMIGRATE_TEST_HEAP", "1g"),
+        nodes=nodes,
     )
     try:
-        yield ConnectionSettings(urls=(server.url,))
+        yield ConnectionSettings(urls=tuple(f"http://127.0.0.1:{p}" for p in server.nodes))
     finally:
         devserver.stop(port)
 

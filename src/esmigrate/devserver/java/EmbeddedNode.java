@@ -46,14 +46,23 @@ public final class EmbeddedNode {
             Files.createDirectories(p);
         }
 
-        Settings settings = Settings.builder()
+        Settings.Builder builder = Settings.builder()
                 .put("path.home", home.toString())
                 .put("path.data", data.toString())
                 .put("path.logs", logs.toString())
                 .put("path.repo", repo.toString())
                 .put("cluster.name", opts.getOrDefault("cluster-name", "esmigrate-dev"))
-                .put("node.name", opts.getOrDefault("node-name", "esmigrate-dev-1"))
-                .put("discovery.type", "single-node")
+                .put("node.name", opts.getOrDefault("node-name", "esmigrate-dev-1"));
+        if (opts.containsKey("seed-hosts")) {
+            // A node of a cluster on loopback: it finds the others at their transport ports; the
+            // first start elects a cluster manager among the nodes named (the 2.x/3.x setting).
+            builder.putList("discovery.seed_hosts", opts.get("seed-hosts").split(","))
+                    .putList("cluster.initial_cluster_manager_nodes",
+                            require(opts, "initial-managers").split(","));
+        } else {
+            builder.put("discovery.type", "single-node");
+        }
+        Settings settings = builder
                 .put("network.host", "127.0.0.1")
                 .put("http.port", require(opts, "port"))
                 .put("transport.port", opts.getOrDefault("transport-port", "9300-9400"))

@@ -1,0 +1,208 @@
+"""A real multi-node cluster: three dev-server nodes on loopback (the test's own), the source index
+with two shards and one replica each, a live writer through the alias; the node holding a
+primary of the SOURCE is stopped mid-migration (during the copy in both copy modes) and started
+again on its data path in the background. The replica is promoted; the migration rides it out or
+fails with an esmigrate error and is run again, as an operator would, until done. Then the new
+index must hold exactly what the writer's acknowledged operations say, the alias must point at
+it and no write block may be left.
+
+The writer and the migration talk to a node that holds no primary the test fails over, so
+what is measured is the failover, not a lost coordinating node (tests/test_faults_restart.py).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from esmigrate import devserver
+from esmigrate.cluster import Cluster, connect
+from esmigrate.config import ConnectionSettings
+from esmigrate.migrate import ProgressEvent
+from esmigrate.testing._cluster import TEST_ENGINE_ENV, TEST_URL_ENV, free_cluster_port
+from tests.fault_runs import assert_clean, fault_run, full_only, outcome, run_until_done
+from tests.migrate_support import create_source, live_writer, migration
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+#: Three small nodes beside the session's node on a 2-core machine.
+HEAP = "384m"
+NODES = 3
+
+
+class SmallCluster:
+    """The test's own dev-server cluster; one node of it can be stopped and started again."""
+
+    def __init__(self) -> None:
+        self.port = free_cluster_port(NODES)
+        self.engine = os.environ.get(TEST_ENGINE_ENV) or None
+        self.failovers = 0
+        self._thread: threading.Thread | None = None
+        self._down = threading.Event()
+        self._error: BaseException | None = None
+
+    def url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}"
+
+    def start(self) -> None:
+        devserver.start(self.port, engine=self.engine, heap=HEAP, nodes=NODES)
+
+    def restart_in_background(self, port: int) -> None:
+        """Stop the node on ``port`` (SIGTERM) and start it again on its data path, in a
+        thread; :meth:`wait_down` returns once it is stopped."""
+
+        def restart() -> None:
+            try:
+                devserver.stop_node(port)
+                self._down.set()
+                devserver.start_node(port)
+            except BaseException as exc:
+                self._error = exc
+                self._down.set()
+
+        self.failovers += 1
+        self._down.clear()
+        self._thread = threading.Thread(target=restart, name="node-restart", daemon=True)
+        self._thread.start()
+
+    def wait_down(self) -> None:
+        self._down.wait(timeout=120)
+
+    def wait_up(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=300)
+            assert not self._thread.is_alive(), "the node did not start again"
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+
+
+@pytest.fixture
+def small_cluster() -> Iterator[SmallCluster]:
+    if os.environ.get(TEST_URL_ENV):
+        pytest.skip("starts a cluster of the test's own: the embedded dev-server only")
+    own = SmallCluster()
+    own.start()
+    try:
+        yield own
+    finally:
+        own.wait_up()
+        devserver.stop(own.port)
+
+
+def primary_node_port(cluster: Cluster, index: str, shard: int) -> int:
+    """The HTTP port of the dev-server node holding the primary of ``index``'s ``shard``."""
+    rows = cluster.request("GET", f"/_cat/shards/{index}", params={"format": "json"})
+    (row,) = [r for r in rows if int(r["shard"]) == shard and r["prirep"] == "p"]
+    return int(str(row["node"]).rsplit("-", 1)[1])
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    copy: str  # "painless" (copy mode reindex) or "python"
+    phase: str
+    docs: int = 3000
+    fast: bool = False
+
+
+CASES = [
+    Case("copy-python", "python", "copy", fast=True),
+    Case("copy-painless", "painless", "copy"),
+    Case("catchup-python", "python", "catchup"),
+    Case("blocked-python", "python", "blocked"),
+]
+
+
+def _params() -> list[Any]:
+    return [
+        pytest.param(case, id=case.name, marks=() if case.fast else full_only) for case in CASES
+    ]
+
+
+@pytest.mark.parametrize("case", _params())
+def test_a_primary_failing_over_mid_migration_loses_nothing(
+    small_cluster: SmallCluster, case: Case
+) -> None:
+    first = connect(ConnectionSettings(urls=(small_cluster.url(small_cluster.port),)))
+    alias, source, initial = create_source(first, "mn", case.docs)
+    first.request("PUT", f"/{source}/_settings", body={"index": {"number_of_replicas": 1}})
+    first.request("GET", "/_cluster/health", params={"wait_for_status": "green", "timeout": "120s"})
+    victim = primary_node_port(first, source, 0)
+    # Writer and migration go through another node: it stays up.
+    entry = next(p for p in range(small_cluster.port, small_cluster.port + NODES) if p != victim)
+    url = small_cluster.url(entry)
+    cluster = connect(ConnectionSettings(urls=(url,)))
+    first.close()
+    cfg: dict[str, Any] = {
+        "alias": alias,
+        "path": case.copy,
+        "state_index": "mn-hist",
+        "dead_letter_index": "mn-dl",
+        "page_size": 300,
+        "rps": 600,
+        "lease_ttl": 6.0,
+    }
+    fired = threading.Lock()
+    landed: list[str] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.phase != case.phase or landed:
+            return
+        if case.phase == "copy" and (event.total is None or event.done < event.total / 3):
+            return
+        with fired:
+            if landed:
+                return
+            landed.append(event.phase)
+        small_cluster.restart_in_background(victim)
+        small_cluster.wait_down()
+
+    writer = live_writer(url, alias, len(initial))
+    runs: list[Cluster] = []
+
+    def make() -> Any:
+        runs.append(connect(ConnectionSettings(urls=(url,))))
+        return migration(runs[-1], cfg, on_progress)
+
+    def between(_attempt: int) -> None:
+        small_cluster.wait_up()
+        cluster.request(
+            "GET", "/_cluster/health", params={"wait_for_status": "yellow", "timeout": "120s"}
+        )
+
+    with fault_run("multi-node", f"primary-failover-{case.name}") as run:
+        try:
+            writer.wait_for(50)
+            result, errors = run_until_done(make, between=between)
+            small_cluster.wait_up()
+            writer.wait_for(writer.count() + 50, index=result.target)
+        finally:
+            run.set(faults=small_cluster.failovers)
+            writer.stop()
+            for made in runs:
+                made.close()
+        ops, summary = writer.operations(), writer.report()
+        found = outcome(cluster, alias, source, result.target, initial, ops)
+        messages = [str(e) for e in errors]
+        run.measured(
+            found,
+            summary.blocked_longest_s,
+            runs=len(errors) + 1,
+            detail={
+                "copy": case.copy,
+                "phase": case.phase,
+                "rode_it_out": not errors,
+                "errors": [m.splitlines()[0][:200] for m in messages],
+            },
+        )
+        print(f"\n[{case.name}] failovers {small_cluster.failovers}; runs {len(errors) + 1}")
+        print(f"[{case.name}] {found}; {messages}")
+        assert landed == [case.phase], "the primary's node stopped in the phase named"
+        assert_clean(found)
+    cluster.close()
