@@ -49,14 +49,19 @@ def checkpoint(cluster: Cluster, index: str, mid: str) -> dict[str, Any]:
     return source
 
 
+def copy_task_started(stored: dict[str, Any]) -> bool:
+    """Whether the copy's `_reindex` is running: one task, or one per shard of the source."""
+    if (stored.get("copy") or {}).get("task"):
+        return True
+    return any((step or {}).get("task") for step in (stored.get("copy_tasks") or {}).values())
+
+
 def wait_until_copying(cluster: Cluster, index: str, mid: str, proc: Any) -> None:
     deadline = time.monotonic() + 120
     while True:
         assert proc.poll() is None, "upgrade ended before the copy started"
         assert time.monotonic() < deadline, "the copy never started"
-        if cluster.exists(index) and (checkpoint(cluster, index, mid).get("copy") or {}).get(
-            "task"
-        ):
+        if cluster.exists(index) and copy_task_started(checkpoint(cluster, index, mid)):
             return
         time.sleep(0.2)
 
