@@ -686,12 +686,13 @@ def test_hundreds_of_rejections_stay_under_the_clause_limit(cluster: Cluster, pr
     # One rejected document is fixed after the first (refused) run: its new version must be
     # copied although its old one stays excluded.
     mappings = {"properties": {**TARGET_MAPPING["properties"], "extra": {"type": "long"}}}
+    refused = blue_green(cluster, prefix, alias, mappings=mappings)
     with pytest.raises(TooManyFailures):
-        blue_green(cluster, prefix, alias, mappings=mappings).run()
+        refused.run()
     # The budget stops the per-shard copy tasks at their next check: whether d0's rejection
     # was dead-lettered before that depends on which shard got there first.
-    dead = DeadLetters(cluster, f"{prefix}-dl", f"blue-green:{alias}")
-    d0_dead_lettered = ("d0", None) in set(dead.entries())
+    dead = DeadLetters(cluster, f"{prefix}-dl", refused.id)
+    d0_dead_lettered = ("d0", None) in dead.entries()
     fixed = {"d0": {**initial["d0"], "extra": 7}}
     bulk(cluster, source, fixed)
     initial.update(fixed)
