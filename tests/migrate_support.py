@@ -16,6 +16,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import orjson
 
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import ConnectionSettings
+from esmigrate.migrate import Incremental, IncrementalResult
 from esmigrate.migrate._layout import is_write_blocked, resolve
 from esmigrate.migrate._shards import checkpoints, scan
 from esmigrate.testing import LiveWriter, WriterReport
@@ -315,3 +317,24 @@ def report(summary: WriterReport, ops: list[dict[str, Any]], label: str) -> None
 if __name__ == "__main__":
     if sys.argv[1] == "run":
         run_main(sys.argv[2])
+
+
+def incremental_runs(
+    cluster: Cluster, alias: str, prefix: str, path: str
+) -> tuple[str, Callable[[], IncrementalResult]]:
+    """A target index ``{prefix}-copy`` with the target mapping, and a function that runs one
+    incremental migration of ``alias`` into it on ``path`` (painless or python)."""
+    target = f"{prefix}-copy"
+    cluster.request(
+        "PUT",
+        f"/{target}",
+        body={"settings": {"number_of_replicas": 0}, "mappings": TARGET_MAPPING},
+    )
+    options: dict[str, Any] = (
+        {"script": PAINLESS} if path == "painless" else {"transform": transform}
+    )
+
+    def run() -> IncrementalResult:
+        return Incremental(cluster, alias, target, state_index=f"{prefix}-hist", **options).run()
+
+    return target, run

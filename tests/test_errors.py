@@ -7,7 +7,7 @@ import opensearchpy
 import pytest
 from urllib3.exceptions import NewConnectionError, ProtocolError
 
-from esmigrate.cluster import Capabilities, parse_engine, server_reason
+from esmigrate.cluster import Capabilities, lost_with_node, parse_engine, server_reason
 from esmigrate.cluster._cluster import is_read
 from esmigrate.cluster._errors import api_error, nothing_sent
 from esmigrate.cluster._opensearch import OpenSearchClient
@@ -194,3 +194,61 @@ def test_a_lost_connection_says_the_request_may_have_been_applied() -> None:
 )
 def test_which_requests_only_read(method: str, path: str, read: bool) -> None:
     assert is_read(method, path) is read
+
+
+SEARCH_CONTEXT_LOST = {
+    "type": "search_phase_execution_exception",
+    "reason": "all shards failed",
+    "phase": "query",
+    "grouped": True,
+    "failed_shards": [
+        {
+            "shard": -1,
+            "index": None,
+            "reason": {
+                "type": "search_context_missing_exception",
+                "reason": "No search context found for id [3]",
+            },
+        }
+    ],
+    "caused_by": {
+        "type": "search_context_missing_exception",
+        "reason": "No search context found for id [3]",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("error", "lost"),
+    [
+        (SEARCH_CONTEXT_LOST, True),
+        ({"type": "node_closed_exception", "reason": "node closed {n2}"}, True),
+        (
+            {
+                "type": "remote_transport_exception",
+                "reason": "[n2][indices:data/read/search]",
+                "caused_by": {"type": "no_shard_available_action_exception", "reason": "..."},
+            },
+            True,
+        ),
+        # A wrapper alone says nothing about why: not taken as lost.
+        ({"type": "search_phase_execution_exception", "reason": "all shards failed"}, False),
+        # One shard lost its context, another failed on the query: the query is wrong.
+        (
+            {
+                **SEARCH_CONTEXT_LOST,
+                "failed_shards": [
+                    *SEARCH_CONTEXT_LOST["failed_shards"],  # type: ignore[misc]
+                    {"reason": {"type": "query_shard_exception", "reason": "bad field"}},
+                ],
+            },
+            False,
+        ),
+        ({"type": "script_exception", "reason": "compile error"}, False),
+        (None, False),
+    ],
+)
+def test_a_task_error_is_lost_with_a_node_only_when_every_cause_says_so(
+    error: Any, lost: bool
+) -> None:
+    assert lost_with_node(error) is lost

@@ -580,10 +580,11 @@ def test_rollback_keeps_a_routed_document_the_painless_script_dead_lettered(
     assert len(ids_in(cluster, source)) == 101
 
 
-def test_msearch_refuses_partial_results(cluster: Cluster, prefix: str) -> None:
-    """The range counts and listings of the reconciliation go through ``msearch``, which answers
-    200 when a search failed on some shards: a partial result (a count missing a shard of the
-    position index would hide stale documents) raises."""
+def test_searches_and_counts_refuse_partial_results(cluster: Cluster, prefix: str) -> None:
+    """A search, a count or an ``msearch`` answers 200 when it failed on some shards. A partial
+    result raises: a count missing a shard of the position index would hide stale documents,
+    and a scan of a shard's ``_seq_no`` range that took a failed shard for an empty range would
+    skip its documents."""
     from esmigrate.exceptions import RequestError
 
     for name, kind in (("a", "long"), ("b", "keyword")):
@@ -598,9 +599,16 @@ def test_msearch_refuses_partial_results(cluster: Cluster, prefix: str) -> None:
         cluster.request(
             "PUT", f"/{prefix}-{name}/_doc/1", params={"refresh": "true"}, body={"f": "1"}
         )
-    body = {"size": 0, "query": {"range": {"f": {"gte": "not a number"}}}}
+    query = {"range": {"f": {"gte": "not a number"}}}
+    body = {"size": 0, "query": query}
+    both = f"{prefix}-a,{prefix}-b"
     with pytest.raises(RequestError, match="failed on 1 of 2 shards"):
-        cluster.msearch([({"index": f"{prefix}-a,{prefix}-b"}, body)])
+        cluster.msearch([({"index": both}, body)])
+    with pytest.raises(RequestError, match=f"search of {both} failed on 1 of 2 shards"):
+        cluster.search(both, body)
+    with pytest.raises(RequestError, match="failed on 1 of 2 shards"):
+        cluster.count(both, query)
+    assert cluster.count(both) == 2
 
 
 def test_listing_per_deleted_document_stays_small_with_many_shards(

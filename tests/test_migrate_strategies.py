@@ -16,7 +16,6 @@ from esmigrate.exceptions import PreflightError, TooManyFailures, ValidationFail
 from esmigrate.migrate import (
     BlueGreen,
     Incremental,
-    IncrementalResult,
     InPlace,
     ProgressEvent,
     adopt,
@@ -36,6 +35,7 @@ from tests.migrate_support import (
     create_source,
     diff,
     expected_state,
+    incremental_runs,
     live_writer,
     transform,
 )
@@ -399,18 +399,7 @@ def test_in_place_refuses_a_breaking_change(cluster: Cluster, prefix: str) -> No
 @pytest.mark.parametrize("path", ["painless", "python"])
 def test_incremental_copies_only_what_changed(cluster: Cluster, prefix: str, path: str) -> None:
     alias, source, docs = create_source(cluster, prefix, 3000)
-    target = f"{prefix}-copy"
-    cluster.request(
-        "PUT",
-        f"/{target}",
-        body={"settings": {"number_of_replicas": 0}, "mappings": TARGET_MAPPING},
-    )
-    options: dict[str, Any] = (
-        {"script": PAINLESS} if path == "painless" else {"transform": transform}
-    )
-
-    def run() -> IncrementalResult:
-        return Incremental(cluster, alias, target, state_index=f"{prefix}-hist", **options).run()
+    target, run = incremental_runs(cluster, alias, prefix, path)
 
     assert run().copied == 3000
     changed = {f"d{i}": {**docs[f"d{i}"], "n": 1} for i in range(0, 3000, 30)}

@@ -13,7 +13,7 @@ one paragraph (problem, then the fix), never as a stack trace, and exits with th
      │    ├── AuthenticationError 401 / 403                                             exit 4
      │    ├── UnsupportedEngine   neither Elasticsearch 8/9 nor OpenSearch 2/3
      │    ├── TaskFailed          a background task (_reindex, _update_by_query) ended in error
-     │    │    └── TaskLost       the task vanished before it completed (its node restarted)
+     │    │    └── TaskLost       its work was lost with a node (restarted, or left mid-read)
      │    └── RequestError        the server rejected a request (carries status and root cause)
      │         ├── NotFoundError  404
      │         ├── ConflictError  409 (version conflict, resource exists)
@@ -212,8 +212,10 @@ class TaskFailed(ClusterError):
 
 
 class TaskLost(TaskFailed):
-    """A background task vanished before it completed: ``GET _tasks/ID`` no longer knows it
-    (the node that ran it restarted or left the cluster), so it will never complete."""
+    """A background task's work was lost with a node: the task vanished before it completed
+    (``GET _tasks/ID`` no longer knows it: the node that ran it restarted or left the cluster),
+    or it failed because a node it read from left (its search context or shard is gone). Its
+    work is to be started again; nothing is wrong with the request."""
 
     def __init__(self, message: str, *, task_id: str, hint: str | None = None) -> None:
         super().__init__(message, task_id=task_id)

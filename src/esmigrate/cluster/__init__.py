@@ -10,7 +10,7 @@ from esmigrate.cluster._cluster import (
     iter_bulk_errors,
     parse_engine,
 )
-from esmigrate.cluster._errors import server_reason
+from esmigrate.cluster._errors import lost_with_node, server_reason
 from esmigrate.cluster._names import check_name, name_problem
 from esmigrate.cluster._request import PlannedRequest
 from esmigrate.cluster._retry import HISTORY, LOAD, RetryPolicy
@@ -28,6 +28,7 @@ __all__ = [
     "connect",
     "exact_json",
     "iter_bulk_errors",
+    "lost_with_node",
     "name_problem",
     "parse_engine",
     "server_reason",

@@ -25,7 +25,7 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from esmigrate.cluster import _clients
-from esmigrate.cluster._errors import gone_away, server_reason
+from esmigrate.cluster._errors import gone_away, lost_with_node, partial_results, server_reason
 from esmigrate.cluster._request import query_value
 from esmigrate.cluster._retry import READS, RetryPolicy
 from esmigrate.config import DEFAULT_URL, ConnectionSettings, redact_url
@@ -242,6 +242,7 @@ class Cluster:
         # some parameter names themselves (opensearch-py takes `timeout` as its socket timeout).
         url = f"{path}?{urlencode(clean)}" if clean else path
         read = is_read(method, path)
+        counts = read and path.rstrip("/").rsplit("/", 1)[-1] in ("_search", "_count")
 
         def again(exc: BaseException) -> bool:
             # A write whose connection dropped after it was sent may have been applied.
@@ -256,7 +257,7 @@ class Cluster:
 
         def send() -> Any:
             try:
-                return self.retry.call(attempt, retryable=again)
+                result = self.retry.call(attempt, retryable=again)
             except Exception as exc:
                 mapped = self._client.error(exc, method, path, self.where)
                 if mapped is None:
@@ -269,6 +270,12 @@ class Cluster:
                     # connect() made this Cluster once GET / was answered: it went away since.
                     mapped = gone_away(self.where)
                 raise mapped from None
+            if counts:
+                # Partial results answer 200; sent again (READS), a copy that left is skipped.
+                partial = partial_results(path.rsplit("/", 2)[-2] or "all indices", result)
+                if partial is not None:
+                    raise partial
+            return result
 
         return READS.call(send) if read else send()
 
@@ -347,19 +354,9 @@ class Cluster:
                     reason=reason,
                     body=response,
                 )
-            shards = response.get("_shards") or {}
-            if int(shards.get("failed", 0)):
-                # Partial results answer 200: a count or a listing missing a shard is wrong.
-                failure = (shards.get("failures") or [{}])[0].get("reason") or {}
-                reason = failure.get("reason") if isinstance(failure, dict) else str(failure)
-                raise RequestError(
-                    f"A search of {header.get('index')} failed on {shards['failed']} of "
-                    f"{shards.get('total')} shards: {reason}",
-                    status=503,
-                    error_type=failure.get("type") if isinstance(failure, dict) else None,
-                    reason=reason,
-                    body=response,
-                )
+            partial = partial_results(str(header.get("index")), response)
+            if partial is not None:
+                raise partial
         return responses
 
     # -- point in time (the endpoints differ by engine: Capabilities.point_in_time) ---------------
@@ -501,7 +498,8 @@ class Cluster:
         cut them off. ``on_status`` receives the task's ``status`` (counts) after every poll.
         Returns the task's ``response``; raises :class:`~esmigrate.exceptions.TaskFailed` when
         the task ended with an error or with per-document failures, and
-        :class:`~esmigrate.exceptions.TaskLost` when the task vanished (its node restarted).
+        :class:`~esmigrate.exceptions.TaskLost` when the task vanished (its node restarted) or
+        failed because a node it read from left the cluster (``lost_with_node``).
         """
         while True:
             try:
@@ -529,6 +527,14 @@ class Cluster:
             etype, reason = server_reason(
                 {"error": error} if error else {"error": failures[0].get("cause", failures[0])}
             )
+            if error and lost_with_node(error):
+                raise TaskLost(
+                    f"Task {task_id} failed: a node it read from left the cluster "
+                    f"({etype or 'error'}: {reason or 'no reason given'}).",
+                    task_id=task_id,
+                    hint="Run the command again once the cluster is healthy: a migration starts "
+                    "the lost task's work again from its checkpoint.",
+                )
             raise TaskFailed(
                 f"Task {task_id} failed: {etype or 'error'}: {reason or 'no reason given'}"
                 + (f" ({len(failures)} failures)" if failures else ""),

@@ -47,6 +47,70 @@ def server_reason(body: Any) -> tuple[str | None, str | None]:
     return etype, reason
 
 
+#: Errors a server task ends with when a node it read from or wrote through left the cluster
+#: (a primary failing over, a node restarting): its search context or its shard copy is gone.
+#: Nothing is wrong with the request; started again once the shards are assigned, it succeeds.
+_LOST_WITH_NODE = frozenset(
+    {
+        "search_context_missing_exception",
+        "no_shard_available_action_exception",
+        "shard_not_found_exception",
+        "illegal_index_shard_state_exception",
+        "index_shard_closed_exception",
+        "primary_missing_action_exception",
+        "unavailable_shards_exception",
+        "node_closed_exception",
+        "node_disconnected_exception",
+        "node_not_connected_exception",
+        "connect_transport_exception",
+        "send_request_transport_exception",
+    }
+)
+#: Wrappers around the cause that matters (a search phase failing on every shard).
+_WRAPPERS = frozenset({"search_phase_execution_exception", "remote_transport_exception"})
+
+
+def lost_with_node(error: Any) -> bool:
+    """Whether a task's ``error`` says its work was lost with a node (see ``_LOST_WITH_NODE``):
+    every error type in it, apart from wrappers, is one of those, and there is at least one."""
+    types: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            kind = value.get("type")
+            if isinstance(kind, str):
+                types.add(kind)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(error)
+    causes = types - _WRAPPERS
+    return bool(causes) and causes <= _LOST_WITH_NODE
+
+
+def partial_results(what: str, result: Any) -> RequestError | None:
+    """The error for a search or count answered with 200 but failed on some shards (a copy
+    lost mid-search, a node leaving): a listing or a count missing a shard is wrong, and a
+    scan that took it for an empty range would skip documents. ``None`` when it is whole.
+    Status 503: a read that may be sent again (:data:`~esmigrate.cluster._retry.READS`)."""
+    shards = result.get("_shards") if isinstance(result, dict) else None
+    if not isinstance(shards, dict) or not int(shards.get("failed") or 0):
+        return None
+    failure = (shards.get("failures") or [{}])[0].get("reason") or {}
+    reason = failure.get("reason") if isinstance(failure, dict) else str(failure)
+    return RequestError(
+        f"A search of {what} failed on {shards['failed']} of {shards.get('total')} shards: "
+        f"{reason}",
+        status=503,
+        error_type=failure.get("type") if isinstance(failure, dict) else None,
+        reason=reason,
+        body=result,
+    )
+
+
 def api_error(status: int, body: Any, method: str, path: str, where: str) -> ClusterError:
     """The esmigrate exception for an HTTP error answer."""
     etype, reason = server_reason(body)

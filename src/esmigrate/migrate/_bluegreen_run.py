@@ -7,6 +7,7 @@ write block. Everything it learns goes into the journal, so a successor resumes 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,12 +22,24 @@ from esmigrate.migrate._cutover import CutOver
 from esmigrate.migrate._deadletters import FailureBudget
 from esmigrate.migrate._deletes import Deletes
 from esmigrate.migrate._python_copy import CopyStats
-from esmigrate.migrate._shards import checkpoints
+from esmigrate.migrate._shards import checkpoints, primary_terms
 from esmigrate.migrate._source_copy import SourceFill
 from esmigrate.migrate._tasks import cancel_task, running_tasks_into
 from esmigrate.migrate._throttle import throttle_of
 from esmigrate.migrate._validate import Validation
 from esmigrate.progress import Emit, Meter
+
+log = logging.getLogger("esmigrate.migrate")
+
+#: Cut-overs given up because a source shard's primary changed under the block, before the
+#: migration stops with the error (each one lifts the block, reads the shard again, retries).
+CUTOVER_ATTEMPTS = 3
+
+
+class PrimaryChanged(MigrationError):
+    """A shard of the source got a new primary term while the write block was on: what the
+    final round read may be rolled back, so the cut-over is retried after the shard is read
+    again in full."""
 
 
 class BlueGreenRun:
@@ -118,6 +131,8 @@ class BlueGreenRun:
         # resumed from a dead process leaves them to the first position pass (all of N).
         positioned = False
         if state.checkpoints is None:
+            # Read before C0: a failover after this is seen by the first round (see round()).
+            state.terms = primary_terms(self.cluster, state.source) or None
             c0 = checkpoints(self.cluster, state.source)
             self.cluster.refresh(state.source)
             state.checkpoints = c0
@@ -277,22 +292,27 @@ class BlueGreenRun:
 
     # -- catch-up and cut-over -----------------------------------------------------------------
 
-    def round(self, poll: float = 0.5) -> int:
-        """One catch-up round: everything written to O since the stored checkpoints."""
+    def round(self, poll: float = 0.5, *, final: bool = False) -> int:
+        """One catch-up round: everything written to O since the stored checkpoints, and all of
+        a shard whose primary changed since it was read (``final``: under the write block, where
+        such a change raises :class:`PrimaryChanged` instead)."""
         state = self.state
-        previous = dict(state.checkpoints or {})
         number = state.round + 1
         if state.pending is not None and state.pending.round == number:
             # Resuming this round: a task the dead process started read a snapshot taken after
             # *these* checkpoints, so they (not fresh ones) are what the round guarantees.
             fresh = dict(state.pending.checkpoints)
         else:
+            self._watch_primaries(final)
             fresh = checkpoints(self.cluster, state.source)
             state.pending = PendingRound(number, fresh)
             state.round_task = TaskStep()
             state.round_tasks = {}
             state.round_cursors = {}
             self.journal.save()
+        previous = dict(state.checkpoints or {})
+        for shard in state.reread:
+            previous[shard] = -1
         self.cluster.refresh(state.source)
         meter = self.meter("catchup", round=number)
         if state.mode == "reindex" and self.cluster.capabilities.slice_by_shard and len(fresh) > 1:
@@ -314,6 +334,7 @@ class BlueGreenRun:
         state.round_task = TaskStep()
         state.round_tasks = {}
         state.round_cursors = {}
+        state.reread = []
         state.progress = meter.numbers()
         state.checkpoints = fresh
         state.round = number
@@ -321,6 +342,48 @@ class BlueGreenRun:
         state.copied += copied
         self.journal.save()
         return copied
+
+    def _watch_primaries(self, final: bool) -> None:
+        """Compare O's primary terms with those its copied documents were read under.
+
+        A new term (a failover, a node restart) may have rolled back operations that were
+        never acknowledged but that a read of this migration saw: a version copied to N that
+        O no longer holds, a document created and then undone, or an older version a round
+        skipped because a newer one (now gone) was above its checkpoint. Neither the
+        checkpoints nor the range counts of the positions can tell which documents, so the
+        shard is read again whole in this round, and the next position pass checks all of N
+        against O (``positions`` emptied). Costly, and only after a failover.
+        """
+        state = self.state
+        terms = primary_terms(self.cluster, state.source)
+        if state.terms is None or not terms:
+            # Not known (a checkpoint of an earlier version, or no term reported): from now on.
+            state.terms = terms or None
+            return
+        known = state.terms
+        changed = sorted(s for s, term in terms.items() if known.get(s, term) != term)
+        if not changed:
+            return
+        shards = ", ".join(str(s) for s in changed)
+        if final:
+            raise PrimaryChanged(
+                f"The primary of shard {shards} of {state.source} changed during the migration; "
+                "its documents are read again in full before the cut-over.",
+                hint="Check the cluster's health (GET _cluster/health) and run the migration "
+                "again: it resumes.",
+            )
+        log.warning(
+            "the primary of shard %s of %s changed (term %s -> %s): reading it again in full",
+            shards,
+            state.source,
+            {s: known.get(s) for s in changed},
+            {s: terms[s] for s in changed},
+        )
+        self.emit("catchup", f"primary of shard {shards} of {state.source} changed: reading again")
+        state.terms = terms
+        state.reread = sorted(set(state.reread) | set(changed))
+        state.positions = {}
+        state.primary_changes += 1
 
     def _round_by_shard(
         self, previous: Mapping[int, int], fresh: Mapping[int, int], poll: float
@@ -402,7 +465,31 @@ class BlueGreenRun:
                 raise
 
     def catch_up_phase(self) -> None:
-        t0 = time.monotonic()
+        for attempt in range(1, CUTOVER_ATTEMPTS + 1):
+            t0 = time.monotonic()
+            self._catch_up()
+            self.check_failures()
+            self.state.add_phase_time("catchup", time.monotonic() - t0)
+            self.validation.prepare()
+            try:
+                self.cutover.run(
+                    [
+                        ("final_round", lambda: self.round(poll=0.05, final=True)),
+                        ("positions", self.deletes.record),
+                        ("reconcile", lambda: self.deletes.reconcile(exact=True)),
+                        ("validate", self._validate),
+                    ]
+                )
+                return
+            except PrimaryChanged as changed:
+                # The block is lifted (phase "catchup"): the next rounds read the shard again.
+                if attempt == CUTOVER_ATTEMPTS:
+                    raise
+                log.warning("%s Retrying the cut-over.", changed.message)
+            finally:
+                self.validation.drop()
+
+    def _catch_up(self) -> None:
         self._rounds()
         # The first position pass checks all of N, which takes a while; then rounds, a pass over
         # what they wrote and a reconciliation repeat while they keep finding deletes, so that
@@ -416,20 +503,6 @@ class BlueGreenRun:
             if found <= 10 or (previous is not None and found >= previous):
                 break
             previous = found
-        self.check_failures()
-        self.state.add_phase_time("catchup", time.monotonic() - t0)
-        self.validation.prepare()
-        try:
-            self.cutover.run(
-                [
-                    ("final_round", lambda: self.round(poll=0.05)),
-                    ("positions", self.deletes.record),
-                    ("reconcile", lambda: self.deletes.reconcile(exact=True)),
-                    ("validate", self._validate),
-                ]
-            )
-        finally:
-            self.validation.drop()
 
     def _rounds(self) -> None:
         """Rounds until one copies at most ``catchup_threshold`` documents (or ``max_rounds``)."""

@@ -22,7 +22,14 @@ CopyMode = Literal["python", "reindex"]
 Phase = Literal["copy", "catchup", "blocked", "done", "abandoned"]
 
 #: Fields holding a ``_seq_no`` per shard: stored with string keys (JSON objects), used with ints.
-_PER_SHARD = ("checkpoints", "cursors", "round_cursors", "positions", "target_checkpoints")
+_PER_SHARD = (
+    "checkpoints",
+    "terms",
+    "cursors",
+    "round_cursors",
+    "positions",
+    "target_checkpoints",
+)
 
 
 def shard_map(value: Mapping[Any, Any] | None) -> dict[int, int]:
@@ -77,6 +84,13 @@ class BlueGreenState:
     copy_total: int | None = None
     #: Per shard of the source: every operation up to it is copied (C0, then each round's).
     checkpoints: dict[int, int] | None = None
+    #: Per shard of the source: its primary term when what was copied of it was read (set
+    #: with C0; None: not known, as in a checkpoint of an earlier version).
+    terms: dict[int, int] | None = None
+    #: Shards of the source whose primary term changed: the running round reads them whole.
+    reread: list[int] = field(default_factory=list)
+    #: Times a source shard's primary changed during the migration (each read again in full).
+    primary_changes: int = 0
     #: A migration filled from the application's documents (``_source_copy``): the fill is done.
     filled: bool = False
     #: The initial copy as a server task (copy mode reindex).

@@ -33,6 +33,11 @@ def _nothing() -> None:
     return None
 
 
+#: How often one copy starts a task again whose work was lost with a node, before it leaves it
+#: to the next run (each time after waiting up to 60 s for the source's primaries).
+TASK_RESTARTS = 5
+
+
 class Copier:
     """Copies ``source`` into ``target`` in one copy mode: through the painless ``script`` (or
     as is) server-side, or through the Python ``transform``."""
@@ -117,6 +122,7 @@ class Copier:
         # After the main pass: a pass over the ids a set-based exclusion hid (see
         # ReindexCopier.body), excluding only what that pass itself rejects, exactly.
         follow_up: list[dict[str, Any]] | None = None
+        lost = 0
         while True:
             task_id = step.task
             if task_id and self._gone(task_id):
@@ -139,9 +145,15 @@ class Copier:
             try:
                 response, failures = copier.wait(task_id, meter, poll, check=check)
             except TaskLost:
-                # It vanished between two polls (its node restarted): started again above.
+                # Its work was lost with a node (the task vanished, or a node it read from
+                # left): started again above once the source's primaries are assigned. A
+                # cluster that keeps losing it leaves it to the next run.
                 step.task = None
                 save()
+                lost += 1
+                if lost > TASK_RESTARTS:
+                    raise
+                self.cluster.health(self.source, wait_for_status="yellow", timeout="60s")
                 continue
             copied += int(response.get("created", 0)) + int(response.get("updated", 0))
             if not failures:

@@ -33,7 +33,7 @@ from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._layout import check_health, is_alias, resolve
 from esmigrate.migrate._positions import Positions, positions_name
 from esmigrate.migrate._reindex_copy import refuse_rerouting
-from esmigrate.migrate._shards import checkpoints
+from esmigrate.migrate._shards import checkpoints, primary_terms
 from esmigrate.progress import Meter, ProgressCallback
 from esmigrate.state import Checkpoint, Lease
 from esmigrate.transform import Transform
@@ -151,20 +151,32 @@ class Incremental:
         )
         dead.ensure()
         meter = Meter("incremental", self.on_progress, migration=self.id)
+        # Read before the checkpoints: a failover after this is seen by the next run.
+        terms = primary_terms(self.cluster, source) if self.since_field is None else {}
+        reread = self._primaries_changed(state, terms)
+        if reread:
+            meter.update(
+                message=f"primary of shard {', '.join(map(str, reread))} of {source} changed: "
+                "reading it again"
+            )
         # Every document of the source at or below these was copied by this run or an earlier
         # one: the range the delete reconciliation can trust.
         copied_upto = checkpoints(self.cluster, source)
         if self.since_field is None:
-            copied, checkpoint = self._by_seq_no(state, source, target, dead, meter)
+            copied, checkpoint = self._by_seq_no(state, source, target, dead, meter, reread)
         else:
             copied, checkpoint = self._by_field(state, source, target, dead, meter)
         self.cluster.refresh(target)
         deleted = 0
         if self._deletes:
-            deleted = self._carry_deletes(state, source, target, dead, copied_upto)
+            deleted = self._carry_deletes(
+                state, source, target, dead, copied_upto, check_all=bool(reread)
+            )
         runs = int(state.data.get("runs", 0)) + 1
         state.save(
             checkpoint=checkpoint,
+            terms=stored_shard_map(terms) if terms else None,
+            primary_changes=int(state.data.get("primary_changes", 0)) + bool(reread),
             runs=runs,
             copied=int(state.data.get("copied", 0)) + copied,
             last_copied=copied,
@@ -184,6 +196,16 @@ class Incremental:
             deleted=deleted,
         )
 
+    def _primaries_changed(self, state: Checkpoint, terms: Mapping[int, int]) -> list[int]:
+        """The shards of the source whose primary term grew since the last run read them (a
+        failover, a node restart): operations above the global checkpoint may have been rolled
+        back since, among them versions that run copied, so the shard is read again in full
+        and the position pass checks all of the target (see docs/design.md, *Primary
+        failover*). Unknown before the first run with terms: from then on."""
+        known = shard_map(state.data.get("terms"))
+        changed = sorted(s for s, term in terms.items() if s in known and known[s] != term)
+        return changed
+
     def _carry_deletes(
         self,
         state: Checkpoint,
@@ -191,6 +213,8 @@ class Incremental:
         target: str,
         dead: DeadLetters,
         copied_upto: Mapping[int, int],
+        *,
+        check_all: bool = False,
     ) -> int:
         positions = Positions(
             self.cluster,
@@ -202,7 +226,7 @@ class Incremental:
             cancel=self.cancel,
         )
         after = {int(k): int(v) for k, v in (state.data.get("positions") or {}).items()}
-        if state.data.get("positions_source") != source or not positions.exists():
+        if check_all or state.data.get("positions_source") != source or not positions.exists():
             positions.drop()
             positions.create()
             after = {}
@@ -250,12 +274,18 @@ class Incremental:
         return copier.python(upto, cursors={}, start=start, query=query, meter=meter).copied
 
     def _by_seq_no(
-        self, state: Checkpoint, source: str, target: str, dead: DeadLetters, meter: Meter
+        self,
+        state: Checkpoint,
+        source: str,
+        target: str,
+        dead: DeadLetters,
+        meter: Meter,
+        reread: list[int],
     ) -> tuple[int, dict[str, Any]]:
         previous = shard_map(state.data.get("checkpoint"))
         fresh = checkpoints(self.cluster, source)
         self.cluster.refresh(source)
-        start = {s: previous.get(s, -1) for s in fresh}
+        start = {s: -1 if s in reread else previous.get(s, -1) for s in fresh}
         since = {"range": {"_seq_no": {"gt": min(start.values())}}}
         copied = self._copy(
             source, target, dead, meter, start=start, upto=fresh, query=None, reindex_query=since

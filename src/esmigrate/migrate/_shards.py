@@ -45,7 +45,8 @@ def _shard_stats(cluster: Cluster, index: str) -> dict[str, list[dict[str, Any]]
         f"/{index}/_stats",
         params={
             "level": "shards",
-            "filter_path": "indices.*.shards.*.seq_no,indices.*.shards.*.routing",
+            "filter_path": "indices.*.shards.*.seq_no,indices.*.shards.*.routing,"
+            "indices.*.shards.*.retention_leases.primary_term",
         },
     )
     shards: dict[str, list[dict[str, Any]]] = result["indices"][index]["shards"]
@@ -74,6 +75,26 @@ def checkpoints(cluster: Cluster, index: str) -> dict[int, int]:
                 "migration again: it resumes from its checkpoint.",
             )
         out[int(shard)] = min(values)
+    return out
+
+
+def primary_terms(cluster: Cluster, index: str) -> dict[int, int]:
+    """Per shard, its primary term: it grows each time a copy is promoted to primary or the
+    primary is recovered from its store (a failover, a node restart, a reopen).
+
+    A new term may have rolled back operations above the global checkpoint that some copy had
+    served to a search (see docs/design.md, *Primary failover*). Read from the copies' retention
+    lease stats (the highest a copy reports); ``{}`` where the cluster does not report them.
+    """
+    out: dict[int, int] = {}
+    for shard, copies in _shard_stats(cluster, index).items():
+        values = [
+            int(c["retention_leases"]["primary_term"])
+            for c in copies
+            if "primary_term" in (c.get("retention_leases") or {})
+        ]
+        if values:
+            out[int(shard)] = max(values)
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from esmigrate.cluster import Cluster
+from esmigrate.cluster import Cluster, lost_with_node
 from esmigrate.exceptions import NotFoundError
 
 #: The actions of the tasks a migration starts (``GET _tasks`` names them so).
@@ -32,8 +32,9 @@ def cancel_task(cluster: Cluster, task_id: str, *, wait: bool = False) -> None:
 def task_state(
     cluster: Cluster, task_id: str, *, action: str | None = None, mentions: str | None = None
 ) -> str:
-    """``running``, ``completed`` or ``gone`` (the node restarted and the task is lost, or it was
-    cancelled, e.g. by Ctrl-C: either way its work must be started again).
+    """``running``, ``completed`` or ``gone`` (the node restarted and the task is lost, it failed
+    because a node it read from left the cluster, or it was cancelled, e.g. by Ctrl-C: either way
+    its work must be started again).
 
     With ``action`` and ``mentions`` (a piece of its description, e.g. ``to [target]``), a task
     under this id that is another one (the id reused after a node restart) is ``gone`` too."""
@@ -49,6 +50,8 @@ def task_state(
     status = (task.get("task") or {}).get("status") or {}
     if response.get("canceled") or status.get("canceled"):
         return "gone"
+    if lost_with_node(task.get("error")):
+        return "gone"  # it failed because a node it read from left: its work is to do again
     return "completed"
 
 
