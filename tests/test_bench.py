@@ -58,9 +58,18 @@ def test_bench_reports_every_approach_at_every_size_and_draws_a_chart(
             assert row["copied"] == row["size"]
             assert {"copy", "catchup", "blocked"} <= set(row["phases"])
             assert row["blocked_seconds"] > 0
+            # Where the block went, step by step (the cut-over's own breakdown).
+            assert list(row["blocked_breakdown"]) == [
+                "block",
+                "final_round",
+                "positions",
+                "reconcile",
+                "validate",
+            ]
         else:
             assert row["phases"] == {}
             assert row["blocked_seconds"] is None
+            assert row["blocked_breakdown"] == {}
     assert {r["ratio"] for r in rows if r["approach"] == "reindex_painless"} == {1.0}
     assert chart.read_bytes().startswith(b"\x89PNG")
     labels = [

@@ -4,7 +4,8 @@ primary of the SOURCE is stopped mid-migration (during the copy in both copy mod
 again on its data path in the background. The replica is promoted; the migration rides it out or
 fails with an esmigrate error and is run again, as an operator would, until done. Then the new
 index must hold exactly what the writer's acknowledged operations say, the alias must point at
-it and no write block may be left.
+it and no write block may be left. The same holds when the primary is relocated to the third
+node mid-copy (the copy's open reads of the old copy end with it).
 
 The writer and the migration talk to a node that holds no primary the test fails over, so
 what is measured is the failover, not a lost coordinating node (tests/test_faults_restart.py).
@@ -212,4 +213,68 @@ def test_a_primary_failing_over_mid_migration_loses_nothing(
             # that never saw the new term is right too.)
             state = Checkpoint(cluster, "mn-hist", result.migration).load()
             assert state["primary_changes"] >= 1, state.get("terms")
+    cluster.close()
+
+
+def shard_nodes(cluster: Cluster, index: str, shard: int) -> dict[str, str]:
+    """Node name per role (``p``, ``r``) of ``index``'s ``shard``."""
+    rows = cluster.request("GET", f"/_cat/shards/{index}", params={"format": "json"})
+    return {r["prirep"]: str(r["node"]) for r in rows if int(r["shard"]) == shard}
+
+
+@pytest.mark.parametrize("copy", [pytest.param(c, marks=full_only) for c in ("python", "painless")])
+def test_a_primary_relocating_mid_copy_loses_nothing(
+    small_cluster: SmallCluster, copy: str
+) -> None:
+    url = small_cluster.url(small_cluster.port)
+    cluster = connect(ConnectionSettings(urls=(url,)))
+    alias, source, initial = create_source(cluster, "mr", 3000)
+    cluster.request("PUT", f"/{source}/_settings", body={"index": {"number_of_replicas": 1}})
+    cluster.health(wait_for_status="green", timeout="120s")
+    holders = shard_nodes(cluster, source, 0)
+    names = [
+        str(n["name"]) for n in cluster.request("GET", "/_cat/nodes", params={"format": "json"})
+    ]
+    (free,) = [n for n in names if n not in holders.values()]
+    cfg: dict[str, Any] = {
+        "alias": alias,
+        "path": copy,
+        "state_index": "mr-hist",
+        "dead_letter_index": "mr-dl",
+        "page_size": 300,
+        "rps": 600,
+    }
+    moved: list[str] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.phase != "copy" or moved or event.total is None or event.done < event.total / 3:
+            return
+        moved.append(holders["p"])
+        move = {"index": source, "shard": 0, "from_node": holders["p"], "to_node": free}
+        cluster.request("POST", "/_cluster/reroute", body={"commands": [{"move": move}]})
+
+    writer = live_writer(url, alias, len(initial))
+    with fault_run("multi-node", f"primary-relocation-{copy}") as run:
+        try:
+            writer.wait_for(50)
+            result, errors = run_until_done(lambda: migration(cluster, cfg, on_progress))
+            writer.wait_for(writer.count() + 50, index=result.target)
+        finally:
+            run.set(faults=len(moved))
+            writer.stop()
+        cluster.request(
+            "GET",
+            "/_cluster/health",
+            params={"wait_for_no_relocating_shards": "true", "timeout": "120s"},
+        )
+        found = outcome(cluster, alias, source, result.target, initial, writer.operations())
+        run.measured(
+            found,
+            writer.report().blocked_longest_s,
+            runs=len(errors) + 1,
+            detail={"copy": copy, "phase": "copy", "rode_it_out": not errors},
+        )
+        assert moved, "the copy ended before the primary was moved"
+        assert shard_nodes(cluster, source, 0)["p"] == free, "the primary did not move"
+        assert_clean(found)
     cluster.close()

@@ -24,6 +24,7 @@ from esmigrate.migrate import (
 )
 from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._layout import is_write_blocked, resolve
+from esmigrate.migrate._validate import Validation
 from esmigrate.preflight import check_health
 from esmigrate.state import Checkpoint
 from tests.conftest import run_cli
@@ -161,6 +162,45 @@ def test_failed_validation_leaves_aliases_and_lifts_the_block(
     assert not is_write_blocked(cluster, source)
     state = Checkpoint(cluster, f"{prefix}-hist", migration.id).load()
     assert state["phase"] == "catchup"
+
+
+def test_the_gate_compares_its_sample_as_the_source_holds_it_under_the_block(
+    cluster: Cluster, prefix: str
+) -> None:
+    """The sample is drawn (and transformed) before the block; a sampled document written
+    since is transformed again, one deleted since is left out, and a stale copy in the target
+    is still found."""
+    _, source, docs = create_source(cluster, prefix, 40)
+    target = f"{prefix}-n"
+    cluster.request(
+        "PUT",
+        f"/{target}",
+        body={"settings": {"number_of_replicas": 0}, "mappings": TARGET_MAPPING},
+    )
+    bulk(cluster, target, {i: transform(json.loads(json.dumps(d))) for i, d in docs.items()})
+    gate = Validation(
+        cluster,
+        source=source,
+        target=target,
+        mappings=TARGET_MAPPING,
+        dead=DeadLetters(cluster, f"{prefix}-dl", "m"),
+        transform=transform,
+        sample_size=40,
+    )
+    gate.prepare()  # draws all 40
+    # Written after the draw, copied as a migration's rounds would: no false difference.
+    changed = {"d1": {**docs["d1"], "title": "  Changed After The Draw "}}
+    bulk(cluster, source, changed)
+    bulk(cluster, target, {"d1": transform(json.loads(json.dumps(changed["d1"])))})
+    for index in (source, target):
+        cluster.request("DELETE", f"/{index}/_doc/d2", params={"refresh": "true"})
+    gate.check()
+    # Written again in the source only: the target's copy is stale, and the gate says so.
+    bulk(cluster, source, {"d1": {**docs["d1"], "title": "newest"}})
+    with pytest.raises(ValidationFailed) as failed:
+        gate.check()
+    assert [(d["check"], d["id"]) for d in failed.value.differences] == [("sample", "d1")]
+    assert failed.value.differences[0]["expected"]["title"] == "newest"
 
 
 # -- preflight ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from rich.console import Console
 from esmigrate.migrate._inplace import new_leaf_fields
 from esmigrate.migrate._layout import contains, flatten_settings, nest_settings, next_index_name
 from esmigrate.migrate._plan import PlanStep, describe_plan
+from esmigrate.migrate._positions import _merged, _range_counts
 from esmigrate.migrate._reindex_copy import guarded_script
 from esmigrate.operations import PlannedRequest
 from esmigrate.progress import LogDisplay, Meter, ProgressEvent, RichDisplay, progress_display
@@ -136,3 +137,18 @@ def test_copy_scripts_that_skip_or_reroute_documents_are_refused() -> None:
     ):
         refuse_rerouting({"source": source})
     refuse_rerouting(None)
+
+
+def test_a_level_of_range_counts_reads_only_the_ranges_it_splits() -> None:
+    ranges = [(0, 4), (4, 8), (20, 24), (24, 28), (40, 44)]
+    spans = _merged(ranges)
+    assert spans == [(0, 8), (20, 28), (40, 44)]
+    body = _range_counts("seq", ranges, spans)
+    should = body["query"]["bool"]["should"]
+    assert [c["range"]["seq"] for c in should] == [
+        {"gte": 0, "lt": 8},
+        {"gte": 20, "lt": 28},
+        {"gte": 40, "lt": 44},
+    ]
+    assert len(body["aggs"]["r"]["range"]["ranges"]) == len(ranges)
+    assert "query" not in _range_counts("seq", ranges)

@@ -56,6 +56,8 @@ class BenchRow:
     peak_rss_mb: float
     phases: dict[str, float] = field(default_factory=dict)
     blocked_seconds: float | None = None
+    #: Where the write block's seconds went: drain, final round, positions, reconcile, validate.
+    blocked_breakdown: dict[str, float] = field(default_factory=dict)
     #: What became of the live writer's writes (``writers`` runs only).
     writes: WriterFigures | None = None
 
@@ -126,9 +128,18 @@ class BenchReport:
 
 
 def phase_text(row: BenchRow) -> str:
-    """esmigrate's phase seconds, in order: ``copy 3.0, catch-up 2.8, block 1.1``."""
+    """esmigrate's phase seconds, in order: ``copy 3.0, catch-up 2.8, block 1.1 (drain 0.30,
+    final round 0.10, positions 0.10, reconcile 0.40, validate 0.20)``."""
     names = {"copy": "copy", "catchup": "catch-up", "blocked": "block"}
-    return ", ".join(f"{names.get(k, k)} {v:.1f}" for k, v in row.phases.items())
+    text = ", ".join(f"{names.get(k, k)} {v:.1f}" for k, v in row.phases.items())
+    if row.blocked_breakdown:
+        steps = {"block": "drain", "final_round": "final round"}
+        text += (
+            " ("
+            + ", ".join(f"{steps.get(k, k)} {v:.2f}" for k, v in row.blocked_breakdown.items())
+            + ")"
+        )
+    return text
 
 
 def run_bench(
@@ -231,6 +242,7 @@ def _one_size(
                 peak_rss_mb=round(float(measured["peak_rss_mb"]), 1),
                 phases=dict(measured.get("phases") or {}),
                 blocked_seconds=measured.get("blocked_seconds"),
+                blocked_breakdown=dict(measured.get("blocked_breakdown") or {}),
                 writes=writes,
             )
             rows.append(row)

@@ -46,6 +46,8 @@ class Measured:
     phases: dict[str, float] = field(default_factory=dict)
     #: Seconds the alias's index refused writes (esmigrate's write block); None: no block.
     blocked_seconds: float | None = None
+    #: Where those seconds went (``MigrationResult.blocked_breakdown``).
+    blocked_breakdown: dict[str, float] = field(default_factory=dict)
 
 
 def _create_target(cluster: Cluster, job: Job, shape: Shape) -> None:
@@ -111,7 +113,10 @@ def _bluegreen(cluster: Cluster, job: Job, python: bool) -> Measured:
         dead_letter_index=job.dead_letter_index,
     ).run()
     return Measured(
-        copied=result.copied, phases=dict(result.phases), blocked_seconds=result.blocked_seconds
+        copied=result.copied,
+        phases=dict(result.phases),
+        blocked_seconds=result.blocked_seconds,
+        blocked_breakdown=dict(result.blocked_breakdown),
     )
 
 

@@ -79,6 +79,9 @@ class MigrationResult:
     resumed: bool
     already_done: bool = False
     phases: dict[str, float] = field(default_factory=dict)
+    #: Where the write block's seconds went: the block itself (draining writes), the final
+    #: round, positions, reconcile, validate.
+    blocked_breakdown: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -505,6 +508,7 @@ class BlueGreen:
             resumed=resumed,
             already_done=already_done,
             phases=dict(state.phase_seconds),
+            blocked_breakdown=dict(state.blocked_breakdown),
         )
 
     # -- start ---------------------------------------------------------------------------------

@@ -48,6 +48,9 @@ LEAF = 32
 FANOUT = 16
 #: Ranges counted by one ``range`` aggregation.
 RANGES_PER_SEARCH = 4000
+#: Up to this many merged spans, a level's counts query only their documents (one ``should``
+#: clause each, well under the default limit of 1024 clauses).
+MAX_SPANS = 256
 
 _MAPPING = {
     "dynamic": "strict",
@@ -359,15 +362,21 @@ class Positions:
         out: list[tuple[int, int]] = []
         for start in range(0, len(ranges), RANGES_PER_SEARCH):
             chunk = ranges[start : start + RANGES_PER_SEARCH]
+            # Below the first level the ranges are the parts of the few that differed: a query
+            # for just those makes the aggregation read their documents, not the whole index
+            # (under the write block, the difference between a fraction of a second and several).
+            spans = _merged(chunk)
+            narrow = len(spans) <= MAX_SPANS
             searches: list[tuple[dict[str, Any], dict[str, Any]]] = [
-                ({"index": self.name}, _range_counts("seq", chunk))
+                ({"index": self.name}, _range_counts("seq", chunk, spans if narrow else None))
             ]
             if all(b >= chunk[-1][1] for b in bounds.values()):
-                searches.append(({"index": self.source}, _range_counts("_seq_no", chunk)))
+                body = _range_counts("_seq_no", chunk, spans if narrow else None)
+                searches.append(({"index": self.source}, body))
             else:
                 for shard, bound in sorted(bounds.items()):
                     body = _range_counts("_seq_no", chunk)
-                    body["query"] = {"range": {"_seq_no": {"lt": bound}}}
+                    body["query"] = _any_range("_seq_no", spans if narrow else [(0, bound)], bound)
                     searches.append(
                         ({"index": self.source, "preference": f"_shards:{shard}"}, body)
                     )
@@ -542,8 +551,23 @@ def _holds(doc: Mapping[str, Any], routing: str | None) -> bool:
     return bool(doc.get("found")) and doc.get("_routing") == routing
 
 
-def _range_counts(field: str, ranges: list[tuple[int, int]]) -> dict[str, Any]:
-    return {
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``[lo, hi)`` ranges (in order) with touching ones joined."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        if out and out[-1][1] >= lo:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _range_counts(
+    field: str, ranges: list[tuple[int, int]], spans: list[tuple[int, int]] | None = None
+) -> dict[str, Any]:
+    """Documents per range ``[lo, hi)`` of ``field``: one keyed range aggregation; with
+    ``spans`` (the ranges merged), only the documents in them are read."""
+    body: dict[str, Any] = {
         "size": 0,
         "track_total_hits": False,
         "aggs": {
@@ -558,6 +582,9 @@ def _range_counts(field: str, ranges: list[tuple[int, int]]) -> dict[str, Any]:
             }
         },
     }
+    if spans is not None:
+        body["query"] = _any_range(field, spans)
+    return body
 
 
 def _any_range(

@@ -4,6 +4,11 @@ Counts (allowing for dead-lettered documents the target lacks and for documents 
 purpose), the target mapping, and a random sample of documents transformed again and
 deep-compared with what the target holds. A painless transform is applied to the sample
 server-side, in a small scratch index created before the block.
+
+The sample is drawn before the block (a random score over the whole source is the costly part)
+and transformed then; under the block each sampled document is read again from the source, and
+only those written since are transformed again: what the gate compares is the source's state
+under the block.
 """
 
 from __future__ import annotations
@@ -81,11 +86,16 @@ class Validation:
         #: (id, routing) of dead-lettered documents the source has and the target lacks, found
         #: by the last :meth:`check`: a rollback must keep exactly these in the source.
         self.dead_lettered_missing: list[list[str | None]] = []
+        # The sample drawn by prepare(): its hits, and what the target should hold for each at
+        # the _seq_no it had then.
+        self._drawn: list[dict[str, Any]] = []
+        self._drawn_expected: dict[str, tuple[int, Any]] = {}
 
     # -- the scratch index ------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """An empty index to run the painless transform on the sample (before the block)."""
+        """Before the block: an empty index to run the painless transform on the sample, the
+        sample drawn and transformed (see the module docstring)."""
         self.drop()
         if self.script is not None and self.sample_size > 0:
             self.cluster.request(
@@ -96,6 +106,20 @@ class Validation:
                     "mappings": {"dynamic": False},
                 },
             )
+        self._drawn, self._drawn_expected = [], {}
+        if self.sample_size > 0:
+            self.cluster.refresh(self.source)
+            self._draw()
+
+    def _draw(self) -> None:
+        drawn = draw_sample(self.cluster, self.source, self.sample_size)
+        # Dead-lettered documents are not in the target, and the transform fails on them.
+        skipped = self.dead.among([h["_id"] for h in drawn])
+        self._drawn = [h for h in drawn if h["_id"] not in skipped]
+        want = self._expected({h["_id"]: h["_source"] for h in self._drawn})
+        self._drawn_expected = {
+            h["_id"]: (int(h["_seq_no"]), want.get(h["_id"])) for h in self._drawn
+        }
 
     def drop(self) -> None:
         if self.cluster.exists(self.scratch):
@@ -127,6 +151,8 @@ class Validation:
         if unmapped:
             differences.append({"check": "mapping", "paths": unmapped[:20]})
         if self.sample_size > 0 and count_o:
+            if not self._drawn:
+                self._draw()  # not drawn before (check() without prepare())
             differences.extend(self._sample())
         if differences:
             raise ValidationFailed(
@@ -173,14 +199,26 @@ class Validation:
         return kept
 
     def _sample(self) -> list[dict[str, Any]]:
-        return sampled_differences(
-            self.cluster,
-            self.source,
-            self.target,
-            sample_size=self.sample_size,
-            expected=self._expected,
-            leave_out=self.dead.among,
-        )
+        """The drawn sample as the source holds it now (documents deleted since are left out:
+        the counts and the reconciliation answer for them), compared with the target."""
+        now = [
+            d
+            for d in mget(self.cluster, self.source, refs_of(self._drawn), source=True)
+            if d.get("found")
+        ]
+        skipped = self.dead.among([d["_id"] for d in now])
+        now = [d for d in now if d["_id"] not in skipped]
+        want: dict[str, Any] = {}
+        changed: dict[str, dict[str, Any]] = {}
+        for doc in now:
+            seq, expected = self._drawn_expected[doc["_id"]]
+            if int(doc["_seq_no"]) == seq:
+                want[doc["_id"]] = expected
+            else:
+                changed[doc["_id"]] = doc["_source"]
+        if changed:
+            want.update(self._expected(changed))
+        return compare_sample(self.cluster, self.target, now, want)
 
     def _expected(self, sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """What the target should hold for these source documents: the transform applied."""
@@ -223,10 +261,21 @@ def sampled_differences(
     ``{"check": "sample", "id", "expected", "actual"}`` per difference (``actual`` None: the
     target lacks it). ``expected(sources)`` maps ``id -> _source`` to what ``target`` should
     hold (the transform applied)."""
-    hits = cluster.search(
+    hits = draw_sample(cluster, source, sample_size)
+    skipped = leave_out([h["_id"] for h in hits])
+    hits = [h for h in hits if h["_id"] not in skipped]
+    if not hits:
+        return []
+    return compare_sample(cluster, target, hits, expected({h["_id"]: h["_source"] for h in hits}))
+
+
+def draw_sample(cluster: Cluster, source: str, size: int) -> list[dict[str, Any]]:
+    """``size`` documents of ``source`` at random (hits with ``_source``, ``_seq_no``)."""
+    hits: list[dict[str, Any]] = cluster.search(
         source,
         {
-            "size": sample_size,
+            "size": size,
+            "seq_no_primary_term": True,
             "query": {
                 "function_score": {
                     "query": {"match_all": {}},
@@ -235,11 +284,16 @@ def sampled_differences(
             },
         },
     )["hits"]["hits"]
-    skipped = leave_out([h["_id"] for h in hits])
-    hits = [h for h in hits if h["_id"] not in skipped]
+    return hits
+
+
+def compare_sample(
+    cluster: Cluster, target: str, hits: list[dict[str, Any]], want_all: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """One ``{"check": "sample", "id", "expected", "actual"}`` per document of ``hits`` (with
+    id and routing) whose copy in ``target`` is not ``want_all[id]``."""
     if not hits:
         return []
-    want_all = expected({h["_id"]: h["_source"] for h in hits})
     got = mget(cluster, target, refs_of(hits), source=True)
     differences: list[dict[str, Any]] = []
     for doc in got:
