@@ -164,6 +164,18 @@ def test_failed_validation_leaves_aliases_and_lifts_the_block(
     assert state["phase"] == "catchup"
 
 
+@pytest.mark.parametrize("path", ["painless", "python"])
+def test_an_empty_source_migrates_with_its_gate(cluster: Cluster, prefix: str, path: str) -> None:
+    """Nothing to sample: the gate checks the counts and the mapping and cuts over."""
+    alias, source, _ = create_source(cluster, prefix, 0)
+    options: dict[str, Any] = (
+        {"script": PAINLESS} if path == "painless" else {"transform": transform}
+    )
+    result = blue_green(cluster, prefix, alias, **options).run()
+    assert resolve(cluster, alias).source == result.target != source
+    assert cluster.count(result.target) == 0
+
+
 def test_the_gate_compares_its_sample_as_the_source_holds_it_under_the_block(
     cluster: Cluster, prefix: str
 ) -> None:

@@ -222,6 +222,8 @@ class Validation:
 
     def _expected(self, sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """What the target should hold for these source documents: the transform applied."""
+        if not sources:
+            return {}
         if self.transform is not None:
             return {i: self.transform(json.loads(json.dumps(s))) for i, s in sources.items()}
         if self.script is None:
