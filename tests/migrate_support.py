@@ -24,7 +24,7 @@ import orjson
 
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import ConnectionSettings
-from esmigrate.migrate import Incremental, IncrementalResult
+from esmigrate.migrate import BlueGreen, Incremental, IncrementalResult
 from esmigrate.migrate._layout import is_write_blocked, resolve
 from esmigrate.migrate._shards import checkpoints, scan
 from esmigrate.testing import LiveWriter, WriterReport
@@ -317,6 +317,24 @@ def report(summary: WriterReport, ops: list[dict[str, Any]], label: str) -> None
 if __name__ == "__main__":
     if sys.argv[1] == "run":
         run_main(sys.argv[2])
+
+
+def blue_green_on(
+    cluster: Cluster, prefix: str, alias: str, path: str, **options: Any
+) -> BlueGreen:
+    """A blue-green migration of ``alias`` to the target mapping on ``path`` (painless or
+    python), with the test's state and dead-letter indices."""
+    return BlueGreen(
+        cluster,
+        alias,
+        TARGET_MAPPING,
+        settings={"number_of_replicas": 0},
+        script=PAINLESS if path == "painless" else None,
+        transform=transform if path == "python" else None,
+        state_index=f"{prefix}-hist",
+        dead_letter_index=f"{prefix}-dl",
+        **options,
+    )
 
 
 def incremental_runs(

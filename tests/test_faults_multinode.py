@@ -99,9 +99,7 @@ def small_cluster() -> Iterator[SmallCluster]:
 
 def primary_node_port(cluster: Cluster, index: str, shard: int) -> int:
     """The HTTP port of the dev-server node holding the primary of ``index``'s ``shard``."""
-    rows = cluster.request("GET", f"/_cat/shards/{index}", params={"format": "json"})
-    (row,) = [r for r in rows if int(r["shard"]) == shard and r["prirep"] == "p"]
-    return int(str(row["node"]).rsplit("-", 1)[1])
+    return int(shard_nodes(cluster, index, shard)["p"].rsplit("-", 1)[1])
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,12 @@ import orjson
 import pytest
 
 from esmigrate.cluster import Cluster
-from esmigrate.migrate import BlueGreen, MigrationResult, ProgressEvent
+from esmigrate.migrate import MigrationResult, ProgressEvent
 from esmigrate.migrate._positions import positions_name
 from esmigrate.state import Checkpoint
 from tests.migrate_support import (
-    PAINLESS,
-    TARGET_MAPPING,
     all_docs,
+    blue_green_on,
     check_final_state,
     create_source,
     live_writer,
@@ -39,20 +38,6 @@ from tests.migrate_support import (
 pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
 
 PATHS = ["painless", "python"]
-
-
-def blue_green(cluster: Cluster, prefix: str, alias: str, path: str, **options: Any) -> BlueGreen:
-    return BlueGreen(
-        cluster,
-        alias,
-        TARGET_MAPPING,
-        settings={"number_of_replicas": 0},
-        script=PAINLESS if path == "painless" else None,
-        transform=transform if path == "python" else None,
-        state_index=f"{prefix}-hist",
-        dead_letter_index=f"{prefix}-dl",
-        **options,
-    )
 
 
 def checkpoint(cluster: Cluster, prefix: str, result: MigrationResult) -> dict[str, Any]:
@@ -69,7 +54,7 @@ def test_no_writes_copies_each_document_once_and_checks_none(
     cluster: Cluster, prefix: str, path: str, shards: int
 ) -> None:
     alias, source, initial = create_source(cluster, prefix, 5_000, shards=shards)
-    result = blue_green(cluster, prefix, alias, path).run()
+    result = blue_green_on(cluster, prefix, alias, path).run()
     state = checkpoint(cluster, prefix, result)
     assert result.copied == len(initial)
     # Every document was positioned by the copy; the rounds wrote nothing, so no pass checked
@@ -136,7 +121,7 @@ def test_deletes_updates_and_recreates_during_the_copy_end_exact(
         if event.phase == "copy" and event.done and once.acquire(blocking=False):
             done.append(_mutate(cluster, source, n))
 
-    result = blue_green(
+    result = blue_green_on(
         cluster, prefix, alias, path, requests_per_second=2000, page_size=200,
         on_progress=on_progress,
     ).run()  # fmt: skip
@@ -163,7 +148,7 @@ def test_live_writer_during_the_copy_ends_exact(
     writer = live_writer(cluster_url, alias, len(initial))
     try:
         writer.wait_for(50)
-        result = blue_green(cluster, prefix, alias, path, requests_per_second=2500).run()
+        result = blue_green_on(cluster, prefix, alias, path, requests_per_second=2500).run()
         writer.wait_for(50, index=result.target)
     finally:
         writer.stop()

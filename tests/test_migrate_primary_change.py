@@ -20,13 +20,12 @@ from typing import Any
 import pytest
 
 from esmigrate.cluster import Cluster
-from esmigrate.migrate import BlueGreen, ProgressEvent
+from esmigrate.migrate import ProgressEvent
 from esmigrate.migrate._shards import primary_terms
 from esmigrate.state import Checkpoint
 from tests.migrate_support import (
-    PAINLESS,
-    TARGET_MAPPING,
     all_docs,
+    blue_green_on,
     create_source,
     incremental_runs,
     transform,
@@ -64,17 +63,8 @@ def test_a_new_primary_term_reads_the_shard_again_and_ends_exact(
             reopen(cluster, source)
             reopened.append(source)
 
-    result = BlueGreen(
-        cluster,
-        alias,
-        TARGET_MAPPING,
-        settings={"number_of_replicas": 0},
-        script=PAINLESS if path == "painless" else None,
-        transform=transform if path == "python" else None,
-        state_index=f"{prefix}-hist",
-        dead_letter_index=f"{prefix}-dl",
-        target=target,
-        on_progress=on_progress,
+    result = blue_green_on(
+        cluster, prefix, alias, path, target=target, on_progress=on_progress
     ).run()
     assert reopened == [source], "the copy did not report its end"
     after = primary_terms(cluster, source)
@@ -108,17 +98,7 @@ def test_a_new_primary_term_under_the_write_block_retries_the_cut_over(
             if len(blocked) == 1:
                 reopen(cluster, source)
 
-    result = BlueGreen(
-        cluster,
-        alias,
-        TARGET_MAPPING,
-        settings={"number_of_replicas": 0},
-        script=PAINLESS if path == "painless" else None,
-        transform=transform if path == "python" else None,
-        state_index=f"{prefix}-hist",
-        dead_letter_index=f"{prefix}-dl",
-        on_progress=on_progress,
-    ).run()
+    result = blue_green_on(cluster, prefix, alias, path, on_progress=on_progress).run()
     # Blocked twice: the reads under the first block were not cut over on.
     assert blocked == [True, True]
     state: dict[str, Any] = Checkpoint(cluster, f"{prefix}-hist", result.migration).load()

@@ -22,7 +22,7 @@ from esmigrate.migrate._cutover import CutOver
 from esmigrate.migrate._deadletters import FailureBudget
 from esmigrate.migrate._deletes import Deletes
 from esmigrate.migrate._python_copy import CopyStats
-from esmigrate.migrate._shards import checkpoints, primary_terms
+from esmigrate.migrate._shards import changed_terms, checkpoints, primary_terms
 from esmigrate.migrate._source_copy import SourceFill
 from esmigrate.migrate._tasks import cancel_task, running_tasks_into
 from esmigrate.migrate._throttle import throttle_of
@@ -361,7 +361,7 @@ class BlueGreenRun:
             state.terms = terms or None
             return
         known = state.terms
-        changed = sorted(s for s, term in terms.items() if known.get(s, term) != term)
+        changed = changed_terms(known, terms)
         if not changed:
             return
         shards = ", ".join(str(s) for s in changed)

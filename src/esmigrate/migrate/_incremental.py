@@ -33,7 +33,7 @@ from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._layout import check_health, is_alias, resolve
 from esmigrate.migrate._positions import Positions, positions_name
 from esmigrate.migrate._reindex_copy import refuse_rerouting
-from esmigrate.migrate._shards import checkpoints, primary_terms
+from esmigrate.migrate._shards import changed_terms, checkpoints, primary_terms
 from esmigrate.progress import Meter, ProgressCallback
 from esmigrate.state import Checkpoint, Lease
 from esmigrate.transform import Transform
@@ -202,9 +202,7 @@ class Incremental:
         back since, among them versions that run copied, so the shard is read again in full
         and the position pass checks all of the target (see docs/design.md, *Primary
         failover*). Unknown before the first run with terms: from then on."""
-        known = shard_map(state.data.get("terms"))
-        changed = sorted(s for s, term in terms.items() if s in known and known[s] != term)
-        return changed
+        return changed_terms(shard_map(state.data.get("terms")), terms)
 
     def _carry_deletes(
         self,

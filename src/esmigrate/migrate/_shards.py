@@ -98,6 +98,12 @@ def primary_terms(cluster: Cluster, index: str) -> dict[int, int]:
     return out
 
 
+def changed_terms(known: Mapping[int, int], now: Mapping[int, int]) -> list[int]:
+    """The shards whose primary term in ``now`` differs from the one ``known`` for them (a shard
+    not in ``known`` has nothing to compare with)."""
+    return sorted(s for s, term in now.items() if s in known and known[s] != term)
+
+
 def max_seq_nos(cluster: Cluster, index: str) -> dict[int, int]:
     """Per shard, the highest ``_seq_no`` its primary has assigned (-1: no operation yet)."""
     out: dict[int, int] = {}
