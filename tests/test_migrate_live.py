@@ -12,15 +12,13 @@ from pathlib import Path
 import pytest
 
 from esmigrate.cluster import Cluster
-from esmigrate.migrate import BlueGreen, ProgressEvent
+from esmigrate.migrate import ProgressEvent
 from tests.migrate_support import (
-    PAINLESS,
-    TARGET_MAPPING,
+    blue_green_on,
     check_final_state,
     create_source,
     live_writer,
     report,
-    transform,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_matrix]
@@ -35,17 +33,7 @@ def test_live_writes_survive_blue_green(
     events: list[ProgressEvent] = []
     try:
         writer.wait_for(100)
-        migration = BlueGreen(
-            cluster,
-            alias,
-            TARGET_MAPPING,
-            settings={"number_of_replicas": 0},
-            script=PAINLESS if path == "painless" else None,
-            transform=transform if path == "python" else None,
-            state_index=f"{prefix}-hist",
-            dead_letter_index=f"{prefix}-dl",
-            on_progress=events.append,
-        )
+        migration = blue_green_on(cluster, prefix, alias, path, on_progress=events.append)
         result = migration.run()
         # Keep writing after the cut-over: those writes must land in the new index.
         writer.wait_for(100, index=result.target)

@@ -25,9 +25,9 @@ from esmigrate.migrate._positions import Positions, positions_name
 from esmigrate.migrate._shards import checkpoints, max_seq_nos
 from esmigrate.rollback import rollback, rollback_point_hook
 from tests.migrate_support import (
-    PAINLESS,
     TARGET_MAPPING,
     all_docs,
+    blue_green_on,
     create_source,
     transform,
 )
@@ -665,16 +665,7 @@ def test_a_migration_without_writes_copies_each_document_once(
     alias, source, initial = create_source(cluster, prefix, 6000, shards=3)
     tops = max_seq_nos(cluster, source)
     assert len(set(tops.values())) > 1  # shards of different sizes: the case one threshold fails
-    result = BlueGreen(
-        cluster,
-        alias,
-        TARGET_MAPPING,
-        settings={"number_of_replicas": 0},
-        script=PAINLESS if path == "painless" else None,
-        transform=transform if path == "python" else None,
-        state_index=f"{prefix}-hist",
-        dead_letter_index=f"{prefix}-dl",
-    ).run()
+    result = blue_green_on(cluster, prefix, alias, path).run()
     assert result.copied == len(initial) == result.count
     state = cluster.request("GET", f"/{prefix}-hist/_doc/checkpoint:{result.migration}")
     positions = {int(s): int(v) for s, v in state["_source"]["positions"].items()}
