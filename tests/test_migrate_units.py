@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 
 import pytest
@@ -11,7 +12,14 @@ from rich.console import Console
 from esmigrate.migrate._inplace import new_leaf_fields
 from esmigrate.migrate._layout import contains, flatten_settings, nest_settings, next_index_name
 from esmigrate.migrate._plan import PlanStep, describe_plan
-from esmigrate.migrate._positions import _merged, _range_counts
+from esmigrate.migrate._positions import (
+    MAX_SPANS,
+    RANGES_PER_SEARCH,
+    _chunks,
+    _first_level,
+    _merged,
+    _range_counts,
+)
 from esmigrate.migrate._reindex_copy import guarded_script
 from esmigrate.operations import PlannedRequest
 from esmigrate.progress import LogDisplay, Meter, ProgressEvent, RichDisplay, progress_display
@@ -152,3 +160,24 @@ def test_a_level_of_range_counts_reads_only_the_ranges_it_splits() -> None:
     ]
     assert len(body["aggs"]["r"]["range"]["ranges"]) == len(ranges)
     assert "query" not in _range_counts("seq", ranges)
+
+
+def test_the_first_level_splits_all_sequence_numbers_into_one_search_of_ranges() -> None:
+    assert _first_level(0) == []
+    assert _first_level(3) == [(0, 1), (1, 2), (2, 3)]
+    ranges = _first_level(1_000_001)
+    assert len(ranges) <= RANGES_PER_SEARCH
+    assert ranges[0][0] == 0
+    assert ranges[-1][1] == 1_000_001
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+
+
+def test_count_searches_take_a_bounded_number_of_ranges_and_spans() -> None:
+    # Many scattered differing ranges, each split in parts: one span per range split.
+    scattered = [(lo + i, lo + i + 1) for lo in range(0, 1000 * 100, 100) for i in range(4)]
+    chunks = list(_chunks(scattered))
+    assert [r for chunk in chunks for r in chunk] == scattered
+    assert all(len(_merged(chunk)) <= MAX_SPANS for chunk in chunks)
+    assert len(chunks) == -(-1000 // MAX_SPANS)
+    contiguous = [(i, i + 1) for i in range(RANGES_PER_SEARCH + 1)]
+    assert [len(c) for c in _chunks(contiguous)] == [RANGES_PER_SEARCH, 1]

@@ -18,8 +18,8 @@ O after its check is copied again by a later catch-up round, which makes it due 
 With every document of O positioned as well (documents that were dead-lettered get a position
 too), ``count(P, seq in R) - count(O, _seq_no in R)`` is, for any range R of sequence numbers,
 the number of stale documents of N whose position is in R. :meth:`Positions.reconcile` counts
-both sides of the whole range, splits the ranges whose counts differ and lists only the small
-ones. Counting is one ``range`` aggregation per side for a whole level of ranges, listing one
+both sides in a few thousand ranges covering everything (one read of each index), splits the
+ranges whose counts differ and lists only the small ones. Counting is one ``range`` aggregation per side for a whole level of ranges, listing one
 search per side for all the small ranges, so the work under the block grows with the number of
 deletes since the last pass (times the log of the index size), not with the index.
 """
@@ -46,10 +46,10 @@ log = logging.getLogger("esmigrate.migrate")
 LEAF = 32
 #: A differing range is split into this many parts.
 FANOUT = 16
-#: Ranges counted by one ``range`` aggregation.
+#: Ranges counted by one ``range`` aggregation; the first level has this many.
 RANGES_PER_SEARCH = 4000
-#: Up to this many merged spans, a level's counts query only their documents (one ``should``
-#: clause each, well under the default limit of 1024 clauses).
+#: Merged spans one count search selects (one ``should`` clause each, well under the default
+#: limit of 1024 clauses).
 MAX_SPANS = 256
 
 _MAPPING = {
@@ -317,7 +317,7 @@ class Positions:
         stats = PassStats()
         counted = 0
         highest = max(bounds.values(), default=0)
-        frontier = [(0, highest)] if highest > 0 else []
+        frontier = _first_level(highest)
         while frontier:
             split: list[tuple[int, int]] = []
             leaves: list[tuple[int, int, int, int]] = []
@@ -360,23 +360,22 @@ class Positions:
         the same for one range or thousands, so a level of the split is a single request.
         """
         out: list[tuple[int, int]] = []
-        for start in range(0, len(ranges), RANGES_PER_SEARCH):
-            chunk = ranges[start : start + RANGES_PER_SEARCH]
-            # Below the first level the ranges are the parts of the few that differed: a query
-            # for just those makes the aggregation read their documents, not the whole index
-            # (under the write block, the difference between a fraction of a second and several).
+        for chunk in _chunks(ranges):
+            # Every search selects just the spans its ranges cover, so below the first level
+            # the aggregation reads the documents of the few ranges that differed, not the whole
+            # index (under the write block, the difference between a fraction of a second and
+            # several).
             spans = _merged(chunk)
-            narrow = len(spans) <= MAX_SPANS
             searches: list[tuple[dict[str, Any], dict[str, Any]]] = [
-                ({"index": self.name}, _range_counts("seq", chunk, spans if narrow else None))
+                ({"index": self.name}, _range_counts("seq", chunk, spans))
             ]
             if all(b >= chunk[-1][1] for b in bounds.values()):
-                body = _range_counts("_seq_no", chunk, spans if narrow else None)
+                body = _range_counts("_seq_no", chunk, spans)
                 searches.append(({"index": self.source}, body))
             else:
                 for shard, bound in sorted(bounds.items()):
                     body = _range_counts("_seq_no", chunk)
-                    body["query"] = _any_range("_seq_no", spans if narrow else [(0, bound)], bound)
+                    body["query"] = _any_range("_seq_no", spans, bound)
                     searches.append(
                         ({"index": self.source, "preference": f"_shards:{shard}"}, body)
                     )
@@ -549,6 +548,35 @@ def _holds(doc: Mapping[str, Any], routing: str | None) -> bool:
     ``routing`` also finds the same id indexed with another routing that falls on the same
     shard of O (it replaced this one there), while N may still hold both on different shards."""
     return bool(doc.get("found")) and doc.get("_routing") == routing
+
+
+def _first_level(highest: int) -> list[tuple[int, int]]:
+    """The ranges ``[lo, hi)`` that split ``[0, highest)`` first: as many as one search counts.
+
+    Counting them reads every document once, as counting one range would; starting from one
+    range instead costs a whole read per level until the ranges that differ are few (scattered
+    deletes make every part of the first levels differ).
+    """
+    if highest <= 0:
+        return []
+    step = -(-highest // RANGES_PER_SEARCH)
+    return [(lo, min(lo + step, highest)) for lo in range(0, highest, step)]
+
+
+def _chunks(ranges: list[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:
+    """``ranges`` (in order) in runs one count search takes: at most ``RANGES_PER_SEARCH``
+    ranges covering at most ``MAX_SPANS`` merged spans."""
+    chunk: list[tuple[int, int]] = []
+    spans = 0
+    for lo, hi in ranges:
+        opens = not chunk or lo > chunk[-1][1]
+        if chunk and (len(chunk) == RANGES_PER_SEARCH or (opens and spans == MAX_SPANS)):
+            yield chunk
+            chunk, spans, opens = [], 0, True
+        chunk.append((lo, hi))
+        spans += opens
+    if chunk:
+        yield chunk
 
 
 def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
