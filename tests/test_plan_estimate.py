@@ -187,3 +187,47 @@ def test_writes_during_the_estimate_all_land_and_none_is_refused(
     assert report.refused == 0
     assert report.verify(cluster, alias, initial) == []
     assert scratch_indices(cluster) == []
+
+
+PAINLESS_FAILS_ON_SEVEN = (
+    ", script={'source': \"if (ctx._source.code == 7) "
+    "{ throw new IllegalArgumentException('seven'); }\"}"
+)
+
+
+def test_a_painless_script_that_fails_on_a_sampled_document_is_a_transform_error(
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
+) -> None:
+    config = project(tmp_path, cluster_url, prefix, transform=PAINLESS_FAILS_ON_SEVEN)
+    fill(cluster, f"{prefix}-posts")
+
+    # Document 7 is not in a sample of 5 (the first documents of the shard).
+    (work,) = command.plan(config, estimate=True, sample_size=5)["estimate"]["operations"]
+    assert (work["sample_documents"], work["sample_failures"]) == (5, 0)
+
+    # As a migration would stop at it (max_failures 0), so does the estimate: the error names
+    # the document and the script's exception, and the scratch indices are gone.
+    with pytest.raises(TransformError, match="seven") as raised:
+        command.plan(config, estimate=True, sample_size=50)
+    assert raised.value.doc_id == "7"
+    assert scratch_indices(cluster) == []
+    failed = run_cli("--config", str(config.source), "--json", "plan", "--estimate")
+    assert failed.returncode == 1
+    error = json.loads(failed.stdout)["error"]
+    assert "seven" in error["message"]
+    assert "Traceback" not in failed.stderr
+    assert command.status(config)["current"] == ["a1"]
+
+
+def test_with_max_failures_a_painless_failure_is_counted_as_a_dead_letter(
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
+) -> None:
+    config = project(
+        tmp_path, cluster_url, prefix, transform=PAINLESS_FAILS_ON_SEVEN + ", max_failures=5"
+    )
+    fill(cluster, f"{prefix}-posts")
+
+    (work,) = command.plan(config, estimate=True, sample_size=300)["estimate"]["operations"]
+    assert (work["sample_documents"], work["sample_failures"]) == (300, 1)
+    assert work["failures"] == 1
+    assert scratch_indices(cluster) == []

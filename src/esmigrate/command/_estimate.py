@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import NotFoundError
+from esmigrate.exceptions import NotFoundError, RequestError, TransformError
 from esmigrate.migrate import DeadLetters
 from esmigrate.migrate._deadletters import DEAD_LETTER_BODY
 from esmigrate.migrate._python_copy import CopyStats, PythonCopier
+from esmigrate.migrate._reindex_copy import guarded_script
 from esmigrate.operations import Migrate, Operation, Reindex, UpdateByQuery
 from esmigrate.preflight import disk_space, store_bytes
 from esmigrate.runtime import PlannedRevision
@@ -194,13 +195,16 @@ def _sample(cluster: Cluster, op: Operation, work: Work, size: int) -> None:
     if take == 0:
         return
     stats = CopyStats()
+    # A painless script is guarded as the migration guards it: a document it fails on goes to
+    # the dead letters, so the sample finds which one and why instead of aborting the task.
+    guarded = script is not None and "source" in script
     with contextlib.ExitStack() as stack:
         scratch = stack.enter_context(scratch_index(cluster, mappings))
         # An operation that may dead-letter documents does so in the sample too, into a scratch
         # index of its own: they are counted, not raised (the first one stops the others).
         dead = (
             DeadLetters(cluster, stack.enter_context(scratch_index(cluster, DEAD_LETTERS)), "est")
-            if work.max_failures > 0
+            if work.max_failures > 0 or guarded
             else None
         )
         began = time.monotonic()
@@ -214,14 +218,39 @@ def _sample(cluster: Cluster, op: Operation, work: Work, size: int) -> None:
                 "dest": {"index": scratch},
                 "max_docs": take,
             }
-            if script is not None:
+            if dead is not None and guarded:
+                body["script"] = guarded_script(script, dead.index, dead.migration, scratch)
+            elif script is not None:
                 body["script"] = script
-            cluster.request(
-                "POST",
-                "/_reindex",
-                params={"wait_for_completion": "true", "refresh": "true"},
-                body=body,
-            )
+            try:
+                cluster.request(
+                    "POST",
+                    "/_reindex",
+                    params={"wait_for_completion": "true", "refresh": "true"},
+                    body=body,
+                )
+            except RequestError as exc:
+                if exc.error_type != "script_exception":
+                    raise
+                # A stored script, which cannot be guarded: the task stopped at the document.
+                raise TransformError(
+                    f"The painless script of revision {work.revision} failed on a sampled "
+                    f"document of {work.source}: {exc.reason or exc}",
+                    rule="painless",
+                    hint="Fix the script; the migration would stop at the same document.",
+                ) from None
+            if dead is not None and guarded:
+                stats.failed = dead.count()
+                if stats.failed and work.max_failures == 0:
+                    first = dead.samples(1)[0]
+                    raise TransformError(
+                        f"The painless script of revision {work.revision} failed on document "
+                        f"{first.get('id')} of {work.source}: {first.get('reason')}",
+                        rule="painless",
+                        doc_id=first.get("id"),
+                        hint="Fix the script, or let the migration dead-letter such documents "
+                        "with max_failures=N.",
+                    )
         cluster.refresh(scratch)
         seconds = max(time.monotonic() - began, 1e-3)
     work.sample_documents = take
