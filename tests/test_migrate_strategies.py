@@ -256,11 +256,25 @@ def test_preflight_errors_before_anything_is_written(cluster: Cluster, prefix: s
         },
     )
     assert problem(f"{prefix}-nosrc") == "source_disabled"
-    # Nothing was created by the refused attempts.
+    # Nothing was created by the refused attempts, not even the state index.
     rows = cluster.request(
         "GET", f"/_cat/indices/{prefix}*", params={"format": "json", "h": "index"}
     )
     assert not [r for r in rows if "-v2-" in r["index"] or r["index"].endswith("-dl")]
+    assert not cluster.exists(f"{prefix}-hist")
+
+
+def test_a_refused_first_run_of_in_place_or_incremental_creates_no_state_index(
+    cluster: Cluster, prefix: str
+) -> None:
+    state = f"{prefix}-hist"
+    with pytest.raises(PreflightError) as err:
+        InPlace(cluster, f"{prefix}-nothing", {"properties": {}}, state_index=state).run()
+    assert err.value.problem == "source_missing"
+    with pytest.raises(PreflightError) as err:
+        Incremental(cluster, f"{prefix}-nothing", f"{prefix}-new", state_index=state).run()
+    assert err.value.problem == "source_missing"
+    assert not cluster.exists(state)
 
 
 def test_a_template_that_would_alias_the_new_index_is_refused(

@@ -41,6 +41,7 @@ from esmigrate.migrate._deadletters import DeadLetters, FailureBudget
 from esmigrate.migrate._deletes import Deletes
 from esmigrate.migrate._layout import (
     LOAD_SETTINGS,
+    AliasLayout,
     check_copy_between,
     check_health,
     flatten_settings,
@@ -360,6 +361,10 @@ class BlueGreen:
         return self._run_leased(fresh)
 
     def _run_leased(self, catch_up: BlueGreenState | None) -> MigrationResult:
+        if catch_up is None and not self.cluster.exists(self.state_index):
+            # No checkpoint can exist: the run starts afresh, so the pre-flight checks (reads)
+            # come before the state index is created, and a refused run leaves nothing.
+            self._preflight()
         Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
         timeout = self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout
         lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
@@ -513,13 +518,19 @@ class BlueGreen:
 
     # -- start ---------------------------------------------------------------------------------
 
-    def _start(self, store: Checkpoint) -> Journal:
-        self.emit("preflight")
+    def _preflight(self) -> tuple[AliasLayout, str, bool]:
+        """The checks before a fresh start (reads only): where the aliases point, the new
+        index's name, and whether an identical empty target is there to reuse."""
         check_health(self.cluster, self.alias, self.state_index, self.dl_index)
         where = resolve(self.cluster, self.alias, self.write_alias)
         target = self.target or next_index_name(self.alias, where.source)
         reuse = check_copy_between(self.cluster, where.source, target, self.mappings)
         refuse_template_aliases(self.cluster, [target, self.dl_index, scratch_name(target)])
+        return where, target, reuse
+
+    def _start(self, store: Checkpoint) -> Journal:
+        self.emit("preflight")
+        where, target, reuse = self._preflight()
         flat = self.target_settings(layout(self.cluster, where.source))
         journal = Journal.start(
             store,

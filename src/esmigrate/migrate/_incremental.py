@@ -120,6 +120,8 @@ class Incremental:
         return name
 
     def run(self) -> IncrementalResult:
+        if not self.cluster.exists(self.state_index):
+            self._preflight()  # reads only: a refused first run leaves nothing behind
         Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
         lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
         with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
@@ -131,10 +133,13 @@ class Incremental:
             finally:
                 self.cluster = own
 
-    def _run(self) -> IncrementalResult:
+    def _preflight(self) -> tuple[str, str]:
+        """The checks before the run (reads only); the concrete source and target."""
         check_health(self.cluster, self.source, self.target, self.state_index)
-        source = self._concrete(self.source, "source")
-        target = self._concrete(self.target, "target")
+        return self._concrete(self.source, "source"), self._concrete(self.target, "target")
+
+    def _run(self) -> IncrementalResult:
+        source, target = self._preflight()
         state = Checkpoint(self.cluster, self.state_index, self.id)
         data = state.load()
         if data and data.get("source") != source and self.since_field is None:

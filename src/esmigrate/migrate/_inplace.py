@@ -154,6 +154,8 @@ class InPlace:
     def run(self) -> InPlaceResult:
         """Run (or resume) it. One process at a time: another waits for this one's lease,
         then raises :class:`~esmigrate.exceptions.MigrationLocked`."""
+        if not self.cluster.exists(self.state_index):
+            self._preflight()  # reads only: a refused first run leaves nothing behind
         Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
         lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
         with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
@@ -165,9 +167,13 @@ class InPlace:
             finally:
                 self.cluster = own
 
-    def _run(self) -> InPlaceResult:
+    def _preflight(self) -> list[str]:
+        """The checks before the run (reads only); the indices behind the alias."""
         check_health(self.cluster, self.alias, self.state_index)
-        indices = self._indices()
+        return self._indices()
+
+    def _run(self) -> InPlaceResult:
+        indices = self._preflight()
         state = Checkpoint(self.cluster, self.state_index, self.id)
         data = state.load()
         resumed = bool(data) and data.get("phase") not in (None, "done")
