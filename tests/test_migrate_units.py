@@ -98,6 +98,11 @@ def test_meter_computes_eta_and_events() -> None:
     assert line.startswith("[m] copy")
 
 
+def test_the_cut_over_line_counts_no_documents() -> None:
+    line = ProgressEvent("cutover", done=1, total=1, message="aliases moved to n").line()
+    assert line == "cutover · aliases moved to n"
+
+
 def test_progress_displays_draw_bars_and_lines() -> None:
     stream = io.StringIO()
     rich = RichDisplay(Console(file=stream, force_terminal=True, width=120))

@@ -71,7 +71,9 @@ class ProgressEvent:
         parts = [f"[{self.migration}] {self.phase}" if self.migration else self.phase]
         if self.round:
             parts.append(f"round {self.round}")
-        if self.total is not None:
+        if self.phase in _STEPS:
+            pass  # done/total complete a bar; they count no documents
+        elif self.total is not None:
             pct = 100.0 * self.done / self.total if self.total else 100.0
             parts.append(f"{self.done}/{self.total} docs ({pct:.1f}%)")
         elif self.done:
@@ -259,6 +261,9 @@ def emitter(on_progress: ProgressCallback | None, migration: str) -> Emit:
 
     return emit
 
+
+#: Phases whose ``done``/``total`` count steps (the cut-over's one alias swap), not documents.
+_STEPS = ("cutover",)
 
 #: Phases whose ``done`` counts documents written to the target (summed for "copied").
 COPYING = ("copy", "fill", "catchup", "backfill", "incremental", "reindex", "update_by_query")
