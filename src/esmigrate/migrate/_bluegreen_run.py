@@ -467,11 +467,13 @@ class BlueGreenRun:
     def catch_up_phase(self) -> None:
         for attempt in range(1, CUTOVER_ATTEMPTS + 1):
             t0 = time.monotonic()
-            self._catch_up()
-            self.check_failures()
-            self.state.add_phase_time("catchup", time.monotonic() - t0)
-            self.validation.prepare()
             try:
+                # The sample is drawn first: the time it takes would otherwise be a window of
+                # writes between the last catch-up pass and the block, left to the block.
+                self.validation.prepare()
+                self._catch_up()
+                self.check_failures()
+                self.state.add_phase_time("catchup", time.monotonic() - t0)
                 self.cutover.run(
                     [
                         ("final_round", lambda: self.round(poll=0.05, final=True)),

@@ -129,6 +129,8 @@ class Positions:
         return self.cluster.exists(self.name)
 
     def create(self) -> None:
+        # Never refreshed on a timer: its one searcher, reconcile(), refreshes it first (the
+        # passes that write it only get it by id, which needs no refresh).
         shards = len(checkpoints(self.cluster, self.target))
         self.cluster.request(
             "PUT",
@@ -203,7 +205,6 @@ class Positions:
                 raise
         if self.cancel is not None and self.cancel.is_set():
             raise MigrationCancelled("The migration was cancelled.", hint="Run it again to resume.")
-        self.cluster.refresh(self.name)
         if stats.deleted:
             self.cluster.refresh(self.target)
         return upto, stats
@@ -263,7 +264,6 @@ class Positions:
                 flush()
         if batch:
             flush()
-        self.cluster.refresh(self.name)
         if deleted:
             self.cluster.refresh(self.target)
         return deleted
@@ -341,7 +341,6 @@ class Positions:
             frontier = split
         if stats.deleted:
             self.cluster.refresh(self.target)
-            self.cluster.refresh(self.name)
         log.debug(
             "reconciled %s: %d ranges counted, %d documents listed, %d deleted",
             self.target,
@@ -692,7 +691,6 @@ class Snapshot:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for future in [pool.submit(work, s) for s in shards]:
                 future.result()
-        positions.cluster.refresh(positions.name)
         return recorded
 
     def close(self) -> None:
