@@ -19,9 +19,10 @@ With every document of O positioned as well (documents that were dead-lettered g
 too), ``count(P, seq in R) - count(O, _seq_no in R)`` is, for any range R of sequence numbers,
 the number of stale documents of N whose position is in R. :meth:`Positions.reconcile` counts
 both sides in a few thousand ranges covering everything (one read of each index), splits the
-ranges whose counts differ and lists only the small ones. Counting is one ``range`` aggregation per side for a whole level of ranges, listing one
-search per side for all the small ranges, so the work under the block grows with the number of
-deletes since the last pass (times the log of the index size), not with the index.
+ranges whose counts differ and lists only the small ones. Counting is one ``range`` aggregation
+per side for up to thousands of ranges, listing one search per side for all the small ranges, so
+the work under the block grows with the number of deletes since the last pass (times the log of
+the index size), not with the index.
 """
 
 from __future__ import annotations
@@ -356,7 +357,8 @@ class Positions:
         """(positions in P, documents in O) per range ``[lo, hi)`` of sequence numbers.
 
         One ``range`` aggregation per side (per shard of O when bounds apply): a search costs
-        the same for one range or thousands, so a level of the split is a single request.
+        the same for one range or thousands, so a level of the split takes one request per
+        :func:`_chunks` run (one for the first level).
         """
         out: list[tuple[int, int]] = []
         for chunk in _chunks(ranges):
