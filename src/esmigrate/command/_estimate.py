@@ -195,16 +195,15 @@ def _sample(cluster: Cluster, op: Operation, work: Work, size: int) -> None:
     if take == 0:
         return
     stats = CopyStats()
-    # A painless script is guarded as the migration guards it: a document it fails on goes to
-    # the dead letters, so the sample finds which one and why instead of aborting the task.
-    guarded = script is not None and "source" in script
     with contextlib.ExitStack() as stack:
         scratch = stack.enter_context(scratch_index(cluster, mappings))
-        # An operation that may dead-letter documents does so in the sample too, into a scratch
-        # index of its own: they are counted, not raised (the first one stops the others).
+        # As in the run, documents the transform fails on (or the mapping rejects) go to the
+        # dead letters, here a scratch index of their own: counted when the operation accepts
+        # failures, else the first is the error. A painless script is guarded as the copy's is,
+        # so the sample finds which document failed and why instead of aborting the task.
         dead = (
             DeadLetters(cluster, stack.enter_context(scratch_index(cluster, DEAD_LETTERS)), "est")
-            if work.max_failures > 0 or guarded
+            if work.max_failures > 0 or script is not None
             else None
         )
         began = time.monotonic()
@@ -218,10 +217,8 @@ def _sample(cluster: Cluster, op: Operation, work: Work, size: int) -> None:
                 "dest": {"index": scratch},
                 "max_docs": take,
             }
-            if dead is not None and guarded:
+            if script is not None and dead is not None:
                 body["script"] = guarded_script(script, dead.index, dead.migration, scratch)
-            elif script is not None:
-                body["script"] = script
             try:
                 cluster.request(
                     "POST",
@@ -239,7 +236,7 @@ def _sample(cluster: Cluster, op: Operation, work: Work, size: int) -> None:
                     rule="painless",
                     hint="Fix the script; the migration would stop at the same document.",
                 ) from None
-            if dead is not None and guarded:
+            if dead is not None:
                 stats.failed = dead.count()
                 if stats.failed and work.max_failures == 0:
                     first = dead.samples(1)[0]

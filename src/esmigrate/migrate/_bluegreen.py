@@ -58,7 +58,7 @@ from esmigrate.migrate._shards import Layout, layout
 from esmigrate.migrate._source_copy import SourceFill
 from esmigrate.migrate._validate import Validation, scratch_name
 from esmigrate.progress import Meter, ProgressCallback, emitter
-from esmigrate.state import Checkpoint, Lease
+from esmigrate.state import Checkpoint, Lease, migration_lease
 from esmigrate.transform import Transform
 from esmigrate.transform.painless import normalize_script
 
@@ -361,17 +361,15 @@ class BlueGreen:
         return self._run_leased(fresh)
 
     def _run_leased(self, catch_up: BlueGreenState | None) -> MigrationResult:
-        if catch_up is None and not self.cluster.exists(self.state_index):
-            # No checkpoint can exist: the run starts afresh, so the pre-flight checks (reads)
-            # come before the state index is created, and a refused run leaves nothing.
-            self._preflight()
-        Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
-        timeout = self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout
-        lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
-        with lease.acquire(timeout):
-            # Every write of this run is fenced by the lease (Cluster.fenced): a process paused
-            # past it wakes up writing nothing beside the one that took over.
-            own, self.cluster = self.cluster, self.cluster.fenced(lease.check)
+        with migration_lease(
+            self.cluster,
+            self.state_index,
+            self.id,
+            ttl=self.lease_ttl,
+            lock_timeout=self.lock_timeout,
+            preflight=self._preflight if catch_up is None else None,
+        ) as (lease, fenced):
+            own, self.cluster = self.cluster, fenced
             try:
                 result = self._run(lease, catch_up)
                 # Done (a run only returns then): the positions served the cut-over.

@@ -35,7 +35,7 @@ from esmigrate.migrate._positions import Positions, positions_name
 from esmigrate.migrate._reindex_copy import refuse_rerouting
 from esmigrate.migrate._shards import changed_terms, checkpoints, primary_terms
 from esmigrate.progress import Meter, ProgressCallback
-from esmigrate.state import Checkpoint, Lease
+from esmigrate.state import Checkpoint, migration_lease
 from esmigrate.transform import Transform
 from esmigrate.transform.painless import normalize_script
 
@@ -120,14 +120,15 @@ class Incremental:
         return name
 
     def run(self) -> IncrementalResult:
-        if not self.cluster.exists(self.state_index):
-            self._preflight()  # reads only: a refused first run leaves nothing behind
-        Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
-        lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
-        with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
-            # Every write of this run is fenced by the lease (Cluster.fenced): a process paused
-            # past it wakes up writing nothing beside the one that took over.
-            own, self.cluster = self.cluster, self.cluster.fenced(lease.check)
+        with migration_lease(
+            self.cluster,
+            self.state_index,
+            self.id,
+            ttl=self.lease_ttl,
+            lock_timeout=self.lock_timeout,
+            preflight=self._preflight,
+        ) as (_, fenced):
+            own, self.cluster = self.cluster, fenced
             try:
                 return self._run()
             finally:

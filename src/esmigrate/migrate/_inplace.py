@@ -32,7 +32,7 @@ from esmigrate.migrate._plan import PlanStep
 from esmigrate.migrate._tasks import UPDATE_BY_QUERY, cancel_task, task_state
 from esmigrate.progress import Meter, ProgressCallback
 from esmigrate.schema.diff import require_applied
-from esmigrate.state import Checkpoint, Lease
+from esmigrate.state import Checkpoint, migration_lease
 from esmigrate.transform.painless import normalize_script
 
 
@@ -154,14 +154,15 @@ class InPlace:
     def run(self) -> InPlaceResult:
         """Run (or resume) it. One process at a time: another waits for this one's lease,
         then raises :class:`~esmigrate.exceptions.MigrationLocked`."""
-        if not self.cluster.exists(self.state_index):
-            self._preflight()  # reads only: a refused first run leaves nothing behind
-        Checkpoint(self.cluster, self.state_index, self.id).ensure_index()
-        lease = Lease.for_migration(self.cluster, self.state_index, self.id, ttl=self.lease_ttl)
-        with lease.acquire(self.lease_ttl + 5 if self.lock_timeout is None else self.lock_timeout):
-            # Every write of this run is fenced by the lease (Cluster.fenced): a process paused
-            # past it wakes up writing nothing beside the one that took over.
-            own, self.cluster = self.cluster, self.cluster.fenced(lease.check)
+        with migration_lease(
+            self.cluster,
+            self.state_index,
+            self.id,
+            ttl=self.lease_ttl,
+            lock_timeout=self.lock_timeout,
+            preflight=self._preflight,
+        ) as (_, fenced):
+            own, self.cluster = self.cluster, fenced
             try:
                 return self._run()
             finally:

@@ -333,8 +333,7 @@ class Positions:
                 if max(in_p, in_o) <= self.leaf or hi - lo <= 1:
                     leaves.append((lo, hi, in_p, in_o))
                     continue
-                step = -(-(hi - lo) // FANOUT)
-                split.extend((a, min(a + step, hi)) for a in range(lo, hi, step))
+                split.extend(_split(lo, hi, FANOUT))
             if leaves:
                 self._resolve(leaves, bounds, stats)
                 if on_progress is not None:
@@ -558,10 +557,15 @@ def _first_level(highest: int) -> list[tuple[int, int]]:
     range instead costs a whole read per level until the ranges that differ are few (scattered
     deletes make every part of the first levels differ).
     """
-    if highest <= 0:
+    return _split(0, highest, RANGES_PER_SEARCH)
+
+
+def _split(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` in at most ``parts`` touching ranges of equal width (the last narrower)."""
+    if hi <= lo:
         return []
-    step = -(-highest // RANGES_PER_SEARCH)
-    return [(lo, min(lo + step, highest)) for lo in range(0, highest, step)]
+    step = -(-(hi - lo) // parts)
+    return [(a, min(a + step, hi)) for a in range(lo, hi, step)]
 
 
 def _chunks(ranges: list[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:

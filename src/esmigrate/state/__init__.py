@@ -21,7 +21,7 @@ from esmigrate.state._history import (
     Version,
     timestamp,
 )
-from esmigrate.state._lease import Lease, read_lease
+from esmigrate.state._lease import Lease, migration_lease, read_lease
 from esmigrate.state._rebuilds import REBUILD, RebuildRecord, rebuild_records, save_rebuild
 from esmigrate.state._rollbacks import record_rollback
 from esmigrate.state._watch import stop_on_cancel_or_lost_lease
@@ -42,6 +42,7 @@ __all__ = [
     "RebuildRecord",
     "RevisionRecord",
     "Version",
+    "migration_lease",
     "read_lease",
     "rebuild_records",
     "record_rollback",

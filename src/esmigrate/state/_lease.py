@@ -26,6 +26,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -348,3 +350,29 @@ def read_lease(store: HistoryStore, doc_id: str = LEASE_ID) -> dict[str, Any] | 
     if current is None:
         return None
     return {**current.doc, "expired": _expired(current.doc)}
+
+
+@contextmanager
+def migration_lease(
+    cluster: Cluster,
+    state_index: str,
+    migration: str,
+    *,
+    ttl: float,
+    lock_timeout: float | None,
+    preflight: Callable[[], object] | None = None,
+) -> Iterator[tuple[Lease, Cluster]]:
+    """Hold one data migration's lease (see :meth:`Lease.for_migration`) for the ``with`` body:
+    yields the lease and ``cluster`` fenced by it, so that every write of the run stops once the
+    lease is lost (a process paused past it wakes up writing nothing beside the one that took
+    over). Waits up to ``lock_timeout`` for another holder (default: the TTL and 5 s).
+
+    ``preflight`` (reads only) runs first when the state index does not exist yet: no
+    checkpoint can, so the run starts afresh, and a refused first run leaves nothing behind.
+    """
+    if preflight is not None and not cluster.exists(state_index):
+        preflight()
+    HistoryStore(cluster, state_index).ensure()
+    lease = Lease.for_migration(cluster, state_index, migration, ttl=ttl)
+    with lease.acquire(ttl + 5 if lock_timeout is None else lock_timeout):
+        yield lease, cluster.fenced(lease.check)
