@@ -163,10 +163,15 @@ def test_plan_estimate_on_the_command_line(
     assert "cannot run --offline" in json.loads(offline.stdout)["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    "transform",
+    ["", ", script={'source': 'ctx._source.seen = true'}"],
+    ids=["no-script", "painless"],
+)
 def test_writes_during_the_estimate_all_land_and_none_is_refused(
-    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path
+    cluster: Cluster, cluster_url: str, prefix: str, tmp_path: Path, transform: str
 ) -> None:
-    config = project(tmp_path, cluster_url, prefix)
+    config = project(tmp_path, cluster_url, prefix, transform=transform)
     alias = f"{prefix}-posts"
     initial = [f"d{i}" for i in range(200)]
     lines = []
