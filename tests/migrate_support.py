@@ -261,7 +261,7 @@ def migration(cluster: Cluster, cfg: dict[str, Any], on_progress: Any = None) ->
         cluster,
         cfg["alias"],
         TARGET_MAPPING,
-        settings={"number_of_replicas": 0},
+        settings=cfg.get("settings", {"number_of_replicas": 0}),
         script=PAINLESS if cfg["path"] == "painless" else None,
         transform=transform if cfg["path"] == "python" else None,
         state_index=cfg["state_index"],

@@ -1,11 +1,16 @@
 """A real multi-node cluster: three dev-server nodes on loopback (the test's own), the source index
 with two shards and one replica each, a live writer through the alias; the node holding a
-primary of the SOURCE is stopped mid-migration (during the copy in both copy modes) and started
-again on its data path in the background. The replica is promoted; the migration rides it out or
+primary of the SOURCE is stopped (SIGTERM) or crashes (SIGKILL) mid-migration (during the copy in
+both copy modes, the catch-up, under the write block) and is started again on its data path in
+the background. The replica is promoted; the migration rides it out or
 fails with an esmigrate error and is run again, as an operator would, until done. Then the new
 index must hold exactly what the writer's acknowledged operations say, the alias must point at
 it and no write block may be left. The same holds when the primary is relocated to the third
 node mid-copy (the copy's open reads of the old copy end with it).
+
+Two more things only a cluster shows: a new index whose writes wait for more active copies
+(``index.write.wait_for_active_shards``) than a cluster that lost a node can give, and a snapshot
+rollback point taken while a node is gone (the nodes share one snapshot location).
 
 The writer and the migration talk to a node that holds no primary the test fails over, so
 what is measured is the failover, not a lost coordinating node (tests/test_faults_restart.py).
@@ -24,11 +29,16 @@ import pytest
 from esmigrate import devserver
 from esmigrate.cluster import Cluster, connect
 from esmigrate.config import ConnectionSettings
-from esmigrate.migrate import ProgressEvent
+from esmigrate.exceptions import EsmigrateError, RollbackError
+from esmigrate.migrate import InPlace, ProgressEvent
+from esmigrate.migrate import _layout as migrate_layout
+from esmigrate.migrate._layout import alias_targets, is_write_blocked, resolve
+from esmigrate.rollback import create_point, list_points, rollback
 from esmigrate.state import Checkpoint
 from esmigrate.testing._cluster import TEST_ENGINE_ENV, TEST_URL_ENV, free_cluster_port
 from tests.fault_runs import assert_clean, fault_run, full_only, outcome, run_until_done
-from tests.migrate_support import create_source, live_writer, migration
+from tests.migrate_support import all_docs, create_source, diff, live_writer, migration
+from tests.rollback_support import reverse
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -54,13 +64,13 @@ class SmallCluster:
     def start(self) -> None:
         devserver.start(self.port, engine=self.engine, heap=HEAP, nodes=NODES)
 
-    def restart_in_background(self, port: int) -> None:
-        """Stop the node on ``port`` (SIGTERM) and start it again on its data path, in a
-        thread; :meth:`wait_down` returns once it is stopped."""
+    def restart_in_background(self, port: int, *, kill: bool = False) -> None:
+        """Stop the node on ``port`` (SIGTERM, or SIGKILL as a crash with ``kill``) and start
+        it again on its data path, in a thread; :meth:`wait_down` returns once it is stopped."""
 
         def restart() -> None:
             try:
-                devserver.stop_node(port)
+                devserver.stop_node(port, kill=kill)
                 self._down.set()
                 devserver.start_node(port)
             except BaseException as exc:
@@ -109,6 +119,8 @@ class Case:
     phase: str
     docs: int = 3000
     fast: bool = False
+    #: the node crashes (SIGKILL) rather than being stopped (SIGTERM)
+    kill: bool = False
 
 
 CASES = [
@@ -116,6 +128,9 @@ CASES = [
     Case("copy-painless", "painless", "copy"),
     Case("catchup-python", "python", "catchup"),
     Case("blocked-python", "python", "blocked"),
+    Case("copy-painless-sigkill", "painless", "copy", kill=True),
+    Case("catchup-python-sigkill", "python", "catchup", kill=True),
+    Case("blocked-python-sigkill", "python", "blocked", kill=True),
 ]
 
 
@@ -160,7 +175,7 @@ def test_a_primary_failing_over_mid_migration_loses_nothing(
             if landed:
                 return
             landed.append(event.phase)
-        small_cluster.restart_in_background(victim)
+        small_cluster.restart_in_background(victim, kill=case.kill)
         small_cluster.wait_down()
 
     writer = live_writer(url, alias, len(initial))
@@ -197,6 +212,7 @@ def test_a_primary_failing_over_mid_migration_loses_nothing(
             detail={
                 "copy": case.copy,
                 "phase": case.phase,
+                "signal": "SIGKILL" if case.kill else "SIGTERM",
                 "rode_it_out": not errors,
                 "errors": [m.splitlines()[0][:200] for m in messages],
             },
@@ -275,4 +291,156 @@ def test_a_primary_relocating_mid_copy_loses_nothing(
         assert moved, "the copy ended before the primary was moved"
         assert shard_nodes(cluster, source, 0)["p"] == free, "the primary did not move"
         assert_clean(found)
+    cluster.close()
+
+
+def test_a_new_index_whose_writes_wait_for_a_crashed_nodes_copy_stops_before_writing_and_resumes(
+    small_cluster: SmallCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The migration asks the new index for two replicas, writes waiting for all three copies
+    (``index.write.wait_for_active_shards: all``). It is loaded with one copy, then a node
+    crashes (SIGKILL) mid-copy: two nodes cannot hold three copies, so the catch-up stops with
+    an error naming the shards short of copies instead of writing (each write would wait a
+    minute and fail), the alias still on the source, which keeps taking writes. With the node
+    back, the next run resumes and finishes with the settings asked."""
+    monkeypatch.setattr(migrate_layout, "WRITE_COPIES_TIMEOUT_S", 8.0)
+    entry, victim = small_cluster.port, small_cluster.port + 2
+    url = small_cluster.url(entry)
+    cluster = connect(ConnectionSettings(urls=(url,)))
+    alias, source, initial = create_source(cluster, "wc", 3000)
+    cluster.request("PUT", f"/{source}/_settings", body={"index": {"number_of_replicas": 1}})
+    cluster.health(wait_for_status="green", timeout="120s")
+    cfg: dict[str, Any] = {
+        "alias": alias,
+        "path": "python",
+        "state_index": "wc-hist",
+        "dead_letter_index": "wc-dl",
+        "page_size": 300,
+        "rps": 600,
+        "lease_ttl": 6.0,
+        "settings": {"number_of_replicas": 2, "index.write.wait_for_active_shards": "all"},
+    }
+    crashed: list[int] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        if crashed or event.phase != "copy" or not event.total or event.done < event.total / 3:
+            return
+        crashed.append(victim)
+        devserver.stop_node(victim, kill=True)
+
+    writer = live_writer(url, alias, len(initial))
+    with fault_run("multi-node", "write-copies-node-crashed") as run:
+        errors: list[EsmigrateError] = []
+        short: list[str] = []
+        try:
+            writer.wait_for(50)
+            for _ in range(6):
+                try:
+                    result = migration(cluster, cfg, on_progress).run()
+                    break
+                except EsmigrateError as exc:
+                    errors.append(exc)
+                    if "active copies of each shard" in exc.message and not short:
+                        # Stopped before writing: nothing moved, nothing blocked.
+                        short.append(exc.message)
+                        assert resolve(cluster, alias).source == source
+                        assert not is_write_blocked(cluster, source)
+                        devserver.start_node(victim)
+            else:
+                raise AssertionError(f"not done after 6 runs: {[str(e) for e in errors]}")
+            writer.wait_for(writer.count() + 50, index=result.target)
+        finally:
+            run.set(faults=len(crashed))
+            writer.stop()
+        found = outcome(cluster, alias, source, result.target, initial, writer.operations())
+        run.measured(
+            found,
+            writer.report().blocked_longest_s,
+            runs=len(errors) + 1,
+            detail={"errors": [str(e).splitlines()[0][:200] for e in errors]},
+        )
+        assert crashed, "the copy ended before the node crashed"
+        assert short, f"no run stopped for the missing copies: {[str(e) for e in errors]}"
+        assert "wait for 3 active copies" in short[0]
+        assert "index.write.wait_for_active_shards" in short[0]
+        assert_clean(found)
+        live = cluster.request(
+            "GET", f"/{result.target}/_settings", params={"flat_settings": "true"}
+        )[result.target]["settings"]
+        assert live["index.number_of_replicas"] == "2"
+        assert live["index.write.wait_for_active_shards"] == "all"
+    cluster.close()
+
+
+def test_a_snapshot_point_taken_while_a_node_is_gone_restores(small_cluster: SmallCluster) -> None:
+    """A node crashes (SIGKILL); its primaries fail over to their replicas. A snapshot rollback
+    point of the index (an ``fs`` repository, the location every node shares) succeeds, and a
+    rollback to it after a change in place restores what the index held, with the write made
+    since carried back. An index whose only copy was on that node is red: no point of it is
+    recorded, and the error says why."""
+    cluster = connect(ConnectionSettings(urls=(small_cluster.url(small_cluster.port),)))
+    cluster.request(
+        "PUT", "/_snapshot/sn-repo", body={"type": "fs", "settings": {"location": "sn"}}
+    )
+    alias, index, initial = create_source(cluster, "sn", 500)
+    cluster.request("PUT", f"/{index}/_settings", body={"index": {"number_of_replicas": 1}})
+    cluster.health(wait_for_status="green", timeout="120s")
+    victim = primary_node_port(cluster, index, 0)
+    # An index whose one copy lives on that node only.
+    cluster.request(
+        "PUT",
+        "/sn-single-v1",
+        body={
+            "settings": {
+                "number_of_replicas": 0,
+                "index.routing.allocation.require._name": f"esmigrate-dev-{victim}",
+            },
+            "aliases": {"sn-single": {}},
+        },
+    )
+    cluster.health(wait_for_status="green", timeout="120s")
+    if victim == small_cluster.port:  # keep the node this test talks to
+        cluster.close()
+        cluster = connect(ConnectionSettings(urls=(small_cluster.url(small_cluster.port + 1),)))
+    devserver.stop_node(victim, kill=True)
+    cluster.request(
+        "GET",
+        f"/_cluster/health/{index}",
+        params={"wait_for_status": "yellow", "timeout": "60s"},
+    )
+    assert shard_nodes(cluster, index, 0)["p"] != f"esmigrate-dev-{victim}"
+    hist = "sn-hist"
+    point = create_point(
+        cluster, "gone", [alias], state_index=hist, kind="snapshot", snapshot_repository="sn-repo"
+    )
+    assert point.snapshot is not None
+    assert point.snapshot["state"] == "SUCCESS"
+    InPlace(
+        cluster,
+        alias,
+        {"properties": {"n2": {"type": "integer"}}},
+        backfill="ctx._source.n2 = ctx._source.n * 2",
+        state_index=hist,
+    ).run()
+    late = {"title": "t", "n": 2, "code": 2, "n2": 4}
+    cluster.request("PUT", f"/{alias}/_doc/late", body=late, params={"refresh": "true"})
+    done = rollback(cluster, "gone", state_index=hist, reverse_transform=reverse)
+    assert done.mode == "carry"
+    (restored,) = alias_targets(cluster, alias)
+    expected = {**initial, "late": {"title": "t", "n": 2, "code": 2}}
+    assert diff(expected, all_docs(cluster, restored)) == {}
+    # sn-single lost its only copy with the node: no point of it can be recorded.
+    with pytest.raises(RollbackError, match="sn-single-v1 is red") as err:
+        create_point(
+            cluster,
+            "red",
+            ["sn-single"],
+            state_index=hist,
+            kind="snapshot",
+            snapshot_repository="sn-repo",
+        )
+    assert "snapshot" in err.value.message
+    assert "allocation/explain" in (err.value.hint or "")
+    assert [p.name for p in list_points(cluster, state_index=hist)] == ["gone"]
+    devserver.start_node(victim)
     cluster.close()

@@ -256,6 +256,10 @@ def test_preflight_errors_before_anything_is_written(cluster: Cluster, prefix: s
         },
     )
     assert problem(f"{prefix}-nosrc") == "source_disabled"
+    # Writes waiting for one copy more than the cluster has data nodes could never be done.
+    nodes = cluster.health()["number_of_data_nodes"]
+    too_many = {"number_of_replicas": nodes, "index.write.wait_for_active_shards": "all"}
+    assert problem(alias, settings=too_many) == "write_copies"
     # Nothing was created by the refused attempts, not even the state index.
     rows = cluster.request(
         "GET", f"/_cat/indices/{prefix}*", params={"format": "json", "h": "index"}

@@ -10,7 +10,13 @@ import pytest
 from rich.console import Console
 
 from esmigrate.migrate._inplace import new_leaf_fields
-from esmigrate.migrate._layout import contains, flatten_settings, nest_settings, next_index_name
+from esmigrate.migrate._layout import (
+    contains,
+    flatten_settings,
+    nest_settings,
+    next_index_name,
+    write_copies,
+)
 from esmigrate.migrate._plan import PlanStep, describe_plan
 from esmigrate.migrate._positions import (
     MAX_SPANS,
@@ -186,3 +192,21 @@ def test_count_searches_take_a_bounded_number_of_ranges_and_spans() -> None:
     assert len(chunks) == -(-1000 // MAX_SPANS)
     contiguous = [(i, i + 1) for i in range(RANGES_PER_SEARCH + 1)]
     assert [len(c) for c in _chunks(contiguous)] == [RANGES_PER_SEARCH, 1]
+
+
+@pytest.mark.parametrize(
+    ("settings", "copies"),
+    [
+        ({}, 1),
+        ({"number_of_replicas": 2}, 1),
+        ({"index.write.wait_for_active_shards": 2}, 2),
+        ({"index": {"write": {"wait_for_active_shards": "3"}}}, 3),
+        ({"number_of_replicas": 2, "index.write.wait_for_active_shards": "all"}, 3),
+        ({"index.write.wait_for_active_shards": "ALL"}, 2),  # replicas default to 1
+        ({"index.write.wait_for_active_shards": "many"}, 1),  # the engine refuses it itself
+    ],
+)
+def test_write_copies_is_what_each_write_waits_for(
+    settings: dict[str, object], copies: int
+) -> None:
+    assert write_copies(flatten_settings(settings)) == copies

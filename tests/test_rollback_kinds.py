@@ -153,6 +153,36 @@ def test_a_snapshot_point_restores_an_index_changed_in_place(
     assert not is_write_blocked(cluster, index)
 
 
+def test_a_snapshot_that_cannot_start_records_no_point(
+    cluster: Cluster, prefix: str, repository: str
+) -> None:
+    readonly = f"{prefix}-ro"
+    cluster.request(
+        "PUT",
+        f"/_snapshot/{readonly}",
+        body={"type": "fs", "settings": {"location": repository, "readonly": True}},
+    )
+    try:
+        alias, _, _ = create_source(cluster, prefix, 10)
+        hist = f"{prefix}-hist"
+        with pytest.raises(RollbackError, match="could not start") as err:
+            create_point(
+                cluster,
+                "ro",
+                [alias],
+                state_index=hist,
+                kind="snapshot",
+                snapshot_repository=readonly,
+            )
+        assert "readonly" in err.value.message
+        assert f"_snapshot/{readonly}" in (err.value.hint or "")
+        assert list_points(cluster, state_index=hist) == []
+        # The name is free again.
+        create_point(cluster, "ro", [alias], state_index=hist)
+    finally:
+        cluster.request("DELETE", f"/_snapshot/{readonly}")
+
+
 def test_cleanup_deletes_snapshots(cluster: Cluster, prefix: str, repository: str) -> None:
     alias, _, _ = create_source(cluster, prefix, 20)
     hist = f"{prefix}-hist"

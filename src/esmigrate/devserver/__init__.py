@@ -18,6 +18,7 @@ Layout under the cache folder (``$ESMIGRATE_CACHE`` or ``~/.cache/esmigrate``)::
     nodes/<port>/launch.json           how it was started (kept: start_node starts it again)
     nodes/<port>/node.log
     nodes/<port>/home/                 path.home, snapshots (path.repo), and data unless --data
+                                       (a cluster's nodes share its first node's snapshots)
 """
 
 from esmigrate.devserver._build import VERSIONS, EmbeddedEngine, resolve_engine
@@ -27,6 +28,7 @@ from esmigrate.devserver._node import (
     DevServer,
     logs,
     members,
+    snapshot_dir,
     start,
     start_node,
     status,
@@ -48,6 +50,7 @@ __all__ = [
     "logs",
     "members",
     "resolve_engine",
+    "snapshot_dir",
     "start",
     "start_node",
     "status",

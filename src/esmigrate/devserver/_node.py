@@ -58,6 +58,13 @@ def _node_dir(port: int) -> Path:
     return cache_dir() / "nodes" / str(port)
 
 
+def snapshot_dir(port: int) -> Path:
+    """The snapshot location (``path.repo``) of the dev-server started on ``port``: every node of
+    a cluster shares its first node's, so an ``fs`` repository with a relative ``location``
+    works from all of them."""
+    return _node_dir(port) / "home" / "snapshots"
+
+
 def _child(pid: int) -> subprocess.Popen[bytes] | None:
     return next((proc for proc in _CHILDREN if proc.pid == pid), None)
 
@@ -164,6 +171,7 @@ class _Launch:
     def launcher_args(self, home: Path) -> list[str]:
         args = ["--home", str(home), "--data", str(self.data), "--port", str(self.port)]
         args += ["--node-name", self.node_name, "--cluster-name", self.cluster_name]
+        args += ["--repo", str(snapshot_dir(self.cluster_ports[0]))]
         if len(self.cluster_ports) > 1:
             seeds = ",".join(
                 f"127.0.0.1:{transport_port(self.cluster_ports[0], i)}"

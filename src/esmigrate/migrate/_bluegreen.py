@@ -44,6 +44,7 @@ from esmigrate.migrate._layout import (
     AliasLayout,
     check_copy_between,
     check_health,
+    check_write_copies,
     flatten_settings,
     nest_settings,
     next_index_name,
@@ -252,7 +253,7 @@ class BlueGreen:
                 f"fill {target} from the application's documents, then copy from {where.source} "
                 "only what they left out"
             )
-        restore = {k: flat.get(k) for k in ("index.refresh_interval", "index.number_of_replicas")}
+        restore = {key: flat.get(key) for key in LOAD_SETTINGS}
         actions = alias_actions(where, target)
         return [
             PlanStep(
@@ -261,7 +262,8 @@ class BlueGreen:
             ),
             PlanStep(
                 "create_index",
-                f"create {target} with the target mapping, refresh off and no replicas",
+                f"create {target} with the target mapping, refresh off, no replicas, writes "
+                "waiting for one copy",
                 (
                     PlannedRequest(
                         "PUT", f"/{target}", body={"settings": create, "mappings": self.mappings}
@@ -279,7 +281,7 @@ class BlueGreen:
             PlanStep("copy", copy_summary, (copy_req,), {"mode": self.mode}),
             PlanStep(
                 "restore_settings",
-                f"restore {target}'s refresh interval and replicas",
+                f"restore {target}'s refresh interval, replicas and write copies",
                 (PlannedRequest("PUT", f"/{target}/_settings", body=restore),),
             ),
             PlanStep(
@@ -524,6 +526,9 @@ class BlueGreen:
         target = self.target or next_index_name(self.alias, where.source)
         reuse = check_copy_between(self.cluster, where.source, target, self.mappings)
         refuse_template_aliases(self.cluster, [target, self.dl_index, scratch_name(target)])
+        check_write_copies(
+            self.cluster, target, self.target_settings(layout(self.cluster, where.source))
+        )
         return where, target, reuse
 
     def _start(self, store: Checkpoint) -> Journal:
@@ -544,10 +549,7 @@ class BlueGreen:
                 fingerprint=self.fingerprint(),
                 dead_letter_index=self.dl_index,
                 started_at=time.time(),
-                restore_settings={
-                    "index.refresh_interval": flat.get("index.refresh_interval"),
-                    "index.number_of_replicas": flat.get("index.number_of_replicas"),
-                },
+                restore_settings={key: flat.get(key) for key in LOAD_SETTINGS},
             ),
         )
         if reuse:
@@ -569,7 +571,7 @@ class BlueGreen:
 
     def create_target(self, target: str, flat: Mapping[str, Any]) -> None:
         """Create ``target`` with the target mapping and the settings ``flat`` (dotted keys),
-        refresh off and no replicas while it is loaded."""
+        refresh off, no replicas and writes waiting for one copy while it is loaded."""
         create = nest_settings({**flat, **LOAD_SETTINGS})
         self.cluster.request(
             "PUT", f"/{target}", body={"settings": create, "mappings": dict(self.mappings)}

@@ -21,6 +21,7 @@ from esmigrate.migrate._copy import Copier
 from esmigrate.migrate._cutover import CutOver
 from esmigrate.migrate._deadletters import FailureBudget
 from esmigrate.migrate._deletes import Deletes
+from esmigrate.migrate._layout import wait_for_write_copies
 from esmigrate.migrate._python_copy import CopyStats
 from esmigrate.migrate._shards import changed_terms, checkpoints, primary_terms
 from esmigrate.migrate._source_copy import SourceFill
@@ -465,6 +466,9 @@ class BlueGreenRun:
                 raise
 
     def catch_up_phase(self) -> None:
+        # Its writes (rounds, positions, the final round under the block) each wait for the
+        # copies the target's settings ask; a node gone since the copy fails here, once.
+        wait_for_write_copies(self.cluster, self.state.target)
         for attempt in range(1, CUTOVER_ATTEMPTS + 1):
             t0 = time.monotonic()
             try:

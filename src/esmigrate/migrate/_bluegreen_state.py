@@ -75,7 +75,8 @@ class BlueGreenState:
     dead_letter_index: str
     phase: Phase = "copy"
     started_at: float = 0.0
-    #: The target's refresh interval and replicas, restored after the initial copy.
+    #: The target's settings of ``LOAD_SETTINGS`` (refresh interval, replicas, write copies) as
+    #: the migration asks them, restored after the initial copy.
     restore_settings: dict[str, Any] | None = None
     #: Catch-up rounds run so far.
     round: int = 0

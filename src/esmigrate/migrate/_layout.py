@@ -13,13 +13,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import NotFoundError, PreflightError, RequestError
+from esmigrate.exceptions import MigrationError, NotFoundError, PreflightError, RequestError
 from esmigrate.preflight import check_health as preflight_health
 from esmigrate.schema.diff import normalize_mapping
 from esmigrate.schema.mapping import live_mapping
 
 #: A new index's settings while it is loaded; restored to what the migration asks after the copy.
-LOAD_SETTINGS = {"index.refresh_interval": "-1", "index.number_of_replicas": 0}
+#: Writes wait for the one copy there is: the engine refuses a ``wait_for_active_shards`` above
+#: the number of copies, so the migration's own value would make the index impossible to create.
+LOAD_SETTINGS = {
+    "index.refresh_interval": "-1",
+    "index.number_of_replicas": 0,
+    "index.write.wait_for_active_shards": 1,
+}
+
+#: How long a new index may take to get the copies its writes wait for (see
+#: :func:`wait_for_write_copies`).
+WRITE_COPIES_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,90 @@ def check_copy_between(
             hint="Documents without _source can only be re-created from their origin.",
         )
     return reuse
+
+
+def write_copies(flat: Mapping[str, Any]) -> int:
+    """How many active copies of each shard a write waits for on an index with the settings
+    ``flat`` (dotted keys): ``index.write.wait_for_active_shards``, 1 unless set, ``all`` every
+    copy. A value the engine would refuse counts as 1: creating the index names it."""
+    wanted = flat.get("index.write.wait_for_active_shards")
+    if wanted is None:
+        return 1
+    try:
+        if str(wanted).lower() == "all":
+            return int(flat.get("index.number_of_replicas", 1)) + 1
+        return int(wanted)
+    except (TypeError, ValueError):
+        return 1
+
+
+def check_write_copies(cluster: Cluster, index: str, flat: Mapping[str, Any]) -> None:
+    """Refuse a new index whose writes would wait for more copies of a shard than the cluster
+    has data nodes (a node holds one copy of a shard at most): each write would time out."""
+    needed = write_copies(flat)
+    if needed <= 1:
+        return
+    nodes = int(cluster.health(timeout="5s")["number_of_data_nodes"])
+    if needed > nodes:
+        wanted = flat["index.write.wait_for_active_shards"]
+        raise PreflightError(
+            f"Writes to {index} would wait for {needed} active copies of each shard "
+            f"(index.write.wait_for_active_shards: {wanted}"
+            + (f", number_of_replicas: {needed - 1}" if str(wanted).lower() == "all" else "")
+            + f"), but {cluster.where} has {nodes} data node(s), and a node holds one copy of a "
+            "shard at most: every write to it would time out.",
+            problem="write_copies",
+            hint="Lower index.write.wait_for_active_shards (or number_of_replicas, for `all`) in "
+            "the migration's settings, or add data nodes.",
+        )
+
+
+def wait_for_write_copies(cluster: Cluster, index: str, *, timeout_s: float | None = None) -> None:
+    """Until every shard of ``index`` has the active copies its writes wait for
+    (``index.write.wait_for_active_shards``); an error naming the shards short of them after
+    ``timeout_s`` (:data:`WRITE_COPIES_TIMEOUT_S`). Without it each write would wait on its own,
+    a minute, and fail; under a write block the application would wait with it."""
+    answer = cluster.request(
+        "GET",
+        f"/{index}/_settings",
+        params={
+            "filter_path": "*.settings.index.number_of_replicas,"
+            "*.settings.index.write.wait_for_active_shards"
+        },
+    )
+    entry: dict[str, Any] = next(iter(answer.values()), {}) if answer else {}
+    flat = flatten_settings(entry.get("settings"))
+    needed = write_copies(flat)
+    if needed <= 1:
+        return
+    limit = WRITE_COPIES_TIMEOUT_S if timeout_s is None else timeout_s
+    deadline = time.monotonic() + limit
+    while True:
+        health = cluster.request(
+            "GET",
+            f"/_cluster/health/{index}",
+            params={"level": "shards", "filter_path": "indices.*.shards.*.active_shards"},
+        )
+        shards = health["indices"][index]["shards"]
+        short = sorted(
+            (int(shard), int(row["active_shards"]))
+            for shard, row in shards.items()
+            if int(row["active_shards"]) < needed
+        )
+        if not short:
+            return
+        if time.monotonic() >= deadline:
+            listed = ", ".join(f"{shard} ({active} active)" for shard, active in short)
+            raise MigrationError(
+                f"Writes to {index} wait for {needed} active copies of each shard "
+                "(index.write.wait_for_active_shards), but shard(s) "
+                f"{listed} still had fewer after {limit:.0f}s: a node is missing, or the "
+                "copies cannot be allocated.",
+                hint="GET _cluster/allocation/explain says why a copy is not allocated. Once "
+                "the copies are active, run the migration again: it resumes at the catch-up, "
+                "with what it copied kept.",
+            )
+        time.sleep(1.0)
 
 
 def is_write_blocked(cluster: Cluster, index: str) -> bool:

@@ -40,6 +40,7 @@ from esmigrate.exceptions import (
     NotFoundError,
     PointExists,
     PointNotFound,
+    RequestError,
     RollbackError,
 )
 from esmigrate.migrate._layout import (
@@ -342,8 +343,9 @@ def create_point(
             history.
 
     Raises :class:`~esmigrate.exceptions.PointExists` when the name is taken and
-    :class:`~esmigrate.exceptions.RollbackError` for an unknown alias or repository — before
-    anything is written.
+    :class:`~esmigrate.exceptions.RollbackError` for an unknown alias or repository, or a red
+    index — before anything is written — and when the snapshot cannot start (the point is then
+    deleted again).
     """
     _check_name(name)
     if kind not in KINDS:
@@ -374,8 +376,16 @@ def create_point(
                 hint="Register one first (PUT _snapshot/NAME with type fs and a location under "
                 "path.repo, or s3/gcs/azure), or leave out the snapshot.",
             ) from None
-    ensure_state_index(cluster, state_index)
     indices = sorted({index for targets in where.values() for index in targets})
+    for index in indices:
+        if cluster.health(index, timeout="5s")["status"] == "red":
+            raise RollbackError(
+                f"{index} is red: a shard of it has no active copy, so a rollback point cannot "
+                "record its checkpoints" + (" or snapshot it." if snapshot_repository else "."),
+                hint="GET _cluster/allocation/explain says why (a node gone?); create the point "
+                "once the index is yellow or green. Nothing was written.",
+            )
+    ensure_state_index(cluster, state_index)
     if kind == "clone":
         records = _clone_all(cluster, name, indices, state_index)
     else:
@@ -401,12 +411,24 @@ def create_point(
         }
     _store(cluster, state_index, point, create=True)
     if point.snapshot is not None:
-        cluster.request(
-            "PUT",
-            f"/_snapshot/{snapshot_repository}/{point.snapshot['snapshot']}",
-            params={"wait_for_completion": "false"},
-            body={"indices": ",".join(indices), "include_global_state": False},
-        )
+        try:
+            cluster.request(
+                "PUT",
+                f"/_snapshot/{snapshot_repository}/{point.snapshot['snapshot']}",
+                params={"wait_for_completion": "false"},
+                body={"indices": ",".join(indices), "include_global_state": False},
+            )
+        except RequestError as exc:
+            # Refused at once (a read-only repository, a shard gone since the check above):
+            # no snapshot exists, so neither does the point that would have named it.
+            delete_point(cluster, point, state_index=state_index)
+            raise RollbackError(
+                f"The snapshot of rollback point {name!r} could not start: "
+                f"{exc.reason or exc}. The point was not recorded.",
+                hint=f"GET _snapshot/{snapshot_repository} shows the repository (it must be "
+                "writable); GET _cluster/allocation/explain says why a shard has no active "
+                "copy. Then create the point again.",
+            ) from None
         if not wait_for_snapshot:
             return point
         point.snapshot["state"] = _wait_snapshot(

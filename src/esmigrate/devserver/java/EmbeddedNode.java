@@ -41,7 +41,9 @@ public final class EmbeddedNode {
         Path home = Paths.get(require(opts, "home")).toAbsolutePath();
         Path data = Paths.get(opts.getOrDefault("data", home.resolve("data").toString())).toAbsolutePath();
         Path logs = home.resolve("logs");
-        Path repo = home.resolve("snapshots");
+        // A cluster's nodes share one snapshot location (an fs repository must be reachable from
+        // every node); a single node keeps its own under its home.
+        Path repo = Paths.get(opts.getOrDefault("repo", home.resolve("snapshots").toString())).toAbsolutePath();
         for (Path p : new Path[] {home, data, logs, repo, home.resolve("config"), home.resolve("plugins")}) {
             Files.createDirectories(p);
         }
