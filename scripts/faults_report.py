@@ -23,9 +23,11 @@ KINDS = {
     "during the copy (both copy modes), the catch-up or under the write block",
     "network": "network fault injected by the proxy",
     "pressure": "cluster pressure applied",
-    "multi-node": "the node holding a primary of the source stopped (SIGTERM) and started again "
-    "in a three-node cluster (dev-server --nodes 3), during the copy (both copy modes), the "
-    "catch-up or under the write block",
+    "multi-node": "in a three-node cluster (dev-server --nodes 3): the node holding a primary of "
+    "the source stopped (SIGTERM) or crashed (SIGKILL) and started again, during the copy (both "
+    "copy modes), the catch-up or under the write block; a primary relocated to another node "
+    "mid-copy; a node crashed mid-copy while the new index's writes wait for a copy on every "
+    "node (index.write.wait_for_active_shards)",
 }
 #: What a kind's scenarios do beyond the fault itself, where that needs saying.
 ABOUT = {

@@ -304,10 +304,12 @@ def test_a_new_index_whose_writes_wait_for_a_crashed_nodes_copy_stops_before_wri
     minute and fail), the alias still on the source, which keeps taking writes. With the node
     back, the next run resumes and finishes with the settings asked."""
     monkeypatch.setattr(migrate_layout, "WRITE_COPIES_TIMEOUT_S", 8.0)
-    entry, victim = small_cluster.port, small_cluster.port + 2
+    entry = small_cluster.port
     url = small_cluster.url(entry)
     cluster = connect(ConnectionSettings(urls=(url,)))
-    alias, source, initial = create_source(cluster, "wc", 3000)
+    # One shard: while it is loaded the new index is one primary, and of the two other nodes
+    # one holds none of it (a node crashing with the loading primary is another test's).
+    alias, source, initial = create_source(cluster, "wc", 3000, shards=1)
     cluster.request("PUT", f"/{source}/_settings", body={"index": {"number_of_replicas": 1}})
     cluster.health(wait_for_status="green", timeout="120s")
     cfg: dict[str, Any] = {
@@ -325,6 +327,14 @@ def test_a_new_index_whose_writes_wait_for_a_crashed_nodes_copy_stops_before_wri
     def on_progress(event: ProgressEvent) -> None:
         if crashed or event.phase != "copy" or not event.total or event.done < event.total / 3:
             return
+        loading = f"{alias}-v2-*"
+        holding = {
+            str(r["node"])
+            for r in cluster.request("GET", f"/_cat/shards/{loading}", params={"format": "json"})
+        }
+        victim = next(
+            p for p in range(entry + 1, entry + NODES) if f"esmigrate-dev-{p}" not in holding
+        )
         crashed.append(victim)
         devserver.stop_node(victim, kill=True)
 
@@ -345,13 +355,15 @@ def test_a_new_index_whose_writes_wait_for_a_crashed_nodes_copy_stops_before_wri
                         short.append(exc.message)
                         assert resolve(cluster, alias).source == source
                         assert not is_write_blocked(cluster, source)
-                        devserver.start_node(victim)
+                        devserver.start_node(crashed[0])
             else:
                 raise AssertionError(f"not done after 6 runs: {[str(e) for e in errors]}")
             writer.wait_for(writer.count() + 50, index=result.target)
         finally:
             run.set(faults=len(crashed))
             writer.stop()
+            if crashed:
+                devserver.start_node(crashed[0])  # running already: returns it
         found = outcome(cluster, alias, source, result.target, initial, writer.operations())
         run.measured(
             found,
@@ -403,6 +415,17 @@ def test_a_snapshot_point_taken_while_a_node_is_gone_restores(small_cluster: Sma
         cluster.close()
         cluster = connect(ConnectionSettings(urls=(small_cluster.url(small_cluster.port + 1),)))
     devserver.stop_node(victim, kill=True)
+    try:
+        point_with_a_node_gone(cluster, alias, index, initial, victim)
+    finally:
+        devserver.start_node(victim)
+    cluster.close()
+
+
+def point_with_a_node_gone(
+    cluster: Cluster, alias: str, index: str, initial: dict[str, dict[str, Any]], victim: int
+) -> None:
+    """The snapshot test's steps once the node on port ``victim`` is gone."""
     cluster.request(
         "GET",
         f"/_cluster/health/{index}",
@@ -442,5 +465,3 @@ def test_a_snapshot_point_taken_while_a_node_is_gone_restores(small_cluster: Sma
     assert "snapshot" in err.value.message
     assert "allocation/explain" in (err.value.hint or "")
     assert [p.name for p in list_points(cluster, state_index=hist)] == ["gone"]
-    devserver.start_node(victim)
-    cluster.close()

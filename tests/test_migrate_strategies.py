@@ -260,6 +260,11 @@ def test_preflight_errors_before_anything_is_written(cluster: Cluster, prefix: s
     nodes = cluster.health()["number_of_data_nodes"]
     too_many = {"number_of_replicas": nodes, "index.write.wait_for_active_shards": "all"}
     assert problem(alias, settings=too_many) == "write_copies"
+    # More copies than the index will have, or not a number of copies: refused now, not by
+    # the engine after the copy (the new index is loaded with one copy).
+    more = {"number_of_replicas": 0, "index.write.wait_for_active_shards": 2}
+    assert problem(alias, settings=more) == "write_copies"
+    assert problem(alias, settings={"index.write.wait_for_active_shards": "many"}) == "write_copies"
     # Nothing was created by the refused attempts, not even the state index.
     rows = cluster.request(
         "GET", f"/_cat/indices/{prefix}*", params={"format": "json", "h": "index"}

@@ -203,10 +203,15 @@ def test_count_searches_take_a_bounded_number_of_ranges_and_spans() -> None:
         ({"index": {"write": {"wait_for_active_shards": "3"}}}, 3),
         ({"number_of_replicas": 2, "index.write.wait_for_active_shards": "all"}, 3),
         ({"index.write.wait_for_active_shards": "ALL"}, 2),  # replicas default to 1
-        ({"index.write.wait_for_active_shards": "many"}, 1),  # the engine refuses it itself
     ],
 )
 def test_write_copies_is_what_each_write_waits_for(
     settings: dict[str, object], copies: int
 ) -> None:
     assert write_copies(flatten_settings(settings)) == copies
+
+
+@pytest.mark.parametrize("wanted", ["many", "-1", "", True, 1.5])
+def test_write_copies_refuses_what_is_not_a_number_of_copies(wanted: object) -> None:
+    with pytest.raises(ValueError, match="not a whole number"):
+        write_copies({"index.write.wait_for_active_shards": wanted})

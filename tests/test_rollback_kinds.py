@@ -153,7 +153,7 @@ def test_a_snapshot_point_restores_an_index_changed_in_place(
     assert not is_write_blocked(cluster, index)
 
 
-def test_a_snapshot_that_cannot_start_records_no_point(
+def test_a_read_only_snapshot_repository_is_refused_before_anything_is_written(
     cluster: Cluster, prefix: str, repository: str
 ) -> None:
     readonly = f"{prefix}-ro"
@@ -165,20 +165,21 @@ def test_a_snapshot_that_cannot_start_records_no_point(
     try:
         alias, _, _ = create_source(cluster, prefix, 10)
         hist = f"{prefix}-hist"
-        with pytest.raises(RollbackError, match="could not start") as err:
-            create_point(
-                cluster,
-                "ro",
-                [alias],
-                state_index=hist,
-                kind="snapshot",
-                snapshot_repository=readonly,
-            )
-        assert "readonly" in err.value.message
-        assert f"_snapshot/{readonly}" in (err.value.hint or "")
-        assert list_points(cluster, state_index=hist) == []
-        # The name is free again.
-        create_point(cluster, "ro", [alias], state_index=hist)
+        for kind in ("snapshot", "clone"):
+            with pytest.raises(RollbackError, match="is read-only") as err:
+                create_point(
+                    cluster,
+                    "ro",
+                    [alias],
+                    state_index=hist,
+                    kind=kind,
+                    snapshot_repository=readonly,
+                )
+            assert "Nothing was written" in (err.value.hint or "")
+        assert not cluster.exists(hist)
+        assert not cluster.request(
+            "GET", f"/_cat/indices/{prefix}*clone*", params={"format": "json"}
+        )
     finally:
         cluster.request("DELETE", f"/_snapshot/{readonly}")
 

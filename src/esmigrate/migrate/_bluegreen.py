@@ -553,6 +553,11 @@ class BlueGreen:
             ),
         )
         if reuse:
+            # Fewer write copies first: the engine checks replicas against the value it has.
+            copies = "index.write.wait_for_active_shards"
+            self.cluster.request(
+                "PUT", f"/{target}/_settings", body={copies: LOAD_SETTINGS[copies]}
+            )
             self.cluster.request("PUT", f"/{target}/_settings", body=dict(LOAD_SETTINGS))
             return journal
         try:

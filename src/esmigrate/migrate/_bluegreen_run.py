@@ -466,18 +466,20 @@ class BlueGreenRun:
                 raise
 
     def catch_up_phase(self) -> None:
-        # Its writes (rounds, positions, the final round under the block) each wait for the
-        # copies the target's settings ask; a node gone since the copy fails here, once.
-        wait_for_write_copies(self.cluster, self.state.target)
         for attempt in range(1, CUTOVER_ATTEMPTS + 1):
             t0 = time.monotonic()
             try:
                 # The sample is drawn first: the time it takes would otherwise be a window of
                 # writes between the last catch-up pass and the block, left to the block.
                 self.validation.prepare()
+                # Every write to the target (rounds, positions, the final round under the block)
+                # waits for the copies its settings ask: a node lost since the copy or since
+                # the rounds stops the run here, not each write a minute, and not under the block.
+                self._wait_for_write_copies()
                 self._catch_up()
                 self.check_failures()
                 self.state.add_phase_time("catchup", time.monotonic() - t0)
+                self._wait_for_write_copies()
                 self.cutover.run(
                     [
                         ("final_round", lambda: self.round(poll=0.05, final=True)),
@@ -494,6 +496,9 @@ class BlueGreenRun:
                 log.warning("%s Retrying the cut-over.", changed.message)
             finally:
                 self.validation.drop()
+
+    def _wait_for_write_copies(self) -> None:
+        wait_for_write_copies(self.cluster, self.state.target, cancel=self.cancel)
 
     def _catch_up(self) -> None:
         self._rounds()

@@ -7,13 +7,20 @@ writes) over versioned physical indices ``posts-v1-20250101120000``, ``posts-v2-
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import MigrationError, NotFoundError, PreflightError, RequestError
+from esmigrate.exceptions import (
+    MigrationCancelled,
+    MigrationError,
+    NotFoundError,
+    PreflightError,
+    RequestError,
+)
 from esmigrate.preflight import check_health as preflight_health
 from esmigrate.schema.diff import normalize_mapping
 from esmigrate.schema.mapping import live_mapping
@@ -193,30 +200,49 @@ def check_copy_between(
 def write_copies(flat: Mapping[str, Any]) -> int:
     """How many active copies of each shard a write waits for on an index with the settings
     ``flat`` (dotted keys): ``index.write.wait_for_active_shards``, 1 unless set, ``all`` every
-    copy. A value the engine would refuse counts as 1: creating the index names it."""
+    copy (``number_of_replicas`` + 1, replicas 1 unless set). :class:`ValueError` for a value
+    that is neither a whole number nor ``all``."""
     wanted = flat.get("index.write.wait_for_active_shards")
     if wanted is None:
         return 1
-    try:
-        if str(wanted).lower() == "all":
-            return int(flat.get("index.number_of_replicas", 1)) + 1
-        return int(wanted)
-    except (TypeError, ValueError):
-        return 1
+    if str(wanted).lower() == "all":
+        return int(flat.get("index.number_of_replicas", 1)) + 1
+    if isinstance(wanted, bool) or not str(wanted).strip().isdigit():
+        raise ValueError(f"not a whole number or `all`: {wanted!r}")
+    return int(wanted)
 
 
 def check_write_copies(cluster: Cluster, index: str, flat: Mapping[str, Any]) -> None:
-    """Refuse a new index whose writes would wait for more copies of a shard than the cluster
-    has data nodes (a node holds one copy of a shard at most): each write would time out."""
-    needed = write_copies(flat)
+    """Refuse new-index settings whose writes would wait for copies of a shard that cannot
+    exist: a value that is not a number or ``all``, more than the index has copies (the engine
+    refuses that only once the replicas are restored, after the copy: the new index is loaded
+    with one copy), or more than the cluster has data nodes (a node holds one copy of a shard
+    at most, so each write would time out)."""
+    wanted = flat.get("index.write.wait_for_active_shards")
+    setting = f"index.write.wait_for_active_shards: {wanted}"
+    try:
+        needed = write_copies(flat)
+    except ValueError:
+        raise PreflightError(
+            f"The migration's settings for {index} have {setting}, which is neither a whole "
+            "number nor `all`.",
+            problem="write_copies",
+            hint="Give a number of copies (1 is the default) or `all`.",
+        ) from None
     if needed <= 1:
         return
+    copies = int(flat.get("index.number_of_replicas", 1)) + 1
+    if needed > copies:
+        raise PreflightError(
+            f"The migration's settings for {index} have {setting}, but each of its shards has "
+            f"{copies} copies (number_of_replicas: {copies - 1}).",
+            problem="write_copies",
+            hint="Ask for at most number_of_replicas + 1 copies, or `all`.",
+        )
     nodes = int(cluster.health(timeout="5s")["number_of_data_nodes"])
     if needed > nodes:
-        wanted = flat["index.write.wait_for_active_shards"]
         raise PreflightError(
-            f"Writes to {index} would wait for {needed} active copies of each shard "
-            f"(index.write.wait_for_active_shards: {wanted}"
+            f"Writes to {index} would wait for {needed} active copies of each shard ({setting}"
             + (f", number_of_replicas: {needed - 1}" if str(wanted).lower() == "all" else "")
             + f"), but {cluster.where} has {nodes} data node(s), and a node holds one copy of a "
             "shard at most: every write to it would time out.",
@@ -226,11 +252,21 @@ def check_write_copies(cluster: Cluster, index: str, flat: Mapping[str, Any]) ->
         )
 
 
-def wait_for_write_copies(cluster: Cluster, index: str, *, timeout_s: float | None = None) -> None:
+def wait_for_write_copies(
+    cluster: Cluster,
+    index: str,
+    *,
+    timeout_s: float | None = None,
+    cancel: threading.Event | None = None,
+) -> None:
     """Until every shard of ``index`` has the active copies its writes wait for
-    (``index.write.wait_for_active_shards``); an error naming the shards short of them after
-    ``timeout_s`` (:data:`WRITE_COPIES_TIMEOUT_S`). Without it each write would wait on its own,
-    a minute, and fail; under a write block the application would wait with it."""
+    (``index.write.wait_for_active_shards``). Without this each write would wait on its own, a
+    minute, and fail; under a write block the application would wait with it.
+
+    While copies are being built (initializing) it waits, however long a large index takes;
+    once none is and the copies have stayed short for ``timeout_s``
+    (:data:`WRITE_COPIES_TIMEOUT_S`), a :class:`MigrationError` names the shards short of them.
+    ``cancel`` set: :class:`MigrationCancelled`."""
     answer = cluster.request(
         "GET",
         f"/{index}/_settings",
@@ -240,17 +276,24 @@ def wait_for_write_copies(cluster: Cluster, index: str, *, timeout_s: float | No
         },
     )
     entry: dict[str, Any] = next(iter(answer.values()), {}) if answer else {}
-    flat = flatten_settings(entry.get("settings"))
-    needed = write_copies(flat)
+    try:
+        needed = write_copies(flatten_settings(entry.get("settings")))
+    except ValueError:
+        return  # the engine took it: its own check applies
     if needed <= 1:
         return
     limit = WRITE_COPIES_TIMEOUT_S if timeout_s is None else timeout_s
-    deadline = time.monotonic() + limit
+    stalled_since = time.monotonic()
+    last: tuple[int, int] | None = None
     while True:
         health = cluster.request(
             "GET",
             f"/_cluster/health/{index}",
-            params={"level": "shards", "filter_path": "indices.*.shards.*.active_shards"},
+            params={
+                "level": "shards",
+                "filter_path": "indices.*.shards.*.active_shards,"
+                "indices.*.shards.*.initializing_shards",
+            },
         )
         shards = health["indices"][index]["shards"]
         short = sorted(
@@ -260,18 +303,25 @@ def wait_for_write_copies(cluster: Cluster, index: str, *, timeout_s: float | No
         )
         if not short:
             return
-        if time.monotonic() >= deadline:
+        building = sum(int(row.get("initializing_shards") or 0) for row in shards.values())
+        now = (sum(active for _, active in short), building)
+        if building or now != last:
+            stalled_since, last = time.monotonic(), now
+        elif time.monotonic() - stalled_since >= limit:
             listed = ", ".join(f"{shard} ({active} active)" for shard, active in short)
             raise MigrationError(
                 f"Writes to {index} wait for {needed} active copies of each shard "
-                "(index.write.wait_for_active_shards), but shard(s) "
-                f"{listed} still had fewer after {limit:.0f}s: a node is missing, or the "
-                "copies cannot be allocated.",
+                f"(index.write.wait_for_active_shards), but shard(s) {listed} have had fewer, "
+                f"with none being built, for {limit:.0f}s: a node is missing, or the copies "
+                "cannot be allocated.",
                 hint="GET _cluster/allocation/explain says why a copy is not allocated. Once "
                 "the copies are active, run the migration again: it resumes at the catch-up, "
                 "with what it copied kept.",
             )
-        time.sleep(1.0)
+        if cancel is not None and cancel.wait(1.0):
+            raise MigrationCancelled("The migration was cancelled.", hint="Run it again to resume.")
+        if cancel is None:
+            time.sleep(1.0)
 
 
 def is_write_blocked(cluster: Cluster, index: str) -> bool:

@@ -23,6 +23,7 @@ A point's *kind* says what keeps the recorded state (:data:`KINDS`):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import time
@@ -369,13 +370,21 @@ def create_point(
     where = _aliases_now(cluster, names)
     if snapshot_repository is not None:
         try:
-            cluster.request("GET", f"/_snapshot/{snapshot_repository}")
+            repo = cluster.request("GET", f"/_snapshot/{snapshot_repository}")
         except NotFoundError:
             raise RollbackError(
                 f"There is no snapshot repository {snapshot_repository!r} on {cluster.where}.",
                 hint="Register one first (PUT _snapshot/NAME with type fs and a location under "
                 "path.repo, or s3/gcs/azure), or leave out the snapshot.",
             ) from None
+        repo_settings = (repo.get(snapshot_repository) or {}).get("settings") or {}
+        if str(repo_settings.get("readonly", "false")).lower() == "true":
+            raise RollbackError(
+                f"The snapshot repository {snapshot_repository!r} is read-only: no snapshot can "
+                "be taken in it.",
+                hint="Name a writable repository (or register this one without readonly), or "
+                "leave out the snapshot. Nothing was written.",
+            )
     indices = sorted({index for targets in where.values() for index in targets})
     for index in indices:
         if cluster.health(index, timeout="5s")["status"] == "red":
@@ -419,15 +428,18 @@ def create_point(
                 body={"indices": ",".join(indices), "include_global_state": False},
             )
         except RequestError as exc:
-            # Refused at once (a read-only repository, a shard gone since the check above):
-            # no snapshot exists, so neither does the point that would have named it.
+            # Refused at once (a shard gone since the check above, a repository gone bad): no
+            # snapshot exists, so neither does the point that would have named it, nor its clones.
             delete_point(cluster, point, state_index=state_index)
+            for copy in point.copies.values():
+                with contextlib.suppress(NotFoundError):
+                    cluster.request("DELETE", f"/{copy}")
             raise RollbackError(
                 f"The snapshot of rollback point {name!r} could not start: "
                 f"{exc.reason or exc}. The point was not recorded.",
-                hint=f"GET _snapshot/{snapshot_repository} shows the repository (it must be "
-                "writable); GET _cluster/allocation/explain says why a shard has no active "
-                "copy. Then create the point again.",
+                hint=f"GET _snapshot/{snapshot_repository} shows the repository; GET "
+                "_cluster/allocation/explain says why a shard has no active copy. Then create "
+                "the point again.",
             ) from None
         if not wait_for_snapshot:
             return point
