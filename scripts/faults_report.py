@@ -19,10 +19,15 @@ from typing import Any
 KINDS = {
     "kill": "SIGKILL of the migrating process at a seeded random moment",
     "lease-loss": "a runner paused (SIGSTOP) past its lease, another taking over",
+    "concurrency": "runners beside the first at the same time: five `esmigrate upgrade` "
+    "processes on one project (started together, and staggered), two projects sharing one "
+    "cluster, two migrations of different aliases at once",
     "node-restart": "the node stopped (SIGTERM) and started again on the same data path, "
     "during the copy (both copy modes), the catch-up or under the write block",
     "network": "network fault injected by the proxy",
-    "pressure": "cluster pressure applied",
+    "pressure": "cluster pressure: a circuit-breaker storm refusing the copy's bulks (the "
+    "faults: requests refused), a primary of the source failing mid-copy, the flood-stage disk "
+    "watermark's block on the new index (both copy modes), a red source",
     "multi-node": "in a three-node cluster (dev-server --nodes 3): the node holding a primary of "
     "the source stopped (SIGTERM) or crashed (SIGKILL) and started again, during the copy (both "
     "copy modes), the catch-up or under the write block; a primary relocated to another node "
@@ -196,9 +201,9 @@ def render(recorded: dict[str, list[dict[str, Any]]]) -> str:
         "$ ESMIGRATE_FAULTS_SEEDS=20 bash scripts/faults.sh -k random_kills   # more kill seeds",
         "```",
         "",
-        "The suite's fast subset (one seed per kill scenario, the lease-loss tests, a few "
-        "network faults and one node restart) runs with the rest of the tests (`pytest -m "
-        "faults`). A kill run is "
+        "The suite's fast subset (one seed per kill scenario, the lease-loss, concurrency and "
+        "pressure tests, a few network faults, one node restart, and three of the multi-node "
+        "scenarios) runs with the rest of the tests (`pytest -m faults`). A kill run is "
         "reproduced by its test id (`test_random_kills[python-3]`: scenario and seed; the seed "
         "fixes the kill moments, the machine's speed where they land).",
         "",

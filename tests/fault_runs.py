@@ -9,7 +9,7 @@ The fast subset runs in the normal suite; the rest only in the full fault run
 Figures: with ``ESMIGRATE_FAULTS=full`` (or ``ESMIGRATE_FAULTS_RESULTS`` naming a folder) every
 scenario appends one JSON line to ``<results>/<kind>.jsonl``, ``<results>`` being
 ``ESMIGRATE_FAULTS_RESULTS`` or ``build/faults``; kinds ``kill``, ``lease-loss``,
-``node-restart``, ``network``, ``pressure`` and ``multi-node``. A line is the fault report's
+``node-restart``, ``network``, ``pressure``, ``concurrency`` and ``multi-node``. A line is the fault report's
 (``kind``, ``scenario``, ``test``, ``ok``, ``faults``, ``runs``, ``documents_checked``, ``lost``,
 ``resurrected``, ``reverted``, ``write_block_longest_s``, ``write_blocks_left``, ``detail``);
 the fast subset records nothing.
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,17 @@ def outcome(
         "alias_on_target": resolve(cluster, alias).source == target,
         "write_blocks_left": int(is_write_blocked(cluster, source)),
     }
+
+
+def sum_outcomes(founds: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several migrations' outcomes (:func:`outcome`) as one scenario run's figures."""
+    rows = list(founds)
+    summed: dict[str, Any] = {
+        key: sum(int(r[key]) for r in rows)
+        for key in ("documents_checked", "lost", "resurrected", "reverted", "write_blocks_left")
+    }
+    summed["alias_on_target"] = all(r["alias_on_target"] for r in rows)
+    return summed
 
 
 def assert_clean(found: Mapping[str, Any]) -> None:

@@ -26,7 +26,7 @@ from esmigrate.exceptions import ExitCode
 from esmigrate.migrate import MigrationResult
 from esmigrate.migrate._layout import resolve
 from tests.conftest import env_without_esmigrate
-from tests.fault_runs import assert_clean, outcome
+from tests.fault_runs import assert_clean, fault_run, outcome, sum_outcomes
 from tests.migrate_support import ROOT, create_source, live_writer, migration
 from tests.migration_project import make_project, write_script
 from tests.random_kills import TRACEBACK, Project
@@ -95,31 +95,39 @@ def test_five_runners_on_one_project_apply_each_revision_once(
     alias, source, initial = create_source(cluster, prefix, 3000)
     project = migrating_project(tmp_path / "p", cluster_url, prefix, alias, f"{prefix}-hist")
     writer = live_writer(cluster_url, alias, len(initial))
-    try:
-        writer.wait_for(50)
-        processes = []
-        for k in range(5):
-            # Three wait for the lease; two do not wait at all.
-            timeout = "300" if k % 2 == 0 else "0"
-            processes.append(project.start("upgrade", "--lock-timeout", timeout)())
-            time.sleep(stagger)
-        ended = finish(processes)
-        target = resolve(cluster, alias).source
-        writer.wait_for(writer.count() + 50, index=target)
-    finally:
-        writer.stop()
-    for code, _, err in ended:
-        assert TRACEBACK not in err, err
-        assert code in (ExitCode.OK, ExitCode.BUSY), err
-        if code == ExitCode.BUSY:
-            assert "holds the lease" in err, err
-    waited = [ended[k] for k in (0, 2, 4)]
-    assert all(code == ExitCode.OK for code, _, _ in waited), waited
-    # One runner applied the three revisions; whoever came after it found nothing to do.
-    assert sum("Applied 3 revision(s)" in out for _, out, _ in ended) == 1, ended
-    assert markers(cluster, prefix) == {"r1": 1, "r3": 1}
-    applied_once(project)
-    assert_clean(outcome(cluster, alias, source, target, initial, writer.operations()))
+    scenario = f"five-runners-{'staggered' if stagger else 'together'}"
+    with fault_run("concurrency", scenario) as run:
+        try:
+            writer.wait_for(50)
+            processes = []
+            for k in range(5):
+                # Three wait for the lease; two do not wait at all.
+                timeout = "300" if k % 2 == 0 else "0"
+                processes.append(project.start("upgrade", "--lock-timeout", timeout)())
+                time.sleep(stagger)
+            ended = finish(processes)
+            target = resolve(cluster, alias).source
+            writer.wait_for(writer.count() + 50, index=target)
+        finally:
+            writer.stop()
+        found = outcome(cluster, alias, source, target, initial, writer.operations())
+        busy = sum(code == ExitCode.BUSY for code, _, _ in ended)
+        # The faults: runners started beside the first one.
+        run.measured(
+            found, writer.report().blocked_longest_s, faults=4, runs=5, detail={"busy": busy}
+        )
+        for code, _, err in ended:
+            assert TRACEBACK not in err, err
+            assert code in (ExitCode.OK, ExitCode.BUSY), err
+            if code == ExitCode.BUSY:
+                assert "holds the lease" in err, err
+        waited = [ended[k] for k in (0, 2, 4)]
+        assert all(code == ExitCode.OK for code, _, _ in waited), waited
+        # One runner applied the three revisions; whoever came after it found nothing to do.
+        assert sum("Applied 3 revision(s)" in out for _, out, _ in ended) == 1, ended
+        assert markers(cluster, prefix) == {"r1": 1, "r3": 1}
+        applied_once(project)
+        assert_clean(found)
 
 
 def test_two_projects_share_one_cluster(
@@ -145,25 +153,43 @@ def test_two_projects_share_one_cluster(
             "PUT", f"/{prefix}-{name}-markers", body={"settings": {"number_of_replicas": 0}}
         )
     writers = {name: live_writer(cluster_url, sources[name][0], 2000, rate=150) for name in "ab"}
-    try:
-        for writer in writers.values():
-            writer.wait_for(30)
-        ended = finish([projects[name].start("upgrade", "--lock-timeout", "0")() for name in "ab"])
-        targets = {name: resolve(cluster, sources[name][0]).source for name in "ab"}
-        for name, writer in writers.items():
-            writer.wait_for(writer.count() + 30, index=targets[name])
-    finally:
-        for writer in writers.values():
-            writer.stop()
-    for code, out, err in ended:
-        assert code == ExitCode.OK, err
-        assert "Applied 3 revision(s)" in out, out
-    for name in "ab":
-        alias, source, initial = sources[name]
-        assert markers(cluster, f"{prefix}-{name}") == {"r1": 1, "r3": 1}
-        applied_once(projects[name])
-        ops = writers[name].operations()
-        assert_clean(outcome(cluster, alias, source, targets[name], initial, ops))
+    with fault_run("concurrency", "two-projects-one-cluster") as run:
+        try:
+            for writer in writers.values():
+                writer.wait_for(30)
+            ended = finish(
+                [projects[name].start("upgrade", "--lock-timeout", "0")() for name in "ab"]
+            )
+            targets = {name: resolve(cluster, sources[name][0]).source for name in "ab"}
+            for name, writer in writers.items():
+                writer.wait_for(writer.count() + 30, index=targets[name])
+        finally:
+            for writer in writers.values():
+                writer.stop()
+        found = {
+            name: outcome(
+                cluster,
+                sources[name][0],
+                sources[name][1],
+                targets[name],
+                sources[name][2],
+                writers[name].operations(),
+            )
+            for name in "ab"
+        }
+        run.measured(
+            sum_outcomes(found.values()),
+            max(w.report().blocked_longest_s for w in writers.values()),
+            faults=1,
+            runs=2,
+        )
+        for code, out, err in ended:
+            assert code == ExitCode.OK, err
+            assert "Applied 3 revision(s)" in out, out
+        for name in "ab":
+            assert markers(cluster, f"{prefix}-{name}") == {"r1": 1, "r3": 1}
+            applied_once(projects[name])
+            assert_clean(found[name])
     # Each history index names its own project's migration only.
     for name, other in (("a", "b"), ("b", "a")):
         cluster.refresh(f"{prefix}-h{name}")
@@ -204,21 +230,37 @@ def test_two_migrations_of_different_aliases_run_at_once(
         finally:
             own.close()
 
-    try:
-        for writer in writers.values():
-            writer.wait_for(30)
-        threads = [threading.Thread(target=run, args=(name,)) for name in "ab"]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=600)
-        assert not errors, errors
-        for name, writer in writers.items():
-            writer.wait_for(writer.count() + 30, index=results[name].target)
-    finally:
-        for writer in writers.values():
-            writer.stop()
-    for name in "ab":
-        alias, source, initial = sources[name]
-        ops = writers[name].operations()
-        assert_clean(outcome(cluster, alias, source, results[name].target, initial, ops))
+    with fault_run("concurrency", "two-aliases-at-once") as recorded:
+        try:
+            for writer in writers.values():
+                writer.wait_for(30)
+            threads = [threading.Thread(target=run, args=(name,)) for name in "ab"]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=600)
+            assert not errors, errors
+            for name, writer in writers.items():
+                writer.wait_for(writer.count() + 30, index=results[name].target)
+        finally:
+            for writer in writers.values():
+                writer.stop()
+        found = {
+            name: outcome(
+                cluster,
+                sources[name][0],
+                sources[name][1],
+                results[name].target,
+                sources[name][2],
+                writers[name].operations(),
+            )
+            for name in "ab"
+        }
+        recorded.measured(
+            sum_outcomes(found.values()),
+            max(w.report().blocked_longest_s for w in writers.values()),
+            faults=1,
+            runs=2,
+        )
+        for name in "ab":
+            assert_clean(found[name])

@@ -1,6 +1,7 @@
 """Cluster pressure during a blue-green migration, on the real node: a circuit-breaker storm that
 refuses the copy's bulk requests for a while, and a shard of the source lost mid-copy (a red
-index). The flood-stage disk watermark is in ``test_migrate_faults.py``.
+index), a red source. The flood-stage disk watermark is in ``test_migrate_faults.py``. Each
+records its figures for the reliability report (kind ``pressure``).
 
 Each is judged as every data path is: what became of the documents, whether the application
 still reads and writes the source, and whether the next run finishes with the exact state.
@@ -17,6 +18,7 @@ import pytest
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import PreflightError
 from esmigrate.migrate import ProgressEvent
+from tests.fault_runs import assert_clean, fault_run, outcome
 from tests.migrate_support import check_final_state, create_source, live_writer, migration
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -72,17 +74,23 @@ def test_a_circuit_breaker_storm_during_the_copy_is_ridden_out(
             storm[0].start()
 
     writer = live_writer(cluster_url, alias, len(initial), rate=100)
-    try:
-        writer.wait_for(50)
-        result = migration(cluster, cfg, on_progress=start_storm).run()
-    finally:
-        for timer in storm:
-            timer.join()
-        writer.stop()
-    assert storm, "the copy never started"
-    assert _tripped(cluster) > before, "the breaker refused nothing: no storm happened"
-    assert result.failures == 0
-    check_final_state(cluster, alias, source, result.target, initial, writer.operations())
+    with fault_run("pressure", "circuit-breaker-storm") as run:
+        try:
+            writer.wait_for(50)
+            result = migration(cluster, cfg, on_progress=start_storm).run()
+        finally:
+            for timer in storm:
+                timer.join()
+            writer.stop()
+        refused = _tripped(cluster) - before
+        found = outcome(cluster, alias, source, result.target, initial, writer.operations())
+        # The faults: requests the breaker refused.
+        run.measured(found, writer.report().blocked_longest_s, faults=refused, runs=1)
+        assert storm, "the copy never started"
+        assert refused > 0, "the breaker refused nothing: no storm happened"
+        assert result.failures == 0
+        assert_clean(found)
+        check_final_state(cluster, alias, source, result.target, initial, writer.operations())
 
 
 def test_a_source_primary_failing_mid_copy_is_ridden_out(
@@ -115,15 +123,19 @@ def test_a_source_primary_failing_mid_copy_is_ridden_out(
             states.extend(s["state"] for s in shards if s["shard"] == "1")
 
     writer = live_writer(cluster_url, alias, len(initial), rate=100)
-    try:
-        writer.wait_for(50)
-        result = migration(cluster, cfg, on_progress=fail_a_primary).run()
-    finally:
-        writer.stop()
-    assert states, "the copy ended before the primary failed"
-    assert states[0] != "STARTED", f"the primary did not fail: {states}"
-    assert result.failures == 0
-    check_final_state(cluster, alias, source, result.target, initial, writer.operations())
+    with fault_run("pressure", "source-primary-failed") as run:
+        try:
+            writer.wait_for(50)
+            result = migration(cluster, cfg, on_progress=fail_a_primary).run()
+        finally:
+            writer.stop()
+        found = outcome(cluster, alias, source, result.target, initial, writer.operations())
+        run.measured(found, writer.report().blocked_longest_s, faults=len(states[:1]), runs=1)
+        assert states, "the copy ended before the primary failed"
+        assert states[0] != "STARTED", f"the primary did not fail: {states}"
+        assert result.failures == 0
+        assert_clean(found)
+        check_final_state(cluster, alias, source, result.target, initial, writer.operations())
 
 
 def test_a_red_source_is_refused_before_the_migration_creates_anything(
@@ -156,11 +168,13 @@ def test_a_red_source_is_refused_before_the_migration_creates_anything(
         "state_index": f"{prefix}-hist",
         "dead_letter_index": f"{prefix}-dl",
     }
-    try:
-        with pytest.raises(PreflightError) as refused:
-            migration(cluster, cfg).run()
-    finally:
-        cluster.request("DELETE", f"/{source}")
+    with fault_run("pressure", "red-source-refused") as run:
+        run.set(faults=1, runs=1)
+        try:
+            with pytest.raises(PreflightError) as refused:
+                migration(cluster, cfg).run()
+        finally:
+            cluster.request("DELETE", f"/{source}")
     assert refused.value.problem == "cluster_red"
     assert source in refused.value.message
     assert "allocation/explain" in (refused.value.hint or "")

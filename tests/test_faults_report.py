@@ -59,7 +59,7 @@ def test_the_page_sums_the_recorded_runs(tmp_path: Path) -> None:
     assert "| **all** | 3 | 2 | 4 | 7 | 300 | 2 | 0 | 0 | 0 | 0.25 |" in rows
     assert "| scenario | blocked | catchup | copy |" in rows
     assert "| python | 0 | 1 | 2 |" in rows
-    assert "not in it: lease-loss, node-restart" in page
+    assert "not in it: lease-loss, concurrency, node-restart" in page
 
 
 def test_without_figures_the_page_says_how_to_get_them(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._deletes import Deletes
 from esmigrate.migrate._layout import is_write_blocked, resolve
 from esmigrate.state import Checkpoint, Lease
+from tests.fault_runs import assert_clean, fault_run, outcome
 from tests.migrate_support import (
     TARGET_MAPPING,
     all_docs,
@@ -471,6 +472,7 @@ def test_target_creation_lost_is_redone_on_resume(cluster: Cluster, prefix: str)
 
 
 @pytest.mark.engine_matrix
+@pytest.mark.faults
 @pytest.mark.parametrize("path", ["painless", "python"])
 def test_a_write_blocked_target_stops_the_copy_and_the_next_run_resumes(
     cluster: Cluster, prefix: str, path: str
@@ -500,18 +502,23 @@ def test_a_write_blocked_target_stops_the_copy_and_the_next_run_resumes(
             )
             blocked.append(target)
 
-    with pytest.raises(RequestError) as refused:
-        migration(cluster, cfg, on_progress=flood_stage).run()
-    assert blocked
-    assert refused.value.error_type == "cluster_block_exception"
-    assert "flood-stage disk watermark" in (refused.value.hint or "")
-    assert resolve(cluster, alias).source == source  # the application still reads the source
-    assert not is_write_blocked(cluster, source)
-    assert not cluster.exists(f"{prefix}-dl") or cluster.count(f"{prefix}-dl") == 0
+    with fault_run("pressure", f"flood-stage-{path}") as run:
+        run.set(faults=1, runs=2)
+        with pytest.raises(RequestError) as refused:
+            migration(cluster, cfg, on_progress=flood_stage).run()
+        assert blocked
+        assert refused.value.error_type == "cluster_block_exception"
+        assert "flood-stage disk watermark" in (refused.value.hint or "")
+        assert resolve(cluster, alias).source == source  # the application still reads the source
+        assert not is_write_blocked(cluster, source)
+        assert not cluster.exists(f"{prefix}-dl") or cluster.count(f"{prefix}-dl") == 0
 
-    cluster.request(
-        "PUT", f"/{blocked[0]}/_settings", body={"index.blocks.read_only_allow_delete": None}
-    )
-    result = migration(cluster, cfg).run()
-    assert result.resumed
-    check_final_state(cluster, alias, source, result.target, docs, [])
+        cluster.request(
+            "PUT", f"/{blocked[0]}/_settings", body={"index.blocks.read_only_allow_delete": None}
+        )
+        result = migration(cluster, cfg).run()
+        assert result.resumed
+        found = outcome(cluster, alias, source, result.target, docs, [])
+        run.measured(found, 0.0, faults=1, runs=2)
+        assert_clean(found)
+        check_final_state(cluster, alias, source, result.target, docs, [])
