@@ -181,6 +181,18 @@ def render(recorded: dict[str, list[dict[str, Any]]]) -> str:
         "",
         *(
             [
+                f"Secrets found: {sum(int(r.get('secrets_found') or 0) for r in every)} (must "
+                "be 0), in the output (stdout and stderr) of the "
+                f"{sum(int(r.get('outputs_checked') or 0) for r in every)} migrating processes "
+                "that were given a password, killed or not, and in the history indices they "
+                "wrote.",
+                "",
+            ]
+            if any(r.get("outputs_checked") for r in every)
+            else []
+        ),
+        *(
+            [
                 f"Left out: {len(idle)} run(s) in which no fault landed (the migration was over "
                 f"before its fault moment), {sum(1 for r in idle if not r.get('ok'))} of them "
                 "failed. A run that failed is counted as failed, with what it had measured.",

@@ -8,12 +8,17 @@ on the machine's speed, which is the point: over many seeds, kills land everywhe
 
 ``python -m tests.random_kills incremental CONFIG`` runs one incremental migration (the library's
 :class:`~esmigrate.migrate.Incremental`: no CLI verb runs it) for the loop to kill.
+
+On the embedded node every migrating process is given a password (:data:`SECRET`, which the
+node ignores): the loop counts where it shows in their output (:attr:`KillRun.secrets_found`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,12 +31,28 @@ from typing import Any
 from esmigrate.cluster import Cluster
 from esmigrate.config import Config
 from esmigrate.state import Checkpoint
+from esmigrate.testing._cluster import TEST_URL_ENV
 from tests.conftest import env_without_esmigrate, start_cli
 from tests.migrate_support import ROOT, SOURCE_MAPPING
 from tests.migration_project import make_project, write_script
 
 #: A run that failed on its own must fail as a user error: one clear message, no traceback.
 TRACEBACK = "Traceback (most recent call last)"
+
+#: The password of this test session's migrating processes: no output may show it.
+SECRET = f"kill-{secrets.token_hex(12)}"
+
+
+def credentials_env() -> dict[str, str]:
+    """The environment giving a process :data:`SECRET` as its password, on the embedded node
+    (which ignores it); nothing on a cluster given by URL, whose own credentials apply."""
+    if os.environ.get(TEST_URL_ENV):
+        return {}
+    return {"ESMIGRATE_USERNAME": "esm-kill", "ESMIGRATE_PASSWORD": SECRET}
+
+
+def secrets_in(text: str | None) -> int:
+    return (text or "").count(SECRET)
 
 
 @dataclass
@@ -45,6 +66,13 @@ class KillRun:
     #: How long each process that was not killed ran, in seconds.
     ran_s: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: Processes whose stdout and stderr were read, and how often :data:`SECRET` showed there.
+    outputs: int = 0
+    secrets_found: int = 0
+
+    def read(self, out: str | None, err: str | None) -> None:
+        self.outputs += 1
+        self.secrets_found += secrets_in(out) + secrets_in(err)
 
 
 def kill_until_done(
@@ -76,14 +104,15 @@ def kill_until_done(
         if counted_from == "work":
             _wait_for_work(proc, phase)
         try:
-            _, err = proc.communicate(timeout=delay)
+            out, err = proc.communicate(timeout=delay)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
-            proc.communicate()
+            run.read(*proc.communicate())
             run.kills.append({"after_s": delay, "from": counted_from, "phase": phase()})
             if between is not None:
                 between()
             continue
+        run.read(out, err)
         _judge(proc, err, run)
         if proc.returncode == 0 and not keep_killing:
             return run
@@ -92,8 +121,9 @@ def kill_until_done(
         proc = start()
         run.runs += 1
         began = time.monotonic()
-        _, err = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(timeout=timeout)
         run.ran_s.append(round(time.monotonic() - began, 1))
+        run.read(out, err)
         _judge(proc, err, run)
         if proc.returncode == 0:
             return run
@@ -144,7 +174,7 @@ class Project:
 def project(tmp_path: Path, url: str, prefix: str, *, lease_ttl: float = LEASE_TTL) -> Project:
     config = make_project(tmp_path, url=url, history_index=f"{prefix}-hist", lease_ttl=lease_ttl)
     # Revision scripts import the test model (tests.migrate_support) from this checkout.
-    env = env_without_esmigrate() | {"PYTHONPATH": str(ROOT)}
+    env = env_without_esmigrate() | {"PYTHONPATH": str(ROOT)} | credentials_env()
     return Project(config, tmp_path, env)
 
 
@@ -190,13 +220,20 @@ IN_PLACE: dict[str, Any] = {
 
 def incremental_main(config_path: str) -> None:
     from esmigrate.cluster import connect
-    from esmigrate.config import ConnectionSettings
+    from esmigrate.config import ConnectionSettings, Secret
     from esmigrate.exceptions import EsmigrateError
     from esmigrate.migrate import Incremental
     from tests.migrate_support import PAINLESS, transform
 
     cfg = json.loads(Path(config_path).read_text())
-    cluster = connect(ConnectionSettings(urls=(cfg["url"],)))
+    password = os.environ.get("ESMIGRATE_PASSWORD")
+    cluster = connect(
+        ConnectionSettings(
+            urls=(cfg["url"],),
+            username=os.environ.get("ESMIGRATE_USERNAME"),
+            password=Secret(password) if password else None,
+        )
+    )
     try:
         Incremental(
             cluster,

@@ -46,10 +46,12 @@ from tests.random_kills import (
     REVISION,
     KillRun,
     Project,
+    credentials_env,
     kill_until_done,
     migrate_revision,
     phase_of,
     project,
+    secrets_in,
 )
 from tests.rollback_support import expected_old_format, migrate_with_point
 
@@ -139,12 +141,18 @@ def test_random_kills(
         finally:
             writer.stop()
         summary = writer.report()
+        # The password the processes were given, in their output or in the history they wrote.
+        cluster.refresh(hist)
+        history = cluster.search(hist, {"size": 10_000})["hits"]["hits"]
+        leaked = run.secrets_found + secrets_in(json.dumps(history))
         recorded.measured(
             found,
             summary.blocked_longest_s,
             # Kills that landed while the migration ran (none: it was over first).
             faults=len(run.kills),
             runs=run.runs,
+            outputs_checked=run.outputs if credentials_env() else 0,
+            secrets_found=leaked,
             detail={"kills": run.kills, "failed_runs": len(run.failures), "ran_s": run.ran_s},
         )
         print(f"\n[{scenario}-{seed}] kills {run.kills}; runs {run.runs} {run.ran_s}; {found}")
@@ -153,6 +161,7 @@ def test_random_kills(
             assert found["write_blocks_left"] == 0, found
         else:
             assert_clean(found)
+        assert leaked == 0, "the password showed in an output or in the history index"
         if not run.kills:
             # The seed's kill moment came after the migration ended (its final state was checked
             # all the same): a run without a fault, which the report leaves out.
@@ -223,7 +232,7 @@ def _incremental(
     }
     path = proj_root / "incremental.json"
     path.write_text(json.dumps(cfg))
-    env = env_without_esmigrate() | {"PYTHONPATH": str(ROOT)}
+    env = env_without_esmigrate() | {"PYTHONPATH": str(ROOT)} | credentials_env()
 
     def start() -> subprocess.Popen[str]:
         return subprocess.Popen(

@@ -86,3 +86,16 @@ def test_runs_without_a_landed_fault_are_left_out_and_failed_runs_counted(tmp_pa
     assert "| python | 2 | 1 | 1 | 2 | 100 | 0 | 0 | 0 | 0 | 0.25 |" in rows
     assert "2 scenario runs, 1 passed" in page
     assert "Left out: 1 run(s) in which no fault landed" in page
+
+
+def test_the_secrets_found_are_summed_over_the_processes_checked(tmp_path: Path) -> None:
+    rows = [json.loads(line("python", True, 0, ["copy"])) for _ in range(2)]
+    rows[0].update(outputs_checked=3, secrets_found=0)
+    rows[1].update(outputs_checked=4, secrets_found=1)
+    (tmp_path / "kill.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    module = report_module()
+    page = module.render(module.load(tmp_path))
+    assert "Secrets found: 1 (must be 0), in the output (stdout and stderr) of the 7 " in page
+    # Without processes given a password, the page claims nothing about secrets.
+    (tmp_path / "kill.jsonl").write_text(line("python", True, 0, ["copy"]) + "\n")
+    assert "Secrets found" not in module.render(module.load(tmp_path))
