@@ -14,6 +14,7 @@ import pytest
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import PointExists, PointNotFound, RestoreImpossible, WritesAtRisk
 from esmigrate.migrate._layout import alias_targets, is_write_blocked
+from esmigrate.rollback import _rollback as rollback_module
 from esmigrate.rollback import create_point, get_point, list_points, plan_rollback, rollback
 from tests.migrate_support import all_docs, create_source, diff, live_writer
 from tests.rollback_support import (
@@ -185,6 +186,46 @@ def test_kill_under_the_block_is_completed_by_a_rerun(
     assert set(alias_targets(cluster, alias)) == {old}
     assert not is_write_blocked(cluster, new)
     assert diff(expected_old_format(initial, ops, (old, new)), all_docs(cluster, old)) == {}
+
+
+class Killed(BaseException):
+    """The process dying at that line (nothing after it runs)."""
+
+
+def test_a_rerun_after_a_kill_past_the_swap_records_the_rollback(
+    cluster: Cluster, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the aliases went back, before the rollback was recorded: the application
+    writes to the old index again meanwhile. The rerun does not take those writes for a change
+    the retained point cannot undo: it finishes the record, and nothing moves."""
+    alias, old, initial = create_source(cluster, prefix, 200)
+    hist = f"{prefix}-hist"
+    new = migrate_with_point(cluster, prefix, alias, "ks").target
+    _write(cluster, alias, 5)
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(rollback_module, "record_rollback", die)
+    with pytest.raises(Killed):
+        rollback(cluster, "ks", state_index=hist, reverse_transform=reverse)
+    monkeypatch.undo()
+    assert set(alias_targets(cluster, alias)) == {old}
+    assert get_point(cluster, "ks", state_index=hist).last_rollback is None
+    _write(cluster, alias, 3, start=100)
+    done = rollback(cluster, "ks", state_index=hist, reverse_transform=reverse)
+    assert done.mode == "carry"
+    assert done.carried == 5
+    assert set(alias_targets(cluster, alias)) == {old}
+    assert not is_write_blocked(cluster, new)
+    point = get_point(cluster, "ks", state_index=hist)
+    assert point.last_rollback is not None
+    assert point.last_rollback["mode"] == "carry"
+    assert point.rolling_back is None
+    expected = dict(initial)
+    for i in [*range(5), *range(100, 103)]:
+        expected[f"x{i}"] = {"title": f"x {i}", "n": i, "code": i, "body": "b"}
+    assert diff(expected, all_docs(cluster, old)) == {}
 
 
 def test_rollback_keeps_what_the_forward_migration_dead_lettered(

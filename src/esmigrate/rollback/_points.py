@@ -91,6 +91,11 @@ class RollbackPoint:
     #: a cut-over point
     cut_over: dict[str, Any] | None = None
     last_rollback: dict[str, Any] | None = None
+    #: A rollback to this point under way, recorded before it changes anything and cleared
+    #: once it is recorded: ``{"at", "mode", "aliases": {alias: indices it leaves it on},
+    #: "at_risk"}``. A rerun that finds the aliases there finishes the record (a run killed
+    #: after its swap).
+    rolling_back: dict[str, Any] | None = None
     #: The migration (``rev:REV:ALIAS``) this point was recorded before, for a point made before
     #: an in-place change (a cut-over's point names its migration in ``cut_over``).
     before: str | None = None
@@ -125,6 +130,7 @@ class RollbackPoint:
             "snapshot": self.snapshot,
             "cut_over": self.cut_over,
             "last_rollback": self.last_rollback,
+            "rolling_back": self.rolling_back,
             "before": self.before,
         }
 
@@ -142,6 +148,7 @@ class RollbackPoint:
             snapshot=s.get("snapshot"),
             cut_over=s.get("cut_over"),
             last_rollback=s.get("last_rollback"),
+            rolling_back=s.get("rolling_back"),
             before=s.get("before"),
             _seq_no=doc.get("_seq_no"),
             _primary_term=doc.get("_primary_term"),

@@ -521,12 +521,36 @@ def rollback(
         # A run killed under its write block (possibly after the swap): never leave writers
         # blocked, whatever the plan below decides.
         lift_write_block(cluster, engine_state["source"])
+    point = get_point(cluster, name, state_index=state_index)
+    if _swapped(cluster, point):
+        # A run killed after its swap, before its record: the aliases are back (and the
+        # application may have written to the old index since, which a fresh plan would take
+        # for a change the point cannot undo). Finish the record.
+        pending = point.rolling_back or {}
+        result = RollbackResult(
+            point=name,
+            mode=str(pending.get("mode")),
+            aliases={a: list(v) for a, v in pending.get("aliases", {}).items()},
+            at_risk=dict(pending.get("at_risk") or {}),
+            carried=int(engine_state.get("copied") or 0) if pending.get("mode") == "carry" else 0,
+            discarded=sum((pending.get("at_risk") or {}).values())
+            if pending.get("mode") == "discard"
+            else 0,
+        )
+        return _record(cluster, point, result, state_index)
     plan = plan_rollback(
         cluster, name, state_index=state_index, reverse=reverse, discard_writes=discard_writes
     )
     if plan.mode == "swap" and plan.writes_at_risk:
         raise _refuse(name, plan, plan.at_risk)
     point = get_point(cluster, name, state_index=state_index)
+    point.rolling_back = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "mode": plan.mode,
+        "aliases": {a: m["to"] for a, m in plan.aliases.items()},
+        "at_risk": plan.at_risk,
+    }
+    save_point(cluster, state_index, point)
     if plan.restore:
         _restore(cluster, point, plan.restore)
     if plan.restore_beside:
@@ -562,14 +586,33 @@ def rollback(
         result.blocked_seconds = done.blocked_seconds
     else:
         result.discarded, result.blocked_seconds = _swap(cluster, name, plan, state_index, point)
-    point = get_point(cluster, name, state_index=state_index)
+    return _record(cluster, get_point(cluster, name, state_index=state_index), result, state_index)
+
+
+def _swapped(cluster: Cluster, point: RollbackPoint) -> bool:
+    """Whether a rollback to ``point`` under way has moved every alias where it said."""
+    pending = point.rolling_back
+    if not pending or not pending.get("aliases"):
+        return False
+    return all(
+        sorted(alias_targets(cluster, alias)) == sorted(indices)
+        for alias, indices in pending["aliases"].items()
+    )
+
+
+def _record(
+    cluster: Cluster, point: RollbackPoint, result: RollbackResult, state_index: str
+) -> RollbackResult:
+    """Record the finished rollback ``result``: in the history first (it is idempotent), then
+    in the point, which clears the rollback under way."""
+    # The history says what is live: the revision (or rebuild) this point undid is no longer.
+    result.recorded = record_rollback(
+        HistoryStore(cluster, state_index), point.migration, point.name, sorted(result.aliases)
+    )
     point.last_rollback = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **{k: v for k, v in result.to_dict().items() if k in ("mode", "carried", "discarded")},
     }
+    point.rolling_back = None
     save_point(cluster, state_index, point)
-    # The history says what is live: the revision (or rebuild) this point undid is no longer.
-    result.recorded = record_rollback(
-        HistoryStore(cluster, state_index), point.migration, name, sorted(plan.aliases)
-    )
     return result
