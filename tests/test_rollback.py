@@ -197,7 +197,8 @@ def test_a_rerun_after_a_kill_past_the_swap_records_the_rollback(
 ) -> None:
     """Killed after the aliases went back, before the rollback was recorded: the application
     writes to the old index again meanwhile. The rerun does not take those writes for a change
-    the retained point cannot undo: it finishes the record, and nothing moves."""
+    the retained point cannot undo: it finishes the record, and nothing moves; a run after that
+    says it is done."""
     alias, old, initial = create_source(cluster, prefix, 200)
     hist = f"{prefix}-hist"
     new = migrate_with_point(cluster, prefix, alias, "ks").target
@@ -226,6 +227,14 @@ def test_a_rerun_after_a_kill_past_the_swap_records_the_rollback(
     for i in [*range(5), *range(100, 103)]:
         expected[f"x{i}"] = {"title": f"x {i}", "n": i, "code": i, "body": "b"}
     assert diff(expected, all_docs(cluster, old)) == {}
+    # Run once more (a run killed after its record, before it exited, is run again): done
+    # already, it says so and changes nothing, whatever was written to the old index since.
+    _write(cluster, alias, 2, start=200)
+    again = rollback(cluster, "ks", state_index=hist, reverse_transform=reverse)
+    assert again.already == point.last_rollback["at"]
+    assert again.carried == 0
+    assert set(alias_targets(cluster, alias)) == {old}
+    assert get_point(cluster, "ks", state_index=hist).last_rollback == point.last_rollback
 
 
 def test_rollback_keeps_what_the_forward_migration_dead_lettered(

@@ -167,6 +167,12 @@ def rollback_cmd(
                 console.print(f"{i}. {op['kind']}: {op['summary']}")
             return
         aliases = "; ".join(f"{a} → {', '.join(t)}" for a, t in data["aliases"].items())
+        if data.get("already"):
+            console.print(
+                f"Already rolled back to [bold]{name}[/bold] at {data['already']}: {aliases}; "
+                "nothing to do (`esmigrate rollback-point show` has its figures)."
+            )
+            return
         console.print(f"Rolled back to [bold]{name}[/bold]: {aliases}")
         console.print(
             f"  carried back {data['carried']}, deletes reconciled {data['reconciled_deletes']}, "

@@ -103,6 +103,9 @@ class RollbackResult:
     #: The revision or rebuild whose change this undid, as the history now records it
     #: (``kind``, ``id``, ``state``); None for a point made by hand.
     recorded: dict[str, Any] | None = None
+    #: When the aliases were already where the point's last rollback left them: that
+    #: rollback's time (nothing was done now; its figures are the point's ``last_rollback``).
+    already: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -511,7 +514,9 @@ def rollback(
         sample_size: documents deep-compared (reverse-transformed) before the swap back.
         on_progress: receives the migrator's progress events.
 
-    A rerun after a kill resumes (a write block left behind is lifted first). Raises
+    A rerun after a kill resumes (a write block left behind is lifted first), or finishes the
+    record of a run killed after its swap; run again once done (the aliases where it left them)
+    it does nothing and says so (:attr:`RollbackResult.already`). Raises
     :class:`~esmigrate.exceptions.WritesAtRisk` (nothing changed) and
     :class:`~esmigrate.exceptions.RestoreImpossible`.
     """
@@ -538,6 +543,18 @@ def rollback(
             else 0,
         )
         return _record(cluster, point, result, state_index)
+    last = point.last_rollback or {}
+    if last.get("aliases") and _at(cluster, last["aliases"]):
+        # Done already (a run killed after its record, before it exited; or run twice): the
+        # aliases are where it left them. A fresh plan would take the writes made to the old
+        # index since for a change the point cannot undo.
+        return RollbackResult(
+            point=name,
+            mode=str(last.get("mode")),
+            aliases={a: list(v) for a, v in last["aliases"].items()},
+            at_risk={},
+            already=str(last.get("at")),
+        )
     plan = plan_rollback(
         cluster, name, state_index=state_index, reverse=reverse, discard_writes=discard_writes
     )
@@ -591,12 +608,15 @@ def rollback(
 
 def _swapped(cluster: Cluster, point: RollbackPoint) -> bool:
     """Whether a rollback to ``point`` under way has moved every alias where it said."""
-    pending = point.rolling_back
-    if not pending or not pending.get("aliases"):
-        return False
+    pending = point.rolling_back or {}
+    return bool(pending.get("aliases")) and _at(cluster, pending["aliases"])
+
+
+def _at(cluster: Cluster, layout: Mapping[str, list[str]]) -> bool:
+    """Whether each alias of ``layout`` points to exactly its indices."""
     return all(
         sorted(alias_targets(cluster, alias)) == sorted(indices)
-        for alias, indices in pending["aliases"].items()
+        for alias, indices in layout.items()
     )
 
 
@@ -611,7 +631,11 @@ def _record(
     )
     point.last_rollback = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        **{k: v for k, v in result.to_dict().items() if k in ("mode", "carried", "discarded")},
+        **{
+            k: v
+            for k, v in result.to_dict().items()
+            if k in ("mode", "carried", "discarded", "aliases")
+        },
     }
     point.rolling_back = None
     save_point(cluster, state_index, point)
