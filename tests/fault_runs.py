@@ -80,6 +80,8 @@ class FaultRun:
     def measured(self, found: Mapping[str, Any], blocked_longest_s: float, **figures: Any) -> None:
         """The exact outcome's figures (:func:`outcome`) and the longest write block the writer
         met, with ``figures`` (``runs``, ``faults``, ``detail``...)."""
+        if found.get("examples"):
+            self.set(detail={"examples": found["examples"]})
         self.set(
             documents_checked=found["documents_checked"],
             lost=found["lost"],
@@ -140,13 +142,50 @@ def outcome(
     content), where the alias points and whether the source is still write-blocked."""
     expected = expected_state(dict(initial), ops, source, target, transform)
     actual = all_docs(cluster, target)
-    return {
+    lost = sorted(set(expected) - set(actual))
+    resurrected = sorted(set(actual) - set(expected))
+    reverted = sorted(k for k in set(expected) & set(actual) if expected[k] != actual[k])
+    found: dict[str, Any] = {
         "documents_checked": len(expected),
-        "lost": len(set(expected) - set(actual)),
-        "resurrected": len(set(actual) - set(expected)),
-        "reverted": sum(1 for k in set(expected) & set(actual) if expected[k] != actual[k]),
+        "lost": len(lost),
+        "resurrected": len(resurrected),
+        "reverted": len(reverted),
         "alias_on_target": resolve(cluster, alias).source == target,
         "write_blocks_left": int(is_write_blocked(cluster, source)),
+    }
+    wrong = [("lost", k) for k in lost] + [("resurrected", k) for k in resurrected]
+    wrong += [("reverted", k) for k in reverted]
+    if wrong:
+        found["examples"] = [
+            _example(cluster, source, what, doc_id, expected, actual, ops)
+            for what, doc_id in wrong[:5]
+        ]
+    return found
+
+
+def _example(
+    cluster: Cluster,
+    source: str,
+    what: str,
+    doc_id: str,
+    expected: Mapping[str, Any],
+    actual: Mapping[str, Any],
+    ops: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One wrong document, for the report's detail: what the writer's log says, what the new
+    index holds and what the old one does (was it lost by the cluster or by the migration?)."""
+    try:
+        held = cluster.request("GET", f"/{source}/_doc/{doc_id}")
+        in_source: Any = {"seq_no": held.get("_seq_no"), "doc": held.get("_source")}
+    except EsmigrateError as exc:
+        in_source = f"{type(exc).__name__}"
+    return {
+        "what": what,
+        "id": doc_id,
+        "expected": expected.get(doc_id),
+        "target": actual.get(doc_id),
+        "source": in_source,
+        "last_ops": [o for o in ops if o.get("id") == doc_id][-3:],
     }
 
 
