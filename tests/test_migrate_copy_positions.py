@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ import orjson
 import pytest
 
 from esmigrate.cluster import Cluster
+from esmigrate.cluster._errors import partial_results
 from esmigrate.migrate import MigrationResult, ProgressEvent
-from esmigrate.migrate._positions import positions_name
+from esmigrate.migrate._positions import Snapshot, positions_name
 from esmigrate.state import Checkpoint
 from tests.migrate_support import (
     all_docs,
@@ -104,6 +106,22 @@ def _mutate(cluster: Cluster, index: str, n: int) -> dict[str, list[str]]:
     return groups
 
 
+def mutate_during_the_copy(
+    cluster: Cluster, source: str, n: int
+) -> tuple[list[dict[str, list[str]]], Callable[[ProgressEvent], None]]:
+    """A progress callback that deletes, updates and re-creates documents of ``source`` at the
+    copy's first report (:func:`_mutate`), once; and the list that gets what it did."""
+    done: list[dict[str, list[str]]] = []
+    once = threading.Lock()
+
+    def on_progress(event: ProgressEvent) -> None:
+        # Per-shard copy tasks report from their own threads: the writes are made once.
+        if event.phase == "copy" and event.done and once.acquire(blocking=False):
+            done.append(_mutate(cluster, source, n))
+
+    return done, on_progress
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_deletes_updates_and_recreates_during_the_copy_end_exact(
     cluster: Cluster, prefix: str, path: str
@@ -112,15 +130,7 @@ def test_deletes_updates_and_recreates_during_the_copy_end_exact(
     progress report); the new index must end as the transform of the old one's final state."""
     n = 6_000
     alias, source, _ = create_source(cluster, prefix, n)
-    done: list[dict[str, list[str]]] = []
-
-    once = threading.Lock()
-
-    def on_progress(event: ProgressEvent) -> None:
-        # Per-shard copy tasks report from their own threads: the writes are made once.
-        if event.phase == "copy" and event.done and once.acquire(blocking=False):
-            done.append(_mutate(cluster, source, n))
-
+    done, on_progress = mutate_during_the_copy(cluster, source, n)
     result = blue_green_on(
         cluster, prefix, alias, path, requests_per_second=2000, page_size=200,
         on_progress=on_progress,
@@ -138,6 +148,40 @@ def test_deletes_updates_and_recreates_during_the_copy_end_exact(
     assert not set(groups["deleted"]) & set(actual)
     assert all(actual[d]["title"] == "again" for d in groups["recreated"])
     assert all(actual[d]["title"].startswith("updated") for d in groups["updated"])
+
+
+def test_a_snapshot_losing_a_shard_falls_back_to_checking_all_and_ends_exact(
+    cluster: Cluster, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scroll that records the positions while the ``_reindex`` tasks copy loses its shard
+    (the copy holding it relocated or left: the next page fails on that shard). The copy
+    stands; the positions are incomplete, so the first position pass checks all of the new
+    index, and deletes made during the copy are found all the same."""
+    n = 6_000
+    alias, source, _ = create_source(cluster, prefix, n)
+
+    def lost_a_shard(self: Snapshot, halt: threading.Event | None = None) -> int:
+        failure = {"type": "search_context_missing_exception", "reason": "No search context"}
+        shards = {"total": 1, "failed": 1, "failures": [{"reason": failure}]}
+        error = partial_results(source, {"_shards": shards})
+        assert error is not None
+        raise error
+
+    monkeypatch.setattr(Snapshot, "record", lost_a_shard)
+    done, on_progress = mutate_during_the_copy(cluster, source, n)
+    result = blue_green_on(
+        cluster, prefix, alias, "painless", requests_per_second=2000, page_size=200,
+        on_progress=on_progress,
+    ).run()  # fmt: skip
+    assert done, "the copy reported no progress to write during"
+    state = checkpoint(cluster, prefix, result)
+    assert state["copy_positioned"] == 0
+    assert state["positions_checked"] >= n - len(done[0]["deleted"])  # all of the new index
+    expected = transformed(cluster, source)
+    actual = all_docs(cluster, result.target)
+    assert sorted(set(expected) ^ set(actual)) == []
+    assert [k for k in expected if expected[k] != actual[k]] == []
+    assert not set(done[0]["deleted"]) & set(actual)
 
 
 @pytest.mark.parametrize("path", PATHS)

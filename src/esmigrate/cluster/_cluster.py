@@ -474,6 +474,11 @@ class Cluster:
                     "POST", "/_search/scroll", body={"scroll": keep_alive, "scroll_id": scroll_id}
                 )
                 scroll_id = result.get("_scroll_id") or scroll_id
+                # A page that failed on a shard (its copy relocated or left, taking the scroll's
+                # context with it) is not the end: it cannot be sent again, so it is an error.
+                partial = partial_results(index, result)
+                if partial is not None:
+                    raise partial
         finally:
             if scroll_id:
                 with contextlib.suppress(NotFoundError):  # expired already

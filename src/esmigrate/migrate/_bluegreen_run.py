@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from esmigrate.cluster import Cluster
-from esmigrate.exceptions import MigrationCancelled, MigrationError
+from esmigrate.exceptions import MigrationCancelled, MigrationError, RequestError
 from esmigrate.migrate._bluegreen_state import Journal, PendingRound, TaskStep
 from esmigrate.migrate._copy import Copier
 from esmigrate.migrate._cutover import CutOver
@@ -151,7 +151,9 @@ class BlueGreenRun:
                 check_failures=self.check_failures,
             )
         elif state.mode == "reindex" and (state.copy_tasks or not state.copy.started):
-            copied, placed = self._copy_by_shard(meter, positioned)
+            copied, recorded = self._copy_by_shard(meter, positioned)
+            # None: the snapshot lost a shard; the first position pass checks all of N.
+            positioned, placed = positioned and recorded is not None, recorded or 0
             meter.update(message="copy complete")
             state.progress = meter.numbers()
         else:
@@ -211,13 +213,13 @@ class BlueGreenRun:
 
         return place
 
-    def _copy_by_shard(self, meter: Meter, positioned: bool) -> tuple[int, int]:
+    def _copy_by_shard(self, meter: Meter, positioned: bool) -> tuple[int, int | None]:
         """Copy mode reindex: the initial copy as one ``_reindex`` per shard of O, each of the
         documents with ``_seq_no <= C0`` of its shard (what is written later is the catch-up
         rounds' to copy, once). With ``positioned``, a snapshot of the same documents is
         opened before the tasks start and recorded as positions while they run: every document
         a task copies is in it (see :class:`~._positions.Snapshot`). Returns the documents
-        copied and positioned."""
+        copied and positioned (None: not all of them, the snapshot having lost a shard)."""
         state = self.state
         c0 = dict(state.checkpoints or {})
         if not state.copy_tasks and not self._by_shard_possible():
@@ -231,7 +233,7 @@ class BlueGreenRun:
             self.journal.save()
         snapshot = self.deletes.positions.snapshot(c0) if positioned else None
         halt = threading.Event()
-        placed = 0
+        placed: int | None = 0
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 recording = pool.submit(snapshot.record, halt) if snapshot is not None else None
@@ -243,7 +245,19 @@ class BlueGreenRun:
                     halt.set()
                     raise
                 if recording is not None:
-                    placed = recording.result()
+                    try:
+                        placed = recording.result()
+                    except RequestError as exc:
+                        # Its scroll lost a shard (the copy holding it relocated or left):
+                        # the positions are incomplete, not wrong. The copy stands.
+                        log.warning(
+                            "positions of %s not recorded during the copy (%s): the first "
+                            "position pass checks all of %s",
+                            state.source,
+                            exc.reason or exc,
+                            state.target,
+                        )
+                        placed = None
         finally:
             if snapshot is not None:
                 snapshot.close()
