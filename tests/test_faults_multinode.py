@@ -426,6 +426,13 @@ def point_with_a_node_gone(
     cluster: Cluster, alias: str, index: str, initial: dict[str, dict[str, Any]], victim: int
 ) -> None:
     """The snapshot test's steps once the node on port ``victim`` is gone."""
+    # Until the cluster has dropped the node (and promoted the replica), not just until a
+    # health check that still counts it answers.
+    cluster.request(
+        "GET",
+        "/_cluster/health",
+        params={"wait_for_nodes": str(NODES - 1), "timeout": "60s"},
+    )
     cluster.request(
         "GET",
         f"/_cluster/health/{index}",

@@ -548,13 +548,18 @@ def rollback(
         # Done already (a run killed after its record, before it exited; or run twice): the
         # aliases are where it left them. A fresh plan would take the writes made to the old
         # index since for a change the point cannot undo.
-        return RollbackResult(
+        finished = RollbackResult(
             point=name,
             mode=str(last.get("mode")),
             aliases={a: list(v) for a, v in last["aliases"].items()},
             at_risk={},
             already=str(last.get("at")),
         )
+        # What the history records (it adds nothing it holds already).
+        finished.recorded = record_rollback(
+            HistoryStore(cluster, state_index), point.migration, name, sorted(finished.aliases)
+        )
+        return finished
     plan = plan_rollback(
         cluster, name, state_index=state_index, reverse=reverse, discard_writes=discard_writes
     )
