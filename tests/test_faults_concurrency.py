@@ -25,8 +25,9 @@ from esmigrate.config import ConnectionSettings
 from esmigrate.exceptions import ExitCode
 from esmigrate.migrate import MigrationResult
 from esmigrate.migrate._layout import resolve
+from esmigrate.testing import LiveWriter
 from tests.conftest import env_without_esmigrate
-from tests.fault_runs import assert_clean, fault_run, outcome, sum_outcomes
+from tests.fault_runs import FaultRun, assert_clean, fault_run, outcome, sum_outcomes
 from tests.migrate_support import ROOT, create_source, live_writer, migration
 from tests.migration_project import make_project, write_script
 from tests.random_kills import TRACEBACK, Project
@@ -79,6 +80,28 @@ def applied_once(project: Project) -> None:
         "r2": ("applied", 1),
         "r3": ("applied", 1),
     }
+
+
+def measure_two(
+    cluster: Cluster,
+    run: FaultRun,
+    sources: dict[str, tuple[str, str, dict[str, dict[str, Any]]]],
+    targets: dict[str, str],
+    writers: dict[str, LiveWriter],
+) -> dict[str, dict[str, Any]]:
+    """Each of two migrations' outcome (:func:`outcome`), recorded in ``run`` as one scenario
+    run's figures: two runners at once, one beside the other."""
+    found = {
+        name: outcome(cluster, alias, source, targets[name], initial, writers[name].operations())
+        for name, (alias, source, initial) in sources.items()
+    }
+    run.measured(
+        sum_outcomes(found.values()),
+        max(w.report().blocked_longest_s for w in writers.values()),
+        faults=1,
+        runs=2,
+    )
+    return found
 
 
 def finish(processes: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
@@ -166,23 +189,7 @@ def test_two_projects_share_one_cluster(
         finally:
             for writer in writers.values():
                 writer.stop()
-        found = {
-            name: outcome(
-                cluster,
-                sources[name][0],
-                sources[name][1],
-                targets[name],
-                sources[name][2],
-                writers[name].operations(),
-            )
-            for name in "ab"
-        }
-        run.measured(
-            sum_outcomes(found.values()),
-            max(w.report().blocked_longest_s for w in writers.values()),
-            faults=1,
-            runs=2,
-        )
+        found = measure_two(cluster, run, sources, targets, writers)
         for code, out, err in ended:
             assert code == ExitCode.OK, err
             assert "Applied 3 revision(s)" in out, out
@@ -245,22 +252,7 @@ def test_two_migrations_of_different_aliases_run_at_once(
         finally:
             for writer in writers.values():
                 writer.stop()
-        found = {
-            name: outcome(
-                cluster,
-                sources[name][0],
-                sources[name][1],
-                results[name].target,
-                sources[name][2],
-                writers[name].operations(),
-            )
-            for name in "ab"
-        }
-        recorded.measured(
-            sum_outcomes(found.values()),
-            max(w.report().blocked_longest_s for w in writers.values()),
-            faults=1,
-            runs=2,
-        )
+        targets = {name: results[name].target for name in "ab"}
+        found = measure_two(cluster, recorded, sources, targets, writers)
         for name in "ab":
             assert_clean(found[name])
