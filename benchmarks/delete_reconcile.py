@@ -27,7 +27,6 @@ import orjson
 
 from esmigrate.bench import make_source
 from esmigrate.cluster import Cluster, connect
-from esmigrate.config import load_config
 from esmigrate.migrate._positions import Positions
 from esmigrate.migrate._shards import checkpoints, scan
 from esmigrate.testing import cluster_for_tests, delete_prefixed, unique_prefix
@@ -109,12 +108,8 @@ def main() -> None:
     parser.add_argument("--deletes", type=int, default=20)
     parser.add_argument("--url")
     args = parser.parse_args()
-    url = args.url or os.environ.get("ESMIGRATE_URL")
-    if url:
-        run(load_config(url=url).connection, args.docs, args.deletes)
-    else:
-        with cluster_for_tests() as settings:
-            run(settings, args.docs, args.deletes)
+    with cluster_for_tests(url=args.url or os.environ.get("ESMIGRATE_URL")) as settings:
+        run(settings, args.docs, args.deletes)
 
 
 def run(settings: Any, n: int, k: int) -> None:

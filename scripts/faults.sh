@@ -16,6 +16,9 @@ rm -rf "$results"
 status=0
 ESMIGRATE_FAULTS=full ESMIGRATE_FAULTS_RESULTS="$results" \
   .venv/bin/pytest -m faults -p no:cacheprovider "$@" || status=$?
+mkdir -p "$results"
+printf '{"commit": "%s", "finished": "%s"}\n' "$(git rev-parse --short HEAD)" \
+  "$(date -u '+%Y-%m-%d %H:%M UTC')" > "$results/run.json"
 .venv/bin/python scripts/faults_report.py "$results" > docs/reliability.md
 echo "faults.sh: docs/reliability.md written from $results" >&2
 exit "$status"

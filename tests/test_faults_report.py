@@ -99,3 +99,15 @@ def test_the_secrets_found_are_summed_over_the_processes_checked(tmp_path: Path)
     # Without processes given a password, the page claims nothing about secrets.
     (tmp_path / "kill.jsonl").write_text(line("python", True, 0, ["copy"]) + "\n")
     assert "Secrets found" not in module.render(module.load(tmp_path))
+
+
+def test_the_page_names_the_commit_and_time_the_run_recorded(tmp_path: Path) -> None:
+    # Rendered again later, or from another checkout, the page still names the run's own.
+    (tmp_path / "kill.jsonl").write_text(line("python", True, 0, ["copy"]) + "\n")
+    (tmp_path / "run.json").write_text(
+        json.dumps({"commit": "0123abc", "finished": "2026-01-02 03:04 UTC"})
+    )
+    module = report_module()
+    page = module.render(module.load(tmp_path), module.recorded_run(tmp_path))
+    assert "Last recorded run: 2026-01-02 03:04 UTC, commit `0123abc`, 1 scenario runs" in page
+    assert module.recorded_run(tmp_path / "elsewhere") == {}

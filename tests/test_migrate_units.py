@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import logging
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -29,6 +31,7 @@ from esmigrate.migrate._positions import (
 from esmigrate.migrate._reindex_copy import guarded_script
 from esmigrate.operations import PlannedRequest
 from esmigrate.progress import LogDisplay, Meter, ProgressEvent, RichDisplay, progress_display
+from esmigrate.testing import LiveWriter
 from esmigrate.transform.painless import normalize_script
 
 
@@ -215,3 +218,16 @@ def test_write_copies_is_what_each_write_waits_for(
 def test_write_copies_refuses_what_is_not_a_number_of_copies(wanted: object) -> None:
     with pytest.raises(ValueError, match="not a whole number"):
         write_copies({"index.write.wait_for_active_shards": wanted})
+
+
+def test_the_live_writers_log_counts_an_entry_once_its_line_is_complete(tmp_path: Path) -> None:
+    """The writer's process appends to its log while a test reads it: the last line may have
+    reached the file only in part, and it counts once its newline is there."""
+    writer = LiveWriter("http://127.0.0.1:1", "posts")
+    done = {"op": "index", "id": "d1", "t": 1.0, "index": "posts-v1", "result": "created"}
+    writer.log.write_text(json.dumps(done) + "\n" + '{"op": "delete", "id": "d2", "t": 2.')
+    assert writer.count() == 1
+    with writer.log.open("a", encoding="utf-8") as fh:
+        fh.write('5, "index": "posts-v1", "result": "deleted"}\n')
+    assert writer.count() == 2
+    assert [op["id"] for op in writer.operations()] == ["d1", "d2"]

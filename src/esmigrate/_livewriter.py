@@ -12,6 +12,14 @@ such a silence, a write refused because the restarted node did not know the alia
 operation it makes is idempotent, so a write that was applied before its answer was lost ends
 the same when sent again; a delete answered "not found" after such a retry is logged as the
 delete it was (only this writer writes its ids).
+
+A delete answered "not found" without such a retry is logged as ``not_found`` with the index
+that answered: the writer, the only one writing its ids, last left that document present, so
+the index no longer held it. On a cluster that lost a node, that is the cluster's own retry:
+the coordinating node sends a write again to the new primary when the old primary's node died
+before answering, and the new primary already has it. It can also be an index that lost the
+document (a migration's new index missing it); the log cannot tell which, so it says where it
+was asked, and :meth:`LiveWriter.report` does not count it as a delete.
 """
 
 from __future__ import annotations
@@ -156,7 +164,8 @@ def _run(args: argparse.Namespace) -> None:
             if op["result"] in ("created", "updated", "noop") and doc_id not in present:
                 present.add(doc_id)
                 existing.append(doc_id)
-            elif op["op"] == "delete" and op["result"] == "deleted":
+            elif op["op"] == "delete" and op["result"] in ("deleted", "not_found"):
+                # Not found: gone all the same (see the module docstring).
                 present.discard(doc_id)
                 existing.remove(doc_id)
             next_at += interval
@@ -206,11 +215,12 @@ def send_operation(
         except ConflictError:
             continue  # another writer (a backfill) changed it in between: re-read and retry
         except NotFoundError as exc:
-            answer = {"result": "not_found"}
+            # A delete's 404 names the index it looked in (an update's does not).
+            body = exc.body if isinstance(exc.body, dict) else {}
+            answer = {"result": "not_found", "_index": body.get("_index")}
             if op["op"] == "delete" and unanswered_since is not None:
                 # The unanswered attempt deleted it.
-                body = exc.body if isinstance(exc.body, dict) else {}
-                answer = {"result": "deleted", "_index": body.get("_index")}
+                answer["result"] = "deleted"
             break
         except RequestError as exc:
             if exc.status in (429, 503):
@@ -435,7 +445,9 @@ class LiveWriter:
         for log in self.logs:
             with contextlib.suppress(FileNotFoundError), log.open(encoding="utf-8") as fh:
                 for line in fh:
-                    if line.strip():
+                    # A line without its newline is one the writer is still writing (a long
+                    # entry reaches the file in more than one write): it is read once complete.
+                    if line.endswith("\n") and line.strip():
                         yield json.loads(line)
 
     def operations(self) -> list[dict[str, Any]]:
