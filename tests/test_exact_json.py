@@ -26,6 +26,21 @@ def test_integers_beyond_64_bits_round_trip_exactly() -> None:
     assert exact_json.dumps({"n": 7, "s": "é"}) == '{"n":7,"s":"é"}'.encode()
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"123456789012345678901",  # the whole text
+        b"[-123456789012345678901]",
+        b'{"a": [1, 2, 98765432109876543210]}',
+        b'{"a": 1.5, "b": 0, "c": 100000000000000000000}',
+        b'{"t": "tail", "x": 36893488147419103232}',
+    ],
+)
+def test_an_integer_beyond_64_bits_is_exact_wherever_it_stands(text: bytes) -> None:
+    assert exact_json.loads(text) == json.loads(text)
+    assert exact_json.loads(text.decode()) == json.loads(text)
+
+
 def test_other_unserialisable_values_still_raise() -> None:
     with pytest.raises(TypeError):
         exact_json.dumps({"x": object()})
