@@ -11,7 +11,7 @@ import pytest
 
 from esmigrate import command
 from esmigrate.cluster import Cluster
-from esmigrate.command._estimate import SCRATCH_PREFIX
+from esmigrate.command._estimate import SCRATCH_PREFIX, scratch_index
 from esmigrate.config import Config, load_config
 from esmigrate.exceptions import TransformError
 from tests.conftest import run_cli
@@ -101,6 +101,15 @@ def test_the_estimate_counts_sizes_and_times_a_sample(
     assert scratch_indices(cluster) == []
     assert command.status(config)["current"] == ["a1"]
     assert cluster.count(f"{prefix}-posts") == 300
+
+
+def test_the_sample_copy_goes_to_a_hidden_index_deleted_after(cluster: Cluster) -> None:
+    with scratch_index(cluster, {"properties": {"n": {"type": "long"}}}) as name:
+        settings = cluster.request("GET", f"/{name}/_settings")[name]["settings"]["index"]
+        assert settings["hidden"] == "true"
+        # A wildcard over the application's indices does not expand to it.
+        assert name not in cluster.request("GET", "/*/_settings")
+    assert scratch_indices(cluster) == []
 
 
 def test_a_python_transform_is_timed_through_the_copier_and_its_failure_leaves_nothing(

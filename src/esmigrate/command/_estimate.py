@@ -28,6 +28,7 @@ from esmigrate.cluster import Cluster
 from esmigrate.exceptions import NotFoundError, RequestError, TransformError
 from esmigrate.migrate import DeadLetters
 from esmigrate.migrate._deadletters import DEAD_LETTER_BODY
+from esmigrate.migrate._layout import SCRATCH_SETTINGS
 from esmigrate.migrate._python_copy import CopyStats, PythonCopier
 from esmigrate.migrate._reindex_copy import guarded_script
 from esmigrate.operations import Migrate, Operation, Reindex, UpdateByQuery
@@ -35,8 +36,9 @@ from esmigrate.preflight import disk_space, store_bytes
 from esmigrate.runtime import PlannedRevision
 from esmigrate.schema import detect_schema_versions
 
-#: Scratch indices of the sample copy: ``esmigrate-estimate-<unix time>-<random>``.
-SCRATCH_PREFIX = "esmigrate-estimate-"
+#: Scratch indices of the sample copy: ``.esmigrate-estimate-<unix time>-<random>``, hidden like
+#: the position index, so that no wildcard over the application's indices (``*``) returns them.
+SCRATCH_PREFIX = ".esmigrate-estimate-"
 #: A scratch index older than this is a leftover of a killed estimate, deleted by the next.
 _STALE_S = 3600
 DEFAULT_SAMPLE = 1000
@@ -174,9 +176,9 @@ def _delete_stale(cluster: Cluster) -> None:
 
 @contextlib.contextmanager
 def scratch_index(cluster: Cluster, mappings: dict[str, Any]) -> Iterator[str]:
-    """A one-shard index for a sample copy, deleted on the way out (an error, Ctrl-C)."""
+    """A hidden one-shard index for a sample copy, deleted on the way out (an error, Ctrl-C)."""
     name = f"{SCRATCH_PREFIX}{int(time.time())}-{uuid.uuid4().hex[:8]}"
-    body: dict[str, Any] = {"settings": {"number_of_shards": 1, "number_of_replicas": 0}}
+    body: dict[str, Any] = {"settings": SCRATCH_SETTINGS}
     if mappings:
         body["mappings"] = mappings
     try:

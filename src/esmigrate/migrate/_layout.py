@@ -34,6 +34,10 @@ LOAD_SETTINGS = {
     "index.write.wait_for_active_shards": 1,
 }
 
+#: A scratch index of the engine's own (the validation's sample, the estimate's): one shard, no
+#: replica, hidden from the application's wildcards (``posts-*``, ``*``) and its templates.
+SCRATCH_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "hidden": True}
+
 #: How long a new index may take to get the copies its writes wait for (see
 #: :func:`wait_for_write_copies`).
 WRITE_COPIES_TIMEOUT_S = 120.0

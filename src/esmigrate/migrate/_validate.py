@@ -21,14 +21,19 @@ from typing import Any
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import ValidationFailed
 from esmigrate.migrate._deadletters import DeadLetters
-from esmigrate.migrate._layout import mapping_missing
+from esmigrate.migrate._layout import SCRATCH_SETTINGS, mapping_missing
 from esmigrate.schema.mapping import live_mapping
 from esmigrate.transform import Transform
 
 
 def scratch_name(target: str) -> str:
-    """The scratch index the painless transform runs on for the sample."""
-    return f"{target}-validate"
+    """The scratch index the painless transform runs on for the sample (hidden).
+
+    Dot-prefixed, as the position index: named after the target (``posts-v2-validate``), a
+    wildcard search over the application's indices (``posts-*``) would return the sample's
+    transformed documents a second time, and an index template for them would apply to it.
+    """
+    return f".esmigrate-validate-{target}"
 
 
 def _ref(doc_id: str, routing: str | None) -> dict[str, Any]:
@@ -101,10 +106,7 @@ class Validation:
             self.cluster.request(
                 "PUT",
                 f"/{self.scratch}",
-                body={
-                    "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-                    "mappings": {"dynamic": False},
-                },
+                body={"settings": SCRATCH_SETTINGS, "mappings": {"dynamic": False}},
             )
         self._drawn, self._drawn_expected = [], {}
         if self.sample_size > 0:
