@@ -9,7 +9,6 @@ rollbacks that keep exactly the documents the forward migration dead-lettered.""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
 from typing import Any
 from unittest.mock import patch
 
@@ -17,9 +16,8 @@ import orjson
 import pytest
 
 from esmigrate.cluster import Cluster
-from esmigrate.migrate import BlueGreen, MigrationResult
+from esmigrate.migrate import BlueGreen
 from esmigrate.migrate._copy import Copier
-from esmigrate.migrate._cutover import CutOver
 from esmigrate.migrate._layout import resolve
 from esmigrate.migrate._positions import Positions, positions_name
 from esmigrate.migrate._shards import checkpoints, max_seq_nos
@@ -217,23 +215,6 @@ def test_a_cancelled_pass_stops_at_the_next_page_and_resumes_from_its_cursors(
 # -- whole runs: routing, dead letters and the last window ---------------------------------------
 
 
-class LastWindow(BlueGreen):
-    """A blue-green run that calls ``before_block(cluster)`` just before its write block: the
-    moment an application's write lands in the final round."""
-
-    before_block: Callable[[Cluster], None] = staticmethod(lambda cluster: None)
-
-    def run(self) -> MigrationResult:
-        cut_over = CutOver.run
-
-        def run(cutover: CutOver, steps: Sequence[tuple[str, Callable[[], object]]]) -> None:
-            self.before_block(self.cluster)
-            cut_over(cutover, steps)
-
-        with patch.object(CutOver, "run", run):
-            return super().run()
-
-
 def ids_in(cluster: Cluster, index: str) -> set[tuple[str, str | None]]:
     cluster.refresh(index)
     hits = cluster.search(index, {"size": 10_000, "_source": False})["hits"]["hits"]
@@ -264,10 +245,12 @@ def test_a_painless_dead_letter_under_custom_routing_does_not_hide_a_delete(
         lines.append(orjson.dumps({"n": i, "bad": i == 50}))
     assert not cluster.bulk(b"\n".join(lines) + b"\n", refresh="true")["errors"]
 
-    def delete_one(c: Cluster) -> None:
-        c.request("DELETE", f"/{alias}/_doc/r120", params={"routing": "k7", "refresh": "true"})
+    def delete_one(_target: str) -> None:
+        cluster.request(
+            "DELETE", f"/{alias}/_doc/r120", params={"routing": "k7", "refresh": "true"}
+        )
 
-    migration = LastWindow(
+    migration = BlueGreen(
         cluster,
         alias,
         mapping,
@@ -276,8 +259,8 @@ def test_a_painless_dead_letter_under_custom_routing_does_not_hide_a_delete(
         state_index=f"{prefix}-hist",
         dead_letter_index=f"{prefix}-dl",
         max_failures=1,
+        before_block=delete_one,
     )
-    migration.before_block = delete_one
     result = migration.run()
 
     assert result.failures == 1
@@ -302,16 +285,16 @@ def test_a_document_moved_to_another_routing_leaves_no_copy_behind(
         body={"title": "x", "n": 1, "code": 1, "body": "b"},
     )
 
-    def move(c: Cluster) -> None:
+    def move(_target: str) -> None:
         # "a" and "b" fall on different shards of a 2-shard index.
-        c.request(
+        cluster.request(
             "PUT",
             f"/{alias}/_doc/x",
             params={"routing": "b", "refresh": "true"},
             body={"title": "x", "n": 2, "code": 2, "body": "b"},
         )
 
-    migration = LastWindow(
+    migration = BlueGreen(
         cluster,
         alias,
         TARGET_MAPPING,
@@ -319,8 +302,8 @@ def test_a_document_moved_to_another_routing_leaves_no_copy_behind(
         settings={"number_of_replicas": 0, "number_of_shards": 2},
         state_index=f"{prefix}-hist",
         dead_letter_index=f"{prefix}-dl",
+        before_block=move,
     )
-    migration.before_block = move
     result = migration.run()
 
     assert ids_in(cluster, result.target) == ids_in(cluster, source)
@@ -341,15 +324,15 @@ def test_rollback_does_not_keep_a_dead_letter_rewritten_validly_and_deleted_sinc
             raise ValueError(f"bad code {doc['code']}")
         return transform(doc)
 
-    def fix_d100(c: Cluster) -> None:
-        c.request(
+    def fix_d100(_target: str) -> None:
+        cluster.request(
             "PUT",
             f"/{alias}/_doc/d100",
             params={"refresh": "true"},
             body={**initial["d100"], "code": 101},
         )
 
-    forward = LastWindow(
+    forward = BlueGreen(
         cluster,
         alias,
         TARGET_MAPPING,
@@ -359,8 +342,8 @@ def test_rollback_does_not_keep_a_dead_letter_rewritten_validly_and_deleted_sinc
         dead_letter_index=f"{prefix}-dl",
         max_failures=10,
         on_cut_over=rollback_point_hook(cluster, "p-fixed", state_index=hist),
+        before_block=fix_d100,
     )
-    forward.before_block = fix_d100
     result = forward.run()
     assert ("d100", None) in ids_in(cluster, result.target)  # it reached N before the cut-over
     cluster.request("DELETE", f"/{alias}/_doc/d100", params={"refresh": "true"})
@@ -385,15 +368,15 @@ def test_a_document_whose_last_version_is_dead_lettered_is_not_served_in_an_olde
             raise ValueError(f"bad code {doc['code']}")
         return transform(doc)
 
-    def break_d5(c: Cluster) -> None:
-        c.request(
+    def break_d5(_target: str) -> None:
+        cluster.request(
             "PUT",
             f"/{alias}/_doc/d5",
             params={"refresh": "true"},
             body={**initial["d5"], "code": -5, "title": "updated"},
         )
 
-    migration = LastWindow(
+    migration = BlueGreen(
         cluster,
         alias,
         TARGET_MAPPING,
@@ -402,8 +385,8 @@ def test_a_document_whose_last_version_is_dead_lettered_is_not_served_in_an_olde
         state_index=f"{prefix}-hist",
         dead_letter_index=f"{prefix}-dl",
         max_failures=1,
+        before_block=break_d5,
     )
-    migration.before_block = break_d5
     result = migration.run()
 
     assert result.failures == 1
@@ -458,11 +441,13 @@ def test_a_document_recreated_under_another_routing_is_not_deleted_from_the_targ
         "PUT", f"/{source}/_doc/x", params={"routing": "a", "refresh": "true"}, body=doc
     )
 
-    def recreate(c: Cluster) -> None:
-        c.request("DELETE", f"/{alias}/_doc/x", params={"routing": "a"})
-        c.request("PUT", f"/{alias}/_doc/x", params={"routing": "c", "refresh": "true"}, body=doc)
+    def recreate(_target: str) -> None:
+        cluster.request("DELETE", f"/{alias}/_doc/x", params={"routing": "a"})
+        cluster.request(
+            "PUT", f"/{alias}/_doc/x", params={"routing": "c", "refresh": "true"}, body=doc
+        )
 
-    migration = LastWindow(
+    migration = BlueGreen(
         cluster,
         alias,
         TARGET_MAPPING,
@@ -470,8 +455,8 @@ def test_a_document_recreated_under_another_routing_is_not_deleted_from_the_targ
         settings={"number_of_replicas": 0, "number_of_shards": 2},
         state_index=f"{prefix}-hist",
         dead_letter_index=f"{prefix}-dl",
+        before_block=recreate,
     )
-    migration.before_block = recreate
     result = migration.run()
 
     assert ("x", "c") in ids_in(cluster, result.target)

@@ -24,7 +24,7 @@ from esmigrate.migrate import (
 )
 from esmigrate.migrate._deadletters import DeadLetters
 from esmigrate.migrate._layout import is_write_blocked, resolve
-from esmigrate.migrate._validate import Validation
+from esmigrate.migrate._validate import Validation, scratch_name
 from esmigrate.preflight import check_health
 from esmigrate.state import Checkpoint
 from tests.conftest import run_cli
@@ -74,9 +74,11 @@ FAILING_PAINLESS = (
 
 
 def failing_transform(doc: dict[str, Any]) -> dict[str, Any]:
-    if doc["code"] % 100 == 0:
-        raise ValueError(f"bad code {doc['code']}")
-    return transform(doc)
+    code = doc["code"]
+    transform(doc)  # changes its argument before it fails
+    if code % 100 == 0:
+        raise ValueError(f"bad code {code}")
+    return doc
 
 
 @pytest.mark.engine_matrix
@@ -125,8 +127,13 @@ def test_mapping_rejections_are_dead_lettered(cluster: Cluster, prefix: str, pat
     initial.update(bad)
     mappings = {"properties": {**TARGET_MAPPING["properties"], "extra": {"type": "long"}}}
     options: dict[str, Any] = {"mappings": mappings}
+
+    def touch(doc: dict[str, Any]) -> dict[str, Any]:
+        doc["seen"] = 1  # in place: the dead letter must keep the original all the same
+        return doc
+
     if path == "python":
-        options["transform"] = lambda doc: doc
+        options["transform"] = touch
     with pytest.raises(TooManyFailures) as refused:
         blue_green(cluster, prefix, alias, **options).run()
     assert refused.value.failures >= 1
@@ -137,7 +144,9 @@ def test_mapping_rejections_are_dead_lettered(cluster: Cluster, prefix: str, pat
     entries = cluster.search(f"{prefix}-dl", {"size": 10})["hits"]["hits"]
     assert {h["_source"]["id"] for h in entries} == set(bad)
     assert all("parse" in h["_source"]["reason"] for h in entries)
-    expected = {i: d for i, d in initial.items() if i not in bad}
+    assert all(h["_source"]["source"] == initial[h["_source"]["id"]] for h in entries)
+    seen = {"seen": 1} if path == "python" else {}
+    expected = {i: {**d, **seen} for i, d in initial.items() if i not in bad}
     assert diff(expected, all_docs(cluster, result.target)) == {}
 
 
@@ -213,6 +222,48 @@ def test_the_gate_compares_its_sample_as_the_source_holds_it_under_the_block(
         gate.check()
     assert [(d["check"], d["id"]) for d in failed.value.differences] == [("sample", "d1")]
     assert failed.value.differences[0]["expected"]["title"] == "newest"
+
+
+def test_the_painless_gates_scratch_index_is_hidden_from_the_applications_wildcards(
+    cluster: Cluster, prefix: str
+) -> None:
+    """While the gate runs the painless transform on its sample, a search over the
+    application's indices (``prefix-*``) finds each document once per index it migrates
+    between, and no scratch index; the scratch is gone after the cut-over."""
+    alias, source, _ = create_source(cluster, prefix, 50)
+    target = f"{alias}-v2"
+    scratch = scratch_name(target)
+    seen: list[dict[str, Any]] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.phase != "blocked" or seen:
+            return
+        settings = cluster.request("GET", f"/{scratch}/_settings", params={"flat_settings": "true"})
+        listed = cluster.request("GET", f"/_cat/indices/{prefix}-*", params={"format": "json"})
+        seen.append(
+            {
+                "hidden": settings[scratch]["settings"].get("index.hidden"),
+                "listed": sorted(r["index"] for r in listed),
+            }
+        )
+
+    result = blue_green(
+        cluster, prefix, alias, script=PAINLESS, target=target, on_progress=on_progress
+    ).run()
+    assert seen, "the run reached the write block"
+    assert seen[0]["hidden"] == "true"
+    listed = set(seen[0]["listed"])
+    assert (
+        {source, result.target}
+        <= listed
+        <= {
+            source,
+            result.target,
+            f"{prefix}-hist",
+            f"{prefix}-dl",
+        }
+    )
+    assert not cluster.exists(scratch_name(result.target))
 
 
 # -- preflight ------------------------------------------------------------------------------------

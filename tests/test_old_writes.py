@@ -114,7 +114,8 @@ def test_a_writer_of_the_old_shape_through_the_cut_over_leaves_no_old_document(
         i for i, p in enumerate(paths) if p.startswith("/_ingest/pipeline/esmigrate-upgrade-")
     )
     assert planned[at + 1]["body"] == {"index.default_pipeline": paths[at].rsplit("/", 1)[1]}
-    assert at < paths.index("/_aliases")
+    # In place before the write block: a write resolves its pipelines a moment before the alias.
+    assert at < paths.index(f"/{source}/_block/write") < paths.index("/_aliases")
 
     writer = LiveWriter(cluster_url, alias, rate=150, initial=len(initial), mix=(0.5, 0.3))
     writer.start()

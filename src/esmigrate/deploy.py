@@ -101,8 +101,8 @@ class _Watch:
     tripped: MonitorReport | None = None
     error: BaseException | None = None
     thread: threading.Thread | None = None
-    #: Set by the watch's thread as its last act. Waiting is done on this, not on
-    #: ``Thread.join``/``is_alive``: a KeyboardInterrupt landing inside ``join`` can leave
+    #: Set by the watch's thread as its last act. Waiting is done on this (see ``_join``), not
+    #: on ``Thread.join``/``is_alive``: a KeyboardInterrupt landing inside ``join`` can leave
     #: CPython (3.11, 3.12) reporting a running thread as ended.
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -143,10 +143,12 @@ class _Watch:
 
 
 def _join(watches: Sequence[_Watch]) -> None:
-    # A wait with a timeout keeps the main thread responsive to Ctrl-C on every platform.
-    for watch in watches:
-        while watch.running:
-            watch.done.wait(0.25)
+    # Polled with a sleep, taking no lock: a KeyboardInterrupt can land between any two steps
+    # of a wait on a lock (Event.wait takes two), and one landing there can leave the lock
+    # held, so that the watch's thread blocks for ever setting its event. A sleep is cut short
+    # cleanly, and ``running`` reads the event's flag without its lock.
+    while any(watch.running for watch in watches):
+        time.sleep(0.05)
 
 
 def _watch_together(watches: Sequence[_Watch], duration: float, say: Reporter) -> None:

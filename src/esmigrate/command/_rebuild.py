@@ -16,6 +16,7 @@ one resumes it (same definition) where its checkpoint stands.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -223,7 +224,10 @@ def rebuild(
                 on_progress=progress,
                 cancel=stop,
                 fill=source,
-                on_cut_over=hook if upgrade is None else upgrade.hook(cluster, hook),
+                on_cut_over=hook,
+                before_block=None
+                if upgrade is None
+                else functools.partial(upgrade.install, cluster),
             )
 
         if dry_run:

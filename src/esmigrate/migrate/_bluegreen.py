@@ -150,6 +150,14 @@ class BlueGreen:
     #: (``target_checkpoints`` included): e.g. :func:`esmigrate.rollback.rollback_point_hook`.
     #: If it raises, the block is lifted and the aliases stay where they are.
     on_cut_over: Callable[[dict[str, Any]], None] | None = None
+    #: called with the target's name before the write block (after the catch-up rounds), on
+    #: every attempt at the cut-over: what writers must find in place when the alias reaches the
+    #: target, e.g. its ``index.default_pipeline``. Not under the block: a write resolves its
+    #: ingest pipelines from the cluster state a moment before it resolves the alias, so a
+    #: pipeline set just before the swap can miss a write that straddles both. Set before the
+    #: block, such a write would have to straddle the block, the final round and the swap.
+    #: If it raises, nothing is blocked.
+    before_block: Callable[[str], None] | None = None
     lease_ttl: float = 30.0
     lock_timeout: float | None = None
     #: (id, routing) of documents the target keeps although the source lacks them: a rollback
@@ -364,24 +372,15 @@ class BlueGreen:
 
     def _run_leased(self, catch_up: BlueGreenState | None) -> MigrationResult:
         with migration_lease(
-            self.cluster,
-            self.state_index,
-            self.id,
-            ttl=self.lease_ttl,
-            lock_timeout=self.lock_timeout,
-            preflight=self._preflight if catch_up is None else None,
-        ) as (lease, fenced):
-            own, self.cluster = self.cluster, fenced
-            try:
-                result = self._run(lease, catch_up)
-                # Done (a run only returns then): the positions served the cut-over.
-                self.cluster.request(
-                    "DELETE",
-                    f"/{positions_name(result.target)}",
-                    params={"ignore_unavailable": "true"},
-                )
-            finally:
-                self.cluster = own
+            self, preflight=self._preflight if catch_up is None else None
+        ) as lease:
+            result = self._run(lease, catch_up)
+            # Done (a run only returns then): the positions served the cut-over.
+            self.cluster.request(
+                "DELETE",
+                f"/{positions_name(result.target)}",
+                params={"ignore_unavailable": "true"},
+            )
             return result
 
     def _run(self, lease: Lease, catch_up: BlueGreenState | None) -> MigrationResult:
@@ -438,7 +437,13 @@ class BlueGreen:
         dead = DeadLetters(cluster, self.dl_index, self.id)
         dead.ensure()
         cutover = CutOver(
-            cluster, journal, lease=lease, dead=dead, emit=self.emit, on_cut_over=self.on_cut_over
+            cluster,
+            journal,
+            lease=lease,
+            dead=dead,
+            emit=self.emit,
+            on_cut_over=self.on_cut_over,
+            before_block=self.before_block,
         )
         return BlueGreenRun(
             cluster,
@@ -518,23 +523,22 @@ class BlueGreen:
 
     # -- start ---------------------------------------------------------------------------------
 
-    def _preflight(self) -> tuple[AliasLayout, str, bool]:
+    def _preflight(self) -> tuple[AliasLayout, str, bool, dict[str, Any]]:
         """The checks before a fresh start (reads only): where the aliases point, the new
-        index's name, and whether an identical empty target is there to reuse."""
+        index's name, whether an identical empty target is there to reuse, and the new index's
+        settings (dotted keys)."""
         check_health(self.cluster, self.alias, self.state_index, self.dl_index)
         where = resolve(self.cluster, self.alias, self.write_alias)
         target = self.target or next_index_name(self.alias, where.source)
         reuse = check_copy_between(self.cluster, where.source, target, self.mappings)
         refuse_template_aliases(self.cluster, [target, self.dl_index, scratch_name(target)])
-        check_write_copies(
-            self.cluster, target, self.target_settings(layout(self.cluster, where.source))
-        )
-        return where, target, reuse
+        flat = self.target_settings(layout(self.cluster, where.source))
+        check_write_copies(self.cluster, target, flat)
+        return where, target, reuse, flat
 
     def _start(self, store: Checkpoint) -> Journal:
         self.emit("preflight")
-        where, target, reuse = self._preflight()
-        flat = self.target_settings(layout(self.cluster, where.source))
+        where, target, reuse, flat = self._preflight()
         journal = Journal.start(
             store,
             BlueGreenState(

@@ -1,6 +1,7 @@
 """The cut-over of a blue-green migration, and the recovery of one a dead process left.
 
-Under a write block on the source O: the steps the phase driver gives (final round, position
+First the ``before_block`` hook (with the target's name), then, under a write block on the
+source O: the steps the phase driver gives (final round, position
 pass, exact delete reconciliation, validation), the target's checkpoints recorded, the
 ``on_cut_over`` hook, one atomic ``_aliases`` request, the block lifted. Whatever fails, writers
 are never left blocked, unless this process lost its lease: then the block is the new holder's.
@@ -60,6 +61,7 @@ class CutOver:
         dead: DeadLetters,
         emit: Emit,
         on_cut_over: Callable[[dict[str, Any]], None] | None = None,
+        before_block: Callable[[str], None] | None = None,
     ) -> None:
         self.cluster = cluster
         self.journal = journal
@@ -67,6 +69,7 @@ class CutOver:
         self.dead = dead
         self.emit = emit
         self.on_cut_over = on_cut_over
+        self.before_block = before_block
 
     def is_live(self) -> bool:
         """Whether the write alias points at the target already (the swap happened)."""
@@ -110,9 +113,13 @@ class CutOver:
         return state.phase == "done"
 
     def run(self, steps: Sequence[tuple[str, Callable[[], object]]]) -> None:
-        """Block O, run ``steps`` (name, step) under the block, record, swap, lift."""
+        """Run the ``before_block`` hook, block O, run ``steps`` (name, step) under the block,
+        record, swap, lift."""
         state = self.journal.state
         source, target = state.source, state.target
+        if self.before_block is not None:
+            self.lease.check()
+            self.before_block(target)
         # Record the intent first: a successor that finds phase "blocked" lifts the block.
         state.phase = "blocked"
         self.journal.save()

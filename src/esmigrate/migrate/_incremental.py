@@ -120,19 +120,8 @@ class Incremental:
         return name
 
     def run(self) -> IncrementalResult:
-        with migration_lease(
-            self.cluster,
-            self.state_index,
-            self.id,
-            ttl=self.lease_ttl,
-            lock_timeout=self.lock_timeout,
-            preflight=self._preflight,
-        ) as (_, fenced):
-            own, self.cluster = self.cluster, fenced
-            try:
-                return self._run()
-            finally:
-                self.cluster = own
+        with migration_lease(self, preflight=self._preflight):
+            return self._run()
 
     def _preflight(self) -> tuple[str, str]:
         """The checks before the run (reads only); the concrete source and target."""

@@ -154,19 +154,8 @@ class InPlace:
     def run(self) -> InPlaceResult:
         """Run (or resume) it. One process at a time: another waits for this one's lease,
         then raises :class:`~esmigrate.exceptions.MigrationLocked`."""
-        with migration_lease(
-            self.cluster,
-            self.state_index,
-            self.id,
-            ttl=self.lease_ttl,
-            lock_timeout=self.lock_timeout,
-            preflight=self._preflight,
-        ) as (_, fenced):
-            own, self.cluster = self.cluster, fenced
-            try:
-                return self._run()
-            finally:
-                self.cluster = own
+        with migration_lease(self, preflight=self._preflight):
+            return self._run()
 
     def _preflight(self) -> list[str]:
         """The checks before the run (reads only); the indices behind the alias."""

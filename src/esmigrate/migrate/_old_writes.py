@@ -4,7 +4,10 @@ During a rolling deploy, instances of the application that still write the old d
 keep writing through the alias after the swap, and their documents would land untransformed in the
 new index. With ``upgrade_old_writes``, the cut-over installs an ingest pipeline
 ``esmigrate-upgrade-<new index>`` and makes it the new index's ``index.default_pipeline``. It runs
-under the write block, before the alias swap, so no writer reaches the new index before it. Its one
+just before the write block (BlueGreen's ``before_block``), not under it: a write request resolves
+its pipelines from the cluster state a moment before it resolves the alias, so a pipeline set
+between the block and the swap could miss a write that straddled both; set before the block, such
+a write would have to straddle the block, the final round and the swap. Its one
 ``script`` processor runs the migration's rule set (compiled for ingest) on the documents its
 ``if`` condition calls old (by the version field the rule set sets, or a condition given) and
 leaves the others alone; the processor's own stats count the documents it upgraded, which is how
@@ -18,7 +21,7 @@ rule) rather than storing it in the old shape.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,21 +69,9 @@ class OldWrites:
         ]
 
     def install(self, cluster: Cluster, index: str) -> None:
+        """Install on ``index``: with the cluster bound, BlueGreen's ``before_block`` hook."""
         for request in self.requests(index):
             request.send(cluster)
-
-    def hook(
-        self, cluster: Cluster, then: Callable[[dict[str, Any]], None] | None
-    ) -> Callable[[dict[str, Any]], None]:
-        """A :class:`~esmigrate.migrate.BlueGreen` ``on_cut_over`` hook: install on the target,
-        then run ``then`` (the rollback point's hook)."""
-
-        def hook(data: dict[str, Any]) -> None:
-            self.install(cluster, str(data["target"]))
-            if then is not None:
-                then(data)
-
-        return hook
 
 
 def _version_set(rules: RuleSet) -> Any:

@@ -226,7 +226,7 @@ class Migrate(Operation):
         ]
 
     def _plan(self, cluster: Cluster, strategy: str) -> list[PlanStep]:
-        """The migrator's steps, with the upgrade pipeline's just before the alias swap."""
+        """The migrator's steps, with the upgrade pipeline's just before the write block."""
         steps = self._migrator(cluster, strategy, None, None, "plan").plan()
         upgrade = self._old_writes()
         created = next((s for s in steps if s.kind == "create_index" and s.requests), None)
@@ -235,11 +235,11 @@ class Migrate(Operation):
         target = created.requests[0].path.strip("/")
         step = PlanStep(
             "upgrade_old_writes",
-            f"at the cut-over, under the write block: documents written to {target} in the old "
+            f"just before the write block: documents written to {target} in the old "
             f"shape ({upgrade.old}) are upgraded by {upgrade.rules} (ingest pipeline)",
             tuple(upgrade.requests(target)),
         )
-        at = next((i for i, s in enumerate(steps) if s.kind == "swap_aliases"), len(steps))
+        at = next((i for i, s in enumerate(steps) if s.kind == "write_block"), len(steps))
         return [*steps[:at], step, *steps[at:]]
 
     def summary(self) -> str:
@@ -284,7 +284,15 @@ class Migrate(Operation):
             )
             upgrade = self._old_writes()
             if upgrade is not None:
-                options["on_cut_over"] = upgrade.hook(cluster, options["on_cut_over"])
+                # A before_block hook given to op.migrate still runs, after the install.
+                install, given = upgrade.install, options.get("before_block")
+
+                def before_block(target: str) -> None:
+                    install(cluster, target)
+                    if given is not None:
+                        given(target)
+
+                options["before_block"] = before_block
             return BlueGreen(
                 cluster,
                 self.alias,

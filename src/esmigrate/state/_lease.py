@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import (
@@ -352,27 +352,37 @@ def read_lease(store: HistoryStore, doc_id: str = LEASE_ID) -> dict[str, Any] | 
     return {**current.doc, "expired": _expired(current.doc)}
 
 
+class LeasedRun(Protocol):
+    """A data migration run under :func:`migration_lease`: its id, where its state lives, its
+    lease's timings, and the cluster it writes through."""
+
+    cluster: Cluster
+    state_index: str
+    id: str
+    lease_ttl: float
+    lock_timeout: float | None
+
+
 @contextmanager
 def migration_lease(
-    cluster: Cluster,
-    state_index: str,
-    migration: str,
-    *,
-    ttl: float,
-    lock_timeout: float | None,
-    preflight: Callable[[], object] | None = None,
-) -> Iterator[tuple[Lease, Cluster]]:
-    """Hold one data migration's lease (see :meth:`Lease.for_migration`) for the ``with`` body:
-    yields the lease and ``cluster`` fenced by it, so that every write of the run stops once the
-    lease is lost (a process paused past it wakes up writing nothing beside the one that took
-    over). Waits up to ``lock_timeout`` for another holder (default: the TTL and 5 s).
+    run: LeasedRun, *, preflight: Callable[[], object] | None = None
+) -> Iterator[Lease]:
+    """Hold the lease of ``run`` (see :meth:`Lease.for_migration`) for the ``with`` body, with
+    ``run.cluster`` fenced by it, so that every write of the run stops once the lease is lost (a
+    process paused past it wakes up writing nothing beside the one that took over). Waits up to
+    ``run.lock_timeout`` for another holder (default: the TTL and 5 s).
 
     ``preflight`` (reads only) runs first when the state index does not exist yet: no
     checkpoint can, so the run starts afresh, and a refused first run leaves nothing behind.
     """
-    if preflight is not None and not cluster.exists(state_index):
+    cluster, ttl = run.cluster, run.lease_ttl
+    if preflight is not None and not cluster.exists(run.state_index):
         preflight()
-    HistoryStore(cluster, state_index).ensure()
-    lease = Lease.for_migration(cluster, state_index, migration, ttl=ttl)
-    with lease.acquire(ttl + 5 if lock_timeout is None else lock_timeout):
-        yield lease, cluster.fenced(lease.check)
+    HistoryStore(cluster, run.state_index).ensure()
+    lease = Lease.for_migration(cluster, run.state_index, run.id, ttl=ttl)
+    with lease.acquire(ttl + 5 if run.lock_timeout is None else run.lock_timeout):
+        run.cluster = cluster.fenced(lease.check)
+        try:
+            yield lease
+        finally:
+            run.cluster = cluster
