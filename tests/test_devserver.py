@@ -236,6 +236,8 @@ def test_start_twice_then_stop_leaves_nothing_behind() -> None:
     assert devserver.status(port) is None
     with pytest.raises(ProcessLookupError):
         os.kill(server.pid, 0)
+    assert server.data_dir.name == "data"
+    assert not server.data_dir.exists()  # started without data_dir: its data goes at the stop
     assert devserver.stop(port) is None
 
 
@@ -334,6 +336,7 @@ def test_a_cluster_of_three_runs_loses_one_node_and_takes_it_back() -> None:
         stopped = devserver.stop(port)
     assert stopped is not None
     assert all(node is None for _, node in devserver.members(port))
+    assert not gone.data_dir.exists()
 
 
 def test_a_cluster_of_no_nodes_is_refused_clearly() -> None:

@@ -54,7 +54,7 @@ def _describe_nodes(port: int) -> list[dict[str, object]]:
     "--data",
     "data_dir",
     type=click.Path(path_type=Path),
-    help="Keep data in DIR between runs (default: fresh each start).",
+    help="Keep data in DIR between runs (default: fresh each start, deleted at stop).",
 )
 @click.option(
     "--heap",

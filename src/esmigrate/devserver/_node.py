@@ -451,15 +451,20 @@ def _write_state(node_dir: Path, pid: int, log_file: Path, launch: _Launch) -> N
 
 
 def stop(port: int = 9200, *, timeout: float = 60.0) -> DevServer | None:
-    """Stop the dev-server esmigrate started on ``port``, every node of its cluster; returns the
-    node on ``port`` (or, when that one was down already, another of its cluster), or None if
-    none ran."""
+    """Stop the dev-server esmigrate started on ``port``, every node of its cluster, and delete
+    their data unless it was started with ``data_dir``; returns the node on ``port`` (or, when
+    that one was down already, another of its cluster), or None if none ran."""
     running = [node for _, node in members(port) if node is not None]
     for node in running:
         with contextlib.suppress(ProcessLookupError):
             os.kill(node.pid, signal.SIGTERM)
     for node in running:
         _stopped(node, timeout)
+        ephemeral = _node_dir(node.port) / "home" / "data"
+        if node.data_dir == ephemeral:
+            # No --data: the next start would wipe it anyway (the tests' nodes, on ports of
+            # their own, would otherwise leave theirs behind).
+            shutil.rmtree(ephemeral, ignore_errors=True)
     mine = [node for node in running if node.port == port]
     return next(iter(mine or running), None)
 
