@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -142,3 +143,23 @@ def test_bench_refuses_an_unknown_approach_before_touching_the_cluster() -> None
     done = run_cli("--json", "bench", "--url", "http://127.0.0.1:1", "--only", "fastest")
     assert done.returncode != 0
     assert "fastest" in json.loads(done.stdout)["error"]["message"]
+
+
+@pytest.mark.integration
+def test_the_position_layouts_benchmark_counts_every_position_in_both_layouts(
+    cluster_url: str,
+) -> None:
+    script = Path(__file__).parent.parent / "benchmarks" / "position_layouts.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--url", cluster_url, "--docs", "2500", "--page", "100"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {
+        line[:14].strip(): line.split()[-1]
+        for line in done.stdout.splitlines()
+        if line.startswith(("one doc each", "nested pages"))
+    }
+    assert rows == {"one doc each": "2,500", "nested pages": "2,500"}

@@ -46,16 +46,16 @@ def _bindable(port: int) -> bool:
 
 @contextmanager
 def cluster_for_tests(
-    heap: str | None = None, engine: str | None = None, nodes: int = 1
+    heap: str | None = None, engine: str | None = None, nodes: int = 1, url: str | None = None
 ) -> Iterator[ConnectionSettings]:
     """Connection settings of a cluster for tests; starts (and stops) the embedded node if needed.
 
-    With ``ESMIGRATE_TEST_URL`` set, that cluster is used and nothing is started. Otherwise the
-    embedded node runs ``engine``, else ``ESMIGRATE_TEST_ENGINE`` (e.g. ``opensearch:3.9.0``),
-    else the dev-server's default version; ``nodes`` > 1 starts a cluster of that many (the
-    settings name every node's URL).
+    With ``url`` given, or else ``ESMIGRATE_TEST_URL`` set, that cluster is used and nothing is
+    started. Otherwise the embedded node runs ``engine``, else ``ESMIGRATE_TEST_ENGINE`` (e.g.
+    ``opensearch:3.9.0``), else the dev-server's default version; ``nodes`` > 1 starts a cluster
+    of that many (the settings name every node's URL).
     """
-    url = os.environ.get(TEST_URL_ENV)
+    url = url or os.environ.get(TEST_URL_ENV)
     if url:
         yield load_config(url=url).connection
         return
