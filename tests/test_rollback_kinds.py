@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -217,9 +218,30 @@ def test_a_point_kind_needs_what_keeps_it(cluster: Cluster, prefix: str) -> None
     assert list_points(cluster, state_index=hist) == []  # refused before anything is written
 
 
-def test_a_cut_over_starts_a_snapshot_point(cluster: Cluster, prefix: str, repository: str) -> None:
+@pytest.mark.parametrize("finished", ["after_the_block", "under_the_block"])
+def test_a_cut_over_starts_a_snapshot_point(
+    cluster: Cluster, prefix: str, repository: str, finished: str
+) -> None:
+    """The snapshot holds the old index as the cut-over's write block left it when the snapshot
+    finished (under the block, or after it was lifted); either way the index it restores takes
+    writes again."""
     alias, old, initial = create_source(cluster, prefix, 200)
     hist = f"{prefix}-hist"
+    record = rollback_point_hook(
+        cluster, "cut", state_index=hist, kind="snapshot", snapshot_repository=repository
+    )
+
+    def hook(data: dict[str, Any]) -> None:
+        record(data)
+        if finished == "under_the_block":
+            assert is_write_blocked(cluster, old)
+            assert (
+                snapshot_state(
+                    cluster, get_point(cluster, "cut", state_index=hist), state_index=hist
+                )
+                == "SUCCESS"
+            )
+
     new = (
         BlueGreen(
             cluster,
@@ -228,9 +250,7 @@ def test_a_cut_over_starts_a_snapshot_point(cluster: Cluster, prefix: str, repos
             settings={"number_of_replicas": 0},
             transform=transform,
             state_index=hist,
-            on_cut_over=rollback_point_hook(
-                cluster, "cut", state_index=hist, kind="snapshot", snapshot_repository=repository
-            ),
+            on_cut_over=hook,
         )
         .run()
         .target

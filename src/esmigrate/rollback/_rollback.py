@@ -379,6 +379,10 @@ def _restore_request(point: RollbackPoint, indices: list[str], *, beside: bool) 
         "indices": ",".join(indices),
         "include_global_state": False,
         "include_aliases": False,
+        # A cut-over's point is snapshotted under the write block; a snapshot that finishes
+        # before the block is lifted holds it in the index's settings. The restored index is
+        # where the aliases go back to: it takes writes again.
+        "ignore_index_settings": "index.blocks.write",
     }
     if beside:
         # restored_name(index, point): the index that changed stays until the aliases leave it.
