@@ -30,7 +30,7 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.config import Config
-from esmigrate.state import Checkpoint
+from esmigrate.state import Checkpoint, HistoryStore, read_lease
 from esmigrate.testing._cluster import TEST_URL_ENV
 from tests.conftest import env_without_esmigrate, start_cli
 from tests.migrate_support import ROOT, SOURCE_MAPPING
@@ -81,7 +81,7 @@ def kill_until_done(
     *,
     kills: int,
     window: tuple[float, float],
-    phase: Callable[[], str],
+    phase: MigrationWatch,
     between: Callable[[], None] | None = None,
     keep_killing: bool = False,
     attempts: int = 6,
@@ -97,9 +97,10 @@ def kill_until_done(
         proc = start()
         run.runs += 1
         delay = round(rnd.uniform(*window), 2)
-        # Three kills in four count from the moment the migration has a checkpoint (its work
-        # has begun, however slow the start on a loaded machine); the others from the start of
-        # the process, where the runner's own history writes are.
+        # Three kills in four count from the moment this process holds the migration's lease
+        # and the migration has a checkpoint (its work has begun, however slow the start on a
+        # loaded machine, and a rerun's too); the others from the start of the process, where
+        # the runner's own history writes are.
         counted_from = "start" if rnd.random() < 0.25 else "work"
         if counted_from == "work":
             _wait_for_work(proc, phase)
@@ -130,20 +131,39 @@ def kill_until_done(
     raise AssertionError(f"not done after {attempts} runs: {run.failures}")
 
 
-def phase_of(cluster: Cluster, state_index: str, migration: str) -> Callable[[], str]:
-    """The phase the migration's checkpoint names now (``start`` before there is one)."""
+@dataclass(frozen=True)
+class MigrationWatch:
+    """Where one data migration stands, read from its state index."""
 
-    def read() -> str:
-        if not cluster.exists(state_index):
+    cluster: Cluster
+    state_index: str
+    migration: str
+
+    def __call__(self) -> str:
+        """The phase the migration's checkpoint names now (``start`` before there is one)."""
+        if not self.cluster.exists(self.state_index):
             return "start"
-        return str(Checkpoint(cluster, state_index, migration).load().get("phase", "start"))
+        return str(
+            Checkpoint(self.cluster, self.state_index, self.migration).load().get("phase", "start")
+        )
 
-    return read
+    def held_by(self, pid: int) -> bool:
+        """Whether process ``pid`` holds the migration's lease."""
+        if not self.cluster.exists(self.state_index):
+            return False
+        lease = read_lease(HistoryStore(self.cluster, self.state_index), f"lease:{self.migration}")
+        return lease is not None and lease.get("pid") == pid
 
 
-def _wait_for_work(proc: subprocess.Popen[str], phase: Callable[[], str]) -> None:
-    """Until the migration's checkpoint names a phase (or the process has ended)."""
-    while proc.poll() is None and phase() == "start":
+def phase_of(cluster: Cluster, state_index: str, migration: str) -> MigrationWatch:
+    return MigrationWatch(cluster, state_index, migration)
+
+
+def _wait_for_work(proc: subprocess.Popen[str], phase: MigrationWatch) -> None:
+    """Until ``proc`` holds the migration's lease and its checkpoint names a phase (or the
+    process has ended). A rerun finds the phase of the run before it: the lease says when its
+    own work began."""
+    while proc.poll() is None and (not phase.held_by(proc.pid) or phase() == "start"):
         time.sleep(0.1)
 
 

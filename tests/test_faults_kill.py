@@ -284,7 +284,7 @@ def _rollback(
         proj.start("rollback", "cut", "--reverse-rules", "revrules:reverse"),
         rnd,
         kills=kills,
-        window=(0.1, 1.5),
+        window=(0.02, 0.5),
         phase=phase_of(cluster, f"{prefix}-hist", "rollback:cut"),
         between=writes_on(writer),
     )

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from esmigrate.exceptions import PointExists, PointNotFound, RestoreImpossible, 
 from esmigrate.migrate._layout import alias_targets, is_write_blocked
 from esmigrate.rollback import _rollback as rollback_module
 from esmigrate.rollback import create_point, get_point, list_points, plan_rollback, rollback
+from esmigrate.state import HistoryStore, read_lease
 from tests.migrate_support import all_docs, create_source, diff, live_writer
 from tests.rollback_support import (
     REVERSE_PAINLESS,
@@ -110,6 +112,33 @@ def test_painless_reverse_and_deletes(cluster: Cluster, prefix: str) -> None:
     assert done.reconciled_deletes == 20  # x0 never reached the old index
     assert set(alias_targets(cluster, alias)) == {old}
     assert not is_write_blocked(cluster, new)
+
+
+def test_the_carry_back_holds_its_lease_for_the_ttl_given(cluster: Cluster, prefix: str) -> None:
+    """A rollback killed while it carries writes back blocks a rerun only for ``lease_ttl`` (the
+    CLI gives the project's)."""
+    alias, old, _ = create_source(cluster, prefix, 200)
+    hist = f"{prefix}-hist"
+    migrate_with_point(cluster, prefix, alias, "p-ttl")
+    _write(cluster, alias, 5)
+    leases: list[dict[str, Any]] = []
+
+    def seen(_event: object) -> None:
+        lease = read_lease(HistoryStore(cluster, hist), "lease:rollback:p-ttl")
+        if lease is not None:
+            leases.append(lease)
+
+    rollback(
+        cluster,
+        "p-ttl",
+        state_index=hist,
+        reverse_transform=reverse,
+        lease_ttl=7.0,
+        on_progress=seen,
+    )
+    assert leases
+    assert {lease["ttl_s"] for lease in leases} == {7.0}
+    assert set(alias_targets(cluster, alias)) == {old}
 
 
 def test_points_are_unique_and_listed(cluster: Cluster, prefix: str) -> None:
@@ -242,7 +271,6 @@ def test_rollback_keeps_what_the_forward_migration_dead_lettered(
 ) -> None:
     """Documents the forward migration dead-lettered (accepted with max_failures) never reached
     the new index: carrying deletes back must not delete them from the old one."""
-    from typing import Any
 
     from esmigrate.migrate import BlueGreen
     from esmigrate.rollback import rollback_point_hook

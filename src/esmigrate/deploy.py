@@ -269,6 +269,7 @@ def _point_watch(
             on_unhealthy=on_unhealthy,
             deadline=deadline,
             stop=stop,
+            lease_ttl=config.lease_ttl,
         )
 
     watch = _Watch(point.name, aliases, run)

@@ -117,6 +117,7 @@ def rollback(
             state_index=config.history_index,
             reverse_transform=reverse,
             discard_writes=discard_writes,
+            lease_ttl=config.lease_ttl,
         ).to_dict()
 
 
@@ -172,4 +173,5 @@ def monitor(
             reverse_transform=reverse,
             discard_writes=discard_writes,
             on_sample=on_sample,
+            lease_ttl=config.lease_ttl,
         ).to_dict()

@@ -51,6 +51,7 @@ def roll_back_all(
                     point.name,
                     state_index=config.history_index,
                     reverse_transform=reverse(point),
+                    lease_ttl=config.lease_ttl,
                 )
             except EsmigrateError as exc:
                 entry |= {"outcome": "failed", "error": f"{type(exc).__name__}: {exc.message}"}

@@ -41,6 +41,7 @@ def catch_up_and_swap(
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     keep: Collection[tuple[str, str | None]] = (),
+    lease_ttl: float = 30.0,
 ) -> MigrationResult:
     """Copy what ``source`` received after ``since`` (shard -> ``_seq_no``) into ``target``
     (through ``script`` or ``transform``), reconcile deletes, then under a write block on
@@ -49,7 +50,8 @@ def catch_up_and_swap(
     ``keep``: (id, routing) of documents of ``target`` that ``source`` lacks but that must not
     be deleted from it as stale. ``alias`` (and ``write_alias``) must point to ``source`` now; after the swap they point to
     ``target``. A rerun with the same ``migration_id`` resumes an unfinished run (a write block
-    left by a killed process is lifted first); a finished one is started afresh.
+    left by a killed process is lifted first) once the dead run's lease (``lease_ttl``) has
+    lapsed; a finished one is started afresh.
     """
     migration = BlueGreen(
         cluster,
@@ -68,5 +70,6 @@ def catch_up_and_swap(
         on_progress=on_progress,
         cancel=cancel,
         keep=keep,
+        lease_ttl=lease_ttl,
     )
     return migration.catch_up(source=source, target=target, since=since, actions=alias_actions)

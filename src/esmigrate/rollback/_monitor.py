@@ -385,13 +385,15 @@ def auto_rollback(
     on_unhealthy: Callable[[MonitorReport], None] | None = None,
     deadline: float | None = None,
     stop: threading.Event | None = None,
+    lease_ttl: float = 30.0,
 ) -> MonitorReport:
     """Monitor (see :func:`monitor`, also for ``deadline`` and ``stop``); on a failure, call
     ``on_unhealthy`` with the report, roll back to ``point`` and return the report with
     ``rollback`` set. The point is looked up first, so a wrong name fails before the watch.
     A rollback that would drop writes without a reverse transform raises
     :class:`~esmigrate.exceptions.WritesAtRisk` (nothing is changed). A rollback that has begun
-    is not interrupted by ``stop``: it ends with the aliases back on the point."""
+    is not interrupted by ``stop``: it ends with the aliases back on the point. ``lease_ttl``:
+    see :func:`~esmigrate.rollback.rollback`."""
     get_point(cluster, point, state_index=state_index)
     report = monitor(
         cluster,
@@ -413,5 +415,6 @@ def auto_rollback(
             reverse_script=reverse_script,
             discard_writes=discard_writes,
             on_progress=on_progress,
+            lease_ttl=lease_ttl,
         )
     return report

@@ -504,6 +504,7 @@ def rollback(
     discard_writes: bool = False,
     sample_size: int = 200,
     on_progress: ProgressCallback | None = None,
+    lease_ttl: float = 30.0,
 ) -> RollbackResult:
     """Point the aliases of rollback point ``name`` back to its indices, losing nothing.
 
@@ -517,6 +518,8 @@ def rollback(
         discard_writes: drop those writes knowingly instead.
         sample_size: documents deep-compared (reverse-transformed) before the swap back.
         on_progress: receives the migrator's progress events.
+        lease_ttl: seconds the lease on carrying the writes back lives without a heartbeat (the
+            project's ``lease_ttl`` from the CLI): a rerun after a kill waits for it to lapse.
 
     A rerun after a kill resumes (a write block left behind is lifted first), or finishes the
     record of a run killed after its swap; run again once done (the aliases where it left them)
@@ -605,6 +608,7 @@ def rollback(
             sample_size=sample_size,
             on_progress=on_progress,
             keep=_dead_lettered(cluster, point),
+            lease_ttl=lease_ttl,
         )
         result.carried = done.copied
         result.reconciled_deletes = done.reconciled_deletes

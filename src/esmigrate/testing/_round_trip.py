@@ -181,6 +181,7 @@ def _undo(
                 state_index=config.history_index,
                 reverse_transform=reverse.get(alias),
                 discard_writes=alias not in reverse,
+                lease_ttl=config.lease_ttl,
             )
             undone.append((rev, point))
         command.stamp(config, parent)
