@@ -155,10 +155,6 @@ class MigrationWatch:
         return lease is not None and lease.get("pid") == pid
 
 
-def phase_of(cluster: Cluster, state_index: str, migration: str) -> MigrationWatch:
-    return MigrationWatch(cluster, state_index, migration)
-
-
 def _wait_for_work(proc: subprocess.Popen[str], phase: MigrationWatch) -> None:
     """Until ``proc`` holds the migration's lease and its checkpoint names a phase (or the
     process has ended). A rerun finds the phase of the run before it: the lease says when its

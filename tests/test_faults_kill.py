@@ -45,11 +45,11 @@ from tests.random_kills import (
     LEASE_TTL,
     REVISION,
     KillRun,
+    MigrationWatch,
     Project,
     credentials_env,
     kill_until_done,
     migrate_revision,
-    phase_of,
     project,
     secrets_in,
 )
@@ -122,7 +122,7 @@ def test_random_kills(
                     rnd,
                     kills=kills,
                     window=(0.3, 4.0),
-                    phase=phase_of(cluster, hist, f"rev:{REVISION}:{alias}"),
+                    phase=MigrationWatch(cluster, hist, f"rev:{REVISION}:{alias}"),
                     between=writes_on(writer),
                 )
                 history_is_true(proj.config)
@@ -244,7 +244,7 @@ def _incremental(
             text=True,
         )
 
-    phase = phase_of(cluster, cfg["state_index"], cfg["migration_id"])
+    phase = MigrationWatch(cluster, cfg["state_index"], cfg["migration_id"])
     run = kill_until_done(
         start,
         rnd,
@@ -285,7 +285,7 @@ def _rollback(
         rnd,
         kills=kills,
         window=(0.02, 0.5),
-        phase=phase_of(cluster, f"{prefix}-hist", "rollback:cut"),
+        phase=MigrationWatch(cluster, f"{prefix}-hist", "rollback:cut"),
         between=writes_on(writer),
     )
     assert set(alias_targets(cluster, alias)) == {old}

@@ -16,7 +16,6 @@ one resumes it (same definition) where its checkpoint stands.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -225,9 +224,7 @@ def rebuild(
                 cancel=stop,
                 fill=source,
                 on_cut_over=hook,
-                before_block=None
-                if upgrade is None
-                else functools.partial(upgrade.install, cluster),
+                before_block=None if upgrade is None else upgrade.before_block(cluster),
             )
 
         if dry_run:

@@ -21,7 +21,7 @@ rule) rather than storing it in the old shape.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,9 +69,22 @@ class OldWrites:
         ]
 
     def install(self, cluster: Cluster, index: str) -> None:
-        """Install on ``index``: with the cluster bound, BlueGreen's ``before_block`` hook."""
+        """Install on ``index``."""
         for request in self.requests(index):
             request.send(cluster)
+
+    def before_block(
+        self, cluster: Cluster, then: Callable[[str], None] | None = None
+    ) -> Callable[[str], None]:
+        """BlueGreen's ``before_block`` hook: install on the target, then run ``then`` (a hook
+        the caller gave) with it."""
+
+        def hook(target: str) -> None:
+            self.install(cluster, target)
+            if then is not None:
+                then(target)
+
+        return hook
 
 
 def _version_set(rules: RuleSet) -> Any:

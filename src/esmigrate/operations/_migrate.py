@@ -285,14 +285,7 @@ class Migrate(Operation):
             upgrade = self._old_writes()
             if upgrade is not None:
                 # A before_block hook given to op.migrate still runs, after the install.
-                install, given = upgrade.install, options.get("before_block")
-
-                def before_block(target: str) -> None:
-                    install(cluster, target)
-                    if given is not None:
-                        given(target)
-
-                options["before_block"] = before_block
+                options["before_block"] = upgrade.before_block(cluster, options.get("before_block"))
             return BlueGreen(
                 cluster,
                 self.alias,
