@@ -8,7 +8,6 @@ embedded OpenSearch node started once for the session on a free port.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -61,12 +60,6 @@ def start_cli(
 def env_without_esmigrate() -> dict[str, str]:
     """This environment without any ``ESMIGRATE_*`` variable (the project file decides)."""
     return {k: v for k, v in os.environ.items() if not k.startswith("ESMIGRATE_")}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,8 @@ from typing import Any
 import pytest
 
 from esmigrate import devserver
-from esmigrate.devserver import _java
+from esmigrate.devserver import _java, _node
 from esmigrate.exceptions import DevServerError
-from esmigrate.testing._cluster import free_cluster_port
-
-from .conftest import free_port
 
 embedded_only = pytest.mark.skipif(
     bool(os.environ.get("ESMIGRATE_TEST_URL")), reason="tests the embedded node"
@@ -209,6 +207,53 @@ def test_cli_says_which_java_runs_an_engine(no_java: Path, tmp_path: Path) -> No
     assert "Traceback" not in refused.stderr
 
 
+# -- ports (local sockets, no node) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nodes", [1, 3])
+def test_free_ports_are_free_and_outside_the_ephemeral_range(nodes: int) -> None:
+    ephemeral = _node._ephemeral_range()
+    port = devserver.free_port(nodes)
+    ports = [*range(port, port + nodes), *(devserver.transport_port(port, i) for i in range(nodes))]
+    assert all(not ephemeral[0] <= p <= ephemeral[1] for p in ports)
+    for p in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", p))
+
+
+@pytest.mark.parametrize(
+    ("ephemeral", "first", "last"),
+    [
+        ((32768, 60999), 10_000, 32768 - 103),  # Linux: below the range
+        ((10000, 40000), 40001, 65536 - 103),  # more room above it
+        ((1024, 65535), 10_000, 65536 - 103),  # no room: anywhere from 10000
+    ],
+)
+def test_first_ports_keep_a_cluster_outside_the_ephemeral_range(
+    ephemeral: tuple[int, int], first: int, last: int
+) -> None:
+    ports = _node.first_ports(ephemeral, 3)
+    assert (ports.start, ports.stop) == (first, last)
+
+
+def test_a_port_that_echoes_the_request_is_not_a_ready_node() -> None:
+    # What a client reads when it connects to itself: its own request line, no HTTP status.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def echo() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.sendall(conn.recv(65536))
+
+        thread = threading.Thread(target=echo, daemon=True)
+        thread.start()
+        assert _node._answers(f"http://127.0.0.1:{port}/_cluster/health") is False
+        thread.join(timeout=10)
+
+
 # -- the node's life cycle (real nodes) -----------------------------------------------------------
 
 
@@ -221,7 +266,7 @@ def get_json(url: str) -> dict[str, Any]:
 @pytest.mark.integration
 @embedded_only
 def test_start_twice_then_stop_leaves_nothing_behind() -> None:
-    port = free_port()
+    port = devserver.free_port()
     server, started = devserver.start(port, heap="512m")
     try:
         assert started
@@ -244,7 +289,7 @@ def test_start_twice_then_stop_leaves_nothing_behind() -> None:
 @pytest.mark.integration
 @embedded_only
 def test_engine_3x_runs_and_a_port_keeps_its_engine() -> None:
-    port = free_port()
+    port = devserver.free_port()
     server, started = devserver.start(port, engine="opensearch:3.9.0", heap="512m")
     try:
         assert started
@@ -281,7 +326,7 @@ def test_taken_port_is_named() -> None:
 @embedded_only
 def test_data_dir_survives_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    port = free_port()
+    port = devserver.free_port()
     base = f"http://127.0.0.1:{port}"
 
     def count() -> int:
@@ -309,7 +354,7 @@ def test_data_dir_survives_restart(tmp_path: Path) -> None:
 @pytest.mark.integration
 @embedded_only
 def test_a_cluster_of_three_runs_loses_one_node_and_takes_it_back() -> None:
-    port = free_cluster_port(3)
+    port = devserver.free_port(3)
     server, started = devserver.start(port, nodes=3, heap="384m")
     try:
         assert started

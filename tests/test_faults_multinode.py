@@ -35,7 +35,7 @@ from esmigrate.migrate import _layout as migrate_layout
 from esmigrate.migrate._layout import alias_targets, is_write_blocked, resolve
 from esmigrate.rollback import create_point, list_points, rollback
 from esmigrate.state import Checkpoint
-from esmigrate.testing._cluster import TEST_ENGINE_ENV, TEST_URL_ENV, free_cluster_port
+from esmigrate.testing._cluster import TEST_ENGINE_ENV, TEST_URL_ENV
 from tests.fault_runs import assert_clean, fault_run, full_only, outcome, run_until_done
 from tests.migrate_support import all_docs, create_source, diff, live_writer, migration
 from tests.rollback_support import reverse
@@ -51,7 +51,7 @@ class SmallCluster:
     """The test's own dev-server cluster; one node of it can be stopped and started again."""
 
     def __init__(self) -> None:
-        self.port = free_cluster_port(NODES)
+        self.port = devserver.free_port(NODES)
         self.engine = os.environ.get(TEST_ENGINE_ENV) or None
         self.failovers = 0
         self._thread: threading.Thread | None = None

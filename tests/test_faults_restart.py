@@ -32,10 +32,10 @@ from esmigrate.migrate import ProgressEvent
 from esmigrate.migrate._layout import resolve
 from esmigrate.migrate._tasks import REINDEX, UPDATE_BY_QUERY, task_state
 from esmigrate.testing._cluster import TEST_ENGINE_ENV, TEST_URL_ENV
-from tests.conftest import free_port, run_cli
+from tests.conftest import run_cli
 from tests.fault_runs import assert_clean, fault_run, full_only, outcome, run_until_done
 from tests.migrate_support import create_source, live_writer, migration
-from tests.random_kills import REVISION, TRACEBACK, migrate_revision, phase_of, project
+from tests.random_kills import REVISION, TRACEBACK, MigrationWatch, migrate_revision, project
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -50,7 +50,7 @@ class RestartableNode:
     started again on the same data path while a migration runs."""
 
     def __init__(self, data: Path) -> None:
-        self.port = free_port()
+        self.port = devserver.free_port()
         self.data = data
         self.engine = os.environ.get(TEST_ENGINE_ENV) or None
         self.url = f"http://127.0.0.1:{self.port}"
@@ -255,7 +255,7 @@ def test_an_upgrade_a_node_restart_interrupted_resumes_without_repair(
     # Leases that outlive a heartbeat slipping on a loaded machine, not the node's downtime.
     proj = project(tmp_path / "p", node.url, "rs", lease_ttl=UPGRADE_LEASE_TTL)
     migrate_revision(proj.config, alias, "rs", copy, lease_ttl=UPGRADE_LEASE_TTL)
-    phase = phase_of(cluster, "rs-hist", f"rev:{REVISION}:{alias}")
+    phase = MigrationWatch(cluster, "rs-hist", f"rev:{REVISION}:{alias}")
     writer = live_writer(node.url, alias, len(initial))
     with fault_run("node-restart", f"upgrade-copy-{copy}") as run:
         try:

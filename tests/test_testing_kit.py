@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from esmigrate import command
+from esmigrate._livewriter import complete_lines
 from esmigrate.cluster import Cluster
 from esmigrate.config import Config, ConnectionSettings
 from esmigrate.exceptions import EsmigrateError
@@ -112,6 +113,16 @@ def _write(cluster: Cluster, name: str, docs: dict[str, dict[str, Any]]) -> None
         lines += [json.dumps({"index": {"_index": name, "_id": doc_id}}), json.dumps(doc)]
     if lines:
         assert not cluster.bulk(("\n".join(lines) + "\n").encode(), refresh="true")["errors"]
+
+
+def test_the_live_writers_log_is_read_up_to_a_line_still_being_written() -> None:
+    # A file read on past its end goes on with what was appended since: after the head of an
+    # entry still being written comes the rest of it, which is no entry.
+    head, rest = '{"op": "index", "id": "7", "index": "po', 'sts-v2"}\n'
+    read = ['{"op": "delete", "id": "3"}\n', head, rest, '{"op": "index", "id": "8"}\n']
+    assert list(complete_lines(read)) == read[:1]
+    whole = [read[0], head + rest]
+    assert list(complete_lines(whole)) == whole
 
 
 @pytest.mark.integration

@@ -338,6 +338,17 @@ class WriterTally:
             self.problems.append(problem)
 
 
+def complete_lines(lines: Iterable[str]) -> Iterator[str]:
+    """The lines of a log up to the first one without its newline: one its writer is still
+    writing (a long entry reaches the file in more than one write), read once complete by a
+    later call. The reading stops there, because a file read on past its end goes on with what
+    was appended since, and its next line would be the rest of this one."""
+    for line in lines:
+        if not line.endswith("\n"):
+            return
+        yield line
+
+
 class LiveWriter:
     """Start with ``with LiveWriter(url, alias, rate=150) as writer: ...``; ``writer.report()``
     after the block (or after :meth:`stop`) reads what it did.
@@ -444,10 +455,8 @@ class LiveWriter:
     def _entries(self) -> Iterator[dict[str, Any]]:
         for log in self.logs:
             with contextlib.suppress(FileNotFoundError), log.open(encoding="utf-8") as fh:
-                for line in fh:
-                    # A line without its newline is one the writer is still writing (a long
-                    # entry reaches the file in more than one write): it is read once complete.
-                    if line.endswith("\n") and line.strip():
+                for line in complete_lines(fh):
+                    if line.strip():
                         yield json.loads(line)
 
     def operations(self) -> list[dict[str, Any]]:

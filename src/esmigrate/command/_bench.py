@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,12 +12,6 @@ from esmigrate.bench._data import ShapeName
 from esmigrate.cluster import connect
 from esmigrate.config import Config, ConnectionSettings
 from esmigrate.exceptions import ConfigError
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bench(
@@ -61,7 +54,7 @@ def bench(
     if not embedded:
         report = _run(config.connection, docs, shape, shards, sample, approaches, writers, on_row)
     else:
-        port = _free_port()
+        port = devserver.free_port()
         server, _ = (
             devserver.start(port, engine=engine, heap=heap)
             if heap

@@ -26,6 +26,7 @@ from esmigrate.devserver._java import Java, find_java
 from esmigrate.devserver._node import (
     OPENSEARCH_VERSION,
     DevServer,
+    free_port,
     logs,
     members,
     snapshot_dir,
@@ -47,6 +48,7 @@ __all__ = [
     "EmbeddedEngine",
     "Java",
     "find_java",
+    "free_port",
     "logs",
     "members",
     "resolve_engine",

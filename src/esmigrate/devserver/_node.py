@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -127,8 +129,51 @@ def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
             return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+        # HTTPException: whatever answered is no node yet (a connection to a port in the
+        # ephemeral range with nothing listening can connect to itself and read its own request).
         return False
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's ephemeral port range (Linux; the usual one where it cannot be read)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def first_ports(ephemeral: tuple[int, int], nodes: int) -> range:
+    """The first HTTP ports to pick from for a dev-server of ``nodes``: its ports (up to the
+    last transport port) from 10000 up and outside the ``ephemeral`` range, below or above it,
+    whichever leaves more room; anywhere from 10000 up when the range leaves none."""
+    span = TRANSPORT_OFFSET + nodes
+    below = range(10_000, ephemeral[0] - span)
+    above = range(max(10_000, ephemeral[1] + 1), 65536 - span)
+    return max(below, above, key=len) if below or above else range(10_000, 65536 - span)
+
+
+def free_port(nodes: int = 1) -> int:
+    """A first HTTP port for a dev-server of ``nodes`` whose HTTP ports (``port`` ...
+    ``port + nodes - 1``) and transport ports (:func:`transport_port`) are all free now.
+
+    The ports lie outside the kernel's ephemeral range: a client connecting to a port of that
+    range while its node is stopped can be given that very port as its own and connect to
+    itself, reading its own request back as the answer.
+    """
+    candidates = first_ports(_ephemeral_range(), nodes)
+    rnd = random.Random()
+    for _ in range(200):
+        port = rnd.choice(candidates)
+        wanted = [*range(port, port + nodes), *(transport_port(port, i) for i in range(nodes))]
+        if all(_port_free(p) for p in wanted):
+            return port
+    raise DevServerError(
+        f"No free ports for a dev-server of {nodes} node(s) from {candidates.start} to "
+        f"{candidates.stop - 1}.",
+        hint="Stop dev-servers you no longer need: `esmigrate dev-server stop --port PORT`.",
+    )
 
 
 def status(port: int = 9200) -> DevServer | None:

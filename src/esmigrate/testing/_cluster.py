@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import os
-import random
-import socket
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -13,35 +11,6 @@ from esmigrate.config import ConnectionSettings, load_config
 
 TEST_URL_ENV = "ESMIGRATE_TEST_URL"
 TEST_ENGINE_ENV = "ESMIGRATE_TEST_ENGINE"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_cluster_port(nodes: int) -> int:
-    """A first HTTP port for a dev-server cluster of ``nodes``: its HTTP ports (``port`` ...
-    ``port + nodes - 1``) and transport ports (:func:`esmigrate.devserver.transport_port`) are
-    free right now."""
-    rnd = random.Random()
-    for _ in range(200):
-        port = rnd.randrange(20_000, 40_000)
-        wanted = [*range(port, port + nodes)]
-        wanted += [devserver.transport_port(port, i) for i in range(nodes)]
-        if all(_bindable(p) for p in wanted):
-            return port
-    raise RuntimeError(f"no free ports for a cluster of {nodes} nodes")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @contextmanager
@@ -59,7 +28,7 @@ def cluster_for_tests(
     if url:
         yield load_config(url=url).connection
         return
-    port = _free_port() if nodes == 1 else free_cluster_port(nodes)
+    port = devserver.free_port(nodes)
     server, _ = devserver.start(
         port,
         engine=engine or os.environ.get(TEST_ENGINE_ENV) or None,
