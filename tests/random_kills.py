@@ -140,12 +140,12 @@ class MigrationWatch:
     migration: str
 
     def __call__(self) -> str:
-        """The phase the migration's checkpoint names now (``start`` before there is one)."""
+        """The phase the migration's checkpoint names now: ``start`` before there is one; the
+        strategy for one that has no phases (an incremental run is one pass)."""
         if not self.cluster.exists(self.state_index):
             return "start"
-        return str(
-            Checkpoint(self.cluster, self.state_index, self.migration).load().get("phase", "start")
-        )
+        data = Checkpoint(self.cluster, self.state_index, self.migration).load()
+        return str(data.get("phase") or data.get("strategy") or "start")
 
     def held_by(self, pid: int) -> bool:
         """Whether process ``pid`` holds the migration's lease."""
