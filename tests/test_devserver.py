@@ -214,7 +214,7 @@ def test_cli_says_which_java_runs_an_engine(no_java: Path, tmp_path: Path) -> No
 def test_free_ports_are_free_and_outside_the_ephemeral_range(nodes: int) -> None:
     ephemeral = _node._ephemeral_range()
     port = devserver.free_port(nodes)
-    ports = [*range(port, port + nodes), *(devserver.transport_port(port, i) for i in range(nodes))]
+    ports = _node._cluster_ports(port, nodes)
     assert all(not ephemeral[0] <= p <= ephemeral[1] for p in ports)
     for p in ports:
         with socket.socket() as sock:
@@ -232,7 +232,7 @@ def test_free_ports_are_free_and_outside_the_ephemeral_range(nodes: int) -> None
 def test_first_ports_keep_a_cluster_outside_the_ephemeral_range(
     ephemeral: tuple[int, int], first: int, last: int
 ) -> None:
-    ports = _node.first_ports(ephemeral, 3)
+    ports = _node._first_ports(ephemeral, 3)
     assert (ports.start, ports.stop) == (first, last)
 
 

@@ -94,11 +94,12 @@ def docs() -> list[tuple[str, str | None]]:
     return out
 
 
-def test_finds_exactly_the_deleted_documents_listing_only_small_ranges(
+def copied_and_positioned(
     cluster: Cluster, prefix: str, docs: list[tuple[str, str | None]]
-) -> None:
+) -> tuple[str, str, Positions]:
+    """O with ``docs`` (3 shards) copied to N (2 shards: N's shards say nothing about O's),
+    and N's empty position index, with leaves of 100."""
     source, target = f"{prefix}-o", f"{prefix}-n"
-    # Different shard counts: N's shards say nothing about O's.
     create(cluster, source, 3)
     create(cluster, target, 2)
     load(cluster, source, docs)
@@ -107,6 +108,13 @@ def test_finds_exactly_the_deleted_documents_listing_only_small_ranges(
         cluster, source=source, target=target, name=f"{prefix}-n-positions", leaf=100
     )
     positions.create()
+    return source, target, positions
+
+
+def test_finds_exactly_the_deleted_documents_listing_only_small_ranges(
+    cluster: Cluster, prefix: str, docs: list[tuple[str, str | None]]
+) -> None:
+    source, target, positions = copied_and_positioned(cluster, prefix, docs)
     upto, first = positions.record({})
     assert first.checked == len(docs)
     assert first.deleted == 0
@@ -132,6 +140,32 @@ def test_finds_exactly_the_deleted_documents_listing_only_small_ranges(
     # Each deleted document costs at most a couple of leaves of ≤ 100 positions and documents.
     assert stats.listed <= len(gone) * 2 * 2 * 100
     assert positions.reconcile().listed == 0  # and once reconciled, the counts agree again
+
+
+def test_source_counts_taken_before_the_last_pass_find_exactly_the_deleted_documents(
+    cluster: Cluster, prefix: str, docs: list[tuple[str, str | None]]
+) -> None:
+    """O's side of the first level counted while O is frozen, before the last writes to N and
+    its position pass (as under the write block), finds what a whole count finds."""
+    source, target, positions = copied_and_positioned(cluster, prefix, docs)
+    upto, _ = positions.record({})
+    rng = random.Random(11)
+    updated = rng.sample(docs, 40)
+    load(cluster, source, updated)
+    gone = [*rng.sample([d for d in docs[:N] if d not in updated], 5), ("twin", "a")]
+    delete(cluster, source, gone)
+
+    counted = positions.count_source()
+    # The last round and its pass write N and P after the count; O does not change.
+    copy(cluster, source, target, {"ids": {"values": sorted({i for i, _ in updated})}})
+    positions.record(upto)
+    stats = positions.reconcile(source=counted)
+
+    assert sum(counted.counts) == len(docs) - len(gone)
+    assert stats.deleted == len(gone)
+    assert ids_of(cluster, target) == ids_of(cluster, source)
+    assert stats.listed <= len(gone) * 2 * 2 * 100
+    assert positions.reconcile().listed == 0
 
 
 def test_a_pass_deletes_what_the_source_lost_before_it_was_positioned(

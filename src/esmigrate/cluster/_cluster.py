@@ -506,6 +506,11 @@ class Cluster:
         :class:`~esmigrate.exceptions.TaskLost` when the task vanished (its node restarted) or
         failed because a node it read from left the cluster (``lost_with_node``).
         """
+        # The polls start 10 ms apart and double up to ``poll_interval``: a short task (a
+        # catch-up round under the write block copies a few hundred documents) is seen done
+        # within a few ms of its end, not up to a whole interval later; a long one costs a few
+        # polls more.
+        delay = min(0.01, poll_interval)
         while True:
             try:
                 task = self.task(task_id)
@@ -524,7 +529,8 @@ class Cluster:
                 on_status(status)
             if task.get("completed"):
                 break
-            time.sleep(poll_interval)
+            time.sleep(delay)
+            delay = min(delay * 2, poll_interval)
         response: dict[str, Any] = task.get("response") or {}
         error = task.get("error")
         failures = response.get("failures") or []

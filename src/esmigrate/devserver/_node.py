@@ -144,7 +144,16 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def first_ports(ephemeral: tuple[int, int], nodes: int) -> range:
+def _cluster_ports(port: int, nodes: int) -> list[int]:
+    """The ports a dev-server of ``nodes`` from HTTP ``port`` binds: its HTTP ports, then its
+    transport ports (a single node takes one of 9300-9400 that is free)."""
+    ports = list(range(port, port + nodes))
+    if nodes > 1:
+        ports += [transport_port(port, i) for i in range(nodes)]
+    return ports
+
+
+def _first_ports(ephemeral: tuple[int, int], nodes: int) -> range:
     """The first HTTP ports to pick from for a dev-server of ``nodes``: its ports (up to the
     last transport port) from 10000 up and outside the ``ephemeral`` range, below or above it,
     whichever leaves more room; anywhere from 10000 up when the range leaves none."""
@@ -156,18 +165,18 @@ def first_ports(ephemeral: tuple[int, int], nodes: int) -> range:
 
 def free_port(nodes: int = 1) -> int:
     """A first HTTP port for a dev-server of ``nodes`` whose HTTP ports (``port`` ...
-    ``port + nodes - 1``) and transport ports (:func:`transport_port`) are all free now.
+    ``port + nodes - 1``) and, for a cluster, transport ports (:func:`transport_port`) are all
+    free now.
 
     The ports lie outside the kernel's ephemeral range: a client connecting to a port of that
     range while its node is stopped can be given that very port as its own and connect to
     itself, reading its own request back as the answer.
     """
-    candidates = first_ports(_ephemeral_range(), nodes)
+    candidates = _first_ports(_ephemeral_range(), nodes)
     rnd = random.Random()
     for _ in range(200):
         port = rnd.choice(candidates)
-        wanted = [*range(port, port + nodes), *(transport_port(port, i) for i in range(nodes))]
-        if all(_port_free(p) for p in wanted):
+        if all(_port_free(p) for p in _cluster_ports(port, nodes)):
             return port
     raise DevServerError(
         f"No free ports for a dev-server of {nodes} node(s) from {candidates.start} to "
@@ -341,10 +350,7 @@ def start(
                 hint=f"Stop it first (`esmigrate dev-server stop --port {p}`), or choose "
                 "another --port.",
             )
-    wanted_ports = list(ports)
-    if nodes > 1:
-        wanted_ports += [transport_port(port, i) for i in range(nodes)]
-    for p in wanted_ports:
+    for p in _cluster_ports(port, nodes):
         if not _port_free(p):
             raise DevServerError(
                 f"Port {p} on 127.0.0.1 is already in use by another process.",

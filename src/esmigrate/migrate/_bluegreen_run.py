@@ -496,7 +496,7 @@ class BlueGreenRun:
                 self._wait_for_write_copies()
                 self.cutover.run(
                     [
-                        ("final_round", lambda: self.round(poll=0.05, final=True)),
+                        ("final_round", self._final_round),
                         ("positions", self.deletes.record),
                         ("reconcile", lambda: self.deletes.reconcile(exact=True)),
                         ("validate", self._validate),
@@ -510,6 +510,13 @@ class BlueGreenRun:
                 log.warning("%s Retrying the cut-over.", changed.message)
             finally:
                 self.validation.drop()
+
+    def _final_round(self) -> None:
+        # O is frozen now: its side of the exact reconciliation is counted beside this round.
+        # Refreshed once first, so that the count and the round do not each wait for it.
+        self.cluster.refresh(self.state.source)
+        self.deletes.count_source()
+        self.round(poll=0.05, final=True)
 
     def _wait_for_write_copies(self) -> None:
         wait_for_write_copies(self.cluster, self.state.target, cancel=self.cancel)

@@ -73,6 +73,16 @@ class PassStats:
     listed: int = 0
 
 
+@dataclass(frozen=True)
+class SourceCounts:
+    """O's documents per range of the reconciliation's first level (:meth:`Positions.count_source`),
+    and the per-shard bounds (``_seq_no`` below them) they were counted under."""
+
+    bounds: dict[int, int]
+    ranges: list[tuple[int, int]]
+    counts: list[int]
+
+
 def positions_name(target: str) -> str:
     """The position index of a migration into ``target`` (hidden; dropped when it is done).
 
@@ -295,34 +305,61 @@ class Positions:
 
     # -- finding what O deleted ----------------------------------------------------------------
 
+    def count_source(self) -> SourceCounts:
+        """Count O's documents in each range of :meth:`reconcile`'s first level, now.
+
+        The counts stand for an exact reconciliation as long as O takes no write after them:
+        taken as soon as the write block holds, this runs beside the final round and its
+        position pass (which write N and P, never O), and the reconciliation under the block
+        then reads only P.
+        """
+        self.cluster.refresh(self.source)
+        tops = max_seq_nos(self.cluster, self.source)
+        bounds = {s: top + 1 for s, top in tops.items()}
+        ranges = _first_level(max(bounds.values(), default=0))
+        counts = [in_o for _, in_o in self._counts(ranges, bounds, positions=False)]
+        return SourceCounts(bounds=bounds, ranges=ranges, counts=counts)
+
     def reconcile(
         self,
         *,
         copied: Mapping[int, int] | None = None,
+        source: SourceCounts | None = None,
         on_progress: Callable[[PassStats], None] | None = None,
     ) -> PassStats:
         """Delete from N the documents O no longer has, by comparing range counts.
 
         Exact once writes to O are blocked and :meth:`record` has covered N (and the dead
-        letters are positioned). While O takes writes, pass ``copied``: per shard of O, the
-        ``_seq_no`` up to which everything was copied and checked. Documents of O above it may
-        have no position yet and are left out of the counts, so they cannot hide a deleted
-        document; a delete they do not show is found by the next reconciliation.
+        letters are positioned); ``source``, O's first level counted by :meth:`count_source`
+        since the block, saves reading O again. While O takes writes, pass ``copied``: per
+        shard of O, the ``_seq_no`` up to which everything was copied and checked. Documents of
+        O above it may have no position yet and are left out of the counts, so they cannot hide
+        a deleted document; a delete they do not show is found by the next reconciliation.
         """
-        self.cluster.refresh(self.source)
+        if source is not None and copied is not None:
+            raise ValueError("counts of the source stand for an exact reconciliation only")
         self.cluster.refresh(self.name)
-        tops = max_seq_nos(self.cluster, self.source)
-        bounds = {s: top + 1 for s, top in tops.items()}
-        if copied is not None:
-            bounds = {s: min(bounds[s], int(copied.get(s, -1)) + 1) for s in bounds}
+        if source is None:
+            self.cluster.refresh(self.source)
+            tops = max_seq_nos(self.cluster, self.source)
+            bounds = {s: top + 1 for s, top in tops.items()}
+            if copied is not None:
+                bounds = {s: min(bounds[s], int(copied.get(s, -1)) + 1) for s in bounds}
+            frontier = _first_level(max(bounds.values(), default=0))
+        else:
+            bounds, frontier = source.bounds, source.ranges
         stats = PassStats()
         counted = 0
-        highest = max(bounds.values(), default=0)
-        frontier = _first_level(highest)
+        known = source.counts if source is not None else None  # O's side of the first level
         while frontier:
             split: list[tuple[int, int]] = []
             leaves: list[tuple[int, int, int, int]] = []
-            counts = self._counts(frontier, bounds)
+            if known is not None:
+                positioned = self._counts(frontier, bounds, source=False)
+                counts = [(p, o) for (p, _), o in zip(positioned, known, strict=True)]
+                known = None
+            else:
+                counts = self._counts(frontier, bounds)
             counted += len(frontier)
             for (lo, hi), (in_p, in_o) in zip(frontier, counts, strict=True):
                 if in_p == in_o:
@@ -351,9 +388,15 @@ class Positions:
         return stats
 
     def _counts(
-        self, ranges: list[tuple[int, int]], bounds: Mapping[int, int]
+        self,
+        ranges: list[tuple[int, int]],
+        bounds: Mapping[int, int],
+        *,
+        positions: bool = True,
+        source: bool = True,
     ) -> list[tuple[int, int]]:
-        """(positions in P, documents in O) per range ``[lo, hi)`` of sequence numbers.
+        """(positions in P, documents in O) per range ``[lo, hi)`` of sequence numbers; a side
+        not counted (``positions`` or ``source`` false) reads 0.
 
         One ``range`` aggregation per side (per shard of O when bounds apply): a search costs
         the same for one range or thousands, so a level of the split takes one request per
@@ -366,13 +409,13 @@ class Positions:
             # index (under the write block, the difference between a fraction of a second and
             # several).
             spans = _merged(chunk)
-            searches: list[tuple[dict[str, Any], dict[str, Any]]] = [
-                ({"index": self.name}, _range_counts("seq", chunk, spans))
-            ]
-            if all(b >= chunk[-1][1] for b in bounds.values()):
+            searches: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            if positions:
+                searches.append(({"index": self.name}, _range_counts("seq", chunk, spans)))
+            if source and all(b >= chunk[-1][1] for b in bounds.values()):
                 body = _range_counts("_seq_no", chunk, spans)
                 searches.append(({"index": self.source}, body))
-            else:
+            elif source:
                 for shard, bound in sorted(bounds.items()):
                     body = _range_counts("_seq_no", chunk)
                     body["query"] = _any_range("_seq_no", spans, bound)
@@ -381,12 +424,13 @@ class Positions:
                     )
             responses = self.cluster.msearch(searches)
             sides = [r["aggregations"]["r"]["buckets"] for r in responses]
+            in_p, in_o = (sides[0], sides[1:]) if positions else (None, sides)
             for i in range(len(chunk)):
                 key = str(i)
                 out.append(
                     (
-                        int(sides[0][key]["doc_count"]),
-                        sum(int(side[key]["doc_count"]) for side in sides[1:]),
+                        int(in_p[key]["doc_count"]) if in_p is not None else 0,
+                        sum(int(side[key]["doc_count"]) for side in in_o),
                     )
                 )
         return out
