@@ -155,12 +155,21 @@ def test_source_counts_taken_before_the_last_pass_find_exactly_the_deleted_docum
     gone = [*rng.sample([d for d in docs[:N] if d not in updated], 5), ("twin", "a")]
     delete(cluster, source, gone)
 
-    counted = positions.count_source()
+    counted = positions.count_first_level()
     # The last round and its pass write N and P after the count; O does not change.
     copy(cluster, source, target, {"ids": {"values": sorted({i for i, _ in updated})}})
     positions.record(upto)
-    stats = positions.reconcile(source=counted)
+    searched: list[set[str]] = []
+    msearch = cluster.msearch
 
+    def recording(searches: Any) -> Any:
+        searched.append({str(header["index"]) for header, _ in searches})
+        return msearch(searches)
+
+    with patch.object(cluster, "msearch", recording):
+        stats = positions.reconcile(counted=counted)
+
+    assert searched[0] == {positions.name}  # the first level reads P only
     assert sum(counted.counts) == len(docs) - len(gone)
     assert stats.deleted == len(gone)
     assert ids_of(cluster, target) == ids_of(cluster, source)

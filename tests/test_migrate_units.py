@@ -17,6 +17,7 @@ from esmigrate.migrate._layout import (
     flatten_settings,
     nest_settings,
     next_index_name,
+    unconfirmed_blocks,
     write_copies,
 )
 from esmigrate.migrate._plan import PlanStep, describe_plan
@@ -231,3 +232,25 @@ def test_the_live_writers_log_counts_an_entry_once_its_line_is_complete(tmp_path
         fh.write('5, "index": "posts-v1", "result": "deleted"}\n')
     assert writer.count() == 2
     assert [op["id"] for op in writer.operations()] == ["d1", "d2"]
+
+
+def test_a_write_block_answer_must_confirm_every_index() -> None:
+    confirmed = {
+        "acknowledged": True,
+        "shards_acknowledged": True,
+        "indices": [{"name": "posts-v1", "blocked": True}],
+    }
+    assert unconfirmed_blocks(confirmed) == []
+    assert unconfirmed_blocks({"acknowledged": True}) == []  # an engine that says no more
+    failed = {
+        "acknowledged": True,
+        "shards_acknowledged": True,
+        "indices": [
+            {"name": "posts-v1", "blocked": True},
+            {"name": "posts-v2", "blocked": False, "failed_shards": [{"id": 0}]},
+        ],
+    }
+    assert unconfirmed_blocks(failed) == ["posts-v2"]
+    # An index blocked already: not listed, shards_acknowledged false (OpenSearch 2.19).
+    again = {"acknowledged": True, "shards_acknowledged": False, "indices": []}
+    assert unconfirmed_blocks(again) == []

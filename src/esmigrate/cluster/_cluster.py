@@ -497,7 +497,8 @@ class Cluster:
         poll_interval: float = 0.5,
         on_status: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """Poll a background task (``wait_for_completion=false``) until it completes.
+        """Poll a background task (``wait_for_completion=false``) until it completes, at most
+        ``poll_interval`` apart (sooner at first, see below).
 
         Long operations run as tasks rather than one HTTP call, so no proxy or client timeout can
         cut them off. ``on_status`` receives the task's ``status`` (counts) after every poll.

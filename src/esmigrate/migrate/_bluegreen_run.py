@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from esmigrate.cluster import Cluster
@@ -22,6 +22,7 @@ from esmigrate.migrate._cutover import CutOver
 from esmigrate.migrate._deadletters import FailureBudget
 from esmigrate.migrate._deletes import Deletes
 from esmigrate.migrate._layout import wait_for_write_copies
+from esmigrate.migrate._positions import FirstLevelCounts
 from esmigrate.migrate._python_copy import CopyStats
 from esmigrate.migrate._shards import changed_terms, checkpoints, primary_terms
 from esmigrate.migrate._source_copy import SourceFill
@@ -494,14 +495,7 @@ class BlueGreenRun:
                 self.check_failures()
                 self.state.add_phase_time("catchup", time.monotonic() - t0)
                 self._wait_for_write_copies()
-                self.cutover.run(
-                    [
-                        ("final_round", self._final_round),
-                        ("positions", self.deletes.record),
-                        ("reconcile", lambda: self.deletes.reconcile(exact=True)),
-                        ("validate", self._validate),
-                    ]
-                )
+                self._cut_over()
                 return
             except PrimaryChanged as changed:
                 # The block is lifted (phase "catchup"): the next rounds read the shard again.
@@ -511,12 +505,28 @@ class BlueGreenRun:
             finally:
                 self.validation.drop()
 
-    def _final_round(self) -> None:
-        # O is frozen now: its side of the exact reconciliation is counted beside this round.
-        # Refreshed once first, so that the count and the round do not each wait for it.
-        self.cluster.refresh(self.state.source)
-        self.deletes.count_source()
-        self.round(poll=0.05, final=True)
+    def _cut_over(self) -> None:
+        # O takes no write once the block holds, and the final round and its position pass
+        # write only N and P: O's side of the exact reconciliation's first level is counted
+        # beside them. The counts belong to this attempt's block only.
+        with ThreadPoolExecutor(1, thread_name_prefix="esmigrate-count-o") as beside:
+            counting: list[Future[FirstLevelCounts]] = []
+
+            def final_round() -> None:
+                counting.append(beside.submit(self.deletes.positions.count_first_level))
+                self.round(poll=0.05, final=True)
+
+            def reconcile() -> None:
+                self.deletes.reconcile(exact=True, counted=counting[0].result())
+
+            self.cutover.run(
+                [
+                    ("final_round", final_round),
+                    ("positions", self.deletes.record),
+                    ("reconcile", reconcile),
+                    ("validate", self._validate),
+                ]
+            )
 
     def _wait_for_write_copies(self) -> None:
         wait_for_write_copies(self.cluster, self.state.target, cancel=self.cancel)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection
-from concurrent.futures import Future
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import MigrationError
 from esmigrate.migrate._bluegreen_state import Journal
 from esmigrate.migrate._deadletters import DeadLetters
-from esmigrate.migrate._positions import PassStats, Positions, SourceCounts, positions_name
+from esmigrate.migrate._positions import FirstLevelCounts, PassStats, Positions, positions_name
 from esmigrate.progress import Meter
 
 
@@ -54,8 +53,6 @@ class Deletes:
         )
         #: Documents deleted from N by this process.
         self.deleted = 0
-        # O's first level, being counted under this cut-over attempt's write block.
-        self._source_counts: Future[SourceCounts] | None = None
 
     def _refuse_if_live(self) -> None:
         state = self.journal.state
@@ -104,36 +101,16 @@ class Deletes:
         state.reconciled_deletes += stats.deleted
         self.journal.save()
 
-    def count_source(self) -> None:
-        """Under the write block, once it holds: start counting O's part of the exact
-        reconciliation's first level in the background, beside the final round and its position
-        pass (O takes no writes now; they write N and P). The next exact :meth:`reconcile`
-        uses the counts; any other forgets them."""
-        future: Future[SourceCounts] = Future()
-
-        def count() -> None:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(self.positions.count_source())
-                except BaseException as exc:
-                    future.set_exception(exc)
-
-        # A daemon: a read only, whose result nobody awaits once the cut-over failed.
-        threading.Thread(target=count, name="esmigrate-count-source", daemon=True).start()
-        self._source_counts = future
-
-    def reconcile(self, *, exact: bool) -> int:
+    def reconcile(self, *, exact: bool, counted: FirstLevelCounts | None = None) -> int:
         """Delete from N what O no longer has, found by range counts over the positions.
 
-        ``exact``: under the write block, after the final round and its position pass.
-        Otherwise a best effort over the sequence numbers the last round covered. Returns the
-        number of documents deleted.
+        ``exact``: under the write block, after the final round and its position pass;
+        ``counted``: O's first level, counted under this same block. Otherwise a best effort
+        over the sequence numbers the last round covered. Returns the number of documents
+        deleted.
         """
         self._refuse_if_live()
         state = self.journal.state
-        # Counts taken under an earlier block (an attempt that failed) say nothing of O now.
-        counting, self._source_counts = self._source_counts, None
-        source = counting.result() if exact and counting is not None else None
         copied = None
         if exact:
             if self.dead.count():
@@ -144,7 +121,7 @@ class Deletes:
         meter = self.meter("reconcile", round=state.round)
         stats = self.positions.reconcile(
             copied=copied,
-            source=source,
+            counted=counted,
             on_progress=lambda s: meter.update(s.checked, message=f"{s.deleted} deleted"),
         )
         self.deleted += stats.deleted

@@ -338,8 +338,30 @@ def is_write_blocked(cluster: Cluster, index: str) -> bool:
 
 
 def block_writes(cluster: Cluster, index: str) -> None:
-    """Add a write block and wait until in-flight writes have drained (``_block/write``)."""
-    cluster.request("PUT", f"/{index}/_block/write")
+    """Add a write block and wait until in-flight writes have drained (``_block/write``).
+
+    Raises :class:`MigrationError` when the answer does not confirm the block on every shard:
+    what runs under it (a final round, counts of the source) holds only if no write lands.
+    """
+    response = cluster.request("PUT", f"/{index}/_block/write")
+    unconfirmed = unconfirmed_blocks(response)
+    if unconfirmed:
+        raise MigrationError(
+            f"The write block on {', '.join(unconfirmed)} was not confirmed on every shard "
+            "(_block/write answered without it).",
+            hint="Check the cluster's health (GET _cluster/health), then run again.",
+        )
+
+
+def unconfirmed_blocks(response: Mapping[str, Any]) -> list[str]:
+    """The indices a ``_block/write`` answer lists as not blocked (``blocked: false``, or
+    failed shards). An index blocked already is not listed (and ``shards_acknowledged`` is
+    then false): nothing to confirm."""
+    return [
+        str(r.get("name"))
+        for r in response.get("indices") or []
+        if r.get("blocked") is False or r.get("failed_shards")
+    ]
 
 
 def lift_write_block(cluster: Cluster, index: str) -> None:

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -74,9 +74,10 @@ class PassStats:
 
 
 @dataclass(frozen=True)
-class SourceCounts:
-    """O's documents per range of the reconciliation's first level (:meth:`Positions.count_source`),
-    and the per-shard bounds (``_seq_no`` below them) they were counted under."""
+class FirstLevelCounts:
+    """O's documents per range of the reconciliation's first level
+    (:meth:`Positions.count_first_level`), and the per-shard bounds (``_seq_no`` below them)
+    they were counted under."""
 
     bounds: dict[int, int]
     ranges: list[tuple[int, int]]
@@ -305,41 +306,42 @@ class Positions:
 
     # -- finding what O deleted ----------------------------------------------------------------
 
-    def count_source(self) -> SourceCounts:
+    def count_first_level(self) -> FirstLevelCounts:
         """Count O's documents in each range of :meth:`reconcile`'s first level, now.
 
         The counts stand for an exact reconciliation as long as O takes no write after them:
         taken as soon as the write block holds, this runs beside the final round and its
-        position pass (which write N and P, never O), and the reconciliation under the block
-        then reads only P.
+        position pass (which write N and P, never O), and the reconciliation's first level
+        under the block then reads only P.
         """
         self.cluster.refresh(self.source)
         tops = max_seq_nos(self.cluster, self.source)
         bounds = {s: top + 1 for s, top in tops.items()}
         ranges = _first_level(max(bounds.values(), default=0))
-        counts = [in_o for _, in_o in self._counts(ranges, bounds, positions=False)]
-        return SourceCounts(bounds=bounds, ranges=ranges, counts=counts)
+        counts = [in_o for _, in_o in self._counts(ranges, bounds, sides="O")]
+        return FirstLevelCounts(bounds=bounds, ranges=ranges, counts=counts)
 
     def reconcile(
         self,
         *,
         copied: Mapping[int, int] | None = None,
-        source: SourceCounts | None = None,
+        counted: FirstLevelCounts | None = None,
         on_progress: Callable[[PassStats], None] | None = None,
     ) -> PassStats:
         """Delete from N the documents O no longer has, by comparing range counts.
 
         Exact once writes to O are blocked and :meth:`record` has covered N (and the dead
-        letters are positioned); ``source``, O's first level counted by :meth:`count_source`
-        since the block, saves reading O again. While O takes writes, pass ``copied``: per
-        shard of O, the ``_seq_no`` up to which everything was copied and checked. Documents of
-        O above it may have no position yet and are left out of the counts, so they cannot hide
-        a deleted document; a delete they do not show is found by the next reconciliation.
+        letters are positioned); ``counted``, O's first level counted by
+        :meth:`count_first_level` under the same block, saves reading all of O again. While O
+        takes writes, pass ``copied``: per shard of O, the ``_seq_no`` up to which everything
+        was copied and checked. Documents of O above it may have no position yet and are left
+        out of the counts, so they cannot hide a deleted document; a delete they do not show is
+        found by the next reconciliation.
         """
-        if source is not None and copied is not None:
-            raise ValueError("counts of the source stand for an exact reconciliation only")
+        if counted is not None and copied is not None:
+            raise ValueError("counts of O's first level stand for an exact reconciliation only")
         self.cluster.refresh(self.name)
-        if source is None:
+        if counted is None:
             self.cluster.refresh(self.source)
             tops = max_seq_nos(self.cluster, self.source)
             bounds = {s: top + 1 for s, top in tops.items()}
@@ -347,20 +349,20 @@ class Positions:
                 bounds = {s: min(bounds[s], int(copied.get(s, -1)) + 1) for s in bounds}
             frontier = _first_level(max(bounds.values(), default=0))
         else:
-            bounds, frontier = source.bounds, source.ranges
+            bounds, frontier = counted.bounds, counted.ranges
         stats = PassStats()
-        counted = 0
-        known = source.counts if source is not None else None  # O's side of the first level
+        ranges_counted = 0
+        known = counted.counts if counted is not None else None  # O's side of the first level
         while frontier:
             split: list[tuple[int, int]] = []
             leaves: list[tuple[int, int, int, int]] = []
             if known is not None:
-                positioned = self._counts(frontier, bounds, source=False)
+                positioned = self._counts(frontier, bounds, sides="P")
                 counts = [(p, o) for (p, _), o in zip(positioned, known, strict=True)]
                 known = None
             else:
                 counts = self._counts(frontier, bounds)
-            counted += len(frontier)
+            ranges_counted += len(frontier)
             for (lo, hi), (in_p, in_o) in zip(frontier, counts, strict=True):
                 if in_p == in_o:
                     continue
@@ -381,7 +383,7 @@ class Positions:
         log.debug(
             "reconciled %s: %d ranges counted, %d documents listed, %d deleted",
             self.target,
-            counted,
+            ranges_counted,
             stats.listed,
             stats.deleted,
         )
@@ -392,11 +394,10 @@ class Positions:
         ranges: list[tuple[int, int]],
         bounds: Mapping[int, int],
         *,
-        positions: bool = True,
-        source: bool = True,
+        sides: Literal["both", "P", "O"] = "both",
     ) -> list[tuple[int, int]]:
-        """(positions in P, documents in O) per range ``[lo, hi)`` of sequence numbers; a side
-        not counted (``positions`` or ``source`` false) reads 0.
+        """(positions in P, documents in O) per range ``[lo, hi)`` of sequence numbers; the
+        side ``sides`` leaves out reads 0.
 
         One ``range`` aggregation per side (per shard of O when bounds apply): a search costs
         the same for one range or thousands, so a level of the split takes one request per
@@ -410,12 +411,12 @@ class Positions:
             # several).
             spans = _merged(chunk)
             searches: list[tuple[dict[str, Any], dict[str, Any]]] = []
-            if positions:
+            if sides != "O":
                 searches.append(({"index": self.name}, _range_counts("seq", chunk, spans)))
-            if source and all(b >= chunk[-1][1] for b in bounds.values()):
+            if sides != "P" and all(b >= chunk[-1][1] for b in bounds.values()):
                 body = _range_counts("_seq_no", chunk, spans)
                 searches.append(({"index": self.source}, body))
-            elif source:
+            elif sides != "P":
                 for shard, bound in sorted(bounds.items()):
                     body = _range_counts("_seq_no", chunk)
                     body["query"] = _any_range("_seq_no", spans, bound)
@@ -423,8 +424,8 @@ class Positions:
                         ({"index": self.source, "preference": f"_shards:{shard}"}, body)
                     )
             responses = self.cluster.msearch(searches)
-            sides = [r["aggregations"]["r"]["buckets"] for r in responses]
-            in_p, in_o = (sides[0], sides[1:]) if positions else (None, sides)
+            found = [r["aggregations"]["r"]["buckets"] for r in responses]
+            in_p, in_o = (found[0], found[1:]) if sides != "O" else (None, found)
             for i in range(len(chunk)):
                 key = str(i)
                 out.append(
