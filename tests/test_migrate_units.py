@@ -243,14 +243,16 @@ def test_a_write_block_answer_must_confirm_every_index() -> None:
     assert unconfirmed_blocks(confirmed) == []
     assert unconfirmed_blocks({"acknowledged": True}) == []  # an engine that says no more
     failed = {
-        "acknowledged": True,
-        "shards_acknowledged": True,
+        "acknowledged": False,
+        "shards_acknowledged": False,
         "indices": [
             {"name": "posts-v1", "blocked": True},
-            {"name": "posts-v2", "blocked": False, "failed_shards": [{"id": 0}]},
+            {"name": "posts-v2", "failed_shards": [{"id": 0, "failure": {"type": "x"}}]},
+            {"name": "posts-v3", "exception": {"type": "index_closed_exception"}},
         ],
     }
-    assert unconfirmed_blocks(failed) == ["posts-v2"]
+    assert unconfirmed_blocks(failed) == ["posts-v2", "posts-v3"]
+    assert unconfirmed_blocks({"acknowledged": False}) == ["the index"]
     # An index blocked already: not listed, shards_acknowledged false (OpenSearch 2.19).
     again = {"acknowledged": True, "shards_acknowledged": False, "indices": []}
     assert unconfirmed_blocks(again) == []

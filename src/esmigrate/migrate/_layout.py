@@ -15,6 +15,7 @@ from typing import Any
 
 from esmigrate.cluster import Cluster
 from esmigrate.exceptions import (
+    EsmigrateError,
     MigrationCancelled,
     MigrationError,
     NotFoundError,
@@ -337,31 +338,34 @@ def is_write_blocked(cluster: Cluster, index: str) -> bool:
     return str(blocks.get("write", "false")).lower() == "true"
 
 
-def block_writes(cluster: Cluster, index: str) -> None:
+def block_writes(
+    cluster: Cluster, index: str, *, error: type[EsmigrateError] = MigrationError
+) -> None:
     """Add a write block and wait until in-flight writes have drained (``_block/write``).
 
-    Raises :class:`MigrationError` when the answer does not confirm the block on every shard:
-    what runs under it (a final round, counts of the source) holds only if no write lands.
+    Raises ``error`` when the answer reports the block failed on the index: what runs under it
+    (a final round, counts of the source, a clone) holds only if no write lands.
     """
     response = cluster.request("PUT", f"/{index}/_block/write")
     unconfirmed = unconfirmed_blocks(response)
     if unconfirmed:
-        raise MigrationError(
-            f"The write block on {', '.join(unconfirmed)} was not confirmed on every shard "
-            "(_block/write answered without it).",
+        raise error(
+            f"The write block on {', '.join(unconfirmed)} failed on some shards "
+            "(_block/write did not confirm it).",
             hint="Check the cluster's health (GET _cluster/health), then run again.",
         )
 
 
 def unconfirmed_blocks(response: Mapping[str, Any]) -> list[str]:
-    """The indices a ``_block/write`` answer lists as not blocked (``blocked: false``, or
-    failed shards). An index blocked already is not listed (and ``shards_acknowledged`` is
-    then false): nothing to confirm."""
-    return [
-        str(r.get("name"))
-        for r in response.get("indices") or []
-        if r.get("blocked") is False or r.get("failed_shards")
-    ]
+    """The indices a ``_block/write`` answer does not confirm: each index it lists must say
+    ``blocked: true`` (a failed one has ``failed_shards`` or an ``exception`` instead), and the
+    request must be acknowledged. An index blocked already is not listed (and
+    ``shards_acknowledged`` is then false): nothing to confirm."""
+    listed = response.get("indices") or []
+    failed = [str(r.get("name")) for r in listed if r.get("blocked") is not True]
+    if not failed and response.get("acknowledged") is False:
+        failed = [str(r.get("name")) for r in listed] or ["the index"]
+    return failed
 
 
 def lift_write_block(cluster: Cluster, index: str) -> None:

@@ -308,7 +308,7 @@ def _clone_all(
         if not blocked_before:
             state.save(phase="blocked", index=index)
         try:
-            block_writes(cluster, index)
+            block_writes(cluster, index, error=RollbackError)
             records[index] = describe_index(cluster, index)
             clone_index(cluster, index, clone)
         finally:

@@ -453,7 +453,7 @@ def _swap(
     t0 = time.monotonic()
     try:
         for index in leaving:
-            block_writes(cluster, index)
+            block_writes(cluster, index, error=RollbackError)
         for index in leaving:
             deadline = time.monotonic() + 60
             while not settled(cluster, index):
