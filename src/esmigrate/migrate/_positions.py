@@ -314,12 +314,20 @@ class Positions:
         position pass (which write N and P, never O), and the reconciliation's first level
         under the block then reads only P.
         """
-        self.cluster.refresh(self.source)
-        tops = max_seq_nos(self.cluster, self.source)
-        bounds = {s: top + 1 for s, top in tops.items()}
+        bounds = self._bounds()
         ranges = _first_level(max(bounds.values(), default=0))
         counts = [in_o for _, in_o in self._counts(ranges, bounds, sides="O")]
         return FirstLevelCounts(bounds=bounds, ranges=ranges, counts=counts)
+
+    def _bounds(self, copied: Mapping[int, int] | None = None) -> dict[int, int]:
+        """Per shard of O, the ``_seq_no`` the counts stay below: everything O holds (O is
+        refreshed first), or only what was ``copied`` and checked."""
+        self.cluster.refresh(self.source)
+        tops = max_seq_nos(self.cluster, self.source)
+        bounds = {s: top + 1 for s, top in tops.items()}
+        if copied is not None:
+            bounds = {s: min(bounds[s], int(copied.get(s, -1)) + 1) for s in bounds}
+        return bounds
 
     def reconcile(
         self,
@@ -342,11 +350,7 @@ class Positions:
             raise ValueError("counts of O's first level stand for an exact reconciliation only")
         self.cluster.refresh(self.name)
         if counted is None:
-            self.cluster.refresh(self.source)
-            tops = max_seq_nos(self.cluster, self.source)
-            bounds = {s: top + 1 for s, top in tops.items()}
-            if copied is not None:
-                bounds = {s: min(bounds[s], int(copied.get(s, -1)) + 1) for s in bounds}
+            bounds = self._bounds(copied)
             frontier = _first_level(max(bounds.values(), default=0))
         else:
             bounds, frontier = counted.bounds, counted.ranges
