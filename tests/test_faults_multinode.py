@@ -19,6 +19,7 @@ what is measured is the failover, not a lost coordinating node (tests/test_fault
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -472,3 +473,45 @@ def point_with_a_node_gone(
     assert "snapshot" in err.value.message
     assert "allocation/explain" in (err.value.hint or "")
     assert [p.name for p in list_points(cluster, state_index=hist)] == ["gone"]
+
+
+def test_a_write_block_that_failed_on_a_stalled_node_is_lifted(small_cluster: SmallCluster) -> None:
+    """A ``_block/write`` that times out on a node that stalls (SIGSTOP) leaves the engine's
+    temporary block (the write block's id, a uuid of its own), which refuses writes and which
+    lifting ``index.blocks.write`` does not remove. Once the node is back, lifting the block
+    lets writes in again and leaves no block in the cluster state."""
+    port = small_cluster.port
+    cluster = connect(ConnectionSettings(urls=(small_cluster.url(port),), request_timeout=120))
+    index = "stall-v1"
+    cluster.request(
+        "PUT",
+        f"/{index}",
+        body={"settings": {"number_of_shards": NODES, "number_of_replicas": 1}},
+    )
+    cluster.health(wait_for_status="green", timeout="120s")
+    master = cluster.request("GET", "/_cat/master", params={"format": "json"})[0]["node"]
+    copies = cluster.request("GET", f"/_cat/shards/{index}", params={"format": "json"})
+    holders = {str(row["node"]) for row in copies}
+    (victim, *_) = sorted(
+        int(name.rsplit("-", 1)[1])
+        for name in holders
+        if name not in (master, f"esmigrate-dev-{port}")
+    )
+    member = dict(devserver.members(port))[victim]
+    assert member is not None
+    os.kill(member.pid, signal.SIGSTOP)
+    try:
+        answer = cluster.request("PUT", f"/{index}/_block/write", params={"timeout": "2s"})
+        assert migrate_layout.unconfirmed_blocks(answer) == [index]
+        left = migrate_layout.write_block(cluster, index)
+        assert left is not None
+        assert left.get("uuid"), left
+    finally:
+        os.kill(member.pid, signal.SIGCONT)
+    cluster.health(wait_for_status="green", timeout="120s")
+    assert is_write_blocked(cluster, index)
+    migrate_layout.lift_write_block(cluster, index)
+    assert migrate_layout.write_block(cluster, index) is None
+    written = cluster.request("PUT", f"/{index}/_doc/after", body={"n": 1})
+    assert written["result"] == "created"
+    cluster.close()

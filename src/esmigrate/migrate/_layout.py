@@ -6,6 +6,7 @@ writes) over versioned physical indices ``posts-v1-20250101120000``, ``posts-v2-
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -25,6 +26,8 @@ from esmigrate.exceptions import (
 from esmigrate.preflight import check_health as preflight_health
 from esmigrate.schema.diff import normalize_mapping
 from esmigrate.schema.mapping import live_mapping
+
+log = logging.getLogger("esmigrate.migrate")
 
 #: A new index's settings while it is loaded; restored to what the migration asks after the copy.
 #: Writes wait for the one copy there is: the engine refuses a ``wait_for_active_shards`` above
@@ -173,13 +176,20 @@ def check_copy_between(
             problem="target_is_source",
             hint="Choose another target name, or let esmigrate name it.",
         )
-    if is_write_blocked(cluster, source):
+    blocked = write_block(cluster, source)
+    if blocked is not None:
+        lift = f'PUT {source}/_settings {{"index.blocks.write": null}}'
         raise PreflightError(
-            f"{source} is write-blocked already (index.blocks.write), by another "
+            f"{source} is write-blocked already ({blocked.get('description')}), by another "
             "process or an earlier failure outside esmigrate.",
             problem="source_blocked",
-            hint=f"Find out who blocked it; lift it with PUT {source}/_settings "
-            '{"index.blocks.write": null} if nobody should.',
+            hint=f"Find out who blocked it; if nobody should, lift it with {lift}"
+            + (
+                f" after PUT {source}/_block/write (a _block/write that failed left this "
+                "block; only one that succeeds replaces it)."
+                if _temporary(blocked)
+                else "."
+            ),
         )
     reuse = False
     if cluster.exists(target):
@@ -329,13 +339,30 @@ def wait_for_write_copies(
             time.sleep(1.0)
 
 
-def is_write_blocked(cluster: Cluster, index: str) -> bool:
-    result = cluster.request(
-        "GET", f"/{index}/_settings", params={"filter_path": "*.settings.index.blocks"}
+#: The id the engines give the index write block (``index.blocks.write``, ``_block/write``).
+WRITE_BLOCK = "8"
+
+
+def write_block(cluster: Cluster, index: str) -> dict[str, Any] | None:
+    """The write block the cluster state holds on ``index`` (``description``, ``levels``; a
+    temporary one also has a ``uuid``), or None.
+
+    Read from the cluster state, not the index settings: a ``_block/write`` that fails on a
+    shard (a node that stalls, say) leaves the temporary block it started with (same id, a uuid
+    of its own, "moving to block ..."), which refuses writes like the block itself while the
+    setting, once lifted, says the index is not blocked.
+    """
+    state = cluster.request(
+        "GET", "/_cluster/state/blocks", params={"filter_path": "blocks.indices"}
     )
-    entry: dict[str, Any] = next(iter(result.values()), {}) if result else {}
-    blocks = entry.get("settings", {}).get("index", {}).get("blocks", {})
-    return str(blocks.get("write", "false")).lower() == "true"
+    blocks = ((state.get("blocks") or {}).get("indices") or {}).get(index) or {}
+    found = blocks.get(WRITE_BLOCK)
+    return found if isinstance(found, dict) else None
+
+
+def is_write_blocked(cluster: Cluster, index: str) -> bool:
+    """Whether writes to ``index`` are refused by a write block (see :func:`write_block`)."""
+    return write_block(cluster, index) is not None
 
 
 def block_writes(
@@ -344,7 +371,8 @@ def block_writes(
     """Add a write block and wait until in-flight writes have drained (``_block/write``).
 
     Raises ``error`` when the answer reports the block failed on the index: what runs under it
-    (a final round, counts of the source, a clone) holds only if no write lands.
+    (a final round, counts of the source, a clone) holds only if no write lands. The engine
+    leaves its temporary block then: :func:`lift_write_block` removes it.
     """
     response = cluster.request("PUT", f"/{index}/_block/write")
     unconfirmed = unconfirmed_blocks(response)
@@ -368,7 +396,43 @@ def unconfirmed_blocks(response: Mapping[str, Any]) -> list[str]:
     return failed
 
 
-def lift_write_block(cluster: Cluster, index: str) -> None:
+def lift_write_block(
+    cluster: Cluster, index: str, *, error: type[EsmigrateError] = MigrationError
+) -> None:
+    """Let writes reach ``index`` again, and make sure they do.
+
+    Lifting ``index.blocks.write`` removes the block a ``_block/write`` confirmed, not the
+    temporary one a failed ``_block/write`` leaves (:func:`write_block`), which the engine
+    replaces only when a ``_block/write`` succeeds: when one is left, this blocks once more
+    and lifts again, and raises ``error`` if writes are still refused. A block without a uuid
+    found after the lift was set by someone else since (a process that took the migration
+    over): it is left alone.
+    """
+    _lift_setting(cluster, index)
+    if not _temporary(write_block(cluster, index)):
+        return
+    log.warning("a failed _block/write left a write block on %s: blocking again to lift it", index)
+    try:
+        block_writes(cluster, index, error=error)
+    finally:
+        _lift_setting(cluster, index)
+    left = write_block(cluster, index)
+    if _temporary(left):
+        raise error(
+            f"Writes to {index} are still refused by a write block that a failed _block/write "
+            f"left ({(left or {}).get('description')}); lifting index.blocks.write does not "
+            "remove it.",
+            hint=f"Once the cluster is healthy (GET _cluster/health), run PUT /{index}/_block/write "
+            f'and then PUT /{index}/_settings {{"index.blocks.write": null}}: the engine '
+            "replaces that block only when a _block/write succeeds.",
+        )
+
+
+def _temporary(block: Mapping[str, Any] | None) -> bool:
+    return block is not None and bool(block.get("uuid"))
+
+
+def _lift_setting(cluster: Cluster, index: str) -> None:
     cluster.request("PUT", f"/{index}/_settings", body={"index.blocks.write": None})
 
 

@@ -296,7 +296,7 @@ def _clone_all(
     state = Checkpoint(cluster, state_index, f"clone-point:{name}")
     left = state.load()
     if left.get("phase") == "blocked" and cluster.exists(left["index"]):
-        lift_write_block(cluster, left["index"])
+        lift_write_block(cluster, left["index"], error=RollbackError)
     state.reset()
     records: dict[str, dict[str, Any]] = {}
     for index in indices:
@@ -313,7 +313,7 @@ def _clone_all(
             clone_index(cluster, index, clone)
         finally:
             if not blocked_before:
-                lift_write_block(cluster, index)
+                lift_write_block(cluster, index, error=RollbackError)
                 state.save(phase="lifted", index=index)
     return records
 

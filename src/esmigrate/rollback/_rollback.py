@@ -18,7 +18,6 @@ writes it took since the point's checkpoints are carried into the clone or the r
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -446,7 +445,7 @@ def _swap(
         # A killed run left its blocks: lift them before anything else.
         for index in data.get("blocked", []):
             if cluster.exists(index):
-                lift_write_block(cluster, index)
+                lift_write_block(cluster, index, error=RollbackError)
     leaving = [i for i in sorted(plan.at_risk) if cluster.exists(i)]
     state.reset()
     state.save(phase="blocked", blocked=leaving, point=name)
@@ -468,14 +467,21 @@ def _swap(
             raise _refuse(name, plan, at_risk)
         cluster.request("POST", "/_aliases", body={"actions": plan.alias_actions})
     except BaseException:
+        unlifted: list[str] = []
         for index in leaving:
-            # Lifting the others matters more; the next run lifts this one.
-            with contextlib.suppress(Exception):
-                lift_write_block(cluster, index)
-        state.save(phase="failed")
+            # Lifting the others matters more; the next run lifts this one (the checkpoint
+            # keeps it as blocked).
+            try:
+                lift_write_block(cluster, index, error=RollbackError)
+            except Exception:
+                unlifted.append(index)
+        if unlifted:
+            state.save(phase="blocked", blocked=unlifted, point=name)
+        else:
+            state.save(phase="failed")
         raise
     for index in leaving:
-        lift_write_block(cluster, index)
+        lift_write_block(cluster, index, error=RollbackError)
     state.save(phase="done")
     return sum(at_risk.values()), time.monotonic() - t0
 
@@ -532,7 +538,7 @@ def rollback(
     if engine_state.get("phase") == "blocked" and cluster.exists(engine_state["source"]):
         # A run killed under its write block (possibly after the swap): never leave writers
         # blocked, whatever the plan below decides.
-        lift_write_block(cluster, engine_state["source"])
+        lift_write_block(cluster, engine_state["source"], error=RollbackError)
     point = get_point(cluster, name, state_index=state_index)
     if _swapped(cluster, point):
         # A run killed after its swap, before its record: the aliases are back (and the
