@@ -142,6 +142,80 @@ def test_finds_exactly_the_deleted_documents_listing_only_small_ranges(
     assert positions.reconcile().listed == 0  # and once reconciled, the counts agree again
 
 
+def test_page_entries_of_changed_and_deleted_documents_are_cancelled_once(
+    cluster: Cluster, prefix: str, docs: list[tuple[str, str | None]]
+) -> None:
+    """The copy's positions are entries of page documents, never rewritten. The entry of a
+    document changed since (positioned again by a pass) or deleted from O, and an entry placed
+    twice (a page of the copy sent again with other neighbours), is cancelled by the
+    reconciliation, which deletes exactly the deleted documents from N; after it, the counts
+    agree and the next reconciliation lists nothing."""
+    source, target, positions = copied_and_positioned(cluster, prefix, docs)
+    snapshot = positions.snapshot(max_seq_nos(cluster, source))
+    try:
+        assert snapshot.record() == len(docs)
+    finally:
+        snapshot.close()
+    upto = checkpoints(cluster, target)
+    assert positions.reconcile().listed == 0
+
+    rng = random.Random(11)
+    twice = rng.sample(docs, 40)
+    found = cluster.search(
+        source,
+        {
+            "size": 1000,
+            "_source": False,
+            "seq_no_primary_term": True,
+            "query": {"ids": {"values": sorted({i for i, _ in twice})}},
+        },
+    )["hits"]["hits"]
+    seqs = {(h["_id"], h.get("_routing")): int(h["_seq_no"]) for h in found}
+    assert positions.place((i, r, seqs[(i, r)]) for i, r in twice) == len(twice)
+    updated = rng.sample(docs, 50)
+    load(cluster, source, updated)
+    copy(cluster, source, target, {"ids": {"values": sorted({i for i, _ in updated})}})
+    positions.record(upto)
+    gone = [*rng.sample(docs[:N], 6), ("r5", "tenant-5"), ("twin", "b")]
+    delete(cluster, source, gone)
+
+    stats = positions.reconcile()
+
+    assert stats.deleted == len(gone)
+    assert ids_of(cluster, target) == ids_of(cluster, source)
+    again = positions.reconcile()
+    assert (again.listed, again.deleted) == (0, 0)
+
+
+def test_the_widest_count_and_listing_stay_within_the_clause_limit(
+    cluster: Cluster, prefix: str
+) -> None:
+    """One count search takes up to MAX_SPANS separate spans and one listing up to MAX_LEAVES
+    leaves; P's query has a range per span on three fields, which the engine counts against its
+    limit of clauses in one query. Both are accepted at their widest, and the reconciliation
+    of deletes scattered over more leaves than one listing takes finds them all."""
+    from esmigrate.migrate._positions import MAX_LEAVES, MAX_SPANS
+
+    refs: list[tuple[str, str | None]] = [(f"d{i}", None) for i in range(6 * MAX_LEAVES * 4)]
+    source, target, positions = copied_and_positioned(cluster, prefix, refs)
+    snapshot = positions.snapshot(max_seq_nos(cluster, source))
+    try:
+        snapshot.record()
+    finally:
+        snapshot.close()
+    cluster.refresh(positions.name)  # reconcile() refreshes it; this test counts directly
+    ranges = [(3 * i, 3 * i + 2) for i in range(MAX_SPANS)]
+    counted = positions._counts(ranges, max_seq_nos(cluster, source))
+    assert sum(p for p, _, _ in counted) == sum(o for _, o, _ in counted) > 0
+    gone = refs[:: len(refs) // (2 * MAX_LEAVES)]
+    delete(cluster, source, gone)
+
+    stats = positions.reconcile()
+
+    assert stats.deleted == len(gone)
+    assert ids_of(cluster, target) == ids_of(cluster, source)
+
+
 def test_source_counts_taken_before_the_last_pass_find_exactly_the_deleted_documents(
     cluster: Cluster, prefix: str, docs: list[tuple[str, str | None]]
 ) -> None:

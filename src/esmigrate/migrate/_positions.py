@@ -15,9 +15,17 @@ O after its check is copied again by a later catch-up round, which makes it due 
     every document d of N either is in O with ``_seq_no == P[d]``, or was deleted from O — and
     then no document of O holds ``P[d]`` any more (sequence numbers are never reused on a shard).
 
+The copy writes the positions of what it copies as *pages* instead (:meth:`Positions.place`):
+one document of P per :data:`PAGE_ENTRIES` positions, as entries of a ``nested`` field, so the
+node indexes a document per page, not one per document moved. An entry is never rewritten:
+once its document is changed in O (and positioned again by a pass) or deleted, the
+reconciliation *cancels* it with a small document counted against it (``xseq``). So P's
+positions in a range are its documents' positions plus its live page entries less its cancels,
+and the invariant holds of those.
+
 With every document of O positioned as well (documents that were dead-lettered get a position
-too), ``count(P, seq in R) - count(O, _seq_no in R)`` is, for any range R of sequence numbers,
-the number of stale documents of N whose position is in R. :meth:`Positions.reconcile` counts
+too), ``positions(P, R) - count(O, _seq_no in R)`` is, for any range R of sequence numbers,
+the number of stale positions in R: of documents of N that O deleted, or entries superseded. :meth:`Positions.reconcile` counts
 both sides in a few thousand ranges covering everything (one read of each index), splits the
 ranges whose counts differ and lists only the small ones. Counting is one ``range`` aggregation
 per side for up to thousands of ranges, listing one search per side for all the small ranges, so
@@ -30,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,18 +58,42 @@ LEAF = 32
 FANOUT = 16
 #: Ranges counted by one ``range`` aggregation; the first level has this many.
 RANGES_PER_SEARCH = 4000
-#: Merged spans one count search selects (one ``should`` clause each, well under the default
-#: limit of 1024 clauses).
-MAX_SPANS = 256
+#: Merged spans one count search selects. P's query has a ``range`` clause per span on each of
+#: three fields, and the engines count two clauses per range (points and doc values) against
+#: the default limit of 1024 clauses in one query: 170 spans at most (measured on 2.19).
+MAX_SPANS = 160
+#: Leaves one listing compares (one span each in P's query: the same limit).
+MAX_LEAVES = MAX_SPANS
 
+#: Entries per page document of the copy's positions: at most what one listing returns of a
+#: document's nested entries (``inner_hits``, ``index.max_inner_result_window``), so a listing
+#: never leaves an entry out.
+PAGE_ENTRIES = 100
+
+_UNINDEXED = {"type": "keyword", "index": False, "doc_values": False}
 _MAPPING = {
     "dynamic": "strict",
     "properties": {
-        "id": {"type": "keyword", "index": False, "doc_values": False},
-        "routing": {"type": "keyword", "index": False, "doc_values": False},
+        # A position of one document (id: position_key), or with xseq, a cancelled entry.
+        "id": _UNINDEXED,
+        "routing": _UNINDEXED,
         "seq": {"type": "long"},
+        "xseq": {"type": "long"},
+        # A page of the copy's positions: one document per PAGE_ENTRIES entries. The id is
+        # indexed: a dead-lettered document's entry is found by it (add_dead_letters).
+        "e": {
+            "type": "nested",
+            "properties": {
+                "id": {"type": "keyword", "doc_values": False},
+                "routing": _UNINDEXED,
+                "seq": {"type": "long"},
+            },
+        },
     },
 }
+
+#: A position: (id, routing, seq).
+Key = tuple[str, str | None, int]
 
 
 @dataclass
@@ -134,6 +167,9 @@ class Positions:
         self.keep = frozenset(keep)
         self.cancel = cancel
         self._lock = threading.Lock()
+        #: Whether P holds pages of the copy (None: not known yet; they are written only by a
+        #: copy, before any pass reads them).
+        self._pages: bool | None = None
 
     # -- the index -------------------------------------------------------------------------------
 
@@ -141,8 +177,10 @@ class Positions:
         return self.cluster.exists(self.name)
 
     def create(self) -> None:
-        # Never refreshed on a timer: its one searcher, reconcile(), refreshes it first (the
-        # passes that write it only get it by id, which needs no refresh).
+        # Never refreshed on a timer: reconcile() refreshes it first, the passes get positions
+        # by id (no refresh needed) and look up the copy's pages, refreshed once at its end
+        # (an entry a pass misses is found by the reconciliation instead).
+        self._pages = None
         shards = len(checkpoints(self.cluster, self.target))
         self.cluster.request(
             "PUT",
@@ -159,6 +197,7 @@ class Positions:
         )
 
     def drop(self) -> None:
+        self._pages = None
         if self.exists():
             self.cluster.request("DELETE", f"/{self.name}")
 
@@ -223,8 +262,12 @@ class Positions:
 
     def _check(self, hits: list[dict[str, Any]]) -> int:
         """Position the documents of N in ``hits`` that O has; delete the others from N."""
-        found = self._mget_source([(h["_id"], h.get("_routing")) for h in hits])
-        lines: list[bytes] = []
+        refs = [(h["_id"], h.get("_routing")) for h in hits]
+        found = self._mget_source(refs)
+        # The copy's entries of these documents are superseded by what this writes: cancelled
+        # here, so that the counts of their ranges keep agreeing (a document changed while
+        # the copy ran is common under writes; finding each one by range counts is not cheap).
+        lines: list[bytes] = self._cancel_entries(refs)
         for h, doc in zip(hits, found, strict=True):
             ref = (h["_id"], h.get("_routing"))
             # Found may be the same id under another routing (see _holds): positioned here,
@@ -253,17 +296,13 @@ class Positions:
         def flush() -> None:
             nonlocal deleted
             lines: list[bytes] = []
-            keys = [position_key(doc_id, routing) for doc_id, routing in batch]
-            placed = self.cluster.request(
-                "POST", f"/{self.name}/_mget", body={"ids": keys}, params={"_source": "seq"}
-            )["docs"]
+            latest = self._latest(batch)
             outdated: list[tuple[str, str | None]] = []
-            for (doc_id, routing), doc, pos in zip(
-                batch, self._mget_source(batch), placed, strict=True
-            ):
+            for (doc_id, routing), doc in zip(batch, self._mget_source(batch), strict=True):
                 if not doc.get("found"):
                     continue
-                if pos.get("found") and int(pos["_source"]["seq"]) != int(doc["_seq_no"]):
+                last = latest.get((doc_id, routing))
+                if last is not None and last != int(doc["_seq_no"]):
                     outdated.append((doc_id, routing))
                 lines += self._place(doc_id, routing, doc["_seq_no"])
             lines += self._drop_copies(outdated)
@@ -280,6 +319,72 @@ class Positions:
             self.cluster.refresh(self.target)
         return deleted
 
+    def _latest(self, refs: list[tuple[str, str | None]]) -> dict[tuple[str, str | None], int]:
+        """The newest position P holds for each of ``refs`` that has one: its own, or an entry
+        of the copy's pages (a cancelled entry is older than the position that replaced it)."""
+        keys = [position_key(doc_id, routing) for doc_id, routing in refs]
+        placed = self.cluster.request(
+            "POST", f"/{self.name}/_mget", body={"ids": keys}, params={"_source": "seq"}
+        )["docs"]
+        latest = {
+            ref: int(pos["_source"]["seq"])
+            for ref, pos in zip(refs, placed, strict=True)
+            if pos.get("found") and "seq" in pos.get("_source", {})
+        }
+        for doc_id, routing, seq in self._entries_of(refs):
+            ref = (doc_id, routing)
+            if seq > latest.get(ref, -1):
+                latest[ref] = seq
+        return latest
+
+    def _entries_of(self, refs: list[tuple[str, str | None]]) -> list[Key]:
+        """The copy's page entries of the documents ``refs`` (cancelled or not). Empty, without
+        a request, while P holds no page (pages are written only by a copy from its start)."""
+        if not refs or not self._has_pages():
+            return []
+        wanted = set(refs)
+        pages = self.cluster.msearch(
+            [
+                (
+                    {"index": self.name},
+                    {
+                        "size": 10_000,
+                        "_source": False,
+                        "track_total_hits": False,
+                        "query": {
+                            "nested": {
+                                "path": "e",
+                                "query": {"terms": {"e.id": sorted({i for i, _ in refs})}},
+                                "inner_hits": {"size": PAGE_ENTRIES},
+                            }
+                        },
+                    },
+                )
+            ]
+        )[0]["hits"]["hits"]
+        _, entries, _ = _listed(pages)
+        return [key for key in entries if key[:2] in wanted]
+
+    def _cancel_entries(self, refs: list[tuple[str, str | None]]) -> list[bytes]:
+        """Bulk lines cancelling the page entries of ``refs`` (each document's own position is
+        about to be written, or it is gone). The first cancel of an entry: the one
+        :meth:`_resolve` would write, so neither counts it twice."""
+        lines: list[bytes] = []
+        for key in dict.fromkeys(self._entries_of(refs)):
+            lines += self._cancel(key, 0)
+        return lines
+
+    def _has_pages(self) -> bool:
+        if self._pages is None:
+            self.cluster.refresh(self.name)
+            found = self.cluster.request(
+                "POST",
+                f"/{self.name}/_count",
+                body={"query": {"nested": {"path": "e", "query": {"match_all": {}}}}},
+            )
+            self._pages = int(found["count"]) > 0
+        return self._pages
+
     # -- positions established by the copy ------------------------------------------------------
 
     def place(self, entries: Iterable[tuple[str, str | None, int]]) -> int:
@@ -292,12 +397,30 @@ class Positions:
         round, or found by the reconciliation), without reading N or looking anything up in O.
         Entries for documents N does not hold (dead-lettered, left out) are harmless extra
         positions: the reconciliation finds them gone or positions them anyway.
+
+        They are written as pages (:data:`PAGE_ENTRIES` nested entries per document): the node
+        indexes one document per page, not one per document moved, and no id is looked up
+        (a page's id is a digest of its entries, so a bulk sent again writes it again). An
+        entry is never rewritten: when its document changes or goes, the reconciliation
+        cancels it (:meth:`_resolve`).
         """
         lines: list[bytes] = []
+        placed = 0
+        page: list[dict[str, Any]] = []
         for doc_id, routing, seq in entries:
-            lines += self._place(doc_id, routing, seq)
+            page.append(
+                {"id": doc_id, "seq": seq, **({"routing": routing} if routing is not None else {})}
+            )
+            if len(page) == PAGE_ENTRIES:
+                lines += self._page(page)
+                placed, page = placed + len(page), []
+        if page:
+            lines += self._page(page)
+            placed += len(page)
         self._bulk(lines)
-        return len(lines) // 2
+        if placed:
+            self._pages = True
+        return placed
 
     def snapshot(self, upto: Mapping[int, int]) -> Snapshot:
         """Open (now) a snapshot of O's documents with ``_seq_no <= upto[shard]`` on each
@@ -316,7 +439,7 @@ class Positions:
         """
         bounds = self._bounds()
         ranges = _first_level(max(bounds.values(), default=0))
-        counts = [in_o for _, in_o in self._counts(ranges, bounds, sides="O")]
+        counts = [in_o for _, in_o, _ in self._counts(ranges, bounds, sides="O")]
         return FirstLevelCounts(bounds=bounds, ranges=ranges, counts=counts)
 
     def _bounds(self, copied: Mapping[int, int] | None = None) -> dict[int, int]:
@@ -362,19 +485,20 @@ class Positions:
             leaves: list[tuple[int, int, int, int]] = []
             if known is not None:
                 positioned = self._counts(frontier, bounds, sides="P")
-                counts = [(p, o) for (p, _), o in zip(positioned, known, strict=True)]
+                counts = [(p, o, n) for (p, _, n), o in zip(positioned, known, strict=True)]
                 known = None
             else:
                 counts = self._counts(frontier, bounds)
             ranges_counted += len(frontier)
-            for (lo, hi), (in_p, in_o) in zip(frontier, counts, strict=True):
+            for (lo, hi), (in_p, in_o, items) in zip(frontier, counts, strict=True):
                 if in_p == in_o:
                     continue
-                # One sequence number holds at most one document per shard of O (so a leaf
-                # stays far under the 10,000 hits a listing returns); a wider range holds up
-                # to that many per shard and number: split it while it exceeds a leaf.
-                if max(in_p, in_o) <= self.leaf or hi - lo <= 1:
-                    leaves.append((lo, hi, in_p, in_o))
+                # One sequence number holds at most one document per shard of O, and P a
+                # position, an entry and its cancel for it (so a leaf stays far under the
+                # 10,000 hits a listing returns); a wider range holds up to that many per shard
+                # and number: split it while what listing it returns exceeds a leaf.
+                if max(items, in_o) <= self.leaf or hi - lo <= 1:
+                    leaves.append((lo, hi, items, in_o))
                     continue
                 split.extend(_split(lo, hi, FANOUT))
             if leaves:
@@ -399,15 +523,17 @@ class Positions:
         bounds: Mapping[int, int],
         *,
         sides: Literal["both", "P", "O"] = "both",
-    ) -> list[tuple[int, int]]:
-        """(positions in P, documents in O) per range ``[lo, hi)`` of sequence numbers; the
-        side ``sides`` leaves out reads 0.
+    ) -> list[tuple[int, int, int]]:
+        """(positions in P, documents in O, P's items) per range ``[lo, hi)`` of sequence
+        numbers; the side ``sides`` leaves out reads 0.
 
-        One ``range`` aggregation per side (per shard of O when bounds apply): a search costs
-        the same for one range or thousands, so a level of the split takes one request per
-        :func:`_chunks` run (one for the first level).
+        P's positions are its documents' positions and page entries less the cancelled
+        entries; its items count all three (what listing the range returns). One search per
+        side (per shard of O when bounds apply) with a ``range`` aggregation per field: a
+        search costs the same for one range or thousands, so a level of the split takes one
+        request per :func:`_chunks` run (one for the first level).
         """
-        out: list[tuple[int, int]] = []
+        out: list[tuple[int, int, int]] = []
         for chunk in _chunks(ranges):
             # Every search selects just the spans its ranges cover, so below the first level
             # the aggregation reads the documents of the few ranges that differed, not the whole
@@ -416,7 +542,7 @@ class Positions:
             spans = _merged(chunk)
             searches: list[tuple[dict[str, Any], dict[str, Any]]] = []
             if sides != "O":
-                searches.append(({"index": self.name}, _range_counts("seq", chunk, spans)))
+                searches.append(({"index": self.name}, _position_counts(chunk, spans)))
             if sides != "P" and all(b >= chunk[-1][1] for b in bounds.values()):
                 body = _range_counts("_seq_no", chunk, spans)
                 searches.append(({"index": self.source}, body))
@@ -428,16 +554,18 @@ class Positions:
                         ({"index": self.source, "preference": f"_shards:{shard}"}, body)
                     )
             responses = self.cluster.msearch(searches)
-            found = [r["aggregations"]["r"]["buckets"] for r in responses]
-            in_p, in_o = (found[0], found[1:]) if sides != "O" else (None, found)
+            in_p = responses[0]["aggregations"] if sides != "O" else None
+            in_o = [r["aggregations"]["r"]["buckets"] for r in responses[1 if in_p else 0 :]]
             for i in range(len(chunk)):
                 key = str(i)
-                out.append(
-                    (
-                        int(in_p[key]["doc_count"]) if in_p is not None else 0,
-                        sum(int(side[key]["doc_count"]) for side in in_o),
-                    )
-                )
+                positioned = items = 0
+                if in_p is not None:
+                    docs = int(in_p["d"]["buckets"][key]["doc_count"])
+                    entries = int(in_p["n"]["r"]["buckets"][key]["doc_count"])
+                    cancelled = int(in_p["x"]["buckets"][key]["doc_count"])
+                    positioned = docs + entries - cancelled
+                    items = docs + entries + cancelled
+                out.append((positioned, sum(int(side[key]["doc_count"]) for side in in_o), items))
         return out
 
     def _resolve(
@@ -446,26 +574,37 @@ class Positions:
         bounds: Mapping[int, int],
         stats: PassStats,
     ) -> None:
-        """Compare small ranges ``(lo, hi, in P, in O)`` id by id; delete from N what O does
-        not have. Batched: one ``_msearch`` lists many ranges (a search per side), one
-        ``_mget`` looks the suspects up, one ``_bulk`` applies the result."""
+        """Compare small ranges ``(lo, hi, P's items, in O)`` id by id; delete from N what O
+        does not have. Batched: one ``_msearch`` lists many ranges (a search per side), one
+        ``_mget`` looks the suspects up, one ``_bulk`` applies the result.
+
+        A position O does not hold at its ``_seq_no`` is a suspect: its document was changed
+        (O holds it elsewhere: it is positioned there) or deleted (N's copy is deleted). A page
+        entry is never rewritten: a stale one, or one counted twice, is cancelled (a document
+        with ``xseq``, which the counts subtract), so the range agrees from then on.
+        """
         groups: list[list[tuple[int, int, int, int]]] = [[]]
         for leaf in leaves:
             group = groups[-1]
             if group and (
-                len(group) >= 500
+                len(group) >= MAX_LEAVES
                 or sum(g[2] for g in group) + leaf[2] > 10_000
                 or sum(g[3] for g in group) + leaf[3] > 10_000
             ):
                 groups.append([])
             groups[-1].append(leaf)
         refs: list[tuple[str, str | None]] = []
+        cancels: list[bytes] = []
         for group in groups:
             spans = [(lo, hi) for lo, hi, _, _ in group]
             searches: list[tuple[dict[str, Any], dict[str, Any]]] = [
                 (
                     {"index": self.name},
-                    {"size": 10_000, "query": _any_range("seq", spans)},
+                    {
+                        "size": 10_000,
+                        "_source": ["id", "routing", "seq", "xseq"],
+                        "query": _positioned_in(_merged(spans), listed=True),
+                    },
                 )
             ]
             listed = {"size": 10_000, "_source": False, "seq_no_primary_term": True}
@@ -484,18 +623,33 @@ class Positions:
             for _, body in searches:
                 body["track_total_hits"] = False
             responses = self.cluster.msearch(searches)
-            in_p = responses[0]["hits"]["hits"]
+            positions, entries, existing = _listed(responses[0]["hits"]["hits"])
             in_o = [h for r in responses[1:] for h in r["hits"]["hits"]]
-            stats.listed += len(in_p) + len(in_o)
+            stats.listed += len(positions) + len(entries) + len(in_o)
             held = {(h["_id"], h.get("_routing"), int(h["_seq_no"])) for h in in_o}
-            for p in in_p:
-                src = p["_source"]
-                if (src["id"], src.get("routing"), int(src["seq"])) not in held:
-                    refs.append((src["id"], src.get("routing")))
+            seen: set[Key] = set()
+            for key in positions:
+                if key in held:
+                    seen.add(key)
+                else:
+                    refs.append(key[:2])
+            # Every entry and cancel of a key is in this listing (they share its seq).
+            left, made = Counter(existing), Counter[Key]()
+            for key in entries:
+                if left[key]:
+                    left[key] -= 1  # cancelled already
+                elif key in held and key not in seen:
+                    seen.add(key)
+                else:
+                    # Stale (the document changed or went) or counted twice: cancel it.
+                    cancels += self._cancel(key, existing[key] + made[key])
+                    made[key] += 1
+                    if key not in held:
+                        refs.append(key[:2])
         stats.checked += len(refs)
-        for start in range(0, len(refs), self.page):
-            chunk = refs[start : start + self.page]
-            lines: list[bytes] = []
+        for start in range(0, max(len(refs), 1), self.page):
+            chunk = list(dict.fromkeys(refs[start : start + self.page]))
+            lines: list[bytes] = cancels if start == 0 else []
             gone: list[tuple[str, str | None]] = []
             found = self._mget_source(chunk, routings=True)
             for (doc_id, routing), doc in zip(chunk, found, strict=True):
@@ -516,6 +670,21 @@ class Positions:
         return [
             orjson.dumps({"index": {"_index": self.name, "_id": key}}),
             orjson.dumps({"id": doc_id, "routing": routing, "seq": seq}),
+        ]
+
+    def _page(self, entries: list[dict[str, Any]]) -> list[bytes]:
+        """The bulk lines writing one page of the copy's positions."""
+        body = orjson.dumps({"e": entries})
+        page_id = "p:" + hashlib.sha256(body).hexdigest()
+        return [orjson.dumps({"index": {"_index": self.name, "_id": page_id}}), body]
+
+    def _cancel(self, key: Key, nth: int) -> list[bytes]:
+        """The bulk lines cancelling the ``nth`` page entry ``key`` (counted against it)."""
+        doc_id, routing, seq = key
+        cancel_id = f"x:{nth}:{seq}:{position_key(doc_id, routing)}"
+        return [
+            orjson.dumps({"index": {"_index": self.name, "_id": cancel_id}}),
+            orjson.dumps({"id": doc_id, "routing": routing, "xseq": seq}),
         ]
 
     def _unplace(self, doc_id: str, routing: str | None) -> bytes:
@@ -597,6 +766,63 @@ def _holds(doc: Mapping[str, Any], routing: str | None) -> bool:
     ``routing`` also finds the same id indexed with another routing that falls on the same
     shard of O (it replaced this one there), while N may still hold both on different shards."""
     return bool(doc.get("found")) and doc.get("_routing") == routing
+
+
+def _listed(hits: list[dict[str, Any]]) -> tuple[list[Key], list[Key], Counter[Key]]:
+    """A listing of P: the positions of documents, the page entries (its inner hits) and the
+    cancelled entries (how many times each)."""
+    positions: list[Key] = []
+    entries: list[Key] = []
+    cancelled: Counter[Key] = Counter()
+    for hit in hits:
+        src = hit.get("_source") or {}
+        if "xseq" in src:
+            cancelled[(src["id"], src.get("routing"), int(src["xseq"]))] += 1
+        elif "seq" in src:
+            positions.append((src["id"], src.get("routing"), int(src["seq"])))
+        for inner in hit.get("inner_hits", {}).get("e", {}).get("hits", {}).get("hits", []):
+            e = inner["_source"]
+            entries.append((e["id"], e.get("routing"), int(e["seq"])))
+    return positions, entries, cancelled
+
+
+def _positioned_in(spans: list[tuple[int, int]], *, listed: bool = False) -> dict[str, Any]:
+    """P's documents with a position, a cancel or a page entry in any of the ``[lo, hi)``
+    spans; ``listed``: with the page entries in them as inner hits (all of them: a page holds
+    at most :data:`PAGE_ENTRIES`)."""
+    nested: dict[str, Any] = {"path": "e", "query": _any_range("e.seq", spans)}
+    if listed:
+        nested["inner_hits"] = {"size": PAGE_ENTRIES}
+    return {
+        "bool": {
+            "should": [
+                _any_range("seq", spans),
+                _any_range("xseq", spans),
+                {"nested": nested},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def _position_counts(ranges: list[tuple[int, int]], spans: list[tuple[int, int]]) -> dict[str, Any]:
+    """Per range ``[lo, hi)``: P's positions of documents (``d``), page entries (``n``) and
+    cancelled entries (``x``); only P's documents in ``spans`` are read."""
+    keyed = [{"key": str(i), "from": lo, "to": hi} for i, (lo, hi) in enumerate(ranges)]
+
+    def counts(field: str) -> dict[str, Any]:
+        return {"range": {"field": field, "keyed": True, "ranges": keyed}}
+
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": _positioned_in(spans),
+        "aggs": {
+            "d": counts("seq"),
+            "x": counts("xseq"),
+            "n": {"nested": {"path": "e"}, "aggs": {"r": counts("e.seq")}},
+        },
+    }
 
 
 def _first_level(highest: int) -> list[tuple[int, int]]:
