@@ -187,6 +187,37 @@ def test_page_entries_of_changed_and_deleted_documents_are_cancelled_once(
     assert (again.listed, again.deleted) == (0, 0)
 
 
+def test_a_reconciliation_stopped_halfway_leaves_every_deleted_document_to_the_next(
+    cluster: Cluster, prefix: str, docs: list[tuple[str, str | None]]
+) -> None:
+    """The reconciliation applies a suspect's fate (N's copy deleted) before what makes its
+    range agree (its page entry cancelled). Stopped after any of its writes (a kill, a failed
+    bulk), every document deleted from O that N still holds is found by the next one."""
+    source, target, positions = copied_and_positioned(cluster, prefix, docs)
+    snapshot = positions.snapshot(max_seq_nos(cluster, source))
+    try:
+        snapshot.record()
+    finally:
+        snapshot.close()
+    gone = random.Random(5).sample(docs[:N], 7)
+    delete(cluster, source, gone)
+    positions.page = 2  # suspects in chunks of two: several writes
+    real, writes = positions._apply, [0]
+
+    def stopping(lines: list[bytes]) -> int:
+        writes[0] += 1
+        if writes[0] == 2:
+            raise RuntimeError("stopped")
+        return real(lines)
+
+    with patch.object(positions, "_apply", stopping), pytest.raises(RuntimeError):
+        positions.reconcile()
+    positions.reconcile()
+
+    assert ids_of(cluster, target) == ids_of(cluster, source)
+    assert positions.reconcile().listed == 0
+
+
 def test_the_widest_count_and_listing_stay_within_the_clause_limit(
     cluster: Cluster, prefix: str
 ) -> None:

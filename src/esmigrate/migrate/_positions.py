@@ -47,7 +47,7 @@ from typing import Any, Literal
 import orjson
 
 from esmigrate.cluster import Cluster, iter_bulk_errors
-from esmigrate.exceptions import MigrationCancelled, RequestError
+from esmigrate.exceptions import MigrationCancelled, MigrationError, RequestError
 from esmigrate.migrate._shards import checkpoints, max_seq_nos, scan
 
 log = logging.getLogger("esmigrate.migrate")
@@ -133,6 +133,12 @@ def position_key(doc_id: str, routing: str | None) -> str:
     if routing is None:
         return doc_id
     return "r:" + hashlib.sha256(orjson.dumps([doc_id, routing])).hexdigest()
+
+
+def cancel_id(key: Key, nth: int) -> str:
+    """P's ``_id`` for the ``nth`` cancel of the page entry ``key`` (a digest: an ``_id`` holds
+    at most 512 bytes, and a document id may take nearly all of them)."""
+    return f"x:{nth}:" + hashlib.sha256(orjson.dumps(list(key))).hexdigest()
 
 
 def _ref(doc_id: str, routing: str | None) -> dict[str, Any]:
@@ -342,13 +348,13 @@ class Positions:
         a request, while P holds no page (pages are written only by a copy from its start)."""
         if not refs or not self._has_pages():
             return []
-        wanted = set(refs)
+        size = 10_000
         pages = self.cluster.msearch(
             [
                 (
                     {"index": self.name},
                     {
-                        "size": 10_000,
+                        "size": size,
                         "_source": False,
                         "track_total_hits": False,
                         "query": {
@@ -362,7 +368,18 @@ class Positions:
                 )
             ]
         )[0]["hits"]["hits"]
-        _, entries, _ = _listed(pages)
+        if len(pages) >= size and len(refs) > 1:
+            # Maybe more pages than one answer holds (ids repeated under many routings): halve.
+            half = len(refs) // 2
+            return self._entries_of(refs[:half]) + self._entries_of(refs[half:])
+        if len(pages) >= size:
+            raise MigrationError(
+                f"The position index {self.name} holds {size} or more pages with an entry of "
+                f"document {refs[0][0]!r}: more than one answer returns.",
+                hint="Report it: the copy's pages of one id should be a few.",
+            )
+        wanted = set(refs)
+        _, entries, _, _ = _listed(pages)
         return [key for key in entries if key[:2] in wanted]
 
     def _cancel_entries(self, refs: list[tuple[str, str | None]]) -> list[bytes]:
@@ -593,8 +610,9 @@ class Positions:
             ):
                 groups.append([])
             groups[-1].append(leaf)
-        refs: list[tuple[str, str | None]] = []
-        cancels: list[bytes] = []
+        # Per suspect document, the stale entries to cancel once its fate is applied.
+        suspects: dict[tuple[str, str | None], list[tuple[Key, int]]] = {}
+        counted_twice: list[tuple[Key, int]] = []  # held entries that another position holds
         for group in groups:
             spans = [(lo, hi) for lo, hi, _, _ in group]
             searches: list[tuple[dict[str, Any], dict[str, Any]]] = [
@@ -623,7 +641,7 @@ class Positions:
             for _, body in searches:
                 body["track_total_hits"] = False
             responses = self.cluster.msearch(searches)
-            positions, entries, existing = _listed(responses[0]["hits"]["hits"])
+            positions, entries, existing, cancel_ids = _listed(responses[0]["hits"]["hits"])
             in_o = [h for r in responses[1:] for h in r["hits"]["hits"]]
             stats.listed += len(positions) + len(entries) + len(in_o)
             held = {(h["_id"], h.get("_routing"), int(h["_seq_no"])) for h in in_o}
@@ -632,35 +650,53 @@ class Positions:
                 if key in held:
                     seen.add(key)
                 else:
-                    refs.append(key[:2])
+                    suspects.setdefault(key[:2], [])
             # Every entry and cancel of a key is in this listing (they share its seq).
-            left, made = Counter(existing), Counter[Key]()
+            left = Counter(existing)
+            taken = set(cancel_ids)
             for key in entries:
                 if left[key]:
                     left[key] -= 1  # cancelled already
-                elif key in held and key not in seen:
+                    continue
+                if key in held and key not in seen:
                     seen.add(key)
+                    continue
+                # Stale (the document changed or went) or counted twice: cancel it, under
+                # the first cancel id not taken.
+                nth = next(n for n in range(len(taken) + 1) if cancel_id(key, n) not in taken)
+                taken.add(cancel_id(key, nth))
+                if key in held:
+                    counted_twice.append((key, nth))
                 else:
-                    # Stale (the document changed or went) or counted twice: cancel it.
-                    cancels += self._cancel(key, existing[key] + made[key])
-                    made[key] += 1
-                    if key not in held:
-                        refs.append(key[:2])
-        stats.checked += len(refs)
-        for start in range(0, max(len(refs), 1), self.page):
-            chunk = list(dict.fromkeys(refs[start : start + self.page]))
-            lines: list[bytes] = cancels if start == 0 else []
+                    suspects.setdefault(key[:2], []).append((key, nth))
+        stats.checked += len(suspects)
+        refs = list(suspects)
+        for start in range(0, len(refs), self.page):
+            chunk = refs[start : start + self.page]
+            # First what a suspect's fate changes (its position moved, N's copy deleted), then,
+            # once that is applied, what makes its range agree (cancels, positions removed): the
+            # other way round, a failure in between would leave a deleted document in N with
+            # nothing left to find it by.
+            placed: list[bytes] = []
             gone: list[tuple[str, str | None]] = []
             found = self._mget_source(chunk, routings=True)
             for (doc_id, routing), doc in zip(chunk, found, strict=True):
                 if _holds(doc, routing):
                     # Changed in O since its check (only while O takes writes): move it.
-                    lines += self._place(doc_id, routing, doc["_seq_no"])
+                    placed += self._place(doc_id, routing, doc["_seq_no"])
                 else:
-                    lines.append(self._unplace(doc_id, routing))
                     gone.append((doc_id, routing))
-            lines += self._drop_copies(gone)
-            stats.deleted += self._apply(lines)
+            stats.deleted += self._apply(placed + self._drop_copies(gone))
+            settled: list[bytes] = [self._unplace(*ref) for ref in gone]
+            for ref in chunk:
+                for key, nth in suspects[ref]:
+                    settled += self._cancel(key, nth)
+            self._apply(settled)
+        for start in range(0, len(counted_twice), self.page):
+            lines: list[bytes] = []
+            for key, nth in counted_twice[start : start + self.page]:
+                lines += self._cancel(key, nth)
+            self._apply(lines)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -681,9 +717,8 @@ class Positions:
     def _cancel(self, key: Key, nth: int) -> list[bytes]:
         """The bulk lines cancelling the ``nth`` page entry ``key`` (counted against it)."""
         doc_id, routing, seq = key
-        cancel_id = f"x:{nth}:{seq}:{position_key(doc_id, routing)}"
         return [
-            orjson.dumps({"index": {"_index": self.name, "_id": cancel_id}}),
+            orjson.dumps({"index": {"_index": self.name, "_id": cancel_id(key, nth)}}),
             orjson.dumps({"id": doc_id, "routing": routing, "xseq": seq}),
         ]
 
@@ -768,22 +803,24 @@ def _holds(doc: Mapping[str, Any], routing: str | None) -> bool:
     return bool(doc.get("found")) and doc.get("_routing") == routing
 
 
-def _listed(hits: list[dict[str, Any]]) -> tuple[list[Key], list[Key], Counter[Key]]:
-    """A listing of P: the positions of documents, the page entries (its inner hits) and the
-    cancelled entries (how many times each)."""
+def _listed(hits: list[dict[str, Any]]) -> tuple[list[Key], list[Key], Counter[Key], set[str]]:
+    """A listing of P: the positions of documents, the page entries (its inner hits), the
+    cancelled entries (how many times each) and the ids of the cancels."""
     positions: list[Key] = []
     entries: list[Key] = []
     cancelled: Counter[Key] = Counter()
+    cancels: set[str] = set()
     for hit in hits:
         src = hit.get("_source") or {}
         if "xseq" in src:
             cancelled[(src["id"], src.get("routing"), int(src["xseq"]))] += 1
+            cancels.add(str(hit.get("_id")))
         elif "seq" in src:
             positions.append((src["id"], src.get("routing"), int(src["seq"])))
         for inner in hit.get("inner_hits", {}).get("e", {}).get("hits", {}).get("hits", []):
             e = inner["_source"]
             entries.append((e["id"], e.get("routing"), int(e["seq"])))
-    return positions, entries, cancelled
+    return positions, entries, cancelled, cancels
 
 
 def _positioned_in(spans: list[tuple[int, int]], *, listed: bool = False) -> dict[str, Any]:
