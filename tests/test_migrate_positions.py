@@ -111,6 +111,16 @@ def copied_and_positioned(
     return source, target, positions
 
 
+def paged(cluster: Cluster, source: str, positions: Positions) -> int:
+    """Position every document of O as the painless copy does (pages of entries, from one
+    snapshot); the number positioned."""
+    snapshot = positions.snapshot(max_seq_nos(cluster, source))
+    try:
+        return snapshot.record()
+    finally:
+        snapshot.close()
+
+
 def test_finds_exactly_the_deleted_documents_listing_only_small_ranges(
     cluster: Cluster, prefix: str, docs: list[tuple[str, str | None]]
 ) -> None:
@@ -151,11 +161,7 @@ def test_page_entries_of_changed_and_deleted_documents_are_cancelled_once(
     reconciliation, which deletes exactly the deleted documents from N; after it, the counts
     agree and the next reconciliation lists nothing."""
     source, target, positions = copied_and_positioned(cluster, prefix, docs)
-    snapshot = positions.snapshot(max_seq_nos(cluster, source))
-    try:
-        assert snapshot.record() == len(docs)
-    finally:
-        snapshot.close()
+    assert paged(cluster, source, positions) == len(docs)
     upto = checkpoints(cluster, target)
     assert positions.reconcile().listed == 0
 
@@ -194,11 +200,7 @@ def test_a_reconciliation_stopped_halfway_leaves_every_deleted_document_to_the_n
     range agree (its page entry cancelled). Stopped after any of its writes (a kill, a failed
     bulk), every document deleted from O that N still holds is found by the next one."""
     source, target, positions = copied_and_positioned(cluster, prefix, docs)
-    snapshot = positions.snapshot(max_seq_nos(cluster, source))
-    try:
-        snapshot.record()
-    finally:
-        snapshot.close()
+    paged(cluster, source, positions)
     gone = random.Random(5).sample(docs[:N], 7)
     delete(cluster, source, gone)
     positions.page = 2  # suspects in chunks of two: several writes
@@ -229,11 +231,7 @@ def test_the_widest_count_and_listing_stay_within_the_clause_limit(
 
     refs: list[tuple[str, str | None]] = [(f"d{i}", None) for i in range(6 * MAX_LEAVES * 4)]
     source, target, positions = copied_and_positioned(cluster, prefix, refs)
-    snapshot = positions.snapshot(max_seq_nos(cluster, source))
-    try:
-        snapshot.record()
-    finally:
-        snapshot.close()
+    paged(cluster, source, positions)
     cluster.refresh(positions.name)  # reconcile() refreshes it; this test counts directly
     ranges = [(3 * i, 3 * i + 2) for i in range(MAX_SPANS)]
     counted = positions._counts(ranges, max_seq_nos(cluster, source))
